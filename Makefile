@@ -1,0 +1,31 @@
+# Each target sets up .venv itself: `make test` and `make demo` work on a machine with only Python 3.11.
+PYTHON ?= python3.11
+DEVICE ?= cpu
+VENV   := .venv
+BIN    := $(VENV)/bin
+EXTRAS := $(DEVICE),test,coco
+STAMP  := $(VENV)/.installed-$(DEVICE)
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+# Re-installs when pyproject.toml changes or DEVICE switches (the stamp names the device).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/slimdet demo --out demo_output
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

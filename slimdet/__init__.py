@@ -1,0 +1,21 @@
+"""slimdet: prune and distill YOLOv3 detectors, PaddleDetection 0.x compatible.
+
+Two things must happen before anything imports paddle, so they happen here:
+
+* ``import zlib`` — paddle 2.6.2 exports its own zlib symbols; if Python's zlib module is loaded after
+  paddle, ``zlib.decompress`` (gzip, tarfile, scipy) fails or segfaults.
+* ``OMP_NUM_THREADS`` — paddle forces it to 1 at import unless it is already set, which leaves CPU
+  convolutions on one core. We default it to the machine's core count; ``slimdet --threads N`` overrides.
+"""
+
+import zlib  # noqa: F401  (must precede paddle, see the module docstring)
+
+from slimdet.runtime import default_threads, missing_paddle_message
+
+__version__ = "0.1.0"
+
+default_threads()
+
+_missing = missing_paddle_message()
+if _missing:
+    raise ImportError(_missing)

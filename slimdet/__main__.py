@@ -1,0 +1,5 @@
+"""``python -m slimdet`` runs the command-line interface."""
+
+from slimdet.cli import main
+
+main()

@@ -1,0 +1,110 @@
+"""The ``slimdet`` command line: the table of contents of every command.
+
+Each command lives in its own module and only parses, calls the core once and renders. This module
+registers them and owns the one way to fail: a ``SlimdetError`` becomes one red line and exit code 2
+(``slimdet --debug ...`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from typer.core import TyperCommand
+
+from slimdet.cli._render import stderr_console
+from slimdet.errors import SlimdetError
+
+# Options that take several values after one flag, as the legacy argparse tools did (nargs='*').
+VARIADIC_OPTIONS = frozenset({"-o", "--opt"})
+
+
+def expand_variadic_options(args: list[str]) -> list[str]:
+    """Rewrite ``-o a=1 b=2`` into ``-o a=1 -o b=2`` so one flag can carry several overrides."""
+    expanded: list[str] = []
+    current: str | None = None
+    for arg in args:
+        if arg in VARIADIC_OPTIONS:
+            current = arg
+            continue
+        if current is not None and not arg.startswith("-"):
+            expanded += [current, arg]
+            continue
+        current = None
+        expanded.append(arg)
+    if current is not None:  # a trailing bare -o: let the parser report the missing value
+        expanded.append(current)
+    return expanded
+
+
+class SlimdetCommand(TyperCommand):
+    """A Typer command with legacy ``-o`` parsing and slimdet's user-error convention."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_variadic_options(args))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SlimdetError as err:
+            root = ctx.find_root()
+            if root.obj and root.obj.get("debug"):
+                raise
+            message = " ".join(str(err).split())  # one line, whatever the message held
+            stderr_console().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+
+app = typer.Typer(
+    name="slimdet",
+    help="Prune, distill, evaluate and export YOLOv3 detectors (PaddleDetection 0.x compatible).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True)
+data_app = typer.Typer(help="Create, check and look at datasets.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from slimdet import __version__
+
+        typer.echo(f"slimdet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for user errors too.")] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="CPU threads for paddle (default: all cores)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """slimdet: make YOLOv3 detectors small and fast (PaddleSlim pruning + distillation)."""
+    if threads is not None:
+        from slimdet.runtime import set_threads
+
+        set_threads(threads)
+    ctx.obj = {"debug": debug}
+
+
+def _register() -> None:
+    """Attach every command; imports stay light (paddle loads only when a command runs)."""
+    # one block per command module; keep the order of the product line: params | sensitivity | ...
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

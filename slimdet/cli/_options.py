@@ -1,0 +1,51 @@
+"""Typed option aliases shared by commands, so every command spells a flag the same way.
+
+Legacy (PaddleDetection 0.x) and modern spellings sit on one option: ``--pruned_params`` and
+``--pruned-params`` both work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="PaddleDetection-style YAML config (_READER_/_BASE_ includes allowed)."),
+]
+OverrideOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--opt",
+        "-o",
+        help="Config overrides key=value (dotted keys reach sections; values parse as YAML). "
+        "Several may follow one -o, and -o may repeat: -o use_fine_grained_loss=true TrainReader.batch_size=4",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed for python, numpy and paddle.")]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option("--device", help="cpu, gpu or gpu:N (default: from the config's use_gpu, when CUDA is there)."),
+]
+PrunedParamsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pruned-params",
+        "--pruned_params",
+        "-p",
+        help="Conv weights to prune, by legacy name, comma- or space-separated "
+        "(e.g. 'yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights').",
+    ),
+]
+PrunedRatiosOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pruned-ratios",
+        "--pruned_ratios",
+        help="Share of output channels to remove per pruned param, comma- or space-separated; one value applies to all.",
+    ),
+]

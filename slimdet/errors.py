@@ -1,0 +1,36 @@
+"""User-facing errors: each message says what is wrong and how to fix it.
+
+The CLI prints any ``SlimdetError`` as one red line and exits 2; everything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SlimdetError(Exception):
+    """A mistake the user can fix (bad flag, bad file, bad config)."""
+
+
+class ConfigError(SlimdetError):
+    """The configuration file or an override is wrong."""
+
+
+class DataError(SlimdetError):
+    """A dataset, image or annotation is missing or malformed."""
+
+
+class WeightsError(SlimdetError):
+    """A weight file or URL cannot be read or does not fit the model."""
+
+
+class PlanError(SlimdetError):
+    """A pruning plan names unknown or unprunable parameters, or has bad ratios."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

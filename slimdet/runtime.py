@@ -1,0 +1,58 @@
+"""Process-level set-up that has to run before paddle is imported: threads, device, seeds."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+
+
+def missing_paddle_message() -> str | None:
+    """A one-line install hint when neither paddle wheel is present (checked without importing it)."""
+    if importlib.util.find_spec("paddle") is not None:
+        return None
+    return (
+        "slimdet needs PaddlePaddle 2.6.2: pip install 'slimdet[cpu]' (or 'slimdet[gpu]' for CUDA machines)"
+    )
+
+
+def default_threads() -> None:
+    """Use every core unless the user chose otherwise (paddle would silently pin OMP to one thread)."""
+    cores = str(os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", cores)
+    os.environ.setdefault("FLAGS_paddle_num_threads", os.environ["OMP_NUM_THREADS"])
+
+
+def set_threads(threads: int) -> None:
+    """Set the CPU thread count; effective only before paddle is first imported in this process."""
+    if "paddle" in sys.modules:
+        import paddle
+
+        paddle.set_flags({"FLAGS_paddle_num_threads": threads})
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["FLAGS_paddle_num_threads"] = str(threads)
+
+
+def set_device(device: str) -> str:
+    """Select ``cpu`` or ``gpu`` (``gpu:N`` too) for paddle; returns the device paddle reports."""
+    import paddle
+
+    from slimdet.errors import SlimdetError
+
+    if device.startswith("gpu") and not paddle.device.is_compiled_with_cuda():
+        raise SlimdetError(
+            "this paddle build has no CUDA support: install 'slimdet[gpu]' or use --device cpu"
+        )
+    paddle.set_device(device)
+    return paddle.device.get_device()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and paddle so that a run is repeatable."""
+    import numpy as np
+    import paddle
+
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)

@@ -1,0 +1,1 @@
+"""Pruning plans, the PaddleSlim pruner wrapper, FLOPs counting, sensitivity and distillation."""
