@@ -21,11 +21,13 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Until `slimdet demo` runs the whole workflow, the demo makes the built-in data and shows the demo config.
 demo: $(STAMP)
-	$(BIN)/slimdet demo --out demo_output
+	@test -d dataset/shapes || $(BIN)/slimdet data synth --out dataset/shapes
+	$(BIN)/slimdet config show -c configs/shapes_yolov3_mobilenet_v1.yml
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) dataset/shapes .pytest_cache

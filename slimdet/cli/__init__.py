@@ -23,18 +23,23 @@ VARIADIC_OPTIONS = frozenset({"-o", "--opt"})
 def expand_variadic_options(args: list[str]) -> list[str]:
     """Rewrite ``-o a=1 b=2`` into ``-o a=1 -o b=2`` so one flag can carry several overrides."""
     expanded: list[str] = []
-    current: str | None = None
+    flag: str | None = None  # the variadic flag whose values are being read
+    has_value = False
     for arg in args:
         if arg in VARIADIC_OPTIONS:
-            current = arg
-            continue
-        if current is not None and not arg.startswith("-"):
-            expanded += [current, arg]
-            continue
-        current = None
-        expanded.append(arg)
-    if current is not None:  # a trailing bare -o: let the parser report the missing value
-        expanded.append(current)
+            if flag is not None and not has_value:
+                expanded.append(flag)  # a bare flag followed by another: let the parser complain
+            flag, has_value = arg, False
+        elif flag is not None and not arg.startswith("-"):
+            expanded += [flag, arg]
+            has_value = True
+        else:
+            if flag is not None and not has_value:
+                expanded.append(flag)
+            flag = None
+            expanded.append(arg)
+    if flag is not None and not has_value:
+        expanded.append(flag)
     return expanded
 
 
