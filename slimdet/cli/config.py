@@ -1,0 +1,33 @@
+"""``slimdet config show``: the merged, validated config, as highlighted YAML or one JSON document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from rich.syntax import Syntax
+
+from slimdet.cli._options import ConfigOption, JsonOption, OverrideOption
+from slimdet.cli._render import print_json, stdout_console
+from slimdet.config import load_config
+
+
+class _ShowDumper(yaml.SafeDumper):
+    """Block mappings, with lists of scalars on one line (``sizes: [320, 352]``), the way configs are written."""
+
+    def represent_short_lists_flat(self, data: list[Any]) -> yaml.SequenceNode:
+        flat = not any(isinstance(item, list | dict) for item in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_ShowDumper.add_representer(list, _ShowDumper.represent_short_lists_flat)
+
+
+def show_command(config: ConfigOption, overrides: OverrideOption = None, as_json: JsonOption = False) -> None:
+    """Print the config after includes and -o overrides, validated, with defaults filled in."""
+    merged = load_config(config, overrides or []).to_dict()
+    if as_json:
+        print_json(merged)
+        return
+    text = yaml.dump(merged, Dumper=_ShowDumper, sort_keys=False, allow_unicode=True, width=100)
+    stdout_console().print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
