@@ -105,6 +105,10 @@ def root(
 def _register() -> None:
     """Attach every command; imports stay light (paddle loads only when a command runs)."""
     # one block per command module; keep the order of the product line: params | sensitivity | ...
+    from slimdet.cli.params import params_command
+
+    app.command("params", cls=SlimdetCommand)(params_command)
+
     from slimdet.cli.config import show_command as config_show_command
 
     config_app.command("show", cls=SlimdetCommand)(config_show_command)

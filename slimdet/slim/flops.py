@@ -72,3 +72,28 @@ def parameter_mib(model) -> float:
     """Size of all parameters and BN statistics as float32 MiB (the legacy tables' "size" minus file overhead)."""
     count = sum(int(t.size) for t in model.state_dict().values())
     return count * 4 / 2**20
+
+
+def paddleslim_flops(model, input_size: int, *, only_conv: bool = False) -> int:
+    """PaddleSlim's own count (``paddleslim.analysis.dygraph_flops``) for a 1×3×S×S input, for comparison.
+
+    It counts conv/fc multiply-accumulates plus one per element of relu/sigmoid/batch_norm (two for
+    batch_norm), in plain units; ``only_conv=True`` keeps the MACs only, which equals
+    ``count_conv_macs(...).total``. The model is traced through ``raw_outputs`` when it has one. The
+    input is given as an array (a placeholder of its shape), because PaddleSlim turns a bare shape
+    into a constant tensor that paddle refuses above 2^20 values (608 px is more).
+    """
+    import numpy as np
+    from paddle import nn
+    from paddleslim.analysis import dygraph_flops
+
+    class _RawOutputs(nn.Layer):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, image):
+            return getattr(self.inner, "raw_outputs", self.inner)(image)
+
+    image = np.zeros((1, 3, input_size, input_size), dtype="float32")
+    return int(dygraph_flops(_RawOutputs(model), [image], only_conv=only_conv))

@@ -1,0 +1,106 @@
+"""Config → YOLOv3: the one place that reads the legacy model sections.
+
+Sections read (PaddleDetection 0.x layout): ``architecture``, ``YOLOv3: {backbone, yolo_head}``, the
+backbone's own section (``MobileNet`` / ``ResNet`` / ``DarkNet``), ``YOLOv3Head`` (anchors, masks,
+norm_decay, nms, …), and through the loss ``YOLOv3Loss``, ``num_classes``, ``use_fine_grained_loss``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import paddle
+
+from slimdet.errors import ConfigError, did_you_mean
+from slimdet.modeling._options import reject_unsupported
+from slimdet.modeling.anchors import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
+from slimdet.modeling.backbones import BACKBONES
+from slimdet.modeling.head import YOLOv3Head
+from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
+from slimdet.modeling.yolov3 import YOLOv3
+
+DEFAULT_NUM_CLASSES = 80  # the legacy code default (COCO); VOC configs set 20
+
+
+def build_model(cfg: Mapping[str, Any], *, name_prefix: str = "") -> YOLOv3:
+    """Build the YOLOv3 described by ``cfg`` (shaped like ``Config.to_dict()``), without weights.
+
+    ``name_prefix`` is put in front of every legacy parameter and BN-statistic name, so that a teacher
+    (``"teacher_"``) can live next to a student. Paddle refuses two parameters with one name in a
+    process; each model is therefore built in its own name scope, and rebuilding the same config (a
+    fresh student for eval, a sensitivity run) works.
+    """
+    architecture = cfg.get("architecture", "YOLOv3")
+    if architecture != "YOLOv3":
+        raise ConfigError(f"architecture: {architecture!r} is not supported (use 'YOLOv3')")
+    yolo = cfg.get("YOLOv3") or {}
+    backbone_name = yolo.get("backbone")
+    if backbone_name not in BACKBONES:
+        raise ConfigError(
+            f"YOLOv3.backbone: {backbone_name!r} is not one of {sorted(BACKBONES)}"
+            f"{did_you_mean(str(backbone_name), BACKBONES)}"
+        )
+    if yolo.get("yolo_head", "YOLOv3Head") != "YOLOv3Head":
+        raise ConfigError(f"YOLOv3.yolo_head: {yolo['yolo_head']!r} is not supported (use 'YOLOv3Head')")
+    head_section = cfg.get("YOLOv3Head") or {}
+    reject_unsupported(
+        "YOLOv3Head",
+        head_section,
+        {
+            "drop_block": (False,),
+            "spp": (False,),
+            "coord_conv": (False,),
+            "iou_aware": (False,),
+            "conv_block_num": (2,),
+        },
+    )
+    num_classes = int(cfg.get("num_classes", DEFAULT_NUM_CLASSES))
+    anchors = [list(a) for a in head_section.get("anchors", YOLOV3_ANCHORS)]
+    anchor_masks = [list(m) for m in head_section.get("anchor_masks", YOLOV3_ANCHOR_MASKS)]
+    downsample = [int(r) for r in head_section.get("downsample", DOWNSAMPLE_RATIOS)]
+    _check_anchors(anchors, anchor_masks, downsample)
+    head_prefix = name_prefix + head_section.get("weight_prefix_name", "")
+
+    # Imported on use: the architecture modules do not depend on the loss, only this assembly does.
+    from slimdet.modeling.losses import YOLOv3Loss
+
+    with paddle.utils.unique_name.guard():
+        backbone = BACKBONES[backbone_name].from_section(cfg.get(backbone_name) or {}, name_prefix=name_prefix)
+        if len(backbone.out_channels) != len(anchor_masks):
+            raise ConfigError(
+                f"{backbone_name} gives {len(backbone.out_channels)} feature maps but YOLOv3Head.anchor_masks "
+                f"describes {len(anchor_masks)} levels"
+            )
+        head = YOLOv3Head(
+            backbone.out_channels,
+            num_classes,
+            [len(m) for m in anchor_masks],
+            norm_decay=float(head_section.get("norm_decay", 0.0)),
+            name_prefix=head_prefix,
+        )
+    post_process = YOLOv3PostProcess(
+        anchors,
+        anchor_masks,
+        downsample,
+        num_classes,
+        nms=NMSSettings.from_section(head_section.get("nms") or {}),
+        clip_bbox=bool(head_section.get("clip_bbox", True)),
+        scale_x_y=float(head_section.get("scale_x_y", 1.0)),
+    )
+    return YOLOv3(backbone, head, post_process, YOLOv3Loss.from_config(cfg), name_prefix=name_prefix)
+
+
+def _check_anchors(anchors: list[list[Any]], anchor_masks: list[list[Any]], downsample: list[int]) -> None:
+    problems = []
+    if any(len(a) != 2 for a in anchors):
+        problems.append("YOLOv3Head.anchors: every anchor must be [w, h]")
+    bad = sorted({i for m in anchor_masks for i in m if not 0 <= i < len(anchors)})
+    if bad:
+        problems.append(f"YOLOv3Head.anchor_masks: indices {bad} are outside the {len(anchors)} anchors")
+    if len(downsample) != len(anchor_masks):
+        problems.append(
+            f"YOLOv3Head.downsample: {len(downsample)} ratios for {len(anchor_masks)} anchor masks (need one per level)"
+        )
+    if problems:
+        raise ConfigError("; ".join(problems))

@@ -1,0 +1,200 @@
+"""``slimdet params``' core: every persistable of a config's model, its cost, and whether it can be pruned.
+
+The successor of the legacy tools' ``--print_params``: names are exactly what ``--pruned_params``
+accepts, and the totals use the legacy model zoo's conventions (reference §9.3) next to PaddleSlim's
+own FLOPs count, so numbers can be compared with the published tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from slimdet.errors import SlimdetError
+
+DEFAULT_INPUT_SIZE = 608  # EvalReader ResizeImage target_size of the legacy reader
+COARSEST_STRIDE = 32
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One persistable: legacy name, shape, values, the FLOPs share of its conv, prunable or not."""
+
+    name: str
+    shape: tuple[int, ...]
+    numel: int
+    conv: str  # legacy weight name of the conv this tensor belongs to ('' if none)
+    flops_share: float  # that conv's share of all conv MACs at the input size
+    prunable: bool  # a conv weight PaddleSlim may cut along its output channels
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "numel": self.numel,
+            "conv": self.conv,
+            "flops_share": self.flops_share,
+            "prunable": self.prunable,
+        }
+
+
+@dataclass(frozen=True)
+class ParamsReport:
+    """The selected rows, and totals for the whole model (whatever the selection)."""
+
+    input_size: int
+    rows: tuple[ParamRow, ...]
+    total_params: int  # every persistable, BN statistics included (the legacy count)
+    size_mib: float  # total_params as float32 MiB (legacy "MB" minus ≈0.72 MiB of file overhead)
+    legacy_gflops: float  # conv MACs / 2^30, the legacy tables' "GFLOPs"
+    conv_macs: int
+    paddleslim_flops: int  # paddleslim.analysis.dygraph_flops: conv MACs + relu/BN elements
+    paddleslim_conv_flops: int  # the same with only_conv=True (equals conv_macs)
+    config: str = ""  # the config's name, when built from a file
+
+    @property
+    def selected_params(self) -> int:
+        return sum(row.numel for row in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "input_size": self.input_size,
+            "rows": [row.to_dict() for row in self.rows],
+            "totals": {
+                "params": self.total_params,
+                "size_mib": self.size_mib,
+                "legacy_gflops": self.legacy_gflops,
+                "conv_macs": self.conv_macs,
+                "paddleslim_flops": self.paddleslim_flops,
+                "paddleslim_conv_flops": self.paddleslim_conv_flops,
+                "selected_rows": len(self.rows),
+                "selected_params": self.selected_params,
+            },
+        }
+
+
+def eval_input_size(cfg: Mapping[str, Any]) -> int:
+    """The side the eval reader resizes images to: ``EvalReader`` ``ResizeImage.target_size`` (608 if absent).
+
+    A list of sizes (multi-scale) gives the largest.
+    """
+    reader = cfg.get("EvalReader") or {}
+    for transform in reader.get("sample_transforms") or []:
+        if isinstance(transform, Mapping) and transform.get("type") == "ResizeImage":
+            size = transform.get("target_size", DEFAULT_INPUT_SIZE)
+            return int(max(size)) if isinstance(size, list | tuple) else int(size)
+    return DEFAULT_INPUT_SIZE
+
+
+def describe_config(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    prunable_only: bool = False,
+    name_filter: str | None = None,
+    input_size: int | None = None,
+) -> ParamsReport:
+    """Load a config file (with ``-o`` overrides) and describe its model: the ``slimdet params`` call."""
+    from slimdet.config import load_config
+
+    _compile_filter(name_filter)  # a bad regex fails before the config is read and the model built
+    config = load_config(path, overrides)
+    report = describe_parameters(
+        config.to_dict(), prunable_only=prunable_only, name_filter=name_filter, input_size=input_size
+    )
+    return replace(report, config=config.name)
+
+
+def describe_parameters(
+    cfg: Mapping[str, Any],
+    *,
+    prunable_only: bool = False,
+    name_filter: str | None = None,
+    input_size: int | None = None,
+) -> ParamsReport:
+    """Build the model of ``cfg`` (no weights) and describe its persistables in model order.
+
+    ``name_filter`` is a regex searched in each legacy name; ``input_size`` defaults to the eval size.
+
+    Prunable (PaddleSlim may remove output channels; the names ``--pruned_params`` accepts, decided by
+    ``slimdet.slim.plan.prunable_convs`` so that both always agree): the weight of every plain
+    convolution (groups = 1). Not prunable:
+
+    * depthwise convs (MobileNet ``*_dw``): each output channel *is* an input channel (groups =
+      channels), so their width follows the conv that feeds them; cutting that conv cuts them too;
+    * ``yolo_output.*``: their output channels are the detection layout, anchors × (5 + classes);
+    * BN tensors and biases: they are cut along with their conv, never on their own.
+    """
+    pattern = _compile_filter(name_filter)
+    size = eval_input_size(cfg) if input_size is None else input_size
+    if size <= 0 or size % COARSEST_STRIDE:
+        raise SlimdetError(f"input size {size} must be a positive multiple of {COARSEST_STRIDE} (the coarsest stride)")
+
+    from slimdet.modeling.build import build_model
+    from slimdet.slim.flops import count_conv_macs, paddleslim_flops, parameter_mib
+    from slimdet.slim.plan import prunable_convs
+
+    model = build_model(cfg)
+    model.eval()
+    macs = count_conv_macs(model, size)
+    prunable = prunable_convs(model)
+    owner = _conv_of_each_tensor(model)
+    rows = []
+    total = 0
+    for tensor in model.state_dict().values():
+        numel = int(tensor.size)
+        total += numel
+        name = tensor.name
+        if (prunable_only and name not in prunable) or (pattern and not pattern.search(name)):
+            continue
+        conv = owner.get(name, "")
+        rows.append(
+            ParamRow(
+                name=name,
+                shape=tuple(int(d) for d in tensor.shape),
+                numel=numel,
+                conv=conv,
+                flops_share=macs.share(conv) if conv else 0.0,
+                prunable=name in prunable,
+            )
+        )
+    return ParamsReport(
+        input_size=size,
+        rows=tuple(rows),
+        total_params=total,
+        size_mib=parameter_mib(model),
+        legacy_gflops=macs.gflops,
+        conv_macs=macs.total,
+        paddleslim_flops=paddleslim_flops(model, size),
+        paddleslim_conv_flops=paddleslim_flops(model, size, only_conv=True),
+    )
+
+
+def _compile_filter(name_filter: str | None) -> re.Pattern[str] | None:
+    if name_filter is None:
+        return None
+    try:
+        return re.compile(name_filter)
+    except re.error as err:
+        raise SlimdetError(f"--filter {name_filter!r} is not a valid regular expression: {err}") from None
+
+
+def _conv_of_each_tensor(model: Any) -> dict[str, str]:
+    """Map every conv weight, bias and BN tensor name to the name of its conv's weight."""
+    from paddle import nn
+
+    from slimdet.modeling.layers import ConvBN
+
+    owner: dict[str, str] = {}
+    for layer in model.sublayers():
+        if isinstance(layer, ConvBN):
+            for tensor in layer.bn.state_dict().values():
+                owner[tensor.name] = layer.conv.weight.name
+        elif isinstance(layer, nn.Conv2D):
+            for tensor in layer.state_dict().values():
+                owner[tensor.name] = layer.weight.name
+    return owner

@@ -1,0 +1,85 @@
+"""YOLOv3: backbone → head → (train) loss or (eval) post-processing.
+
+Reads top to bottom like torchvision's detectors: the parts are given to the constructor, ``forward``
+computes the raw maps once and then either returns the loss dict (train) or the detections (eval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import paddle
+from paddle import nn
+
+from slimdet.modeling.head import YOLOv3Head
+from slimdet.modeling.post_process import YOLOv3PostProcess
+
+LossFn = Callable[[list[paddle.Tensor], Mapping[str, paddle.Tensor]], dict[str, paddle.Tensor]]
+
+
+class YOLOv3(nn.Layer):
+    """A YOLOv3 detector whose persistables carry PaddleDetection 0.x names.
+
+    * ``raw_outputs(image)``: per level, coarsest first, [N, A·(5+C), H/r, W/r] for r = 32, 16, 8.
+    * ``forward(image, im_size=None, gt=None)``: in train mode ``loss(outputs, gt)`` plus
+      ``{"head_outputs": outputs}``; in eval mode ``{"bbox": [K, 6] (class, score, x1, y1, x2, y2 in
+      original pixels), "bbox_num": [N] int32}``. Without ``im_size`` the input size is used, i.e.
+      boxes come out in network-input pixels.
+    * ``name_prefix``: what was put in front of every legacy name (``""`` or e.g. ``"teacher_"``).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Layer,
+        head: YOLOv3Head,
+        post_process: YOLOv3PostProcess,
+        loss: LossFn | None = None,
+        *,
+        name_prefix: str = "",
+    ) -> None:
+        super().__init__()
+        if head.num_classes != post_process.num_classes:
+            raise ValueError(f"head has {head.num_classes} classes, post-process {post_process.num_classes}")
+        if head.anchors_per_level != [len(m) for m in post_process.anchor_masks]:
+            raise ValueError("head and post-process disagree on the number of anchors per level")
+        self.backbone = backbone
+        self.head = head
+        self.post_process = post_process
+        self.loss = loss
+        self.name_prefix = name_prefix
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    @property
+    def anchors(self) -> list[list[int]]:
+        return self.post_process.anchors
+
+    @property
+    def anchor_masks(self) -> list[list[int]]:
+        return self.post_process.anchor_masks
+
+    @property
+    def downsample_ratios(self) -> list[int]:
+        return self.post_process.downsample_ratios
+
+    def raw_outputs(self, image: paddle.Tensor) -> list[paddle.Tensor]:
+        return self.head(self.backbone(image))
+
+    def forward(
+        self,
+        image: paddle.Tensor,
+        im_size: paddle.Tensor | None = None,
+        gt: Mapping[str, paddle.Tensor] | None = None,
+    ) -> dict[str, Any]:
+        outputs = self.raw_outputs(image)
+        if self.training:
+            if self.loss is None or gt is None:
+                raise ValueError("train mode needs a loss and gt; call model.eval() to get detections instead")
+            return {**self.loss(outputs, gt), "head_outputs": outputs}
+        if im_size is None:
+            hw = paddle.cast(paddle.shape(image)[2:4], "int32")
+            im_size = paddle.expand(paddle.unsqueeze(hw, 0), [paddle.shape(image)[0], 2])
+        return self.post_process(outputs, im_size)

@@ -1,0 +1,69 @@
+"""``slimdet params``: legacy names, prunable selection, regex filter, legacy totals, user errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from slimdet.cli import app
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "yolov3_mobilenet_v1_voc.yml"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, ["params", "-c", str(CONFIG), *args])
+
+
+@pytest.fixture(scope="module")
+def prunable_608() -> dict:
+    result = _run("--prunable", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_prunable_lists_the_legacy_conv_names_with_shapes_and_flops_shares(prunable_608):
+    rows = {row["name"]: row for row in prunable_608["rows"]}
+    assert len(rows) == 34  # conv1, 13 pointwise, 18 yolo_block convs, 2 transitions
+    assert rows["yolo_block.0.0.0.conv.weights"]["shape"] == [512, 1024, 1, 1]
+    assert rows["conv2_1_sep_weights"]["shape"] == [64, 32, 1, 1]
+    assert not any(name.endswith("_dw_weights") or name.startswith("yolo_output") for name in rows)
+    assert all(row["prunable"] and 0 < row["flops_share"] < 1 for row in rows.values())
+
+
+def test_totals_match_the_legacy_tables_next_to_paddleslims_count(prunable_608):
+    totals = prunable_608["totals"]
+    assert prunable_608["config"] == "yolov3_mobilenet_v1_voc" and prunable_608["input_size"] == 608
+    assert totals["params"] == 24_286_881
+    assert round(totals["size_mib"], 2) == 92.65
+    assert round(totals["legacy_gflops"], 2) == 20.20
+    assert totals["paddleslim_conv_flops"] == totals["conv_macs"] < totals["paddleslim_flops"]
+
+
+def test_table_shows_names_and_labelled_totals():
+    result = _run("--filter", r"^yolo_block\.0\.tip", "--input-size", "320")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "yolo_block.0.tip.conv.weights" in out and "yolo_block.0.tip.bn.var" in out
+    assert "yolo_block.0.0.0" not in out
+    assert "92.65" in out and "5.60" in out
+    assert "legacy: conv MACs / 2^30" in out and "PaddleSlim dygraph_flops" in out
+
+
+def test_overrides_reach_the_model():
+    result = _run("-o", "num_classes=3", "--filter", r"^yolo_output\.0", "--input-size", "320", "--json")
+    assert result.exit_code == 0, result.output
+    shapes = {row["name"]: row["shape"] for row in json.loads(result.stdout)["rows"]}
+    assert shapes == {"yolo_output.0.conv.weights": [24, 1024, 1, 1], "yolo_output.0.conv.bias": [24]}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--filter", "yolo_block["], "not a valid regular expression"), (["--input-size", "100"], "multiple of 32")],
+)
+def test_bad_filter_or_input_size_exits_2_with_one_line(args, message):
+    result = _run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert result.stdout == ""
