@@ -1,0 +1,99 @@
+"""Pre-flight checks for ``distill-prune``: configs and flags only, before any model or data exists.
+
+Building two detectors, loading weights and reading data takes minutes on a CPU; a wrong flag should
+cost a second. Every problem is collected and reported together, each as one clause with its fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from slimdet.errors import PlanError, SlimdetError
+from slimdet.slim.plan import PruningPlan
+
+HEAD_SECTION = "YOLOv3Head"  # where legacy configs keep anchors and anchor_masks (build_model reads it)
+
+
+def check_distill_prune(
+    student: Mapping[str, Any],
+    teacher: Mapping[str, Any],
+    *,
+    pruned_params: str | None,
+    pruned_ratios: str | None,
+    teacher_pretrained: str | None,
+    criterion: str = "l1_norm",
+) -> PruningPlan:
+    """Check a distill-prune request and return its pruning plan; one ``SlimdetError`` lists every problem.
+
+    ``student`` and ``teacher`` are merged configs shaped like ``Config.to_dict()``; the flags are the
+    command's raw strings.
+    """
+    problems = []
+    if not student.get("use_fine_grained_loss"):
+        problems.append(
+            "distillation needs the split YOLOv3 outputs but use_fine_grained_loss is false in the student "
+            "config: set -o use_fine_grained_loss=true"
+        )
+    problems += _disagreements(student, teacher)
+    plan = None
+    if not pruned_params:
+        problems.append("--pruned_params is required: name the conv weights to prune (list them with `slimdet params`)")
+    else:
+        try:
+            plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
+        except PlanError as err:
+            problems.append(str(err))
+    problems += _teacher_weights_problems(teacher_pretrained)
+    if problems:
+        raise SlimdetError("; ".join(problems))
+    assert plan is not None  # no problems means the plan parsed
+    return plan
+
+
+def _disagreements(student: Mapping[str, Any], teacher: Mapping[str, Any]) -> list[str]:
+    """The teacher must predict the same classes with the same anchors, or its outputs mean something else."""
+    mine, theirs = _output_layout(student), _output_layout(teacher)
+    return [
+        f"student and teacher disagree on {key} ({mine[key]} vs {theirs[key]}): "
+        f"give the teacher config the student's {key}, or use a teacher trained for them"
+        for key in mine
+        if _normalised(mine[key]) != _normalised(theirs[key])
+    ]
+
+
+def _output_layout(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """num_classes, anchors and masks as ``build_model`` reads them, legacy defaults filled in."""
+    from slimdet.modeling.anchors import YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
+    from slimdet.modeling.build import DEFAULT_NUM_CLASSES
+
+    section = cfg.get(HEAD_SECTION)
+    head = section if isinstance(section, Mapping) else {}
+    return {
+        "num_classes": cfg.get("num_classes", DEFAULT_NUM_CLASSES),
+        f"{HEAD_SECTION}.anchors": [list(a) for a in head.get("anchors", YOLOV3_ANCHORS)],
+        f"{HEAD_SECTION}.anchor_masks": [list(m) for m in head.get("anchor_masks", YOLOV3_ANCHOR_MASKS)],
+    }
+
+
+def _normalised(value: Any) -> Any:
+    """Compare numbers by value (10 == 10.0) and lists element-wise."""
+    if isinstance(value, (list, tuple)):
+        return [_normalised(item) for item in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _teacher_weights_problems(source: str | None) -> list[str]:
+    if not source:
+        return [
+            "--teacher_pretrained is required: give the teacher's weights "
+            "(a .pdparams file, a legacy weights folder or .tar, or a URL)"
+        ]
+    if "://" in source:
+        return []  # downloaded (and checked) by the weights loader
+    if os.path.exists(source) or os.path.exists(source + ".pdparams"):
+        return []
+    return [f"--teacher_pretrained '{source}' does not exist: check the path"]

@@ -1,0 +1,129 @@
+"""Distillation: a teacher that can never train, and the legacy split distillation loss.
+
+The loss is ``split_distill`` of PaddleDetection 0.x's distill_pruned_model (reference §5.1). Per level,
+with student logits s·, teacher logits t· and σ the sigmoid:
+
+* reg = mean over N·A·H·W of (BCE(sx, σ(tx)) + BCE(sy, σ(ty)) + |sw − tw| + |sh − th|) · σ(tobj)
+* cls = mean over N·A·H·W·C of BCE(scls, σ(tcls)) · σ(tobj)
+* obj = mean over N·A·H·W of BCE(sobj, 1[tobj > 0])
+
+and the distillation loss is ``weight`` (legacy 1000) × the sum over levels of reg + cls + obj. Where the
+teacher is confident something is there (σ(tobj) high) the student copies its boxes and classes; its
+objectness copies the teacher's hard decision everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+DEFAULT_DISTILL_WEIGHT = 1000.0
+Level = Mapping[str, paddle.Tensor]  # split logits: x, y, w, h, obj [N,A,H,W]; cls [N,A,H,W,C]
+
+
+def split_distill_loss(
+    student: Sequence[Level], teacher: Sequence[Level], weight: float = DEFAULT_DISTILL_WEIGHT
+) -> dict[str, paddle.Tensor]:
+    """The split distillation loss over already-split levels (coarsest first, as ``split_output`` gives).
+
+    Returns ``distill_reg``, ``distill_cls`` and ``distill_obj`` (each summed over levels and scaled by
+    ``weight``) and their sum ``distill_loss``. No gradient flows into the teacher's tensors.
+    """
+    if len(student) != len(teacher):
+        raise ValueError(f"student has {len(student)} output levels but teacher has {len(teacher)}")
+    reg = cls = obj = paddle.zeros([], dtype="float32")
+    for level, (s, t) in enumerate(zip(student, teacher)):
+        t = {key: value.detach() for key, value in t.items()}
+        if s["cls"].shape != t["cls"].shape:
+            raise ValueError(
+                f"level {level}: student outputs {s['cls'].shape} but teacher {t['cls'].shape} "
+                "(they must agree on anchors, classes and input size)"
+            )
+        confidence = F.sigmoid(t["obj"])
+        level_reg = (
+            _soft_bce(s["x"], t["x"])
+            + _soft_bce(s["y"], t["y"])
+            + paddle.abs(s["w"] - t["w"])
+            + paddle.abs(s["h"] - t["h"])
+        ) * confidence
+        level_cls = _soft_bce(s["cls"], t["cls"]) * confidence.unsqueeze(-1)
+        teacher_says_object = (t["obj"] > 0).astype(s["obj"].dtype)
+        level_obj = F.binary_cross_entropy_with_logits(s["obj"], teacher_says_object, reduction="none")
+        reg = reg + level_reg.mean()
+        cls = cls + level_cls.mean()
+        obj = obj + level_obj.mean()
+    parts = {"distill_reg": reg * weight, "distill_cls": cls * weight, "distill_obj": obj * weight}
+    return {**parts, "distill_loss": parts["distill_reg"] + parts["distill_cls"] + parts["distill_obj"]}
+
+
+def distill_loss_from_outputs(
+    student_outputs: Sequence[paddle.Tensor],
+    teacher_outputs: Sequence[paddle.Tensor],
+    num_classes: int,
+    weight: float = DEFAULT_DISTILL_WEIGHT,
+    num_anchors: int = 3,
+) -> dict[str, paddle.Tensor]:
+    """``split_distill_loss`` on raw head outputs ([N, A·(5+C), H, W] per level), split the loss's way."""
+    from slimdet.modeling.losses import split_output
+
+    return split_distill_loss(
+        [split_output(out, num_classes, num_anchors) for out in student_outputs],
+        [split_output(out, num_classes, num_anchors) for out in teacher_outputs],
+        weight,
+    )
+
+
+def _soft_bce(logits: paddle.Tensor, teacher_logits: paddle.Tensor) -> paddle.Tensor:
+    """Element-wise BCE of the student's logits against the teacher's probabilities."""
+    return F.binary_cross_entropy_with_logits(logits, F.sigmoid(teacher_logits), reduction="none")
+
+
+class FrozenTeacher:
+    """A teacher detector that only ever runs inference: eval mode, no gradients, weights untouched.
+
+    Deliberately *not* a ``paddle.nn.Layer``: ``Layer.train()`` flips ``training`` on every sublayer
+    directly, so a teacher registered inside a container would be put back in train mode (and its BN
+    statistics would drift, as PaddleDetection 2.6's did) whatever it overrides. As a plain object it is
+    invisible to a container's ``train()``, ``parameters()`` (so no optimizer sees it) and
+    ``state_dict()`` (so checkpoints do not carry it). Every call also re-asserts eval mode, in case
+    someone reached the wrapped model directly.
+    """
+
+    def __init__(self, model: nn.Layer) -> None:
+        self._model = model
+        for param in model.parameters():
+            param.stop_gradient = True
+            param.trainable = False
+        self._hold_eval()
+
+    @property
+    def model(self) -> nn.Layer:
+        return self._model
+
+    @property
+    def training(self) -> bool:
+        return False
+
+    def train(self) -> FrozenTeacher:
+        """Stays in eval mode: a frozen teacher never trains."""
+        self._hold_eval()
+        return self
+
+    def eval(self) -> FrozenTeacher:
+        self._hold_eval()
+        return self
+
+    def __call__(self, image: paddle.Tensor) -> list[paddle.Tensor]:
+        """The teacher's raw head outputs for ``image``, computed without gradients."""
+        self._hold_eval()
+        with paddle.no_grad():
+            return self._model.raw_outputs(image)
+
+    def _hold_eval(self) -> None:
+        # Set the flag on each layer rather than calling model.eval(): that would also switch paddle's
+        # global tracer to eval mode under the student's feet.
+        for layer in self._model.sublayers(include_self=True):
+            layer.training = False

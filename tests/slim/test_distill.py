@@ -1,0 +1,158 @@
+"""Split distillation loss (reference §5.1) and the frozen teacher."""
+
+import numpy as np
+import paddle
+import pytest
+from paddle import nn
+
+from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs, split_distill_loss
+
+from .toy import TOY_INPUT, build_toy
+
+KEYS = ("x", "y", "w", "h", "obj")
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def bce(logits, labels):
+    """Binary cross-entropy of logits against (soft) labels, the numerically stable way."""
+    return np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+
+
+def random_levels(rng, n=2, a=3, c=4, sizes=((2, 2), (4, 3))):
+    """Split logits per level: x..obj [N,A,H,W], cls [N,A,H,W,C], drawn wide enough to saturate."""
+    return [
+        {**{k: rng.normal(0, 2, (n, a, h, w)).astype("float32") for k in KEYS},
+         "cls": rng.normal(0, 2, (n, a, h, w, c)).astype("float32")}
+        for h, w in sizes
+    ]
+
+
+def expected_parts(student, teacher, weight):
+    reg = cls = obj = 0.0
+    for s, t in zip(student, teacher):
+        conf = sigmoid(t["obj"])
+        reg += np.mean((bce(s["x"], sigmoid(t["x"])) + bce(s["y"], sigmoid(t["y"]))
+                        + np.abs(s["w"] - t["w"]) + np.abs(s["h"] - t["h"])) * conf)
+        cls += np.mean(bce(s["cls"], sigmoid(t["cls"])) * conf[..., None])
+        obj += np.mean(bce(s["obj"], (t["obj"] > 0).astype("float32")))
+    return {"distill_reg": weight * reg, "distill_cls": weight * cls, "distill_obj": weight * obj}
+
+
+def to_tensors(levels, stop_gradient=True):
+    return [{k: paddle.to_tensor(v, stop_gradient=stop_gradient) for k, v in level.items()} for level in levels]
+
+
+@pytest.mark.parametrize("weight", [1000.0, 1.0])
+def test_split_distill_loss_matches_the_legacy_formula(weight):
+    rng = np.random.default_rng(0)
+    student, teacher = random_levels(rng), random_levels(rng)
+    got = split_distill_loss(to_tensors(student), to_tensors(teacher), weight)
+    want = expected_parts(student, teacher, weight)
+    for key, value in want.items():
+        assert float(got[key]) == pytest.approx(value, rel=1e-5)
+    assert float(got["distill_loss"]) == pytest.approx(sum(want.values()), rel=1e-5)
+
+
+def test_student_matching_a_confident_teacher_pays_only_the_entropy_floor():
+    # Identical logits: L1 terms vanish, BCE terms equal the teacher's entropy, which is ~0 where saturated.
+    saturated = {k: np.full((1, 3, 2, 2), 30.0, "float32") for k in KEYS}
+    saturated["cls"] = np.full((1, 3, 2, 2, 2), -30.0, "float32")
+    got = split_distill_loss(to_tensors([saturated]), to_tensors([saturated]))
+    assert float(got["distill_loss"]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_gradient_reaches_the_student_and_never_the_teacher():
+    rng = np.random.default_rng(1)
+    student, teacher = to_tensors(random_levels(rng), False), to_tensors(random_levels(rng), False)
+    split_distill_loss(student, teacher)["distill_loss"].backward()
+    assert all(student[0][k].grad is not None for k in (*KEYS, "cls"))
+    assert all(level[k].grad is None for level in teacher for k in (*KEYS, "cls"))
+
+
+def raw_from_split(level):
+    """Pack split logits back into the head's raw layout [N, A·(5+C), H, W] (per anchor: x y w h obj cls…)."""
+    n, a, h, w, c = level["cls"].shape
+    per_anchor = np.concatenate(
+        [np.stack([level[k] for k in KEYS], axis=2), level["cls"].transpose(0, 1, 4, 2, 3)], axis=2
+    )
+    return per_anchor.reshape(n, a * (5 + c), h, w)
+
+
+def test_loss_on_raw_outputs_splits_them_the_head_layout_way():
+    rng = np.random.default_rng(2)
+    student, teacher = random_levels(rng), random_levels(rng)
+    got = distill_loss_from_outputs(
+        [paddle.to_tensor(raw_from_split(level)) for level in student],
+        [paddle.to_tensor(raw_from_split(level)) for level in teacher],
+        num_classes=4,
+    )
+    want = expected_parts(student, teacher, 1000.0)
+    assert float(got["distill_loss"]) == pytest.approx(sum(want.values()), rel=1e-5)
+
+
+def test_level_count_mismatch_is_refused():
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match="2 output levels but teacher has 1"):
+        split_distill_loss(to_tensors(random_levels(rng)), to_tensors(random_levels(rng)[:1]))
+
+
+# --- the frozen teacher ---------------------------------------------------------------------------
+
+
+def state(model):
+    return {name: tensor.numpy().copy() for name, tensor in model.state_dict().items()}
+
+
+class DistillPair(nn.Layer):
+    """What a trainer might hold: the student as a sublayer and the teacher beside it."""
+
+    def __init__(self, student, teacher):
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+
+
+def test_teacher_weights_and_bn_statistics_are_bit_identical_after_training_steps():
+    student, teacher_model = build_toy(seed=0), build_toy(prefix="teacher_", seed=10)
+    teacher = FrozenTeacher(teacher_model)
+    pair = DistillPair(student, teacher)
+    teacher_before, student_before = state(teacher_model), state(student)
+    optimizer = paddle.optimizer.Momentum(learning_rate=0.1, parameters=pair.parameters())
+
+    for step in range(3):
+        pair.train()  # a trainer's usual call on its container...
+        teacher.train()  # ...or on the teacher itself...
+        teacher_model.train()  # ...or even on the wrapped model: none of them may flip it
+        image = paddle.rand([2, 3, TOY_INPUT, TOY_INPUT])
+        teacher_out = teacher(image)
+        student_out = student.raw_outputs(image)
+        # Toy outputs have 6 = 1 anchor × (5 + 1 class) channels on their first level.
+        loss = distill_loss_from_outputs(student_out[:1], teacher_out[:1], num_classes=1, num_anchors=1)
+        loss["distill_loss"].backward()
+        optimizer.step()
+        optimizer.clear_grad()
+
+    assert not teacher.training
+    assert not any(layer.training for layer in teacher_model.sublayers(include_self=True))
+    assert all(out.stop_gradient for out in teacher_out)
+    teacher_after = state(teacher_model)
+    assert all(np.array_equal(teacher_before[k], teacher_after[k]) for k in teacher_before)
+    # The loop really trained the student (weights and BN statistics moved), so the check above means something.
+    student_after = state(student)
+    assert not np.array_equal(student_before["a.0.weight"], student_after["a.0.weight"])
+    assert not np.array_equal(student_before["a.1._mean"], student_after["a.1._mean"])
+
+
+def test_teacher_stays_out_of_the_optimizer_and_checkpoints():
+    pair = DistillPair(build_toy(seed=0), FrozenTeacher(build_toy(prefix="teacher_", seed=10)))
+    assert not any(p.name.startswith("teacher_") for p in pair.parameters())
+    assert not any(key.startswith("teacher") for key in pair.state_dict())
+
+
+def test_teacher_parameters_are_frozen():
+    teacher_model = build_toy(prefix="teacher_", seed=10)
+    FrozenTeacher(teacher_model)
+    assert all(p.stop_gradient and not p.trainable for p in teacher_model.parameters())
