@@ -1,3 +1,155 @@
 """Shared fixtures. Tests use tiny real data made on the fly in tmp_path, with fixed seeds."""
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def synthetic_voc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic VOC dataset (16 train / 8 test images of 96 px, seed 0), shared by the session.
+
+    Tests must not modify it: copy it first (shutil.copytree) when a test needs to break files.
+    """
+    from slimdet.data.synth import write_synthetic_voc
+
+    root = tmp_path_factory.mktemp("synthetic_voc") / "shapes"
+    write_synthetic_voc(root, num_train=16, num_test=8, size=96, seed=0)
+    return root
+
+
+SHAPES_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "shapes_yolov3_mobilenet_v1.yml"
+SMALL_INPUT = 96  # the synthetic images' own size: the graph and the data agree
+
+
+def _small_shapes_yaml(dataset: Path, weights: Path) -> str:
+    """The shapes demo config pointed at ``dataset`` and ``weights``, its eval/test input cut to 96 px."""
+    steps = f"""
+    - !DecodeImage {{to_rgb: true}}
+    - !ResizeImage {{target_size: {SMALL_INPUT}, interp: 2}}
+    - !NormalizeImage {{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true, is_channel_first: false}}"""
+    return f"""_BASE_: {SHAPES_CONFIG}
+weights: {weights}
+TrainReader:
+  dataset: !VOCDataSet {{dataset_dir: {dataset}, anno_path: trainval.txt, use_default_label: false, with_background: false}}
+EvalReader:
+  dataset: !VOCDataSet {{dataset_dir: {dataset}, anno_path: test.txt, use_default_label: false, with_background: false}}
+  sample_transforms:{steps}
+    - !PadBox {{num_max_boxes: 50}}
+    - !Permute {{to_bgr: false, channel_first: true}}
+TestReader:
+  dataset: !ImageFolder {{dataset_dir: {dataset}, image_dir: JPEGImages, use_default_label: false, with_background: false}}
+  sample_transforms:{steps}
+    - !Permute {{to_bgr: false, channel_first: true}}
+"""
+
+
+@pytest.fixture(scope="session")
+def small_shapes_checkpoint(synthetic_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(config, weights): the 3-class shapes MobileNetV1-YOLOv3 at 96 px with seeded random weights.
+
+    Random weights give every image plenty of detections above the 0.01 score threshold (objectness and
+    class sigmoids sit near 0.5), which is what parity tests need. Read-only: copy before changing.
+    """
+    import paddle
+
+    from slimdet.config import load_config
+    from slimdet.modeling.build import build_model
+    from slimdet.weights import save_weights
+
+    root = tmp_path_factory.mktemp("small_shapes")
+    config, weights = root / "shapes_small.yml", root / "random.pdparams"
+    config.write_text(_small_shapes_yaml(synthetic_voc, weights))
+    paddle.seed(0)
+    save_weights(build_model(load_config(config).to_dict()), weights)
+    return config, weights
+
+
+TINY_TRAIN_SIZE = 64
+
+
+def _tiny_train_yaml(dataset: Path, save_dir: Path) -> str:
+    """The shapes demo config trained at 64 px for a few steps: deterministic readers (no crop, flip or
+    colour jitter), batch 4, no worker processes, so a test run is quick and repeatable."""
+    normalize = "!NormalizeImage {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true, is_channel_first: false}"
+    return f"""_BASE_: {SHAPES_CONFIG}
+max_iters: 6
+snapshot_iter: 3
+log_iter: 1
+save_dir: {save_dir}
+weights: {save_dir}/tiny/model_final
+LearningRate:
+  base_lr: 0.001
+  schedulers: []
+TrainReader:
+  dataset: !VOCDataSet {{dataset_dir: {dataset}, anno_path: trainval.txt, use_default_label: false, with_background: false}}
+  sample_transforms:
+    - !DecodeImage {{to_rgb: true}}
+    - !NormalizeBox {{}}
+    - !PadBox {{num_max_boxes: 50}}
+    - !BboxXYXY2XYWH {{}}
+  batch_transforms:
+    - !RandomShape {{sizes: [{TINY_TRAIN_SIZE}], random_inter: false}}
+    - {normalize}
+    - !Permute {{to_bgr: false, channel_first: true}}
+    - !Gt2YoloTarget
+      anchor_masks: [[6, 7, 8], [3, 4, 5], [0, 1, 2]]
+      anchors: [[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198], [373, 326]]
+      downsample_ratios: [32, 16, 8]
+  batch_size: 4
+  worker_num: 0
+EvalReader:
+  dataset: !VOCDataSet {{dataset_dir: {dataset}, anno_path: test.txt, use_default_label: false, with_background: false}}
+  sample_transforms:
+    - !DecodeImage {{to_rgb: true}}
+    - !ResizeImage {{target_size: {TINY_TRAIN_SIZE}, interp: 2}}
+    - {normalize}
+    - !PadBox {{num_max_boxes: 50}}
+    - !Permute {{to_bgr: false, channel_first: true}}
+  batch_size: 4
+  worker_num: 0
+"""
+
+
+@pytest.fixture
+def tiny_train_config(synthetic_voc: Path, tmp_path: Path) -> Path:
+    """``tmp_path/tiny.yml``: MobileNetV1-YOLOv3 (fine-grained loss) on the synthetic set at 64 px, 6 steps
+    of batch 4, a snapshot every 3, checkpoints under ``tmp_path/output/tiny``. About 1 s per step."""
+    config = tmp_path / "tiny.yml"
+    config.write_text(_tiny_train_yaml(synthetic_voc, tmp_path / "output"))
+    return config
+
+
+@pytest.fixture(scope="session")
+def write_tiny_train_config(synthetic_voc: Path):
+    """``write(folder) -> folder/tiny.yml``: the ``tiny_train_config`` set-up (checkpoints under
+    ``folder/output/tiny``) for fixtures wider than one test, which cannot use ``tmp_path``."""
+
+    def write(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "tiny.yml"
+        config.write_text(_tiny_train_yaml(synthetic_voc, folder / "output"))
+        return config
+
+    return write
+
+
+TEACHER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "shapes_yolov3_r34.yml"
+
+
+@pytest.fixture(scope="session")
+def shapes_teacher_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A teacher for distillation tests: the shapes YOLOv3-ResNet34 (3 classes, configs/shapes_yolov3_r34.yml)
+    with seeded random weights, saved as .pdparams. Read-only."""
+    import paddle
+
+    from slimdet.config import load_config
+    from slimdet.modeling.build import build_model
+    from slimdet.weights import save_weights
+
+    path = tmp_path_factory.mktemp("teacher") / "shapes_r34.pdparams"
+    paddle.seed(1)
+    save_weights(build_model(load_config(TEACHER_CONFIG).to_dict()), path)
+    return path

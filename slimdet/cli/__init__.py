@@ -109,6 +109,12 @@ def _register() -> None:
 
     app.command("params", cls=SlimdetCommand)(params_command)
 
+    from slimdet.cli.data import check_command, show_command, synth_command
+
+    data_app.command("synth", cls=SlimdetCommand)(synth_command)
+    data_app.command("check", cls=SlimdetCommand)(check_command)
+    data_app.command("show", cls=SlimdetCommand)(show_command)
+
     from slimdet.cli.config import show_command as config_show_command
 
     config_app.command("show", cls=SlimdetCommand)(config_show_command)

@@ -1,0 +1,65 @@
+"""Moving a batch from a worker process to the loader: through shared memory when it is large.
+
+Sending a 608-px batch (35 MB) through a multiprocessing queue pickles and pipes it (about 85 ms here);
+copying it through a shared-memory block takes about 20 ms. Small batches, and machines whose /dev/shm
+lacks room (Docker's default is 64 MB; writing past it would kill the worker with SIGBUS), use the queue.
+The receiver copies the arrays out and unlinks the block at once, so nothing outlives one hand-over
+(and Python's resource tracker removes blocks left by a crashed process).
+"""
+
+from __future__ import annotations
+
+import os
+from multiprocessing import shared_memory
+from typing import Any
+
+import numpy as np
+
+MIN_SHARED_BYTES = 1 << 20  # below this the queue is as fast
+SHM_DIR = "/dev/shm"
+
+
+def pack(batch: dict[str, np.ndarray]) -> tuple[str, Any]:
+    """``('inline', batch)`` or ``('shared', (block name, [(key, shape, dtype, offset), ...]))``."""
+    total = sum(a.nbytes for a in batch.values())
+    if total < MIN_SHARED_BYTES or not _has_room(total):
+        return "inline", batch
+    block = shared_memory.SharedMemory(create=True, size=total)
+    layout, offset = [], 0
+    try:
+        for key, array in batch.items():
+            np.ndarray(array.shape, array.dtype, buffer=block.buf, offset=offset)[...] = array
+            layout.append((key, array.shape, array.dtype.str, offset))
+            offset += array.nbytes
+    except BaseException:
+        block.close()
+        block.unlink()
+        raise
+    block.close()
+    return "shared", (block.name, layout)
+
+
+def unpack(payload: tuple[str, Any]) -> dict[str, np.ndarray]:
+    """The batch a ``pack`` result describes (the shared block is released)."""
+    kind, data = payload
+    if kind == "inline":
+        return data
+    name, layout = data
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        return {
+            key: np.ndarray(shape, dtype, buffer=block.buf, offset=offset).copy()
+            for key, shape, dtype, offset in layout
+        }
+    finally:
+        block.close()
+        block.unlink()
+
+
+def _has_room(nbytes: int) -> bool:
+    """Whether /dev/shm can take this block with a margin for the other workers' blocks in flight."""
+    try:
+        stats = os.statvfs(SHM_DIR)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize > 8 * nbytes

@@ -1,0 +1,41 @@
+"""Batches cross from worker to loader intact, and shared-memory blocks do not outlive the hand-over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slimdet.data import _transport
+
+
+def test_large_batches_round_trip_through_a_shared_block_that_is_then_removed():
+    rng = np.random.default_rng(0)
+    batch = {
+        "image": rng.random((2, 3, 320, 320), dtype=np.float32),
+        "gt_class": rng.integers(0, 3, (2, 50)).astype(np.int32),
+        "im_id": np.arange(2, dtype=np.int64),
+    }
+    kind, data = payload = _transport.pack(batch)
+    if kind == "inline":
+        pytest.skip("no room in /dev/shm on this machine")
+    assert kind == "shared" and Path("/dev/shm", data[0]).exists()
+    out = _transport.unpack(payload)
+    assert not Path("/dev/shm", data[0]).exists()
+    assert out.keys() == batch.keys()
+    for key in batch:
+        assert out[key].dtype == batch[key].dtype
+        np.testing.assert_array_equal(out[key], batch[key])
+
+
+def test_small_batches_travel_inline():
+    batch = {"image": np.zeros((1, 3, 8, 8), np.float32)}
+    kind, data = _transport.pack(batch)
+    assert kind == "inline" and data is batch
+
+
+def test_without_usable_shared_memory_batches_travel_inline(monkeypatch):
+    monkeypatch.setattr(_transport, "SHM_DIR", "/nonexistent-shm")
+    kind, _ = _transport.pack({"image": np.zeros((4, 3, 320, 320), np.float32)})
+    assert kind == "inline"
