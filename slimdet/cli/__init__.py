@@ -109,6 +109,18 @@ def _register() -> None:
 
     app.command("params", cls=SlimdetCommand)(params_command)
 
+    from slimdet.cli.eval import eval_command
+    from slimdet.cli.train import train_command
+
+    app.command("train", cls=SlimdetCommand)(train_command)
+    app.command("eval", cls=SlimdetCommand)(eval_command)
+
+    from slimdet.cli.export import export_command
+    from slimdet.cli.infer import infer_command
+
+    app.command("export", cls=SlimdetCommand)(export_command)
+    app.command("infer", cls=SlimdetCommand)(infer_command)
+
     from slimdet.cli.data import check_command, show_command, synth_command
 
     data_app.command("synth", cls=SlimdetCommand)(synth_command)

@@ -49,3 +49,13 @@ PrunedRatiosOption = Annotated[
         help="Share of output channels to remove per pruned param, comma- or space-separated; one value applies to all.",
     ),
 ]
+CriterionOption = Annotated[
+    str,
+    typer.Option(
+        "--criterion",
+        "--prune-criterion",
+        "--prune_criterion",
+        help="Which filters go: l1_norm (smallest L1 norm) or fpgm (closest to the geometric median; "
+        "the legacy name geometry_median works too).",
+    ),
+]

@@ -61,3 +61,31 @@ def progress(quiet: bool = False, *extra_fields: str) -> Iterator[Progress]:
     disabled = quiet or not sys.stderr.isatty()
     with Progress(*columns, console=stderr_console(), disable=disabled, transient=False) as bar:
         yield bar
+
+
+def pruning_tables(report: Any) -> list[Table]:
+    """A ``PruneReport`` as the legacy "FLOPs -x; total FLOPs; pruned FLOPs" log line, made into tables:
+    per pruned conv its filters before → after, then the model's FLOPs and parameters before → after."""
+    per_param = table(
+        f"pruned ({report.criterion})",
+        ["parameter", "ratio", "filters", "cut along"],
+        [
+            (row.name, f"{row.ratio:g}", f"{row.channels_before} → {row.channels_after}", len(row.pulled_along))
+            for row in report.rows
+        ],
+    )
+    totals = table(
+        "model before → after",
+        ["", "before", "after", "reduction"],
+        [
+            (
+                f"GFLOPs @ {report.input_size} (conv MACs / 2^30)",
+                f"{report.gflops_before:.4g}",
+                f"{report.gflops_after:.4g}",
+                f"-{report.flops_reduction:.2f}%",
+            ),
+            ("parameters", f"{report.params_before:,}", f"{report.params_after:,}", f"-{report.params_reduction:.2f}%"),
+            ("size (float32 MiB)", f"{report.mib_before:.2f}", f"{report.mib_after:.2f}", f"-{report.params_reduction:.2f}%"),
+        ],
+    )
+    return [per_param, totals]

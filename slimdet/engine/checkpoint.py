@@ -1,0 +1,84 @@
+"""Training checkpoints on disk: ``<stem>.pdparams`` + ``<stem>.pdopt`` + ``<stem>.state.json``.
+
+* ``.pdparams``: the weights keyed by their legacy names (``slimdet.weights.save_weights``), so
+  ``slimdet eval -o weights=<stem>`` and PaddleDetection-style tools read them.
+* ``.pdopt``: the optimizer state (Momentum velocities ``<param>_velocity_0``, LR scheduler).
+* ``.state.json``: what else a resume needs (iteration, LR scheduler, python/numpy RNG, seed), small
+  and readable. It is written last, so its presence marks a complete, resumable checkpoint.
+
+Every file goes to a temp name first and is renamed into place: a crash never leaves a half file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import paddle
+
+from slimdet.deploy._files import write_bytes_atomic
+from slimdet.errors import WeightsError
+from slimdet.weights import load_weights, save_weights
+
+WEIGHTS_SUFFIX = ".pdparams"
+OPTIMIZER_SUFFIX = ".pdopt"
+STATE_SUFFIX = ".state.json"
+_SUFFIXES = (STATE_SUFFIX, WEIGHTS_SUFFIX, OPTIMIZER_SUFFIX)
+
+
+def checkpoint_stem(path: str | Path) -> Path:
+    """``out/2000``, ``out/2000.pdparams`` and ``out/2000.state.json`` all name checkpoint ``out/2000``."""
+    path = Path(path)
+    for suffix in _SUFFIXES:
+        if path.name.endswith(suffix):
+            return path.with_name(path.name[: -len(suffix)])
+    return path
+
+
+def _paddle_bytes(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    paddle.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(
+    stem: str | Path, model: paddle.nn.Layer, optimizer: paddle.optimizer.Optimizer, state: Mapping[str, Any]
+) -> Path:
+    """Write weights, optimizer state and ``state`` (JSON-able); returns the stem.
+
+    Each file is replaced atomically; the set is not, so an older state file under this name is removed
+    first and the new one written last: if the process dies in between, the checkpoint reads as
+    incomplete instead of mixing old and new files.
+    """
+    stem = checkpoint_stem(stem)
+    Path(f"{stem}{STATE_SUFFIX}").unlink(missing_ok=True)
+    save_weights(model, f"{stem}{WEIGHTS_SUFFIX}")
+    write_bytes_atomic(Path(f"{stem}{OPTIMIZER_SUFFIX}"), _paddle_bytes(optimizer.state_dict()))
+    write_bytes_atomic(Path(f"{stem}{STATE_SUFFIX}"), json.dumps(state).encode())
+    return stem
+
+
+def read_state(stem: str | Path) -> dict[str, Any]:
+    """The state of a complete, resumable checkpoint (read before anything is built, e.g. for its seed)."""
+    stem = checkpoint_stem(stem)
+    state_file, optimizer_file = Path(f"{stem}{STATE_SUFFIX}"), Path(f"{stem}{OPTIMIZER_SUFFIX}")
+    if not state_file.is_file() or not optimizer_file.is_file():
+        found = sorted(p.name for p in stem.parent.glob("*" + STATE_SUFFIX)) if stem.parent.is_dir() else []
+        hint = f" (resumable ones there: {', '.join(f[: -len(STATE_SUFFIX)] for f in found)})" if found else ""
+        raise WeightsError(
+            f"{stem} is not a resumable checkpoint: it needs {state_file.name} and {optimizer_file.name} "
+            f"next to the weights{hint}"
+        )
+    return json.loads(state_file.read_text())
+
+
+def load_checkpoint(stem: str | Path, model: paddle.nn.Layer, optimizer: paddle.optimizer.Optimizer) -> dict[str, Any]:
+    """Restore weights and optimizer from a checkpoint written by :func:`save_checkpoint`; returns its state."""
+    stem = checkpoint_stem(stem)
+    state = read_state(stem)
+    load_weights(model, f"{stem}{WEIGHTS_SUFFIX}", strict=True)
+    optimizer.set_state_dict(paddle.load(f"{stem}{OPTIMIZER_SUFFIX}"))
+    return state

@@ -1,0 +1,212 @@
+"""Trainer hooks: checkpoints, periodic evaluation with ``best_model``, progress on stderr.
+
+A hook sees the trainer at three moments (``before_train``, ``after_step``, ``after_train``) and reads
+its typed attributes (``iter``, ``max_iter``, ``losses``, ``interrupted`` …). ``after_train`` always
+runs, also after an error or Ctrl-C; a hook tells those apart by ``trainer.iter`` and
+``trainer.interrupted``. Only rank 0 is given hooks that write or print (see ``engine.train``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from slimdet.engine import checkpoint
+from slimdet.errors import SlimdetError
+from slimdet.weights import save_weights
+
+if TYPE_CHECKING:
+    from slimdet.engine.trainer import Trainer
+
+FINAL_NAME = "model_final"
+BEST_NAME = "best_model"
+
+
+class Hook:
+    """Does nothing at every moment; subclasses override what they need."""
+
+    def before_train(self, trainer: Trainer) -> None:
+        pass
+
+    def after_step(self, trainer: Trainer) -> None:
+        pass
+
+    def after_train(self, trainer: Trainer) -> None:
+        pass
+
+
+Sidecar = Callable[[Path], object]  # writes a file beside a checkpoint, given its stem (e.g. the pruning plan)
+
+
+class CheckpointHook(Hook):
+    """``out_dir/<iter>`` every ``every`` steps, ``out_dir/model_final`` at the end, and on Ctrl-C a
+    checkpoint at the iteration reached; all resumable (weights + optimizer + state). No checkpoint is
+    written after an error, so a NaN never overwrites good weights.
+
+    ``sidecar(stem)`` runs before each checkpoint's files are written, so that a checkpoint that reads
+    as complete always has it (the pruning plan: a pruned checkpoint cannot be rebuilt without it).
+    """
+
+    def __init__(self, every: int, out_dir: str | Path, sidecar: Sidecar | None = None) -> None:
+        self.every = every
+        self.out_dir = Path(out_dir)
+        self.sidecar = sidecar
+        self.last: Path | None = None
+
+    def after_step(self, trainer: Trainer) -> None:
+        if self.every > 0 and trainer.iter % self.every == 0 and trainer.iter < trainer.max_iter:
+            self._save(trainer, str(trainer.iter))
+
+    def after_train(self, trainer: Trainer) -> None:
+        if trainer.iter >= trainer.max_iter:
+            self._save(trainer, FINAL_NAME)
+        elif trainer.interrupted and (self.last is None or self.last.name != str(trainer.iter)):
+            self._save(trainer, str(trainer.iter))
+
+    def _save(self, trainer: Trainer, name: str) -> None:
+        if self.sidecar is not None:
+            self.sidecar(self.out_dir / name)
+        self.last = checkpoint.save_checkpoint(
+            self.out_dir / name, trainer.model, trainer.optimizer, trainer.state_dict()
+        )
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """The metrics of one evaluation and the iteration whose weights were evaluated."""
+
+    iteration: int
+    metrics: Mapping[str, float]
+
+
+class EvalHook(Hook):
+    """Calls ``evaluate_fn`` every ``every`` steps and after the last one; keeps the weights with the
+    best ``mAP`` as ``best_dir/best_model.pdparams`` (and its ``sidecar``) when ``best_dir`` is given."""
+
+    def __init__(
+        self,
+        every: int,
+        evaluate_fn: Callable[[], Mapping[str, float]],
+        best_dir: str | Path | None = None,
+        sidecar: Sidecar | None = None,
+    ) -> None:
+        self.every = every
+        self.evaluate_fn = evaluate_fn
+        self.best_dir = Path(best_dir) if best_dir is not None else None
+        self.sidecar = sidecar
+        self.history: list[EvalRecord] = []
+        self.best: EvalRecord | None = None
+        self.seconds = 0.0  # spent evaluating, so that training speed can be told apart
+
+    def after_step(self, trainer: Trainer) -> None:
+        if (self.every > 0 and trainer.iter % self.every == 0) or trainer.iter == trainer.max_iter:
+            self._evaluate(trainer)
+
+    def _evaluate(self, trainer: Trainer) -> None:
+        started = time.perf_counter()
+        metrics = dict(self.evaluate_fn())
+        self.seconds += time.perf_counter() - started
+        if not isinstance(metrics.get("mAP"), float):
+            raise SlimdetError(f"the evaluator returned no float 'mAP' (got keys {sorted(metrics)}); check the config's metric")
+        record = EvalRecord(trainer.iter, metrics)
+        self.history.append(record)
+        if self.best is None or metrics["mAP"] > self.best.metrics["mAP"]:
+            self.best = record
+            if self.best_dir is not None:
+                if self.sidecar is not None:
+                    self.sidecar(self.best_dir / BEST_NAME)
+                save_weights(trainer.model, self.best_dir / f"{BEST_NAME}{checkpoint.WEIGHTS_SUFFIX}")
+
+
+class LossHistory(Hook):
+    """The mean total loss over each window of ``every`` steps, as (last iteration, mean) pairs: the
+    smoothed curve the legacy logs showed, kept in the result so a run's learning can be checked."""
+
+    def __init__(self, every: int) -> None:
+        self.every = max(1, every)
+        self.points: list[tuple[int, float]] = []
+        self._window: list[float] = []
+
+    def after_step(self, trainer: Trainer) -> None:
+        self._window.append(trainer.losses["loss"])
+        if trainer.iter % self.every == 0 or trainer.iter == trainer.max_iter:
+            self.points.append((trainer.iter, sum(self._window) / len(self._window)))
+            self._window.clear()
+
+
+class ProgressHook(Hook):
+    """A rich progress bar on stderr (iteration, losses, lr, images/s, ETA) plus a plain log line every
+    ``log_iter`` steps, which is what remains when stderr is not a terminal. ``quiet`` silences both."""
+
+    def __init__(
+        self,
+        images_per_step: int,
+        *,
+        log_iter: int = 20,
+        quiet: bool = False,
+        console: Console | None = None,
+        eval_hook: EvalHook | None = None,
+    ) -> None:
+        self.images_per_step = images_per_step
+        self.log_iter = log_iter
+        self.quiet = quiet
+        self.console = console or Console(stderr=True, highlight=False)
+        self.eval_hook = eval_hook
+        self._bar: Progress | None = None
+        self._task = 0
+        self._started = 0.0
+        self._reported_evals = 0
+
+    def before_train(self, trainer: Trainer) -> None:
+        self._started = time.perf_counter()
+        if self.quiet:
+            return
+        self._bar = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.console.is_terminal,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("train", total=trainer.max_iter, completed=trainer.start_iter, status="")
+
+    def after_step(self, trainer: Trainer) -> None:
+        if self._bar is None:
+            return
+        done = trainer.iter - trainer.start_iter
+        seconds = time.perf_counter() - self._started
+        speed = done * self.images_per_step / seconds if seconds > 0 else math.nan
+        eta = timedelta(seconds=round(seconds / done * (trainer.max_iter - trainer.iter)))  # done ≥ 1 here
+        losses = " ".join(f"{name} {value:.4f}" for name, value in sorted(trainer.losses.items(), key=_total_first))
+        lr = trainer.lr_scheduler.last_lr
+        self._bar.update(self._task, completed=trainer.iter, status=f"{losses} lr {lr:.3g} {speed:.1f} img/s")
+        if self.log_iter > 0 and (trainer.iter % self.log_iter == 0 or trainer.iter == trainer.max_iter):
+            self._print(f"iter {trainer.iter}/{trainer.max_iter} {losses} lr {lr:.6g} {speed:.2f} img/s eta {eta}")
+        if self.eval_hook is not None and len(self.eval_hook.history) > self._reported_evals:
+            self._reported_evals = len(self.eval_hook.history)
+            record = self.eval_hook.history[-1]
+            self._print(f"eval at iter {record.iteration}: mAP {record.metrics['mAP']:.4f}")
+
+    def after_train(self, trainer: Trainer) -> None:
+        if self._bar is None:
+            return
+        self._bar.stop()
+        self._bar = None
+
+    def _print(self, line: str) -> None:
+        self.console.print(line, markup=False, soft_wrap=True)
+
+
+def _total_first(item: tuple[str, float]) -> tuple[bool, str]:
+    return item[0] != "loss", item[0]

@@ -1,0 +1,158 @@
+"""``slimdet train``'s core: config → model, optimizer, loaders, hooks → trained checkpoints.
+
+Checkpoints go to ``save_dir/<config name>/``: ``<iter>`` every ``snapshot_iter`` steps, ``model_final``
+at the end, ``best_model`` (highest mAP) with ``eval=True``. The run is data-parallel when started by
+``python -m paddle.distributed.launch``; only rank 0 writes, logs and evaluates.
+
+``distill-prune`` trains through the same function: it passes a pruning ``plan`` (applied after the
+pretrained weights are loaded, before the optimizer exists; written beside every checkpoint) and a
+``trainer_factory`` that makes its ``DistillTrainer``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import paddle
+
+from slimdet.engine import checkpoint
+from slimdet.engine.device import select_device
+from slimdet.engine.evaluate import build_evaluator, run_inference
+from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
+from slimdet.engine.optim import build_optimizer
+from slimdet.engine.trainer import Trainer, TrainingInterrupted
+from slimdet.runtime import seed_everything
+from slimdet.weights import load_weights
+
+if TYPE_CHECKING:
+    from slimdet.config import Config
+    from slimdet.slim.plan import PruneReport, PruningPlan
+
+TrainerFactory = Callable[..., Trainer]  # called like Trainer(model, optimizer, scheduler, batches, hooks, seed=)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run did: where it wrote, how far it got, how fast, and the evaluations."""
+
+    config: str
+    output_dir: str
+    device: str
+    start_iter: int
+    iterations: int
+    final_checkpoint: str | None
+    losses: Mapping[str, float]  # of the last step
+    loss_history: tuple[tuple[int, float], ...]  # mean total loss per log_iter window: (iteration, loss)
+    seconds: float  # the training loop, evaluations included
+    eval_seconds: float
+    seconds_per_iter: float  # training steps only
+    evals: tuple[EvalRecord, ...] = ()
+    best: EvalRecord | None = None
+    pretrained: Mapping[str, int] = field(default_factory=dict)  # counts of the pretrain_weights load
+    pruning: PruneReport | None = None  # what the plan cut, when training a pruned model
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["pruning"] = self.pruning.to_dict() if self.pruning else None
+        data["losses"] = dict(self.losses)
+        data["evals"] = [{"iteration": r.iteration, **r.metrics} for r in self.evals]
+        data["best"] = {"iteration": self.best.iteration, **self.best.metrics} if self.best else None
+        data["seconds"] = round(self.seconds, 3)
+        data["eval_seconds"] = round(self.eval_seconds, 3)
+        data["seconds_per_iter"] = round(self.seconds_per_iter, 4)
+        return data
+
+
+def train_from_config(
+    cfg: Config,
+    *,
+    eval: bool = False,
+    resume: str | Path | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    quiet: bool = False,
+    plan: PruningPlan | None = None,
+    trainer_factory: TrainerFactory = Trainer,
+) -> TrainResult:
+    """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``).
+
+    Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
+    ``TrainingInterrupted`` after Ctrl-C, once the resumable checkpoint is written.
+    """
+    from slimdet.data import build_loader
+    from slimdet.modeling.build import build_model
+    from slimdet.slim.plan import save_plan
+
+    data = cfg.to_dict()
+    device_used = select_device(device, cfg.use_gpu)
+    rank, world_size = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
+    if world_size > 1:
+        paddle.distributed.init_parallel_env()
+    if resume is not None:
+        seed = checkpoint.read_state(resume)["seed"]
+    seed_everything(seed)
+    loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size)
+    model = build_model(data)
+    pretrained: dict[str, int] = {}
+    if resume is None and cfg.pretrain_weights:
+        report = load_weights(
+            model, cfg.pretrain_weights, strict=False, exclude=list(cfg.finetune_exclude_pretrained_params) or None
+        )
+        pretrained = report.to_dict()["counts"]
+    pruning = plan.apply(model) if plan is not None else None  # the optimizer must see the pruned shapes
+    sidecar = functools.partial(save_plan, plan) if plan is not None else None
+    optimizer, scheduler = build_optimizer(data, model)
+    out_dir = Path(cfg.save_dir) / cfg.name
+
+    loaders = ExitStack()  # stops the loaders' worker processes however training ends
+    loaders.enter_context(loader)
+    saver = CheckpointHook(cfg.snapshot_iter, out_dir, sidecar)
+    history = LossHistory(cfg.log_iter)
+    evaluation = None
+    if eval and rank == 0:
+        eval_loader = loaders.enter_context(build_loader(data, "eval"))
+        evaluator = build_evaluator(data, eval_loader.dataset)
+        evaluation = EvalHook(
+            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator), best_dir=out_dir, sidecar=sidecar
+        )
+    batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
+    progress = ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation)
+    # Order matters: the checkpoint is written before evaluating, so a crashing evaluation still leaves
+    # the snapshot to resume from; progress comes last to report the step's losses and the new mAP.
+    hooks: list[Hook] = [saver, *([evaluation] if evaluation else []), history, progress] if rank == 0 else []
+
+    net = paddle.DataParallel(model) if world_size > 1 else model
+    trainer = trainer_factory(net, optimizer, scheduler, loader.forever, hooks, seed=seed)
+    start_iter = trainer.resume(resume) if resume is not None else 0
+    started = time.perf_counter()
+    try:
+        with loaders:
+            trainer.train(start_iter, cfg.max_iters)
+    except TrainingInterrupted as stop:
+        raise TrainingInterrupted(stop.iteration, saver.last) from None
+    seconds = time.perf_counter() - started
+    eval_seconds = evaluation.seconds if evaluation else 0.0
+    done = trainer.iter - start_iter
+    return TrainResult(
+        config=cfg.name,
+        output_dir=str(out_dir),
+        device=device_used,
+        start_iter=start_iter,
+        iterations=trainer.iter,
+        final_checkpoint=str(saver.last) if rank == 0 and saver.last else None,
+        losses=trainer.losses,
+        loss_history=tuple(history.points),
+        seconds=seconds,
+        eval_seconds=eval_seconds,
+        seconds_per_iter=(seconds - eval_seconds) / done if done else 0.0,
+        evals=tuple(evaluation.history) if evaluation else (),
+        best=evaluation.best if evaluation else None,
+        pretrained=pretrained,
+        pruning=pruning,
+    )

@@ -1,0 +1,197 @@
+"""The training loop: a short ``for`` loop, with everything else in hooks (detectron2's shape).
+
+``Trainer.run_step`` is the only thing a subclass overrides (the distillation trainer adds the teacher's
+loss there); the loop owns the LR step, the iteration count, Ctrl-C and the hook calls.
+
+Iteration counting: ``trainer.iter`` is the number of completed steps. A checkpoint named ``2000``
+holds the state after 2000 steps, and resuming from it runs step 2000 next. One step takes one batch,
+so the iteration is also the data position: the trainer asks for the batch stream starting there
+(``DataLoader.forever(start_iter)``, whose batches depend only on seed, epoch and index).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import paddle
+
+from slimdet.engine import checkpoint
+from slimdet.errors import SlimdetError
+
+if TYPE_CHECKING:
+    from slimdet.engine.hooks import Hook
+
+Batch = Mapping[str, np.ndarray]
+
+
+class NonFiniteLossError(SlimdetError):
+    """The loss became NaN or infinite; training stops before the bad gradient touches the weights."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C stopped training between two steps (after the hooks wrote what they write on the way out).
+
+    Not a ``SlimdetError``: the CLI maps it to exit code 130, the shell's convention for SIGINT.
+    """
+
+    def __init__(self, iteration: int, checkpoint: Path | None = None) -> None:
+        self.iteration = iteration
+        self.checkpoint = checkpoint
+        where = f"; resume with --resume {checkpoint}" if checkpoint else ""
+        super().__init__(f"interrupted after iteration {iteration}{where}")
+
+
+class Trainer:
+    """Runs ``run_step`` from ``start_iter`` to ``max_iter`` and calls the hooks around it.
+
+    ``seed``: paddle's generator is re-seeded from (seed, iteration) before every step. Paddle 2.6 cannot
+    serialise its CPU generator (its state pickles as seed + offset only), so deriving the seed per step is
+    what makes paddle-random ops (dropout, random init inside a step) identical after a resume.
+    Python's and numpy's generators are saved in the checkpoint instead, and so is the seed, which a
+    resume takes over.
+    """
+
+    def __init__(
+        self,
+        model: paddle.nn.Layer,
+        optimizer: paddle.optimizer.Optimizer,
+        lr_scheduler: paddle.optimizer.lr.LRScheduler,
+        batches: Callable[[int], Iterator[Batch]],
+        hooks: Sequence[Hook] = (),
+        *,
+        seed: int | None = None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.batches = batches
+        self.data: Iterator[Batch] = iter(())
+        self.hooks = list(hooks)
+        self.seed = seed
+        self.iter = 0
+        self.start_iter = 0
+        self.max_iter = 0
+        self.losses: dict[str, float] = {}
+        self.interrupted = False
+
+    def train(self, start_iter: int, max_iter: int) -> None:
+        """Run steps ``start_iter`` … ``max_iter - 1``; raises TrainingInterrupted after Ctrl-C."""
+        self.iter, self.start_iter, self.max_iter = start_iter, start_iter, max_iter
+        self.interrupted = False
+        self.data = self.batches(start_iter)
+        for hook in self.hooks:
+            hook.before_train(self)
+        try:
+            with self._stop_on_sigint():
+                while self.iter < max_iter and not self.interrupted:
+                    if self.seed is not None:
+                        paddle.seed(_step_seed(self.seed, self.iter))
+                    self.losses = self.run_step()
+                    self.lr_scheduler.step()
+                    self.iter += 1
+                    for hook in self.hooks:
+                        hook.after_step(self)
+        finally:
+            for hook in self.hooks:  # checkpoint on the way out, close the progress bar
+                hook.after_train(self)
+        if self.interrupted:
+            raise TrainingInterrupted(self.iter)
+
+    def run_step(self) -> dict[str, float]:
+        """One iteration: next batch → forward (dict of losses) → backward → optimizer step."""
+        return self.optimize(self.model_losses(next(self.data)))
+
+    def model_losses(self, batch: Batch) -> dict[str, paddle.Tensor]:
+        """The model's loss terms for one batch: ``image`` goes in as the input, every other field as ``gt``."""
+        inputs = {name: paddle.to_tensor(value) for name, value in batch.items()}
+        outputs = self.model(inputs.pop("image"), gt=inputs)
+        return {name: value for name, value in outputs.items() if name.startswith("loss")}
+
+    def optimize(self, losses: Mapping[str, paddle.Tensor]) -> dict[str, float]:
+        """Backward on ``losses["loss"]`` and step; refuses a non-finite loss before it reaches the weights."""
+        values = {name: float(value) for name, value in losses.items()}
+        if not math.isfinite(values["loss"]):
+            terms = ", ".join(f"{name}={value:.4g}" for name, value in values.items())
+            raise NonFiniteLossError(
+                f"the loss is not finite at iteration {self.iter} ({terms}): lower LearningRate.base_lr "
+                "or check the training data; earlier checkpoints are intact"
+            )
+        losses["loss"].backward()
+        # The optimizer names its accumulators on its first step from paddle's process-wide name counter;
+        # a fresh namespace keeps them at the legacy '<param>_velocity_0' in every process, so a
+        # checkpoint's .pdopt loads whatever else the process built before.
+        with paddle.utils.unique_name.guard():
+            self.optimizer.step()
+        self.optimizer.clear_grad()
+        return values
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint needs besides weights and optimizer to continue exactly (JSON-able).
+
+        The data position is the iteration (one batch per step), so it needs no entry of its own.
+        """
+        return {
+            "iteration": self.iter,
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "rng": _rng_state(),
+            "seed": self.seed,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.iter = int(state["iteration"])
+        self.lr_scheduler.set_state_dict(state["lr_scheduler"])
+        _set_rng_state(state["rng"])
+        self.seed = state["seed"]
+
+    def resume(self, path: str | Path) -> int:
+        """Restore weights, optimizer, LR, iteration and RNG from a checkpoint; returns the iteration."""
+        self.load_state_dict(checkpoint.load_checkpoint(path, self.model, self.optimizer))
+        return self.iter
+
+    @contextmanager
+    def _stop_on_sigint(self) -> Iterator[None]:
+        """First Ctrl-C: finish the current step, then stop cleanly. A second one interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed from the main thread
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is None:  # installed outside Python: Python's own default is the best we can restore
+            previous = signal.default_int_handler
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self.interrupted = True
+            signal.signal(signal.SIGINT, previous)
+
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _step_seed(seed: int, iteration: int) -> int:
+    return int(np.random.SeedSequence([seed, iteration]).generate_state(1, np.uint32)[0])
+
+
+def _rng_state() -> dict[str, Any]:
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+    }
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))

@@ -1,0 +1,75 @@
+"""``slimdet train``: JSON result and checkpoints, Ctrl-C → exit 130 and a checkpoint to resume from, user errors."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from slimdet.cli import app
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
+    result = run("train", "-c", tiny_train_config, "--eval", "--json", "-o", "max_iters=4", "snapshot_iter=2")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    output = tiny_train_config.parent / "output" / "tiny"
+    assert (report["start_iter"], report["iterations"]) == (0, 4)
+    assert report["final_checkpoint"] == str(output / "model_final")
+    assert [e["iteration"] for e in report["evals"]] == [2, 4]
+    assert report["best"]["mAP"] == max(e["mAP"] for e in report["evals"])
+    assert sorted(p.name for p in output.iterdir()) == [
+        "2.pdopt", "2.pdparams", "2.state.json", "best_model.pdparams",
+        "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
+    ]  # fmt: skip
+    assert report["loss_history"][-1][0] == 4
+
+
+def test_ctrl_c_exits_130_without_traceback_and_leaves_a_checkpoint_to_resume(tiny_train_config):
+    command = [str(Path(sys.executable).with_name("slimdet")), "train", "-c", str(tiny_train_config), "-o", "max_iters=500"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    deadline = time.monotonic() + 120
+    for line in process.stderr:  # stderr is a pipe, not a terminal: plain log lines, one per step (log_iter 1)
+        lines.append(line)
+        if line.startswith("iter 2/") or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    lines += rest.splitlines(keepends=True)
+    assert process.returncode == 130, "".join(lines)
+    assert "Traceback" not in "".join(lines)
+    last = lines[-1].strip()
+    assert last.startswith("interrupted after iteration ") and "resume with --resume " in last
+    stopped_at = int(last.split()[3].rstrip(";"))
+    checkpoint = Path(last.split("--resume ")[1])
+    assert checkpoint == tiny_train_config.parent / "output" / "tiny" / str(stopped_at)
+
+    resumed = run("train", "-c", tiny_train_config, "--resume", checkpoint, "--json", "-o", f"max_iters={stopped_at + 1}")
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads(resumed.stdout)
+    assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
+
+
+def test_resuming_from_something_that_is_not_a_checkpoint_is_one_line_exit_2(tiny_train_config):
+    result = run("train", "-c", tiny_train_config, "--resume", tiny_train_config.parent / "output" / "nope" / "3")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a resumable checkpoint" in lines[0]
+    assert not (tiny_train_config.parent / "output").exists()  # nothing written
+
+
+def test_a_diverging_loss_is_one_line_exit_2_naming_the_iteration(tiny_train_config):
+    result = run("train", "-c", tiny_train_config, "-q", "-o", "LearningRate.base_lr=1e12")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "the loss is not finite at iteration" in lines[0] and "LearningRate.base_lr" in lines[0]
+    assert not (tiny_train_config.parent / "output" / "tiny" / "model_final.pdparams").exists()

@@ -1,0 +1,79 @@
+"""Checkpoint files: atomic, complete only when the state file is there, resumable by any of their names."""
+
+import os
+
+import numpy as np
+import pytest
+
+import slimdet.deploy._files as files
+from slimdet.engine.checkpoint import checkpoint_stem, load_checkpoint, save_checkpoint
+from slimdet.errors import WeightsError
+from slimdet.weights import load_weights
+
+
+class FailingDisk:
+    """``os.fdopen`` whose files accept half of the bytes, then fail like a full disk."""
+
+    def __init__(self, real_fdopen):
+        self.real_fdopen = real_fdopen
+
+    def __call__(self, fd, mode):
+        handle = self.real_fdopen(fd, mode)
+        real_write = handle.write
+
+        def write(data):
+            real_write(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+        handle.write = write
+        return handle
+
+
+def trained(make_trainer, steps):
+    trainer = make_trainer()
+    trainer.train(0, steps)
+    return trainer
+
+
+def test_a_crash_while_writing_leaves_no_half_file_and_no_mixed_checkpoint(tmp_path, make_trainer, monkeypatch):
+    early = trained(make_trainer, 2)
+    save_checkpoint(tmp_path / "2", early.model, early.optimizer, early.state_dict())
+    save_checkpoint(tmp_path / "model_final", early.model, early.optimizer, early.state_dict())
+    old_optimizer = (tmp_path / "model_final.pdopt").read_bytes()
+
+    later = trained(make_trainer, 5)
+    monkeypatch.setattr(files.os, "fdopen", FailingDisk(os.fdopen))  # the optimizer file's write fails halfway
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(tmp_path / "model_final", later.model, later.optimizer, later.state_dict())
+    monkeypatch.undo()
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "2.pdopt", "2.pdparams", "2.state.json", "model_final.pdopt", "model_final.pdparams",
+    ]  # no temp file left behind
+    assert (tmp_path / "model_final.pdopt").read_bytes() == old_optimizer  # old file whole, not half a new one
+    fresh = make_trainer()
+    load_weights(fresh.model, tmp_path / "model_final.pdparams", strict=True)  # the weights file is whole too
+    with pytest.raises(WeightsError, match=r"model_final is not a resumable checkpoint.*resumable ones there: 2"):
+        load_checkpoint(tmp_path / "model_final", fresh.model, fresh.optimizer)
+    assert load_checkpoint(tmp_path / "2", fresh.model, fresh.optimizer)["iteration"] == 2
+
+
+def test_a_checkpoint_restores_weights_and_momentum(tmp_path, make_trainer):
+    trainer = trained(make_trainer, 4)
+    save_checkpoint(tmp_path / "4", trainer.model, trainer.optimizer, trainer.state_dict())
+    fresh = make_trainer(seed=7)
+    state = load_checkpoint(tmp_path / "4.state.json", fresh.model, fresh.optimizer)
+    assert state["iteration"] == 4 and state["seed"] == 0
+    for param in trainer.model.parameters():
+        twin = dict((p.name, p) for p in fresh.model.parameters())[param.name]
+        np.testing.assert_array_equal(twin.numpy(), param.numpy())
+    saved = {k: v for k, v in trainer.optimizer.state_dict().items() if k.endswith("_velocity_0")}
+    assert saved  # Momentum velocities under their legacy names
+    restored = fresh.optimizer._accumulators_holder
+    for name, value in saved.items():
+        np.testing.assert_array_equal(np.asarray(restored[name]), value.numpy())
+
+
+@pytest.mark.parametrize("given", ["out/200", "out/200.pdparams", "out/200.pdopt", "out/200.state.json"])
+def test_every_checkpoint_file_names_the_same_checkpoint(given):
+    assert checkpoint_stem(given).as_posix() == "out/200"

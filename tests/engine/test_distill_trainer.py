@@ -1,0 +1,144 @@
+"""DistillTrainer: its step minimises student loss + distill loss, reports the legacy terms, spares the teacher."""
+
+import numpy as np
+import paddle
+import pytest
+from paddle import nn
+
+from slimdet.engine.distill_trainer import DistillTrainer
+from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs
+from tests.engine.toy import LossRecorder
+
+CLASSES, ANCHORS, SIDE = 2, 3, 4
+CHANNELS = ANCHORS * (5 + CLASSES)
+LR = 0.1
+
+
+class TinyYolo(nn.Layer):
+    """One level of YOLOv3's raw layout ([N, A·(5+C), H, W]) behind a BN, with YOLOv3's calling convention:
+    train-mode ``forward(image, gt=...)`` gives named losses plus ``head_outputs``; ``loss(outputs, gt)``."""
+
+    def __init__(self, prefix: str = "") -> None:
+        super().__init__()
+        self.name_prefix = prefix
+        self.num_classes = CLASSES
+        self.anchor_masks = [list(range(ANCHORS))]
+        self.norm = nn.BatchNorm(
+            3,
+            param_attr=paddle.ParamAttr(name=f"{prefix}toy.bn.scale"),
+            bias_attr=paddle.ParamAttr(name=f"{prefix}toy.bn.offset"),
+            moving_mean_name=f"{prefix}toy.bn.mean",
+            moving_variance_name=f"{prefix}toy.bn.var",
+        )
+        self.conv = nn.Conv2D(
+            3,
+            CHANNELS,
+            1,
+            weight_attr=paddle.ParamAttr(name=f"{prefix}toy.conv.weights"),
+            bias_attr=paddle.ParamAttr(name=f"{prefix}toy.conv.bias"),
+        )
+
+    def raw_outputs(self, image):
+        return [self.conv(self.norm(image))]
+
+    def loss(self, outputs, gt):
+        mse = paddle.mean((outputs[0] - gt["target"]) ** 2)
+        return {"loss_mse": mse, "loss": mse}
+
+    def forward(self, image, im_size=None, gt=None):
+        outputs = self.raw_outputs(image)
+        return {**self.loss(outputs, gt), "head_outputs": outputs}
+
+
+def batches(start_iter: int):
+    """Batch i depends on i alone (as the real loader's position does)."""
+    index = start_iter
+    while True:
+        rng = np.random.default_rng(index)
+        yield {
+            "image": rng.normal(size=(2, 3, SIDE, SIDE)).astype("float32"),
+            "target": rng.normal(size=(2, CHANNELS, SIDE, SIDE)).astype("float32"),
+        }
+        index += 1
+
+
+def make_models(seed: int = 0):
+    paddle.seed(seed)
+    with paddle.utils.unique_name.guard():
+        student, teacher = TinyYolo(), TinyYolo("teacher_")
+    return student, FrozenTeacher(teacher)
+
+
+def make_trainer(student, teacher, *, weight=1000.0, every=1, hooks=()):
+    scheduler = paddle.optimizer.lr.PiecewiseDecay([1000], [LR, LR])
+    optimizer = paddle.optimizer.SGD(learning_rate=scheduler, parameters=student.parameters())
+    return DistillTrainer(
+        student, optimizer, scheduler, batches, hooks, teacher=teacher, distill_weight=weight, teacher_loss_every=every
+    )
+
+
+def state(model):
+    return {name: tensor.numpy().copy() for name, tensor in model.state_dict().items()}
+
+
+def test_reported_total_is_student_loss_plus_distill_loss():
+    student, teacher = make_models()
+    reference, _ = make_models()  # an identical student, to see what the step sees
+    batch = next(batches(0))
+    image = paddle.to_tensor(batch["image"])
+    outputs = reference(image, gt={"target": paddle.to_tensor(batch["target"])})
+    expected = distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES, 50.0)
+
+    trainer = make_trainer(student, teacher, weight=50.0)
+    trainer.train(0, 1)
+    losses = trainer.losses
+
+    assert losses["student_loss"] == pytest.approx(float(outputs["loss"]), rel=1e-6)
+    assert losses["loss_mse"] == pytest.approx(float(outputs["loss_mse"]), rel=1e-6)
+    for key in ("distill_loss", "distill_reg", "distill_cls", "distill_obj"):
+        assert losses[key] == pytest.approx(float(expected[key]), rel=1e-5)
+    assert losses["loss"] == pytest.approx(losses["student_loss"] + losses["distill_loss"], rel=1e-6)
+    assert losses["distill_loss"] > losses["student_loss"]  # weight 50 on a random teacher: it dominates
+
+
+def test_the_step_descends_the_gradient_of_the_total():
+    student, teacher = make_models()
+    reference, _ = make_models()
+    batch = next(batches(0))
+    image = paddle.to_tensor(batch["image"])
+    outputs = reference(image, gt={"target": paddle.to_tensor(batch["target"])})
+    total = outputs["loss"] + distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES)["distill_loss"]
+    total.backward()
+    # BN running statistics are (non-trainable) parameters of nn.BatchNorm: the forward moved them alike.
+    expected = {p.name: p.numpy() if p.stop_gradient else p.numpy() - LR * p.grad.numpy() for p in reference.parameters()}
+
+    make_trainer(student, teacher).train(0, 1)
+
+    for param in student.parameters():
+        np.testing.assert_allclose(param.numpy(), expected[param.name], rtol=1e-5, atol=1e-6)
+
+
+def test_teacher_loss_is_reported_on_logging_steps_only():
+    student, teacher = make_models()
+    recorder = LossRecorder()
+    make_trainer(student, teacher, every=2, hooks=[recorder]).train(0, 3)
+    # Steps 2 and 4 log with every=2; the run ends after 3, whose last step logs too.
+    assert ["teacher_loss" in recorder.steps[i] for i in range(3)] == [False, True, True]
+    batch = next(batches(1))
+    own = teacher.model.loss(teacher(paddle.to_tensor(batch["image"])), {"target": paddle.to_tensor(batch["target"])})
+    assert recorder.steps[1]["teacher_loss"] == pytest.approx(float(own["loss"]), rel=1e-6)
+    assert set(recorder.steps[0]) == {
+        "loss", "student_loss", "distill_loss", "loss_mse", "distill_reg", "distill_cls", "distill_obj"
+    }  # fmt: skip
+
+
+def test_teacher_weights_and_bn_statistics_do_not_move():
+    student, teacher = make_models()
+    before = state(teacher.model)
+    trainer = make_trainer(student, teacher)
+    student_before = state(student)
+    trainer.train(0, 3)
+    after = state(teacher.model)
+    assert all(np.array_equal(before[name], after[name]) for name in before)
+    assert not np.array_equal(student_before["norm._mean"], state(student)["norm._mean"])  # the student's BN did train
+    assert not teacher.model.training and all(not layer.training for layer in teacher.model.sublayers())

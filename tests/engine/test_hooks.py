@@ -1,0 +1,80 @@
+"""Hooks: periodic evaluation keeps the best weights, progress shows up on stderr unless quiet."""
+
+import io
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from slimdet.engine.hooks import CheckpointHook, EvalHook, Hook, ProgressHook
+from slimdet.errors import SlimdetError
+from slimdet.weights import load_weights
+
+
+def test_eval_hook_runs_every_n_steps_and_at_the_end_and_keeps_the_best_weights(tmp_path, make_trainer):
+    scores = iter([0.2, 0.6, 0.4, 0.5])
+    snapshots = {}
+
+    class Snapshot(Hook):
+        def after_step(self, trainer):
+            snapshots[trainer.iter] = {p.name: p.numpy().copy() for p in trainer.model.parameters()}
+
+    evaluator = EvalHook(3, lambda: {"mAP": next(scores)}, best_dir=tmp_path)
+    trainer = make_trainer([Snapshot(), evaluator])
+    trainer.train(0, 10)
+
+    assert [(r.iteration, r.metrics["mAP"]) for r in evaluator.history] == [(3, 0.2), (6, 0.6), (9, 0.4), (10, 0.5)]
+    assert (evaluator.best.iteration, evaluator.best.metrics["mAP"]) == (6, 0.6)
+    fresh = make_trainer(seed=9)
+    load_weights(fresh.model, tmp_path / "best_model", strict=True)
+    for param in fresh.model.parameters():
+        np.testing.assert_array_equal(param.numpy(), snapshots[6][param.name])
+
+
+def test_eval_hook_rejects_an_evaluator_without_map(make_trainer):
+    with pytest.raises(SlimdetError, match="no float 'mAP'"):
+        make_trainer([EvalHook(1, lambda: {"AP": 0.1})]).train(0, 2)
+
+
+def test_progress_logs_a_plain_line_every_log_iter_when_stderr_is_not_a_terminal(make_trainer):
+    out = io.StringIO()
+    evaluator = EvalHook(4, lambda: {"mAP": 0.25})
+    trainer = make_trainer([evaluator, ProgressHook(4, log_iter=2, console=Console(file=out, width=300), eval_hook=evaluator)])
+    trainer.train(0, 5)
+    lines = out.getvalue().splitlines()
+    iter_lines = [line for line in lines if line.startswith("iter ")]
+    assert [line.split()[1] for line in iter_lines] == ["2/5", "4/5", "5/5"]
+    assert all(word in iter_lines[0] for word in ("loss", "loss_mse", "loss_l1", "lr", "img/s", "eta"))
+    assert "eval at iter 4: mAP 0.2500" in lines
+    assert "\x1b[" not in out.getvalue()  # no colour codes or bar redraws in a log file
+
+
+def test_progress_is_silent_when_quiet(make_trainer):
+    out = io.StringIO()
+    make_trainer([ProgressHook(4, log_iter=1, quiet=True, console=Console(file=out))]).train(0, 3)
+    assert out.getvalue() == ""
+
+
+def test_checkpoint_every_n_steps_and_final(tmp_path, make_trainer):
+    saver = CheckpointHook(2, tmp_path)
+    make_trainer([saver]).train(0, 6)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(
+        f"{stem}{suffix}" for stem in ("2", "4", "model_final") for suffix in (".pdparams", ".pdopt", ".state.json")
+    )
+    assert saver.last == tmp_path / "model_final"
+
+
+def test_the_sidecar_is_written_before_each_checkpoint_and_best_model(tmp_path, make_trainer):
+    written = []
+
+    def sidecar(stem):
+        assert not stem.with_name(stem.name + ".state.json").exists()  # before the file that marks it complete
+        stem.with_name(stem.name + ".plan.json").write_text("{}")
+        written.append(stem.name)
+
+    scores = iter([0.1, 0.3])
+    hooks = [CheckpointHook(2, tmp_path, sidecar), EvalHook(2, lambda: {"mAP": next(scores)}, best_dir=tmp_path, sidecar=sidecar)]
+    make_trainer(hooks).train(0, 4)
+    assert written == ["2", "best_model", "best_model", "model_final"]  # model_final after the last eval
+    assert sorted(p.name for p in tmp_path.glob("*.plan.json")) == ["2.plan.json", "best_model.plan.json", "model_final.plan.json"]
