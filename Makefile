@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 DEVICE ?= cpu
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := $(DEVICE),test,coco
+EXTRAS := $(DEVICE),test,coco,onnx
 STAMP  := $(VENV)/.installed-$(DEVICE)
 
 .PHONY: setup test demo bench clean

@@ -1,0 +1,238 @@
+"""Export a (pruned) detector as a Paddle Inference model, optionally ONNX, and prove it still agrees.
+
+The folder ``<output_dir>/<config name>/`` holds ``model.pdmodel`` + ``model.pdiparams`` (the eval graph
+with box decoding and NMS inside: inputs ``image`` [-1,3,S,S] float32 and ``im_size`` [-1,2] int32, outputs
+``bbox`` [K,6] (class, score, x1, y1, x2, y2) and ``bbox_num`` [N]), ``infer_cfg.yml``, the pruning plan
+sidecar when the model is pruned, and ``model.onnx`` on request. Everything is written into a temp folder
+that is renamed into place at the end, so a failed export never leaves a half folder behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from paddle import nn
+
+from slimdet.deploy.infer_cfg import InferConfig
+from slimdet.deploy.parity import ParityReport, compare_detections
+from slimdet.deploy.predictor import (
+    MODEL_FILE,
+    ONNX_FILE,
+    PARAMS_FILE,
+    DygraphPredictor,
+    OnnxPredictor,
+    PaddlePredictor,
+    import_onnx_tools,
+)
+from slimdet.slim.plan import PruningPlan, save_plan
+
+ONNX_OPSET = 11  # the lowest opset paddle2onnx accepts for yolo_box
+PROBE_SEED = 0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was written where, how big it is, and whether the exported graphs agree with the model."""
+
+    out_dir: str
+    input_size: int
+    files: Mapping[str, int]  # file name -> bytes
+    parameters_mib: float  # float32 parameters + BN statistics
+    gflops: float  # conv MACs / 2^30 at input_size (the legacy tables' unit)
+    plan: Mapping[str, Any] | None  # the pruning plan baked into the graph, None when unpruned
+    parity: ParityReport  # Paddle Inference vs the dygraph model on a probe batch
+    onnx_parity: ParityReport | None  # onnxruntime vs Paddle Inference, when --onnx
+
+    @property
+    def ok(self) -> bool:
+        return self.parity.ok and (self.onnx_parity is None or self.onnx_parity.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": self.out_dir,
+            "input_size": self.input_size,
+            "files": dict(self.files),
+            "parameters_mib": self.parameters_mib,
+            "gflops": self.gflops,
+            "plan": dict(self.plan) if self.plan is not None else None,
+            "parity": self.parity.to_dict(),
+            "onnx_parity": self.onnx_parity.to_dict() if self.onnx_parity is not None else None,
+            "ok": self.ok,
+        }
+
+
+def probe_batch(input_size: int, batch: int = 2, seed: int = PROBE_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded batch of normalised noise with non-square original sizes, so the size mapping is exercised."""
+    rng = np.random.default_rng(seed)
+    image = rng.standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
+    im_size = np.array([[input_size + 37 * i, int(input_size * 1.5) - 11 * i] for i in range(batch)], np.int32)
+    return image, im_size
+
+
+class InferenceGraph(nn.Layer):
+    """The model's eval forward with outputs in a fixed order, (bbox, bbox_num), as deploy code expects."""
+
+    def __init__(self, detector: nn.Layer) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, image, im_size):
+        out = self.detector(image, im_size)
+        return out["bbox"], out["bbox_num"]
+
+
+def save_inference_model(model: nn.Layer, input_size: int, folder: Path) -> None:
+    """``paddle.jit.save`` the eval-mode graph (decode + NMS included) as ``folder/model.*``."""
+    import paddle
+    from paddle.static import InputSpec
+
+    specs = [
+        InputSpec([-1, 3, input_size, input_size], "float32", name="image"),
+        InputSpec([-1, 2], "int32", name="im_size"),
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        graph = paddle.jit.to_static(InferenceGraph(model), input_spec=specs, full_graph=True)
+        paddle.jit.save(graph, str(folder / Path(MODEL_FILE).stem))
+    finally:
+        if was_training:
+            model.train()
+
+
+@contextlib.contextmanager
+def _native_stdout_to_stderr() -> Iterator[None]:
+    """Send what C++ code prints to file descriptor 1 to stderr, so ``--json`` output stays one document."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def write_onnx(folder: Path) -> Path:
+    """Convert ``folder/model.pdmodel`` to ``folder/model.onnx`` with paddle2onnx (ONNX checker on)."""
+    paddle2onnx, _ = import_onnx_tools()
+    target = folder / ONNX_FILE
+    with _native_stdout_to_stderr():  # paddle2onnx prints its warnings on stdout even with verbose=False
+        paddle2onnx.export(
+            str(folder / MODEL_FILE),
+            str(folder / PARAMS_FILE),
+            save_file=str(target),
+            opset_version=ONNX_OPSET,
+            verbose=False,
+            enable_onnx_checker=True,
+        )
+    return target
+
+
+def _replace_folder(staged: Path, final: Path) -> None:
+    """Move a finished folder into place, replacing an older export of the same name."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        final.rename(old / final.name)
+    staged.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_model(
+    model: nn.Layer,
+    cfg: Mapping[str, Any],
+    plan: PruningPlan | None,
+    out_dir: Path,
+    *,
+    label_list: Sequence[str],
+    onnx: bool = False,
+) -> ExportResult:
+    """Export ``model`` (already pruned by ``plan`` and loaded) into ``out_dir``.
+
+    ``cfg`` is the merged config (``Config.to_dict()`` shape): its EvalReader fixes the input size and the
+    preprocessing written to ``infer_cfg.yml``. ``plan`` is saved beside the model (``model.plan.json``)
+    so the pruned structure stays documented. ``label_list`` are the class names in id order.
+    """
+    from slimdet.slim.flops import count_conv_macs, parameter_mib
+
+    infer_cfg = InferConfig.from_config(cfg, label_list)
+    size = infer_cfg.input_size
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        save_inference_model(model, size, staged)
+        infer_cfg.write(staged)
+        plan_data = plan.to_dict() if plan is not None else None
+        if plan is not None:
+            save_plan(plan, staged / Path(MODEL_FILE).stem)  # model.plan.json: load_plan(<folder>/model) reads it
+
+        image, im_size = probe_batch(size)
+        exported = PaddlePredictor(staged)
+        exported_out = exported(image, im_size)
+        parity = compare_detections(
+            [(DygraphPredictor(model)(image, im_size), exported_out)], reference="dygraph", candidate=exported.name
+        )
+        onnx_parity = None
+        if onnx:
+            runtime = OnnxPredictor(write_onnx(staged))
+            onnx_parity = compare_detections(
+                [(exported_out, runtime(image, im_size))], reference=exported.name, candidate=runtime.name
+            )
+        result = ExportResult(
+            out_dir=str(out_dir),
+            input_size=size,
+            files={p.name: p.stat().st_size for p in sorted(staged.iterdir()) if p.is_file()},
+            parameters_mib=parameter_mib(model),
+            gflops=count_conv_macs(model, size).gflops,
+            plan=plan_data,
+            parity=parity,
+            onnx_parity=onnx_parity,
+        )
+        staged.chmod(0o755)  # mkdtemp makes it private; an export is meant to be shared
+        _replace_folder(staged, out_dir)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return result
+
+
+def export_checkpoint(
+    config: Path,
+    overrides: Sequence[str] = (),
+    *,
+    pruned_params: str | None = None,
+    pruned_ratios: str | None = None,
+    output_dir: Path = Path("output"),
+    onnx: bool = False,
+) -> ExportResult:
+    """``slimdet export``: rebuild the checkpoint named by the config's ``weights`` and export it to
+    ``output_dir/<config name>/``.
+
+    The pruned structure comes from the checkpoint's plan sidecar and/or the pruning flags (which must
+    agree); the class names from the EvalReader's dataset.
+    """
+    from slimdet.config import load_config
+    from slimdet.data import build_dataset
+    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.modeling.inspect import eval_input_size
+
+    cfg = load_config(config, overrides)
+    data = cfg.to_dict()
+    if onnx:
+        import_onnx_tools()  # a missing extra fails before any heavy work
+    flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios, input_size=eval_input_size(data))
+    label_list = build_dataset(data, "eval").class_names
+    model, plan = build_trained_model(data, cfg.weights, flags_plan)
+    return export_model(model, data, plan, Path(output_dir) / cfg.name, label_list=label_list, onnx=onnx)

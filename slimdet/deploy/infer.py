@@ -1,0 +1,161 @@
+"""Detect objects in image files with an exported model or a checkpoint, and draw what was found.
+
+Both sources end up as a ``Detector`` plus an ``InferConfig`` (preprocessing and class names): an exported
+folder brings its own ``infer_cfg.yml``; a checkpoint is rebuilt from its config (pruning sidecar
+included) and the same preprocessing is derived from the config's EvalReader. Each picture is drawn on a
+copy, written atomically under the output folder with the input's file name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimdet.deploy.draw import class_name, draw_boxes, save_image
+from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
+from slimdet.deploy.infer_cfg import InferConfig
+from slimdet.deploy.predictor import MODEL_FILE, PARAMS_FILE, Detector, DygraphPredictor, PaddlePredictor
+from slimdet.deploy.preprocess import Preprocessor, list_images
+from slimdet.errors import DataError, SlimdetError, WeightsError
+
+DEFAULT_OUTPUT_DIR = Path("output")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One box kept on one image."""
+
+    class_id: int
+    class_name: str
+    score: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in original pixels
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class_id": self.class_id, "class_name": self.class_name, "score": self.score, "box": list(self.box)}
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """An input image, the drawn copy written for it, and what was found on it."""
+
+    image: str
+    drawn: str
+    detections: tuple[Detection, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "drawn": self.drawn, "detections": [d.to_dict() for d in self.detections]}
+
+
+@dataclass(frozen=True)
+class InferResult:
+    """Everything ``slimdet infer`` found, image by image, and how (model backend, score threshold)."""
+
+    backend: str  # paddle_inference | dygraph
+    threshold: float
+    output_dir: str
+    images: tuple[ImageResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "threshold": self.threshold,
+            "output_dir": self.output_dir,
+            "images": [image.to_dict() for image in self.images],
+        }
+
+
+def keep_rows(rows: np.ndarray, threshold: float) -> np.ndarray:
+    """Rows a deployment shows: a real class and a score above the threshold (the legacy deploy rule)."""
+    return rows[(rows[:, 1] > threshold) & (rows[:, 0] > -1)]
+
+
+def detect_images(
+    detector: Detector,
+    infer_cfg: InferConfig,
+    images: Sequence[Path],
+    *,
+    threshold: float | None = None,
+    output_dir: Path = DEFAULT_OUTPUT_DIR,
+) -> InferResult:
+    """Run ``detector`` on each image file, one at a time, and draw the kept boxes into ``output_dir``."""
+    threshold = infer_cfg.draw_threshold if threshold is None else float(threshold)
+    output_dir = Path(output_dir)
+    targets = [output_dir / path.name for path in images]
+    clashes = [str(path) for path, target in zip(images, targets) if target.resolve() == path.resolve()]
+    if clashes:
+        raise DataError(f"drawing would overwrite the input image {clashes[0]}: choose another --output-dir")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    labels = infer_cfg.label_list
+    preprocessor = Preprocessor(infer_cfg.preprocess)
+    results = []
+    for path, target in zip(images, targets):
+        rgb, batch, im_size = preprocessor.prepare(path)
+        rows = keep_rows(detector(batch, im_size).bbox, threshold)
+        save_image(draw_boxes(rgb, rows, labels), target)
+        found = tuple(
+            Detection(
+                class_id=int(row[0]),
+                class_name=class_name(labels, int(row[0])),
+                score=float(row[1]),
+                box=(float(row[2]), float(row[3]), float(row[4]), float(row[5])),
+            )
+            for row in rows
+        )
+        results.append(ImageResult(image=str(path), drawn=str(target), detections=found))
+    return InferResult(backend=detector.name, threshold=threshold, output_dir=str(output_dir), images=tuple(results))
+
+
+def open_exported(model_dir: Path) -> tuple[Detector, InferConfig]:
+    """A Paddle Inference detector and the ``infer_cfg.yml`` of a folder made by ``slimdet export``."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise WeightsError(f"model folder '{model_dir}' does not exist: run slimdet export first")
+    missing = [name for name in (MODEL_FILE, PARAMS_FILE, INFER_CFG_FILE) if not (model_dir / name).is_file()]
+    if missing:
+        raise WeightsError(
+            f"'{model_dir}' lacks {', '.join(missing)}: point --model-dir at a folder made by slimdet export"
+        )
+    return PaddlePredictor(model_dir), InferConfig.read(model_dir)
+
+
+def open_checkpoint(
+    config: Path, overrides: Sequence[str] = (), images: Sequence[Path] = ()
+) -> tuple[Detector, InferConfig]:
+    """The dygraph model of a checkpoint (the config's ``weights``, e.g. ``-o weights=W``), pruned as its
+    sidecar says, with the preprocessing of the config's EvalReader and the class names of its TestReader
+    (as the legacy infer tool took them)."""
+    from slimdet.config import load_config
+    from slimdet.data import build_dataset
+    from slimdet.modeling.assemble import build_trained_model
+
+    cfg = load_config(config, overrides)
+    data = cfg.to_dict()
+    label_list = build_dataset(data, "test", images=list(images)).class_names
+    infer_cfg = InferConfig.from_config(data, label_list)  # config problems show before the model is built
+    model, _ = build_trained_model(data, cfg.weights)
+    return DygraphPredictor(model), infer_cfg
+
+
+def infer(
+    *,
+    model_dir: Path | None = None,
+    config: Path | None = None,
+    overrides: Sequence[str] = (),
+    image: Path | None = None,
+    image_dir: Path | None = None,
+    threshold: float | None = None,
+    output_dir: Path = DEFAULT_OUTPUT_DIR,
+) -> InferResult:
+    """``slimdet infer``: pick the model source, list the images, detect and draw."""
+    if (model_dir is None) == (config is None):
+        raise SlimdetError("give exactly one model: --model-dir DIR (exported) or -c CONFIG -o weights=W")
+    images = list_images(image, image_dir)  # cheap checks before any model is loaded
+    if model_dir is not None:
+        detector, infer_cfg = open_exported(model_dir)
+    else:
+        detector, infer_cfg = open_checkpoint(config, overrides, images)
+    return detect_images(detector, infer_cfg, images, threshold=threshold, output_dir=output_dir)

@@ -1,0 +1,107 @@
+"""``slimdet export``: JSON result, the folder it writes, pruning from flags or sidecar, one-line errors."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from slimdet.cli import app
+
+R578_PARAMS = ",".join(
+    f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in ("0.0", "0.1", "1.0", "1.1", "2", "tip")
+)
+R578_RATIOS = ",".join(["0.5"] * 6 + ["0.7"] * 6 + ["0.8"] * 6)
+
+
+def _export(*args: str):
+    return CliRunner().invoke(app, ["export", *args])
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_json_result_and_folder_named_after_the_config(small_shapes_checkpoint, tmp_path):
+    config, weights = small_shapes_checkpoint
+    result = _export("-c", str(config), "-o", f"weights={weights}", "--output_dir", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    folder = tmp_path / config.stem
+    assert data["out_dir"] == str(folder) and data["ok"] is True and data["plan"] is None
+    assert {"model.pdmodel", "model.pdiparams", "infer_cfg.yml"} <= set(data["files"])
+    assert all((folder / name).is_file() for name in data["files"])
+
+
+def test_table_output_shows_the_folder_and_parity(small_shapes_checkpoint, tmp_path):
+    config, weights = small_shapes_checkpoint
+    result = _export("-c", str(config), "-o", f"weights={weights}", "--output-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert f"exported to {tmp_path / config.stem}" in result.stdout
+    assert "parity" in result.stdout and "dygraph" in result.stdout and "True" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def pruned_checkpoint(small_shapes_checkpoint, tmp_path_factory) -> Path:
+    """A r578-pruned copy of the small shapes weights, saved without its plan sidecar."""
+    import paddle
+
+    from slimdet.config import load_config
+    from slimdet.modeling.build import build_model
+    from slimdet.slim.plan import PruningPlan
+    from slimdet.weights import save_weights
+
+    config, _ = small_shapes_checkpoint
+    paddle.seed(2)
+    model = build_model(load_config(config).to_dict())
+    PruningPlan.from_flags(R578_PARAMS, R578_RATIOS, input_size=96).apply(model)
+    return save_weights(model, tmp_path_factory.mktemp("pruned") / "r578.pdparams")
+
+
+def test_pruning_flags_rebuild_a_pruned_checkpoint(small_shapes_checkpoint, pruned_checkpoint, tmp_path):
+    config, _ = small_shapes_checkpoint
+    result = _export(
+        "-c", str(config), "-o", f"weights={pruned_checkpoint}", "--pruned_params", R578_PARAMS,
+        "--pruned_ratios", R578_RATIOS, "--output-dir", str(tmp_path), "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["plan"]["ratios"]["yolo_block.2.tip.conv.weights"] == 0.8
+    assert (tmp_path / config.stem / "model.plan.json").is_file()
+
+
+def test_the_sidecar_alone_rebuilds_a_pruned_checkpoint(small_shapes_checkpoint, pruned_checkpoint, tmp_path):
+    from slimdet.slim.plan import PruningPlan, save_plan
+
+    config, _ = small_shapes_checkpoint
+    weights = shutil.copy(pruned_checkpoint, tmp_path / "r578.pdparams")
+    save_plan(PruningPlan.from_flags(R578_PARAMS, R578_RATIOS), weights)
+    result = _export("-c", str(config), "-o", f"weights={weights}", "--output-dir", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["plan"]["ratios"]["yolo_block.0.0.0.conv.weights"] == 0.5
+
+
+def test_pruned_weights_without_a_plan_do_not_fit(small_shapes_checkpoint, pruned_checkpoint, tmp_path):
+    config, _ = small_shapes_checkpoint
+    result = _export("-c", str(config), "-o", f"weights={pruned_checkpoint}", "--output-dir", str(tmp_path))
+    assert "does not fit the model" in _one_error_line(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_weights_is_one_line(small_shapes_checkpoint, tmp_path):
+    config, _ = small_shapes_checkpoint
+    result = _export("-c", str(config), "-o", f"weights={tmp_path / 'missing.pdparams'}", "--output-dir", str(tmp_path))
+    assert "missing.pdparams" in _one_error_line(result)
+
+
+def test_onnx_without_the_extra_is_one_line_naming_the_install(small_shapes_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "paddle2onnx", None)
+    config, weights = small_shapes_checkpoint
+    result = _export("-c", str(config), "-o", f"weights={weights}", "--output-dir", str(tmp_path), "--onnx")
+    assert "pip install 'slimdet[onnx]'" in _one_error_line(result)
+    assert list(tmp_path.iterdir()) == []
