@@ -9,6 +9,10 @@ Two things must happen before anything imports paddle, so they happen here:
 """
 
 import zlib  # noqa: F401  (must precede paddle, see the module docstring)
+import warnings
+
+# paddleslim imports distutils, and setuptools' shim warns about it on every command.
+warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
 
 from slimdet.runtime import default_threads, missing_paddle_message
 
