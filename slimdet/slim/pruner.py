@@ -207,7 +207,7 @@ def _dygraph_restored() -> Iterator[None]:
 class TracedPruner:
     """PaddleSlim's pruner for one model, traced once and then asked for many cuts (sensitivity analysis).
 
-    :func:`prune_filters` traces the model on every call (about a second for YOLOv3); a sensitivity run
+    :func:`prune_filters` traces the model on every call (1–2 s for YOLOv3 on a CPU); a sensitivity run
     cuts one conv at a time hundreds of times. Here the trace happens once; each ``pruned`` block cuts,
     and on exit PaddleSlim's own backups put every cut tensor back bit for bit. As with a fresh pruner,
     the filters that go are chosen from the weights as they were when traced.
@@ -236,7 +236,10 @@ class TracedPruner:
         return self._plan(ratios)[0]
 
     def shapes_after(self, ratios: Mapping[str, float]) -> dict[str, list[int]]:
-        """Every parameter's shape once ``ratios`` are applied (tensors reached twice lose both cuts); untouched model."""
+        """Every parameter's shape once ``ratios`` are applied (a tensor reached twice loses both cuts).
+
+        The model is not touched.
+        """
         shapes = {name: list(shape) for name, shape in self._shapes.items()}
         for name, masks in self._plan(ratios)[1].masks.items():
             for mask in masks if name in shapes else ():
@@ -247,9 +250,9 @@ class TracedPruner:
     def pruned(self, ratios: Mapping[str, float]) -> Iterator[dict[str, tuple[TensorCut, ...]]]:
         """Prune the model in place for the duration of the block, then restore every cut tensor exactly."""
         groups, whole = self._plan(ratios)
-        with _quiet_paddleslim():
-            whole.apply(self._wrapper, lazy=False)
         try:
+            with _quiet_paddleslim():
+                whole.apply(self._wrapper, lazy=False)
             yield groups
         finally:
-            whole.restore(self._wrapper)
+            whole.restore(self._wrapper)  # puts back whatever was cut, even if applying stopped halfway

@@ -1,0 +1,179 @@
+"""Sensitivity analysis: for each conv and each ratio, prune that conv alone, score the model, record the loss.
+
+``run_sensitivity`` is ``slimdet sensitivity``'s core. Its grid is every (param, ratio) pair; ``--shard i/n``
+keeps every n-th pair starting at the i-th (so n machines split one grid, and ``merge`` puts the files
+together); pairs already in the sensitivity file are skipped, so an interrupted run resumes where it
+stopped. Each result is written to the file as soon as it is known (see :mod:`sensitivity_file` for the
+format); trials run here or in ``--workers`` local processes (:mod:`sensitivity_workers`) with the same
+numbers either way. The loss is (base mAP − pruned mAP) / base mAP.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from slimdet.errors import PlanError, SlimdetError
+from slimdet.slim.sensitivity_file import SensitivityTable, Trial, load_table
+from slimdet.slim.sensitivity_trials import TrialSession, TrialSpec
+
+DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DEFAULT_FILE_NAME = "sensitivities.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part ``index`` (1-based) of ``count``: every count-th grid point, starting at the index-th."""
+
+    index: int = 1
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        if text is None:
+            return cls()
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match or not 1 <= int(match[1]) <= int(match[2]):
+            raise SlimdetError(f"--shard '{text}' is not i/n with 1 ≤ i ≤ n: e.g. --shard 1/2 and --shard 2/2")
+        return cls(int(match[1]), int(match[2]))
+
+    def select(self, jobs: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+        return list(jobs[self.index - 1 :: self.count])
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class SensitivityRun:
+    """What one ``slimdet sensitivity`` call did, and the file's contents afterwards."""
+
+    path: str
+    table: SensitivityTable
+    computed: int  # trials run by this call
+    skipped: int  # this shard's grid points already in the file
+    missing: int  # grid points still not in the file (other shards', or an interrupted run's)
+    mode: str  # how trials ran (head only / full forward)
+    workers: int
+    shard: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.path,
+            "computed": self.computed,
+            "skipped": self.skipped,
+            "missing": self.missing,
+            "mode": self.mode,
+            "workers": self.workers,
+            "shard": self.shard,
+            "seconds": round(self.seconds, 3),
+            **self.table.to_dict(),
+        }
+
+
+def parse_params(text: str | None) -> tuple[str, ...] | None:
+    """``--pruned_params``: names separated by commas and/or spaces; None when not given."""
+    if text is None:
+        return None
+    names = tuple(word for word in re.split(r"[,\s]+", text) if word)
+    if not names:
+        raise PlanError("--pruned_params is empty: name conv weights, or leave it out for the 18 yolo_block convs")
+    return names
+
+
+def parse_ratios(text: str | None) -> tuple[float, ...]:
+    """``--pruned_ratios``: the ratios to try, separated by spaces and/or commas; sorted, duplicates dropped."""
+    if text is None:
+        return DEFAULT_RATIOS
+    ratios = set()
+    for word in (w for w in re.split(r"[,\s]+", text) if w):
+        try:
+            ratio = float(word)
+        except ValueError:
+            raise PlanError(f"--pruned_ratios value '{word}' is not a number: use e.g. \"0.1 0.2 0.3\"") from None
+        if not 0.0 < ratio < 1.0:
+            raise PlanError(f"--pruned_ratios value {word} is not strictly between 0 and 1")
+        ratios.add(ratio)
+    if not ratios:
+        raise PlanError("--pruned_ratios is empty: give e.g. \"0.1 0.2 0.3\", or leave it out for 0.1 … 0.9")
+    return tuple(sorted(ratios))
+
+
+def run_sensitivity(
+    spec: TrialSpec,
+    out: str | Path | None = None,
+    *,
+    workers: int = 1,
+    shard: Shard = Shard(),
+    on_start: Callable[[int, str], None] | None = None,
+    on_trial: Callable[[str, float, Trial], None] | None = None,
+) -> SensitivityRun:
+    """Measure every (param, ratio) of ``spec`` not yet in ``out`` (default ``save_dir/<config>/sensitivities.json``).
+
+    ``on_start(trials_to_run, mode)`` is called once everything is set up; ``on_trial(param, ratio,
+    trial)`` after each result has been written.
+    """
+    if workers < 1:
+        raise SlimdetError(f"--workers must be at least 1, got {workers}")
+    started = time.perf_counter()
+    session: TrialSession | None = TrialSession(spec)
+    try:
+        path = Path(out) if out is not None else Path(session.save_dir) / DEFAULT_FILE_NAME
+        fresh = SensitivityTable(
+            **session.description, base_map=session.base_map(), params=session.params, ratios=spec.ratios
+        )
+        table = _resume(path, fresh)
+        table.save(path)
+        grid = shard.select([(p, r) for p in session.params for r in spec.ratios])
+        todo = [job for job in grid if not table.done(*job)]
+        mode = session.eval_set.mode
+        if on_start is not None:
+            on_start(len(todo), mode)
+        workers = min(workers, max(len(todo), 1))
+        results: Iterable[tuple[str, float, float]]
+        if workers > 1:
+            worker_spec = replace(spec, params=session.params, data_workers=0)
+            session.close()
+            session = None  # free the model and cached features before the workers build theirs
+            from slimdet.slim.sensitivity_workers import run_in_workers
+
+            results = run_in_workers(worker_spec, todo, workers)
+        else:
+            results = ((p, r, session.trial_map(p, r)) for p, r in todo)
+        for param, ratio, pruned_map in results:
+            table = table.with_result(param, ratio, pruned_map)
+            table.save(path)
+            if on_trial is not None:
+                on_trial(param, ratio, table.results[param][ratio])
+        if session is not None:
+            session.check_restored()
+    finally:
+        if session is not None:
+            session.close()
+    return SensitivityRun(
+        path=str(path),
+        table=table,
+        computed=len(todo),
+        skipped=len(grid) - len(todo),
+        missing=len(table.missing()),
+        mode=mode,
+        workers=workers,
+        shard=str(shard),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _resume(path: Path, fresh: SensitivityTable) -> SensitivityTable:
+    """The file's table extended to this run's grid, or ``fresh`` when there is no file yet."""
+    if not path.exists():
+        return fresh
+    existing = load_table(path)
+    existing.check_same_measurement(
+        fresh, what=f"the existing file {path}", fix="pass another --sensitivities_file, or delete it to start over"
+    )
+    return existing.with_grid(fresh.params, fresh.ratios)

@@ -1,0 +1,255 @@
+"""One process's sensitivity trials: the model with its weights, PaddleSlim traced once, the eval set kept ready.
+
+A trial prunes one conv by one ratio, scores the model on the eval set and puts every cut tensor back
+bit for bit. Three things make a trial cheap without changing its result:
+
+* the pruning graph is traced once per process (:class:`~slimdet.slim.pruner.TracedPruner`), not per trial;
+* when every analysed conv and everything cut with it lies in the head, the backbone's features of the
+  eval set are computed once and each trial re-runs only head → post-processing → metric (the same ops on
+  the same inputs as a full forward, so the same numbers);
+* the eval batches (features, or decoded images otherwise) stay in memory when they fit ``cache_mb``;
+  beyond that they are streamed from the loader for every trial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from slimdet.errors import PlanError, SlimdetError
+
+# The 18 detection-block convs PaddleDetection's slim model zoo prunes, in its order (reference §1.5).
+BLOCK_CONVS = ("0.0", "0.1", "1.0", "1.1", "2", "tip")
+LEGACY_PARAMS = tuple(f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in BLOCK_CONVS)
+DEFAULT_CACHE_MB = 2048.0
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a process needs to set up the same trials as any other (plain data: sent to workers)."""
+
+    config: str
+    overrides: tuple[str, ...] = ()
+    params: tuple[str, ...] | None = None  # None: the 18 legacy yolo_block convs
+    ratios: tuple[float, ...] = (0.5,)  # only checked here: the largest must leave filters in every conv
+    criterion: str = "l1_norm"
+    eval_images: int | None = None  # the first N images of the EvalReader's dataset; None: all
+    batch_size: int | None = None  # EvalReader.batch_size override
+    cache_mb: float = DEFAULT_CACHE_MB
+    device: str | None = None
+    data_workers: int | None = None  # loader processes (None: the reader's worker_num)
+
+
+class EvalSet(Protocol):
+    mode: str  # how trials run, for people
+
+    def evaluate(self, model: Any, evaluator: Any) -> dict[str, float]: ...
+
+
+class FirstImages:
+    """The first ``limit`` images of a loader's epoch (the last batch cut short), re-iterable."""
+
+    def __init__(self, loader: Any, limit: int | None) -> None:
+        self.loader = loader
+        self.total = len(loader.dataset) if limit is None else min(limit, len(loader.dataset))
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        left = self.total
+        for batch in self.loader.epoch_batches(0):
+            if left <= 0:
+                return
+            size = len(batch["image"])
+            yield batch if size <= left else {key: value[:left] for key, value in batch.items()}
+            left -= size
+
+
+class StreamedImages:
+    """Full forward per trial over batches read again from the loader (the set is too big to keep)."""
+
+    mode = "full forward, images streamed"
+
+    def __init__(self, batches: Iterable[Mapping[str, np.ndarray]]) -> None:
+        self.batches = batches
+
+    def evaluate(self, model: Any, evaluator: Any) -> dict[str, float]:
+        from slimdet.engine.evaluate import run_inference
+
+        return run_inference(model, self.batches, evaluator)
+
+
+class CachedImages(StreamedImages):
+    """Full forward per trial over decoded batches kept in memory."""
+
+    mode = "full forward, images cached"
+
+
+class CachedFeatures:
+    """Backbone features of every eval batch, computed once; a trial runs head → post-processing → metric.
+
+    The eval forward of :class:`~slimdet.modeling.yolov3.YOLOv3` is ``post_process(head(backbone(image)),
+    im_size)``; with the backbone untouched by every trial, its output is the same for every trial.
+    """
+
+    mode = "head only, backbone features cached"
+
+    def __init__(self, items: list[tuple[list[Any], Any, dict[str, np.ndarray]]]) -> None:
+        self.items = items  # (features, im_size tensor, batch without its image)
+
+    def evaluate(self, model: Any, evaluator: Any) -> dict[str, float]:
+        from slimdet.engine.evaluate import inference_context
+
+        evaluator.reset()
+        with inference_context(model):
+            for features, im_size, batch in self.items:
+                out = model.post_process(model.head(features), im_size)
+                evaluator.process(batch, {"bbox": out["bbox"].numpy(), "bbox_num": out["bbox_num"].numpy()})
+        return evaluator.evaluate()
+
+
+def prepare_eval_set(model: Any, batches: FirstImages, *, head_only: bool, cache_mb: float) -> EvalSet:
+    """Keep what trials need in memory when it fits ``cache_mb`` (estimated from the first batch), else stream."""
+    import paddle
+
+    from slimdet.engine.evaluate import inference_context
+
+    budget = cache_mb * 2**20
+    stream = iter(batches)
+    first = next(stream, None)
+    if first is None:
+        raise SlimdetError("the eval set is empty: check EvalReader.dataset and --eval-images")
+    per_image = first["image"].nbytes / len(first["image"])
+    if not head_only:
+        if per_image * batches.total > budget:
+            return StreamedImages(batches)
+        cached = CachedImages([first, *stream])
+        batches.loader.close()  # everything is in memory: the loader's processes can go
+        return cached
+    items = []
+    with inference_context(model):
+        for batch in itertools.chain([first], stream):
+            features = model.backbone(paddle.to_tensor(batch["image"]))
+            if not items and sum(int(f.size) for f in features) * 4 / len(batch["image"]) * batches.total > budget:
+                return StreamedImages(batches)
+            rest = {key: value for key, value in batch.items() if key != "image"}
+            items.append((features, paddle.to_tensor(batch["im_size"]), rest))
+    batches.loader.close()
+    return CachedFeatures(items)
+
+
+def weights_sha256(model: Any) -> str:
+    """A digest of every persistable of ``model`` by legacy name, dtype, shape and bytes."""
+    from slimdet.weights import legacy_state
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(legacy_state(model).items()):
+        value = np.ascontiguousarray(tensor.numpy())
+        digest.update(f"{name}|{value.dtype}|{value.shape}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def resolve_params(requested: Sequence[str] | None, model: Any) -> tuple[str, ...]:
+    """The convs to analyse: ``requested``, or the 18 legacy yolo_block convs when the model has them."""
+    from slimdet.slim.plan import prunable_convs
+
+    if requested is not None:
+        duplicates = sorted({name for name in requested if list(requested).count(name) > 1})
+        if duplicates:
+            raise PlanError(f"--pruned_params lists {', '.join(duplicates)} more than once: list each name once")
+        return tuple(requested)
+    if not set(LEGACY_PARAMS) <= set(prunable_convs(model)):
+        raise PlanError(
+            "this model has no yolo_block convs to analyse by default: name them with --pruned_params "
+            "(`slimdet params -c CFG --prunable` lists what can be pruned)"
+        )
+    return LEGACY_PARAMS
+
+
+class TrialSession:
+    """The model of ``spec`` with its weights, a traced pruner and the eval set, ready to run trials."""
+
+    def __init__(self, spec: TrialSpec) -> None:
+        from slimdet.config import load_config
+
+        if spec.eval_images is not None and spec.eval_images < 1:
+            raise SlimdetError(f"--eval-images must be at least 1, got {spec.eval_images}")
+        cfg = load_config(spec.config, spec.overrides)  # a bad config fails before paddle is even imported
+        data = cfg.to_dict()
+
+        from slimdet.data import build_loader
+        from slimdet.engine.device import select_device
+        from slimdet.engine.evaluate import build_evaluator
+        from slimdet.modeling.assemble import build_trained_model
+        from slimdet.modeling.inspect import eval_input_size
+        from slimdet.slim.plan import PruningPlan
+        from slimdet.slim.pruner import TracedPruner
+
+        if spec.batch_size is not None:
+            data.setdefault("EvalReader", {})["batch_size"] = spec.batch_size
+        select_device(spec.device, cfg.use_gpu)
+        loader = build_loader(data, "eval", workers=spec.data_workers)  # config and data fail before the model is built
+        self.evaluator = build_evaluator(data, loader.dataset)
+        self.model, base_plan = build_trained_model(data, cfg.weights)
+        self.params = resolve_params(spec.params, self.model)
+        # The largest ratio must leave filters in every conv; PlanError names bad names, ratios, criterion.
+        widest = PruningPlan({name: max(spec.ratios) for name in self.params}, criterion=spec.criterion)
+        widest.check(self.model)
+        self.pruner = TracedPruner(self.model, criterion=widest.criterion)
+        self.batches = FirstImages(loader, spec.eval_images)
+        self.eval_set = prepare_eval_set(
+            self.model, self.batches, head_only=self._head_only(), cache_mb=spec.cache_mb
+        )
+        self._fingerprint = weights_sha256(self.model)
+        self.save_dir = str(Path(cfg.save_dir) / cfg.name)  # where the sensitivity file goes by default
+        dataset = data["EvalReader"]["dataset"]
+        self.description: dict[str, Any] = {
+            "model": {
+                "architecture": data.get("architecture", "YOLOv3"),
+                "backbone": (data.get("YOLOv3") or {}).get("backbone"),
+                "num_classes": cfg.num_classes,
+                "plan": base_plan.to_dict() if base_plan is not None else None,
+                "weights_sha256": self._fingerprint,
+            },
+            "eval_set": {
+                "anno_path": dataset.get("anno_path"),
+                "images": self.batches.total,
+                "input_size": eval_input_size(data),
+                "metric": cfg.metric,
+                "map_type": cfg.map_type,
+            },
+            "criterion": widest.criterion,
+            "source": {
+                "config": str(spec.config),
+                "weights": str(cfg.weights),
+                "dataset_dir": dataset.get("dataset_dir"),
+            },
+        }
+
+    def _head_only(self) -> bool:
+        """Whether no trial touches the backbone: every analysed conv's group lies inside the head."""
+        head = {p.name for p in self.model.head.parameters()}
+        ratio = 0.5  # the group's members do not depend on the ratio
+        return all(cut.name in head for name in self.params for cut in self.pruner.cuts({name: ratio})[name])
+
+    def base_map(self) -> float:
+        return float(self.eval_set.evaluate(self.model, self.evaluator)["mAP"])
+
+    def trial_map(self, param: str, ratio: float) -> float:
+        """mAP with ``param`` pruned by ``ratio``; the model is exactly as loaded again afterwards."""
+        with self.pruner.pruned({param: ratio}):
+            return float(self.eval_set.evaluate(self.model, self.evaluator)["mAP"])
+
+    def close(self) -> None:
+        """Stop the data loader's processes (streamed eval sets keep them)."""
+        self.batches.loader.close()
+
+    def check_restored(self) -> None:
+        """Fail loudly if a trial left anything changed (a bug, never a user error)."""
+        if weights_sha256(self.model) != self._fingerprint:
+            raise RuntimeError("the model's weights differ from the loaded ones after the trials (restore failed)")
