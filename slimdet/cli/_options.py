@@ -59,3 +59,6 @@ CriterionOption = Annotated[
         "the legacy name geometry_median works too).",
     ),
 ]
+EvalOption = Annotated[
+    bool, typer.Option("--eval", help="Evaluate at every snapshot_iter and keep the best as best_model.")
+]

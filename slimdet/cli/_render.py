@@ -19,6 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
+
 
 def stdout_console() -> Console:
     return Console(soft_wrap=True)
@@ -89,3 +91,20 @@ def pruning_tables(report: Any) -> list[Table]:
         ],
     )
     return [per_param, totals]
+
+
+@contextmanager
+def exit_130_on_interrupt() -> Iterator[None]:
+    """Around a training command: Ctrl-C becomes one yellow line (where to --resume from) and exit 130."""
+    import typer
+
+    from slimdet.engine.trainer import TrainingInterrupted
+
+    try:
+        yield
+    except TrainingInterrupted as stop:
+        stderr_console().print(f"[yellow]{stop}[/yellow]", soft_wrap=True, highlight=False)
+        raise typer.Exit(code=EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:  # before the loop started, or a second Ctrl-C in the middle of a step
+        stderr_console().print("[yellow]interrupted; no checkpoint was written for the step in progress[/yellow]")
+        raise typer.Exit(code=EXIT_INTERRUPTED) from None

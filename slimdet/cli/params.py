@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich import box
 
-from slimdet.cli._options import ConfigOption, JsonOption, OverrideOption
+from slimdet.cli._options import ConfigOption, JsonOption, OverrideOption, PrunedParamsOption, PrunedRatiosOption
 from slimdet.cli._render import key_value_table, print_json, stdout_console, table
 
 
@@ -24,16 +24,31 @@ def params_command(
         int | None,
         typer.Option("--input-size", "--input_size", help="Square input side for FLOPs (default: EvalReader size, 608)."),
     ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option("--weights", "-w", help="A pruned checkpoint: its .plan.json gives the structure (values are not loaded)."),
+    ] = None,
+    pruned_params: PrunedParamsOption = None,
+    pruned_ratios: PrunedRatiosOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List parameters (legacy names, shapes, FLOPs share, prunable) with model totals: the old --print_params.
 
     "FLOPs %" is the share of all conv multiply-accumulates spent in the conv a tensor belongs to.
+
+    The model is shown pruned by --pruned_params/--pruned_ratios, or by the plan saved beside --weights.
     """
     from slimdet.modeling.inspect import describe_config
+    from slimdet.slim.plan import PruningPlan
 
     report = describe_config(
-        config, overrides or [], prunable_only=prunable, name_filter=name_filter, input_size=input_size
+        config,
+        overrides or [],
+        prunable_only=prunable,
+        name_filter=name_filter,
+        input_size=input_size,
+        plan=PruningPlan.from_flags(pruned_params, pruned_ratios),
+        weights=weights,
     )
     if as_json:
         print_json(report.to_dict())
@@ -49,7 +64,7 @@ def params_command(
         )
         for row in report.rows
     ]
-    title = f"{report.config or 'model'} parameters @ {report.input_size} px"
+    title = f"{report.config or 'model'}{' (pruned)' if report.plan else ''} parameters @ {report.input_size} px"
     listing = table(title, ["name", "shape", "values", "FLOPs %", "prunable"], rows)
     # Names must stay copy-pasteable into --pruned_params, also in an 80-column pipe: never cut a cell,
     # and drop the vertical rules so that the widest VOC rows still fit.

@@ -7,18 +7,34 @@ from typing import Annotated
 
 import typer
 
-from slimdet.cli._options import ConfigOption, DeviceOption, JsonOption, OverrideOption, QuietOption, SeedOption
-from slimdet.cli._render import key_value_table, print_json, stderr_console, stdout_console, table
-
-EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
+from slimdet.cli._launch import NprocOption, relaunch_with_nproc
+from slimdet.cli._options import (
+    ConfigOption,
+    CriterionOption,
+    DeviceOption,
+    EvalOption,
+    JsonOption,
+    OverrideOption,
+    PrunedParamsOption,
+    PrunedRatiosOption,
+    QuietOption,
+    SeedOption,
+)
+from slimdet.cli._render import (
+    exit_130_on_interrupt,
+    key_value_table,
+    print_json,
+    pruning_tables,
+    stdout_console,
+    table,
+)
 
 
 def train_command(
+    ctx: typer.Context,
     config: ConfigOption,
     overrides: OverrideOption = None,
-    evaluate: Annotated[
-        bool, typer.Option("--eval", help="Evaluate at every snapshot_iter and keep the best as best_model.")
-    ] = False,
+    evaluate: EvalOption = False,
     resume: Annotated[
         Path | None,
         typer.Option(
@@ -30,32 +46,39 @@ def train_command(
             "iteration, optimizer, LR, seed and random state.",
         ),
     ] = None,
+    pruned_params: PrunedParamsOption = None,
+    pruned_ratios: PrunedRatiosOption = None,
+    criterion: CriterionOption = "l1_norm",
     seed: SeedOption = 0,
     device: DeviceOption = None,
     quiet: QuietOption = False,
+    nproc: NprocOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train for max_iters steps; checkpoints go to save_dir/<config name>/ (<iter>, model_final, best_model).
 
     Ctrl-C stops after the current step and writes a checkpoint to --resume from (exit code 130).
+
+    --pruned_params/--pruned_ratios: prune after loading pretrain_weights, then fine-tune (legacy slim/prune).
+
+    A pruned run writes the plan beside every checkpoint (<checkpoint>.plan.json); --resume reads it back.
     """
     from slimdet.config import load_config
     from slimdet.engine.train import train_from_config
-    from slimdet.engine.trainer import TrainingInterrupted
+    from slimdet.modeling.inspect import eval_input_size
+    from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
-    try:
-        result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet)
-    except TrainingInterrupted as stop:
-        stderr_console().print(f"[yellow]{stop}[/yellow]", soft_wrap=True, highlight=False)
-        raise typer.Exit(code=EXIT_INTERRUPTED) from None
-    except KeyboardInterrupt:  # before the loop started, or a second Ctrl-C in the middle of a step
-        stderr_console().print("[yellow]interrupted; no checkpoint was written for the step in progress[/yellow]")
-        raise typer.Exit(code=EXIT_INTERRUPTED) from None
+    relaunch_with_nproc(ctx, nproc, cfg)  # --nproc N: this command again, in N processes
+    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion, input_size=eval_input_size(cfg.to_dict()))
+    with exit_130_on_interrupt():
+        result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
     if as_json:
         print_json(result.to_dict())
         return
     out = stdout_console()
+    for listing in pruning_tables(result.pruning) if result.pruning else []:
+        out.print(listing)
     summary = {
         "config": result.config,
         "device": result.device,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import paddle
 
-from slimdet.engine.trainer import Batch, Trainer
+from slimdet.engine.trainer import Batch, Trainer, split_batch
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher, distill_loss_from_outputs
 
 if TYPE_CHECKING:
@@ -57,9 +57,8 @@ class DistillTrainer(Trainer):
         self.teacher_loss_every = teacher_loss_every
 
     def run_step(self) -> dict[str, float]:
-        inputs = {name: paddle.to_tensor(value) for name, value in next(self.data).items()}
-        image = inputs.pop("image")
-        outputs = self.model(image, gt=inputs)
+        image, gt = split_batch(next(self.data))
+        outputs = self.model(image, gt=gt)
         student = {name: value for name, value in outputs.items() if name.startswith("loss")}
         teacher_outputs = self.teacher(image)
         distill = distill_loss_from_outputs(
@@ -76,7 +75,7 @@ class DistillTrainer(Trainer):
         }
         if self._logs_this_step():
             with paddle.no_grad():
-                losses["teacher_loss"] = self.teacher.model.loss(teacher_outputs, inputs)["loss"]
+                losses["teacher_loss"] = self.teacher.model.loss(teacher_outputs, gt)["loss"]
         terms = {name: value for name, value in {**student, **distill}.items() if name not in losses}
         return self.optimize({**losses, **terms})
 

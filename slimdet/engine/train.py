@@ -87,7 +87,7 @@ def train_from_config(
     """
     from slimdet.data import build_loader
     from slimdet.modeling.build import build_model
-    from slimdet.slim.plan import save_plan
+    from slimdet.slim.plan import load_plan, resolve_plan, save_plan
 
     data = cfg.to_dict()
     device_used = select_device(device, cfg.use_gpu)
@@ -96,6 +96,8 @@ def train_from_config(
         paddle.distributed.init_parallel_env()
     if resume is not None:
         seed = checkpoint.read_state(resume)["seed"]
+        # A pruned checkpoint resumes pruned: its sidecar gives the structure (a plan given too must agree).
+        plan = resolve_plan(plan, load_plan(checkpoint.checkpoint_stem(resume)))
     seed_everything(seed)
     loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size)
     model = build_model(data)
@@ -106,7 +108,7 @@ def train_from_config(
         )
         pretrained = report.to_dict()["counts"]
     pruning = plan.apply(model) if plan is not None else None  # the optimizer must see the pruned shapes
-    sidecar = functools.partial(save_plan, plan) if plan is not None else None
+    sidecar = functools.partial(save_plan, plan) if plan is not None else _remove_plan
     optimizer, scheduler = build_optimizer(data, model)
     out_dir = Path(cfg.save_dir) / cfg.name
 
@@ -156,3 +158,10 @@ def train_from_config(
         pretrained=pretrained,
         pruning=pruning,
     )
+
+
+def _remove_plan(stem: Path) -> None:
+    """An unpruned checkpoint has no plan sidecar: remove one that a pruned run left under the same name."""
+    from slimdet.slim.plan import sidecar_path
+
+    sidecar_path(stem).unlink(missing_ok=True)

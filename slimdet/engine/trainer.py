@@ -111,8 +111,8 @@ class Trainer:
 
     def model_losses(self, batch: Batch) -> dict[str, paddle.Tensor]:
         """The model's loss terms for one batch: ``image`` goes in as the input, every other field as ``gt``."""
-        inputs = {name: paddle.to_tensor(value) for name, value in batch.items()}
-        outputs = self.model(inputs.pop("image"), gt=inputs)
+        image, gt = split_batch(batch)
+        outputs = self.model(image, gt=gt)
         return {name: value for name, value in outputs.items() if name.startswith("loss")}
 
     def optimize(self, losses: Mapping[str, paddle.Tensor]) -> dict[str, float]:
@@ -175,6 +175,12 @@ class Trainer:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def split_batch(batch: Batch) -> tuple[paddle.Tensor, dict[str, paddle.Tensor]]:
+    """A batch as a detector takes it: the ``image`` tensor, and every other field as ``gt`` tensors."""
+    inputs = {name: paddle.to_tensor(value) for name, value in batch.items()}
+    return inputs.pop("image"), inputs
 
 
 def _step_seed(seed: int, iteration: int) -> int:

@@ -11,9 +11,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slimdet.errors import SlimdetError
+from slimdet.errors import SlimdetError, WeightsError
+
+if TYPE_CHECKING:
+    from slimdet.slim.plan import PruningPlan
 
 DEFAULT_INPUT_SIZE = 608  # EvalReader ResizeImage target_size of the legacy reader
 COARSEST_STRIDE = 32
@@ -54,6 +57,7 @@ class ParamsReport:
     paddleslim_flops: int  # paddleslim.analysis.dygraph_flops: conv MACs + relu/BN elements
     paddleslim_conv_flops: int  # the same with only_conv=True (equals conv_macs)
     config: str = ""  # the config's name, when built from a file
+    plan: Mapping[str, Any] | None = None  # the pruning plan the model was pruned by (PruningPlan.to_dict())
 
     @property
     def selected_params(self) -> int:
@@ -63,6 +67,7 @@ class ParamsReport:
         return {
             "config": self.config,
             "input_size": self.input_size,
+            "plan": dict(self.plan) if self.plan is not None else None,
             "rows": [row.to_dict() for row in self.rows],
             "totals": {
                 "params": self.total_params,
@@ -97,14 +102,25 @@ def describe_config(
     prunable_only: bool = False,
     name_filter: str | None = None,
     input_size: int | None = None,
+    plan: PruningPlan | None = None,
+    weights: str | None = None,
 ) -> ParamsReport:
-    """Load a config file (with ``-o`` overrides) and describe its model: the ``slimdet params`` call."""
+    """Load a config file (with ``-o`` overrides) and describe its model: the ``slimdet params`` call.
+
+    The model is pruned by ``plan`` (the pruning flags) and/or by the ``.plan.json`` beside the checkpoint
+    ``weights`` (its values are not loaded); when both are given they must agree.
+    """
     from slimdet.config import load_config
+    from slimdet.slim.plan import load_plan, resolve_plan
 
     _compile_filter(name_filter)  # a bad regex fails before the config is read and the model built
+    if weights is not None:
+        if "://" not in weights and not (Path(weights).exists() or Path(f"{weights}.pdparams").exists()):
+            raise WeightsError(f"--weights {weights} does not exist: give the checkpoint whose plan to show")
+        plan = resolve_plan(plan, load_plan(weights))
     config = load_config(path, overrides)
     report = describe_parameters(
-        config.to_dict(), prunable_only=prunable_only, name_filter=name_filter, input_size=input_size
+        config.to_dict(), prunable_only=prunable_only, name_filter=name_filter, input_size=input_size, plan=plan
     )
     return replace(report, config=config.name)
 
@@ -115,8 +131,9 @@ def describe_parameters(
     prunable_only: bool = False,
     name_filter: str | None = None,
     input_size: int | None = None,
+    plan: PruningPlan | None = None,
 ) -> ParamsReport:
-    """Build the model of ``cfg`` (no weights) and describe its persistables in model order.
+    """Build the model of ``cfg`` (no weights), pruned by ``plan``, and describe its persistables in model order.
 
     ``name_filter`` is a regex searched in each legacy name; ``input_size`` defaults to the eval size.
 
@@ -139,6 +156,8 @@ def describe_parameters(
     from slimdet.slim.plan import prunable_convs
 
     model = build_model(cfg)
+    if plan is not None:
+        plan.prune(model)
     model.eval()
     macs = count_conv_macs(model, size)
     prunable = prunable_convs(model)
@@ -171,6 +190,7 @@ def describe_parameters(
         conv_macs=macs.total,
         paddleslim_flops=paddleslim_flops(model, size),
         paddleslim_conv_flops=paddleslim_flops(model, size, only_conv=True),
+        plan=plan.to_dict() if plan is not None else None,
     )
 
 

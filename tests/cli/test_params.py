@@ -67,3 +67,36 @@ def test_bad_filter_or_input_size_exits_2_with_one_line(args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert result.stdout == ""
+
+
+def _pruned_block_totals(before: int) -> int:
+    """Total persistables once yolo_block.0.0.0 (512 filters of 1024×1×1) loses half: its weights and BN
+    lose 256 channels, the next conv (1024 filters of 3×3) loses 256 input channels."""
+    return before - (256 * 1024 + 4 * 256 + 1024 * 256 * 9)
+
+
+def test_pruning_flags_show_the_pruned_model(prunable_608):
+    result = _run("--pruned_params", "yolo_block.0.0.0.conv.weights", "--pruned_ratios", "0.5",
+                  "--filter", r"^yolo_block\.0\.0\.[01]\.conv", "--input-size", "64", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    shapes = {row["name"]: row["shape"] for row in report["rows"]}
+    assert shapes == {"yolo_block.0.0.0.conv.weights": [256, 1024, 1, 1], "yolo_block.0.0.1.conv.weights": [1024, 256, 3, 3]}
+    assert report["totals"]["params"] == _pruned_block_totals(prunable_608["totals"]["params"])
+    assert report["plan"]["ratios"] == {"yolo_block.0.0.0.conv.weights": 0.5}
+
+
+def test_a_checkpoints_plan_gives_the_structure_and_contradicting_flags_exit_2(prunable_608, tmp_path):
+    from slimdet.slim.plan import PruningPlan, save_plan
+
+    checkpoint = tmp_path / "model_final"
+    checkpoint.with_suffix(".pdparams").write_bytes(b"")  # only the sidecar is read
+    save_plan(PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5}), checkpoint)
+    result = _run("-w", str(checkpoint), "--filter", "^$", "--input-size", "64", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["params"] == _pruned_block_totals(prunable_608["totals"]["params"])
+
+    result = _run("-w", str(checkpoint), "--pruned_params", "yolo_block.0.0.0.conv.weights", "--pruned_ratios", "0.3")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "contradict the checkpoint's saved plan" in lines[0]

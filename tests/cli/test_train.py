@@ -73,3 +73,25 @@ def test_a_diverging_loss_is_one_line_exit_2_naming_the_iteration(tiny_train_con
     assert len(lines) == 1
     assert "the loss is not finite at iteration" in lines[0] and "LearningRate.base_lr" in lines[0]
     assert not (tiny_train_config.parent / "output" / "tiny" / "model_final.pdparams").exists()
+
+
+def test_pruning_flags_prune_then_finetune_and_resume_reads_the_plan_back(tiny_train_config):
+    from slimdet.slim.plan import load_plan
+
+    output = tiny_train_config.parent / "output" / "tiny"
+    prune = ["--pruned_params", "yolo_block.0.0.0.conv.weights", "--pruned_ratios", "0.5", "--prune_criterion", "fpgm"]
+    result = run("train", "-c", tiny_train_config, *prune, "--json", "-o", "max_iters=2", "snapshot_iter=1")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(r["channels_before"], r["channels_after"]) for r in report["pruning"]["rows"]] == [(512, 256)]
+    assert report["pruning"]["criterion"] == "fpgm" and report["pruning"]["input_size"] == 64
+    for stem in ("1", "model_final"):
+        assert dict(load_plan(output / stem).ratios) == {"yolo_block.0.0.0.conv.weights": 0.5}
+
+    resumed = run("train", "-c", tiny_train_config, "--resume", output / "1", "--json", "-o", "max_iters=2")
+    assert resumed.exit_code == 0, resumed.output  # no flags: the structure comes from 1.plan.json
+    assert json.loads(resumed.stdout)["pruning"]["rows"][0]["channels_after"] == 256
+
+    unpruned = run("train", "-c", tiny_train_config, "--json", "-o", "max_iters=1")
+    assert unpruned.exit_code == 0, unpruned.output
+    assert load_plan(output / "model_final") is None  # the pruned run's sidecar does not outlive its weights

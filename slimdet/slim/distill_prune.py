@@ -1,0 +1,175 @@
+"""``slimdet distill-prune``'s core: prune a student and train it with a frozen teacher's help.
+
+The legacy ``slim/extensions/distill_pruned_model`` flow (reference §5.3), in this order:
+
+1. pre-flight checks on the two configs and the flags (``slim.checks``): nothing is built or read
+   until they pass, and every problem is reported at once;
+2. the teacher is built (names prefixed ``teacher_``), its ``--teacher_pretrained`` weights loaded
+   strictly (path, legacy folder/.tar or URL) and frozen: eval mode, no gradients, never in a
+   checkpoint;
+3. the student is trained by the engine's own assembly (``engine.train.train_from_config``): built,
+   given its ``pretrain_weights`` (partial load), pruned by the plan (FLOPs and parameters reported
+   before → after at the eval input size), optimised by a ``DistillTrainer``; every checkpoint gets
+   the plan as a ``.plan.json`` sidecar, so eval/export/infer rebuild the pruned structure alone.
+
+``resume`` continues a run: the pruned structure comes from the resume checkpoint's sidecar (the
+pruning flags may be left out; given, they must agree), the teacher is loaded again, and the engine
+restores weights, optimizer, LR, iteration and random state.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from slimdet.errors import PlanError
+from slimdet.slim.checks import check_distill_prune
+from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
+from slimdet.slim.plan import PruningPlan, load_plan, resolve_plan, sidecar_path
+
+if TYPE_CHECKING:
+    from slimdet.config import Config
+    from slimdet.engine.train import TrainResult
+    from slimdet.slim.plan import PruneReport
+
+TEACHER_PREFIX = "teacher_"
+
+
+@dataclass(frozen=True)
+class DistillPruneResult:
+    """A distill-prune run: the plan and what it cut, the teacher, and the student's training."""
+
+    teacher_config: str
+    teacher_weights: str
+    distill_weight: float
+    plan: PruningPlan
+    training: TrainResult
+
+    @property
+    def pruning(self) -> PruneReport:
+        """FLOPs and parameters before → after, per pruned conv its channels (the engine applied the plan)."""
+        assert self.training.pruning is not None  # distill_prune always trains with a plan
+        return self.training.pruning
+
+    @property
+    def final_plan(self) -> str | None:
+        """The sidecar beside the final checkpoint (None when the run wrote none, e.g. on another rank)."""
+        final = self.training.final_checkpoint
+        return str(sidecar_path(final)) if final else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.training.to_dict(),
+            "teacher_config": self.teacher_config,
+            "teacher_weights": self.teacher_weights,
+            "distill_weight": self.distill_weight,
+            "plan": self.plan.to_dict(),
+            "final_plan": self.final_plan,
+        }
+
+
+def distill_prune(
+    student_cfg: Config,
+    teacher_cfg: Config,
+    *,
+    teacher_pretrained: str | None,
+    pruned_params: str | None = None,
+    pruned_ratios: str | None = None,
+    criterion: str = "l1_norm",
+    distill_weight: float = DEFAULT_DISTILL_WEIGHT,
+    eval: bool = False,
+    resume: str | Path | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    quiet: bool = False,
+) -> DistillPruneResult:
+    """Prune the student of ``student_cfg`` and train it for ``max_iters`` steps, distilled from the teacher.
+
+    The pruning flags are the command's raw strings (comma- or space-separated lists, one ratio for all
+    allowed) so that the pre-flight checks can report their problems together with the others.
+    Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
+    ``TrainingInterrupted`` after Ctrl-C, once a resumable checkpoint (and its sidecar) is written.
+    """
+    from slimdet.engine.checkpoint import checkpoint_stem, read_state
+    from slimdet.engine.device import select_device
+    from slimdet.engine.distill_trainer import DistillTrainer
+    from slimdet.engine.train import train_from_config
+    from slimdet.modeling.inspect import eval_input_size
+
+    student, teacher_data = student_cfg.to_dict(), teacher_cfg.to_dict()
+    saved = None
+    if resume is not None:
+        resume = checkpoint_stem(resume)
+        read_state(resume)  # not resumable (missing files): say so before anything is built
+        saved = _saved_plan(resume)
+        if pruned_params is None and pruned_ratios is None:
+            pruned_params, pruned_ratios, criterion = _as_flags(saved)
+    plan = check_distill_prune(
+        student,
+        teacher_data,
+        pruned_params=pruned_params,
+        pruned_ratios=pruned_ratios,
+        teacher_pretrained=teacher_pretrained,
+        criterion=criterion,
+    )
+    plan = resolve_plan(plan, saved)
+    assert plan is not None and teacher_pretrained  # the checks demand both
+    plan = replace(plan, input_size=eval_input_size(student))  # FLOPs at the size the model is evaluated at
+
+    select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
+    teacher = build_teacher(teacher_data, teacher_pretrained)
+    training = train_from_config(
+        student_cfg,
+        eval=eval,
+        resume=resume,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        plan=plan,
+        trainer_factory=functools.partial(
+            DistillTrainer,
+            teacher=teacher,
+            distill_weight=distill_weight,
+            teacher_loss_every=student_cfg.log_iter,
+        ),
+    )
+    return DistillPruneResult(
+        teacher_config=teacher_cfg.name,
+        teacher_weights=str(teacher_pretrained),
+        distill_weight=float(distill_weight),
+        plan=plan,
+        training=training,
+    )
+
+
+def build_teacher(teacher_cfg: Mapping[str, Any], weights: str) -> FrozenTeacher:
+    """The teacher of ``teacher_cfg`` with ``weights`` loaded strictly, frozen (a ``FrozenTeacher``).
+
+    Its loss is always the fine-grained one, whatever its config says: ``teacher_loss`` is reported
+    next to the student's fine-grained loss, as the legacy script (whose ``-o
+    use_fine_grained_loss=true`` reached the teacher too) printed it.
+    """
+    from slimdet.modeling.build import build_model
+    from slimdet.weights import load_weights
+
+    model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
+    load_weights(model, weights, strict=True)
+    return FrozenTeacher(model)
+
+
+def _saved_plan(checkpoint: Path) -> PruningPlan:
+    saved = load_plan(checkpoint)
+    if saved is None:
+        raise PlanError(
+            f"{checkpoint} has no pruning plan beside it ({sidecar_path(checkpoint).name}): "
+            "resume a checkpoint written by distill-prune (this one was not pruned)"
+        )
+    return saved
+
+
+def _as_flags(plan: PruningPlan) -> tuple[str, str, str]:
+    """A saved plan as the command's flags, so that a resume without them goes through the same checks."""
+    return ",".join(plan.ratios), ",".join(repr(ratio) for ratio in plan.ratios.values()), plan.criterion

@@ -1,0 +1,133 @@
+"""``slimdet distill-prune``: the legacy command line end to end, its checkpoint read back by ``slimdet eval``
+(from the sidecar alone and with the legacy flags), the tables, and one-line errors with exit 2."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from slimdet.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+TEACHER_CONFIG = ROOT / "configs" / "shapes_yolov3_r34.yml"
+PARAMS = "yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights,yolo_block.0.1.0.conv.weights"
+RATIOS = "0.2,0.3,0.4"
+
+
+def _run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(write_tiny_train_config, shapes_teacher_weights, small_shapes_checkpoint, tmp_path_factory):
+    """(config, JSON result) of the README's command line, legacy spellings and all, on the tiny config."""
+    config = write_tiny_train_config(tmp_path_factory.mktemp("cli_distill_prune"))
+    result = _run(
+        "distill-prune", "-c", config, "-t", TEACHER_CONFIG, f"--teacher_pretrained={shapes_teacher_weights}",
+        "--pruned_params", PARAMS, f"--pruned_ratios={RATIOS}", "--prune_criterion", "l1_norm",
+        "--quiet", "--json",
+        "-o", "use_fine_grained_loss=true", f"pretrain_weights={small_shapes_checkpoint[1]}", "max_iters=2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return config, json.loads(result.stdout)
+
+
+def test_legacy_command_line_prunes_distills_and_reports_json(trained):
+    _, report = trained
+    assert report["iterations"] == 2 and report["teacher_config"] == "shapes_yolov3_r34"
+    assert report["plan"]["criterion"] == "l1_norm"
+    assert [(r["name"], r["channels_before"], r["channels_after"]) for r in report["pruning"]["rows"]] == [
+        ("yolo_block.0.0.0.conv.weights", 512, 410),
+        ("yolo_block.0.0.1.conv.weights", 1024, 717),
+        ("yolo_block.0.1.0.conv.weights", 512, 307),
+    ]
+    assert report["pretrained"]["matched"] > 0  # the student's pretrain_weights override reached it
+    assert {"loss", "distill_loss", "teacher_loss"} <= set(report["losses"])
+    assert Path(report["final_plan"]).is_file()
+
+
+@pytest.fixture(scope="module")
+def evaluated_by_sidecar(trained) -> dict:
+    config, report = trained
+    result = _run("eval", "-c", config, "-w", report["final_checkpoint"], "--quiet", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_eval_rebuilds_the_pruned_student_from_the_sidecar_alone(evaluated_by_sidecar):
+    assert evaluated_by_sidecar["pruned"] is True and evaluated_by_sidecar["images"] == 8
+    assert 0.0 <= evaluated_by_sidecar["metrics"]["mAP"] <= 1.0
+
+
+def test_eval_accepts_the_legacy_flags_that_match_the_sidecar(trained, evaluated_by_sidecar):
+    config, report = trained
+    result = _run("eval", "-c", config, "-w", report["final_checkpoint"], "--pruned_params", PARAMS,
+                  "--pruned_ratios", RATIOS, "--quiet", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"] == evaluated_by_sidecar["metrics"]
+
+
+def test_eval_refuses_flags_that_contradict_the_sidecar_with_one_line(trained):
+    config, report = trained
+    result = _run("eval", "-c", config, "-w", report["final_checkpoint"], "--pruned_params", PARAMS,
+                  "--pruned_ratios", "0.5", "--quiet", "--json")  # fmt: skip
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "contradict the checkpoint's saved plan" in lines[0]
+    assert result.stdout == ""
+
+
+def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built(
+    tiny_train_config, shapes_teacher_weights, tmp_path, monkeypatch
+):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("built something before the checks passed")
+
+    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
+    monkeypatch.setattr("slimdet.data.build_loader", must_not_run)
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
+                  "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
+                  "-o", "use_fine_grained_loss=false")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: distillation needs the split YOLOv3 outputs but use_fine_grained_loss is false in the student "
+        "config: set -o use_fine_grained_loss=true"
+    ]
+    assert not (tmp_path / "output").exists()
+
+
+def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_train_config, monkeypatch):
+    from slimdet.engine.train import TrainResult
+    from slimdet.slim.distill_prune import DistillPruneResult
+    from slimdet.slim.plan import PrunedParam, PruneReport, PruningPlan
+
+    report = PruneReport(
+        criterion="l1_norm", input_size=608, gflops_before=20.0, gflops_after=15.0, params_before=1000,
+        params_after=600, rows=(PrunedParam("yolo_block.0.0.0.conv.weights", 0.5, 512, 256, ("a[axis 0]",)),),
+    )  # fmt: skip
+    training = TrainResult(
+        config="tiny", output_dir="out/tiny", device="cpu", start_iter=0, iterations=2,
+        final_checkpoint="out/tiny/model_final", losses={"loss": 3.0, "distill_loss": 2.0, "teacher_loss": 0.5},
+        loss_history=((1, 3.5), (2, 3.0)), seconds=1.0, eval_seconds=0.0, seconds_per_iter=0.5, pruning=report,
+    )  # fmt: skip
+    seen = {}
+
+    def fake_distill_prune(student_cfg, teacher_cfg, **kwargs):
+        seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name)
+        plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
+        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], 1000.0, plan, training)
+
+    monkeypatch.setattr("slimdet.slim.distill_prune.distill_prune", fake_distill_prune)
+    result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
+                  "--teacher-pretrained", "t.pdparams", "--pruned-params", "yolo_block.0.0.0.conv.weights",
+                  "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval", "--seed", "3")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"]) == (
+        "tiny", "shapes_yolov3_r34", "geometry_median", 30.0
+    )
+    assert seen["eval"] is True and seen["seed"] == 3
+    text = result.stdout
+    assert "512 → 256" in text and "-25.00%" in text and "-40.00%" in text  # FLOPs 20 → 15, params 1000 → 600
+    assert text.index("512 → 256") < text.index("distill-prune") < text.index("teacher_loss 0.5000")
+    assert "out/tiny/model_final.plan.json" in text
