@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
+from slimdet.cli._launch import RAW_ARGS_KEY
 from slimdet.cli._render import stderr_console
 from slimdet.errors import SlimdetError
 
@@ -43,10 +44,11 @@ def expand_variadic_options(args: list[str]) -> list[str]:
     return expanded
 
 
-class SlimdetCommand(TyperCommand):
-    """A Typer command with legacy ``-o`` parsing and slimdet's user-error convention."""
+class _SlimdetParsing:
+    """Legacy ``-o`` parsing and slimdet's user-error convention, for commands and command groups alike."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[RAW_ARGS_KEY] = list(args)  # as typed, for --nproc to re-launch the command with
         return super().parse_args(ctx, expand_variadic_options(args))
 
     def invoke(self, ctx: Any) -> Any:
@@ -61,6 +63,14 @@ class SlimdetCommand(TyperCommand):
             raise typer.Exit(code=2) from None
 
 
+class SlimdetCommand(_SlimdetParsing, TyperCommand):
+    """A Typer command with legacy ``-o`` parsing and slimdet's user-error convention."""
+
+
+class SlimdetGroup(_SlimdetParsing, TyperGroup):
+    """A command group whose own callback parses and fails like a ``SlimdetCommand`` (``slimdet sensitivity``)."""
+
+
 app = typer.Typer(
     name="slimdet",
     help="Prune, distill, evaluate and export YOLOv3 detectors (PaddleDetection 0.x compatible).",
@@ -72,6 +82,8 @@ config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True)
 data_app = typer.Typer(help="Create, check and look at datasets.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+sensitivity_app = typer.Typer(cls=SlimdetGroup, invoke_without_command=True, no_args_is_help=True)
+app.add_typer(sensitivity_app, name="sensitivity")
 
 
 def _version(value: bool) -> None:
@@ -109,11 +121,22 @@ def _register() -> None:
 
     app.command("params", cls=SlimdetCommand)(params_command)
 
+    from slimdet.cli.sensitivity import merge_command, plot_command, ratios_command, sensitivity_command
+
+    sensitivity_app.callback(invoke_without_command=True)(sensitivity_command)
+    sensitivity_app.command("merge", cls=SlimdetCommand)(merge_command)
+    sensitivity_app.command("ratios", cls=SlimdetCommand)(ratios_command)
+    sensitivity_app.command("plot", cls=SlimdetCommand)(plot_command)
+
     from slimdet.cli.eval import eval_command
     from slimdet.cli.train import train_command
 
     app.command("train", cls=SlimdetCommand)(train_command)
     app.command("eval", cls=SlimdetCommand)(eval_command)
+
+    from slimdet.cli.distill_prune import distill_prune_command
+
+    app.command("distill-prune", cls=SlimdetCommand)(distill_prune_command)
 
     from slimdet.cli.export import export_command
     from slimdet.cli.infer import infer_command
@@ -126,6 +149,10 @@ def _register() -> None:
     data_app.command("synth", cls=SlimdetCommand)(synth_command)
     data_app.command("check", cls=SlimdetCommand)(check_command)
     data_app.command("show", cls=SlimdetCommand)(show_command)
+
+    from slimdet.cli.demo import demo_command
+
+    app.command("demo", cls=SlimdetCommand)(demo_command)
 
     from slimdet.cli.config import show_command as config_show_command
 

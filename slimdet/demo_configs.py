@@ -1,0 +1,122 @@
+"""The demo's sizes and the configs it writes: the shipped shapes configs, cut down to fit a CPU budget.
+
+The configs are written as files under ``<out>/configs/`` (``_BASE_`` on the shipped ones) so that every
+stage the demo runs can be re-run by hand with the ordinary commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import slimdet
+
+TEACHER_BASE = "shapes_yolov3_r34.yml"
+STUDENT_BASE = "shapes_yolov3_mobilenet_v1.yml"
+NORMALIZE = (
+    "!NormalizeImage {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true, is_channel_first: false}"
+)
+ANCHORS = "[[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198], [373, 326]]"
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How big every stage of the demo is (``FULL`` fits 25 minutes on 2 CPU cores, ``FAST`` 3)."""
+
+    num_train: int  # synthetic images
+    num_test: int
+    image_size: int  # synthetic image side
+    input_size: int  # train / eval / export input side
+    batch_size: int
+    teacher_iters: int
+    student_iters: int
+    finetune_iters: int  # prune-only and distill-prune, the same for both
+    base_lr: float
+    sensitivity_params: tuple[str, ...]
+    sensitivity_ratios: tuple[float, ...]
+    sensitivity_images: int
+    target_flops: float  # share of conv FLOPs the derived ratios remove
+    infer_images: int
+
+
+def _block(levels: range) -> tuple[str, ...]:
+    return tuple(f"yolo_block.{level}.{conv}.conv.weights" for level in levels for conv in ("0.0", "0.1", "1.0", "1.1", "2"))
+
+
+FULL = DemoSize(
+    num_train=96, num_test=32, image_size=128, input_size=96, batch_size=8,
+    teacher_iters=240, student_iters=240, finetune_iters=120, base_lr=0.001,
+    sensitivity_params=_block(range(3)), sensitivity_ratios=(0.3, 0.5, 0.7), sensitivity_images=16,
+    target_flops=0.4, infer_images=4,
+)  # fmt: skip
+FAST = DemoSize(
+    num_train=16, num_test=8, image_size=64, input_size=64, batch_size=4,
+    teacher_iters=3, student_iters=3, finetune_iters=2, base_lr=0.001,
+    sensitivity_params=_block(range(1)), sensitivity_ratios=(0.3, 0.6), sensitivity_images=4,
+    target_flops=0.1, infer_images=2,
+)  # fmt: skip
+
+
+def shipped_configs() -> Path:
+    """The repository's ``configs/`` folder (the demo runs from a clone, installed editable)."""
+    from slimdet.errors import ConfigError
+
+    folder = Path(slimdet.__file__).resolve().parents[1] / "configs"
+    if not (folder / STUDENT_BASE).is_file():
+        raise ConfigError(
+            f"the shipped configs are not at {folder}: run the demo from a clone of slimdet installed with pip install -e ."
+        )
+    return folder
+
+
+def demo_config(
+    base: Path, size: DemoSize, *, dataset: Path, save_dir: Path, name: str, iters: int, pretrain: Path | None = None
+) -> str:
+    """A shapes config (``base``) retargeted at ``dataset`` and ``size``; its checkpoints in ``save_dir/name``;
+    ``pretrain``: the weights it starts from (partial load, as pretrain_weights always is)."""
+    s = size.input_size
+    warmup = max(1, iters // 10)
+    first = max(1, int(iters * 0.8))
+    milestones = [first, max(first + 1, int(iters * 0.9))]  # strictly increasing, as the optimizer demands
+    dataset_tag = f"!VOCDataSet {{dataset_dir: {dataset}, anno_path: %s, use_default_label: false, label_list: label_list.txt, with_background: false}}"
+    return f"""# Written by `slimdet demo`: {base.name} at {s} px, {iters} iterations.
+_BASE_: {base}
+max_iters: {iters}
+snapshot_iter: {iters}
+log_iter: {max(1, iters // 10)}
+save_dir: {save_dir}
+weights: {save_dir}/{name}/model_final
+pretrain_weights: {pretrain if pretrain is not None else "null"}
+LearningRate:
+  base_lr: {size.base_lr}
+  schedulers:
+  - !PiecewiseDecay {{gamma: 0.1, milestones: {milestones}}}
+  - !LinearWarmup {{start_factor: 0., steps: {warmup}}}
+TrainReader:
+  dataset: {dataset_tag % "trainval.txt"}
+  batch_transforms:
+    - !RandomShape {{sizes: [{s}], random_inter: false}}
+    - {NORMALIZE}
+    - !Permute {{to_bgr: false, channel_first: true}}
+    - !Gt2YoloTarget {{anchor_masks: [[6, 7, 8], [3, 4, 5], [0, 1, 2]], anchors: {ANCHORS}, downsample_ratios: [32, 16, 8]}}
+  batch_size: {size.batch_size}
+  worker_num: 0
+EvalReader:
+  dataset: {dataset_tag % "test.txt"}
+  sample_transforms:
+    - !DecodeImage {{to_rgb: true}}
+    - !ResizeImage {{target_size: {s}, interp: 2}}
+    - {NORMALIZE}
+    - !PadBox {{num_max_boxes: 50}}
+    - !Permute {{to_bgr: false, channel_first: true}}
+  batch_size: 8
+  worker_num: 0
+TestReader:
+  inputs_def: {{image_shape: [3, {s}, {s}], fields: ['image', 'im_size', 'im_id']}}
+  dataset: !ImageFolder {{dataset_dir: {dataset}, image_dir: JPEGImages, use_default_label: false, label_list: label_list.txt, with_background: false}}
+  sample_transforms:
+    - !DecodeImage {{to_rgb: true}}
+    - !ResizeImage {{target_size: {s}, interp: 2}}
+    - {NORMALIZE}
+    - !Permute {{to_bgr: false, channel_first: true}}
+"""

@@ -1,0 +1,111 @@
+"""Data-parallel runs on Paddle's own launcher (``python -m paddle.distributed.launch``), nothing home-made.
+
+The launcher starts one process per device (or per ``--nproc_per_node`` on a CPU, over gloo) and tells
+each its place through the environment (``PADDLE_TRAINERS_NUM``, ``PADDLE_TRAINER_ID``). The engine
+reads that (``engine.train``): it initialises the parallel environment, wraps the model in
+``paddle.DataParallel`` (gradients are averaged over the ranks after every backward), gives each rank
+its share of every global batch, and only rank 0 logs, evaluates and writes.
+
+``--nproc N`` on ``train`` and ``distill-prune`` is a convenience for one machine: the command starts
+the launcher on itself (``relaunch``), with the same arguments minus ``--nproc``, and returns its exit
+code. On several machines, or to pick GPUs, call the launcher directly (README "Scaling out").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from slimdet.errors import SlimdetError
+
+LAUNCH_MODULE = "paddle.distributed.launch"
+WORLD_SIZE_ENV = "PADDLE_TRAINERS_NUM"  # set by the launcher in every process it starts
+NPROC_FLAG = "--nproc"
+
+
+def launched_world_size(environ: Mapping[str, str] = os.environ) -> int:
+    """How many processes the launcher started for this job (1 when not launched)."""
+    return int(environ.get(WORLD_SIZE_ENV, "1") or "1")
+
+
+def slimdet_entry_point() -> str:
+    """The ``slimdet`` script of this interpreter's environment, for the launcher to run in each process.
+
+    The launcher runs a script file (it has no ``-m``); the console script beside ``sys.executable`` is
+    the one that belongs to the running slimdet, whatever ``PATH`` says.
+    """
+    beside = Path(sys.executable).parent / "slimdet"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("slimdet")
+    if found is None:
+        raise SlimdetError(
+            "cannot find the slimdet console script to launch: install slimdet (pip install -e .) "
+            "into the environment that runs it"
+        )
+    return found
+
+
+def strip_nproc(args: Sequence[str]) -> list[str]:
+    """``args`` without ``--nproc N`` / ``--nproc=N``, so that the launched processes do not relaunch."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == NPROC_FLAG:
+            skip = True
+        elif not arg.startswith(f"{NPROC_FLAG}="):
+            kept.append(arg)
+    return kept
+
+
+def launch_command(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> list[str]:
+    """The launcher call that runs ``slimdet <command…>`` in ``nproc`` processes on this machine."""
+    return [
+        sys.executable,
+        "-m",
+        LAUNCH_MODULE,
+        "--nproc_per_node",
+        str(nproc),
+        "--log_dir",
+        str(log_dir),
+        slimdet_entry_point(),
+        *command,
+    ]
+
+
+def launch_env(nproc: int, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment for the launcher, fixed for CPU runs.
+
+    An empty ``CUDA_VISIBLE_DEVICES`` (the usual way to hide GPUs) makes paddle 2.6's launcher take
+    one GPU named '' and fail with an IndexError, so it is removed: with no GPU visible the launcher
+    falls back to the CPU and gloo by itself. The thread budget (``OMP_NUM_THREADS``: ``--threads``,
+    else all cores) is shared out between the processes, so that N processes do not fight over the cores.
+    """
+    env = dict(environ)
+    if env.get("CUDA_VISIBLE_DEVICES") == "":
+        del env["CUDA_VISIBLE_DEVICES"]
+    budget = int(env.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    env["OMP_NUM_THREADS"] = env["FLAGS_paddle_num_threads"] = str(max(1, budget // nproc))
+    return env
+
+
+def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> int:
+    """Run ``slimdet <command…>`` (``--nproc`` removed) in ``nproc`` data-parallel processes; their exit code.
+
+    Rank 0's output streams through; every rank's full log is in ``log_dir/workerlog.<rank>``.
+    """
+    if nproc < 1:
+        raise SlimdetError(f"--nproc must be at least 1, got {nproc}")
+    if launched_world_size() > 1:
+        raise SlimdetError(
+            f"--nproc was given inside a launched job ({WORLD_SIZE_ENV}={launched_world_size()}): "
+            "drop --nproc when starting slimdet through paddle.distributed.launch"
+        )
+    args = strip_nproc(command)
+    return subprocess.run(launch_command(nproc, args, log_dir=log_dir), env=launch_env(nproc), check=False).returncode

@@ -1,0 +1,49 @@
+"""``slimdet demo --fast`` end to end through the CLI: the table, the pictures, and reuse on a re-run."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from slimdet.cli import app
+
+TRAINING_STAGES = {"data", "teacher", "baseline", "prune-only", "distill-prune", "export"}
+
+
+@pytest.fixture(scope="module")
+def fast_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo_output"
+    first = CliRunner().invoke(app, ["demo", "--out", str(out), "--fast", "--json"])
+    assert first.exit_code == 0, first.output
+    return out, json.loads(first.stdout)
+
+
+def test_fast_demo_ends_with_the_zoo_table_and_drawn_pictures(fast_demo):
+    out, result = fast_demo
+    assert [row["model"] for row in result["rows"]] == ["baseline", "prune-only", "distill-pruned"]
+    baseline, pruned, distilled = result["rows"]
+    assert baseline["flops_cut"] == 0.0
+    assert pruned["gflops"] == pytest.approx(distilled["gflops"])  # one plan for both
+    assert pruned["flops_cut"] >= 0.1 - 1e-3  # the fast demo's --target-flops
+    assert 0 < distilled["size_cut"] < 1
+    assert all(0.0 <= row["map"] <= 1.0 for row in [*result["rows"], result["teacher"]])
+    assert result["pictures"] and all((out / "infer").joinpath(p.rsplit("/", 1)[-1]).is_file() for p in result["pictures"])
+    assert (out / "export" / "demo_distill_prune" / "infer_cfg.yml").is_file()
+    assert all(not stage["reused"] for stage in result["stages"] if stage["stage"] != "data")
+
+
+def test_a_second_run_reuses_every_finished_stage_and_prints_the_table(fast_demo):
+    out, first = fast_demo
+    again = CliRunner().invoke(app, ["demo", "--out", str(out), "--fast"])
+    assert again.exit_code == 0, again.output
+    assert "distill-pruned" in again.stdout and "pictures:" in again.stdout
+    assert all(f"{stage} (reused)" in again.stderr for stage in TRAINING_STAGES), again.stderr
+    for picture in first["pictures"]:
+        assert picture in again.stdout
+
+
+def test_a_fast_run_in_a_full_demo_folder_is_a_user_error(tmp_path):
+    (tmp_path / "demo.json").write_text(json.dumps({"mode": "full"}))
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--fast"])
+    assert result.exit_code == 2
+    assert "holds a full demo" in result.stderr and len(result.stderr.strip().splitlines()) == 1

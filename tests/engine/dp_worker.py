@@ -1,0 +1,52 @@
+"""Run by tests/engine/test_distributed.py under ``python -m paddle.distributed.launch``, once per rank:
+train the given config, then dump this rank's weights and result where the test can compare them.
+
+Usage: python dp_worker.py CONFIG OUT_DIR [override ...]
+
+BatchNorm layers train on frozen statistics here (eval mode, like the legacy ``freeze_norm``): batch
+statistics are per rank under DataParallel, as in the legacy multi-GPU training, so only with frozen
+ones is a step on 2 ranks × B images the same computation as one step on 2B images in one process.
+"""
+
+import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    import paddle
+
+    from slimdet.config import load_config
+    from slimdet.engine.train import train_from_config
+    from slimdet.engine.trainer import Trainer
+
+    config, out = sys.argv[1], Path(sys.argv[2])
+    trainers: list[Trainer] = []
+
+    def keep(model, *args, **kwargs) -> Trainer:  # the engine's own Trainer, kept to read this rank's weights
+        freeze_batch_norm(model)
+        trainers.append(Trainer(model, *args, **kwargs))
+        return trainers[-1]
+
+    result = train_from_config(load_config(config, sys.argv[3:]), quiet=True, trainer_factory=keep)
+    rank = paddle.distributed.get_rank()
+    model = trainers[0].model
+    np.savez(out / f"rank{rank}.npz", **{p.name: p.numpy() for p in model.parameters()})
+    info = {"wrapped": type(model).__name__, "world_size": paddle.distributed.get_world_size(), **result.to_dict()}
+    (out / f"rank{rank}.json").write_text(json.dumps(info))
+
+
+def freeze_batch_norm(model) -> None:
+    import paddle
+
+    for layer in model.sublayers(include_self=True):
+        if isinstance(layer, paddle.nn.BatchNorm):
+            layer.eval()
+
+
+if __name__ == "__main__":
+    main()
