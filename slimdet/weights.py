@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from slimdet._files import atomic_path
 from slimdet.errors import WeightsError
 
 Progress = Callable[[int, int | None], None]  # (bytes downloaded so far, total bytes or None)
@@ -98,15 +99,8 @@ def save_weights(model: Any, path: str | os.PathLike[str]) -> Path:
 
     path = Path(path)
     arrays = {name: tensor.numpy() for name, tensor in legacy_state(model).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        paddle.save(arrays, tmp, protocol=4)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        paddle.save(arrays, str(tmp), protocol=4)
     return path
 
 

@@ -8,8 +8,6 @@ A box's label shows its gt_score when below 1 (mixup weight).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from slimdet._files import write_bytes_atomic
 from slimdet.data.build import build_loader
 from slimdet.data.pipeline import Pipeline
 from slimdet.data.transforms import BboxXYXY2XYWH, DecodeImage, NormalizeBox, NormalizeImage, Permute, Sample
@@ -118,11 +117,4 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise RuntimeError(f"OpenCV could not encode {path.name}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data.tobytes())

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from slimdet.deploy._files import write_bytes_atomic
+from slimdet._files import write_bytes_atomic
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from slimdet.deploy._files import write_bytes_atomic
+from slimdet._files import write_bytes_atomic
 from slimdet.errors import ConfigError, did_you_mean
 
 FILE_NAME = "infer_cfg.yml"

@@ -19,7 +19,7 @@ from typing import Any
 
 import paddle
 
-from slimdet.deploy._files import write_bytes_atomic
+from slimdet._files import write_bytes_atomic
 from slimdet.errors import WeightsError
 from slimdet.weights import load_weights, save_weights
 

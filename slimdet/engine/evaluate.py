@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import paddle
 
-from slimdet.deploy._files import write_bytes_atomic
+from slimdet._files import write_bytes_atomic
 from slimdet.engine.device import select_device
 from slimdet.errors import ConfigError, did_you_mean
 from slimdet.metrics import COCOMetric, EvalResult, Evaluator, ReportingEvaluator, VOCMetric

@@ -16,13 +16,13 @@ import json
 import math
 import os
 import re
-import tempfile
 import types
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from slimdet._files import write_text_atomic
 from slimdet.errors import PlanError, did_you_mean
 from slimdet.slim.flops import count_conv_macs, parameter_mib
 
@@ -365,19 +365,8 @@ def sidecar_path(checkpoint_path: str | os.PathLike[str]) -> Path:
 
 def save_plan(plan: PruningPlan, checkpoint_path: str | os.PathLike[str]) -> Path:
     """Write ``plan`` beside a checkpoint, atomically (a crash never leaves half a file). Returns its path."""
-    target = sidecar_path(checkpoint_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     document = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **plan.to_dict()}
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(sidecar_path(checkpoint_path), json.dumps(document, indent=2) + "\n")
 
 
 def load_plan(checkpoint_path: str | os.PathLike[str]) -> PruningPlan | None:

@@ -27,12 +27,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from slimdet._files import write_text_atomic
 from slimdet.errors import SlimdetError
 
 FORMAT = "slimdet-sensitivity"
@@ -183,18 +183,7 @@ class SensitivityTable:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically: a temp file in the same folder, then a rename (a crash never leaves half a file)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_dict(), handle, indent=1)
-                handle.write("\n")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
 
 def load_table(path: str | os.PathLike[str]) -> SensitivityTable:

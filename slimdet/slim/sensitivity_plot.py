@@ -8,11 +8,11 @@ distinct colours (tab20's dark shades solid, then its light shades dashed) plus 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slimdet._files import atomic_path
 from slimdet.errors import SlimdetError
 from slimdet.slim.sensitivity_file import SensitivityTable
 
@@ -74,13 +74,7 @@ def plot_sensitivities(table: SensitivityTable, out: str | os.PathLike[str]) -> 
     figure = draw_sensitivities(table)
     FigureCanvasAgg(figure)
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=".png") as tmp:
         figure.savefig(tmp, format="png")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     labels = tuple(line.get_label() for line in figure.axes[0].get_lines() if not line.get_label().startswith("_"))
     return PlotResult(path=str(target), curves=labels)

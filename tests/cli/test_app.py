@@ -1,6 +1,5 @@
 """The CLI frame: legacy -o parsing, the exit-2 convention for user errors, the installed entry point."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path

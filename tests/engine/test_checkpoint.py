@@ -1,24 +1,23 @@
 """Checkpoint files: atomic, complete only when the state file is there, resumable by any of their names."""
 
-import os
 
 import numpy as np
 import pytest
 
-import slimdet.deploy._files as files
+import slimdet._files as files
 from slimdet.engine.checkpoint import checkpoint_stem, load_checkpoint, save_checkpoint
 from slimdet.errors import WeightsError
 from slimdet.weights import load_weights
 
 
 class FailingDisk:
-    """``os.fdopen`` whose files accept half of the bytes, then fail like a full disk."""
+    """``open`` whose files accept half of the bytes, then fail like a full disk."""
 
-    def __init__(self, real_fdopen):
-        self.real_fdopen = real_fdopen
+    def __init__(self, real_open):
+        self.real_open = real_open
 
-    def __call__(self, fd, mode):
-        handle = self.real_fdopen(fd, mode)
+    def __call__(self, file, mode):
+        handle = self.real_open(file, mode)
         real_write = handle.write
 
         def write(data):
@@ -42,7 +41,7 @@ def test_a_crash_while_writing_leaves_no_half_file_and_no_mixed_checkpoint(tmp_p
     old_optimizer = (tmp_path / "model_final.pdopt").read_bytes()
 
     later = trained(make_trainer, 5)
-    monkeypatch.setattr(files.os, "fdopen", FailingDisk(os.fdopen))  # the optimizer file's write fails halfway
+    monkeypatch.setattr(files, "open", FailingDisk(open), raising=False)  # the optimizer file's write fails halfway
     with pytest.raises(OSError, match="No space"):
         save_checkpoint(tmp_path / "model_final", later.model, later.optimizer, later.state_dict())
     monkeypatch.undo()
