@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 EXTRAS := $(DEVICE),test,coco,onnx
 STAMP  := $(VENV)/.installed-$(DEVICE)
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench bench-ppdet clean
 
 setup: $(STAMP)
 
@@ -28,5 +28,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# PaddleDetection 2.6 cannot share slimdet's venv (its opencv/numpy pins clash with paddleslim's),
+# so the side-by-side comparison runs it from a venv of its own.
+bench-ppdet: $(STAMP)
+	@test -x .venv-ppdet/bin/python || $(PYTHON) -m venv .venv-ppdet
+	.venv-ppdet/bin/pip install -q paddlepaddle==2.6.2 paddledet==2.6.0 "numpy<1.24" "scikit-learn<1.6" pyzmq
+	.venv-ppdet/bin/pip install -q --no-deps paddleslim==2.6.0
+	$(BIN)/python bench/vs_ppdet.py --ppdet-python .venv-ppdet/bin/python
+
 clean:
-	rm -rf $(VENV) dataset/shapes .pytest_cache
+	rm -rf $(VENV) .venv-ppdet demo_output .pytest_cache

@@ -1,0 +1,356 @@
+"""slimdet vs PaddleDetection 2.6, side by side in one run: seconds per training step (YOLOv3-MobileNetV1,
+and distill-prune: r578-pruned student + frozen R34 teacher), eval images/s, peak RSS; printed as
+slimdet/ppdet ratios (below 1: slimdet is faster / smaller).
+
+Both sides see the same synthetic shapes images, input size and batch, on the CPU, with no augmentation
+(decode → resize → normalise → YOLO targets) and random initial weights (timing does not depend on them).
+Each measurement runs in its own fresh process (peak RSS is that process's), slimdet's with this
+interpreter, ppdet's with ``--ppdet-python``.
+
+paddledet 2.6.0 cannot live in slimdet's environment: it requires opencv-python<=4.6.0 and numpy<1.24,
+while paddleslim 2.6.0 pins opencv-python==4.6.0.66 (and it imports sklearn without declaring it). So it
+gets its own venv, made once:
+
+    python3.11 -m venv .venv-ppdet
+    .venv-ppdet/bin/pip install paddlepaddle==2.6.2 paddledet==2.6.0 "numpy<1.24" "scikit-learn<1.6"
+    .venv/bin/python bench/vs_ppdet.py --ppdet-python .venv-ppdet/bin/python
+
+Cost: about (warm-up + --steps) training steps per task per side; ~10 s a step at 320 px batch 8 on
+2 cores, so the default (160 px, 2 timed steps) takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import zlib  # noqa: F401  (before paddle in every process that imports it)
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+LEVEL_CONVS = ("0.0", "0.1", "1.0", "1.1", "2", "tip")
+R578 = {f"yolo_block.{lv}.{conv}.conv.weights": r for lv, r in ((0, 0.5), (1, 0.7), (2, 0.8)) for conv in LEVEL_CONVS}
+ANCHORS = "[[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198], [373, 326]]"
+MASKS = "[[6, 7, 8], [3, 4, 5], [0, 1, 2]]"
+NORM = "{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true}"
+TASKS = ("plain", "distill", "eval")
+
+
+# ---------------------------------------------------------------- configs, one per side
+
+
+def slimdet_yaml(base: str, data: Path, size: int, batch: int) -> str:
+    norm = NORM[:-1] + ", is_channel_first: false}"
+    dataset = "!VOCDataSet {dataset_dir: %s, anno_path: %s, use_default_label: false, label_list: label_list.txt, with_background: false}"
+    return f"""_BASE_: {CONFIGS / base}
+TrainReader:
+  dataset: {dataset % (data, "trainval.txt")}
+  sample_transforms:
+    - !DecodeImage {{to_rgb: true}}
+    - !NormalizeBox {{}}
+    - !PadBox {{num_max_boxes: 50}}
+    - !BboxXYXY2XYWH {{}}
+  batch_transforms:
+    - !RandomShape {{sizes: [{size}], random_inter: false}}
+    - !NormalizeImage {norm}
+    - !Permute {{to_bgr: false, channel_first: true}}
+    - !Gt2YoloTarget {{anchor_masks: {MASKS}, anchors: {ANCHORS}, downsample_ratios: [32, 16, 8]}}
+  batch_size: {batch}
+  worker_num: 0
+EvalReader:
+  dataset: {dataset % (data, "test.txt")}
+  sample_transforms:
+    - !DecodeImage {{to_rgb: true}}
+    - !ResizeImage {{target_size: {size}, interp: 2}}
+    - !NormalizeImage {norm}
+    - !PadBox {{num_max_boxes: 50}}
+    - !Permute {{to_bgr: false, channel_first: true}}
+  batch_size: {batch}
+  worker_num: 0
+"""
+
+
+def ppdet_yaml(backbone: str, data: Path, size: int, batch: int) -> str:
+    """PaddleDetection 2.6's YOLOv3 (MobileNetV1 or ResNet34) on the shapes set, written for this bench."""
+    backbones = {
+        "MobileNet": "MobileNet: {scale: 1, feature_maps: [4, 6, 13], with_extra_blocks: false, extra_block_filters: []}",
+        "ResNet": "ResNet: {depth: 34, variant: b, return_idx: [1, 2, 3], freeze_at: -1, freeze_norm: false, norm_decay: 0.}",
+    }
+    dataset = "!VOCDataSet {dataset_dir: %s, anno_path: %s, label_list: label_list.txt, data_fields: [image, gt_bbox, gt_class, difficult]}"
+    return f"""architecture: YOLOv3
+metric: VOC
+map_type: 11point
+num_classes: 3
+use_gpu: false
+log_iter: 1000
+save_dir: output
+snapshot_epoch: 1000
+norm_type: bn
+worker_num: 0
+YOLOv3: {{backbone: {backbone}, neck: YOLOv3FPN, yolo_head: YOLOv3Head, post_process: BBoxPostProcess}}
+{backbones[backbone]}
+YOLOv3Head: {{anchors: {ANCHORS}, anchor_masks: {MASKS}, loss: YOLOv3Loss}}
+YOLOv3Loss: {{ignore_thresh: 0.7, downsample: [32, 16, 8], label_smooth: false}}
+BBoxPostProcess:
+  decode: {{name: YOLOBox, conf_thresh: 0.005, downsample_ratio: 32, clip_bbox: true}}
+  nms: {{name: MultiClassNMS, keep_top_k: 100, score_threshold: 0.01, nms_threshold: 0.45, nms_top_k: 1000}}
+LearningRate:
+  base_lr: 0.001
+  schedulers: [!PiecewiseDecay {{gamma: 0.1, milestones: [1000]}}, !LinearWarmup {{start_factor: 1., steps: 1}}]
+OptimizerBuilder:
+  optimizer: {{momentum: 0.9, type: Momentum}}
+  regularizer: {{factor: 0.0005, type: L2}}
+TrainDataset: {dataset % (data, "trainval.txt")}
+EvalDataset: {dataset % (data, "test.txt")}
+TrainReader:
+  inputs_def: {{num_max_boxes: 50}}
+  sample_transforms: [Decode: {{}}]
+  batch_transforms:
+    - BatchRandomResize: {{target_size: [{size}, {size}], random_size: false, random_interp: false, keep_ratio: false}}
+    - NormalizeBox: {{}}
+    - PadBox: {{num_max_boxes: 50}}
+    - BboxXYXY2XYWH: {{}}
+    - NormalizeImage: {NORM}
+    - Permute: {{}}
+    - Gt2YoloTarget: {{anchor_masks: {MASKS}, anchors: {ANCHORS}, downsample_ratios: [32, 16, 8]}}
+  batch_size: {batch}
+  shuffle: false
+  drop_last: true
+  use_shared_memory: false
+EvalReader:
+  sample_transforms:
+    - Decode: {{}}
+    - Resize: {{target_size: [{size}, {size}], keep_ratio: false, interp: 2}}
+    - NormalizeImage: {NORM}
+    - PadBox: {{num_max_boxes: 50}}
+    - Permute: {{}}
+  batch_size: {batch}
+"""
+
+
+# The same 18 convs under PaddleDetection 2.x's automatic names (the student is built first in a fresh
+# process: MobileNetV1 takes conv2d_0..26, the FPN's detection blocks follow, one transition conv apart).
+PPDET_R578_NAMES = [f"conv2d_{i}.w_0" for start in (27, 34, 41) for i in range(start, start + 6)]
+
+
+def ppdet_slim_yaml(teacher_yml: Path) -> str:
+    params = ", ".join(f"'{name}'" for name in PPDET_R578_NAMES)
+    ratios = ", ".join(str(r) for r in R578.values())
+    return f"""_BASE_: [{teacher_yml}]
+slim: DistillPrune
+distill_loss: DistillYOLOv3Loss
+DistillYOLOv3Loss: {{weight: 1000}}
+pruner: Pruner
+Pruner: {{criterion: l1_norm, pruned_params: [{params}], pruned_ratios: [{ratios}], print_params: false}}
+"""
+
+
+# ---------------------------------------------------------------- children: one measurement each
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _time_steps(step, steps: int, warmup: int) -> float:
+    for _ in range(warmup):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - started) / steps
+
+
+def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
+    import paddle
+
+    from slimdet.config import load_config
+    from slimdet.data import build_loader
+    from slimdet.engine.optim import build_optimizer
+    from slimdet.modeling.build import build_model
+
+    paddle.seed(0)
+    student = load_config(work / "slimdet_student.yml").to_dict()
+    if task == "eval":
+        from slimdet.engine.evaluate import build_evaluator, run_inference
+
+        model = build_model(student)
+        model.eval()
+        loader = build_loader(student, "eval")
+        evaluator = build_evaluator(student, loader.dataset)
+        with loader:
+            run_inference(model, loader, evaluator)  # warm-up pass
+            started = time.perf_counter()
+            run_inference(model, loader, evaluator)
+        return {"images_per_s": len(loader.dataset) / (time.perf_counter() - started), "peak_rss_mib": _peak_rss_mib()}
+    model = build_model(student)
+    loader = build_loader(student, "train", seed=0)
+    if task == "plain":
+        from slimdet.engine.trainer import Trainer
+
+        optimizer, scheduler = build_optimizer(student, model)
+        trainer = Trainer(model, optimizer, scheduler, loader.forever)
+    else:
+        from slimdet.engine.distill_trainer import DistillTrainer
+        from slimdet.slim.distill import FrozenTeacher
+        from slimdet.slim.plan import PruningPlan
+
+        PruningPlan(ratios=R578, input_size=int(os.environ["BENCH_SIZE"])).apply(model)
+        optimizer, scheduler = build_optimizer(student, model)
+        teacher_cfg = {**load_config(work / "slimdet_teacher.yml").to_dict(), "use_fine_grained_loss": True}
+        teacher = FrozenTeacher(build_model(teacher_cfg, name_prefix="teacher_"))
+        # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it
+        trainer = DistillTrainer(model, optimizer, scheduler, loader.forever, teacher=teacher, teacher_loss_every=1)
+    trainer.max_iter = steps + warmup
+    trainer.data = loader.forever(0)
+    last = {}
+
+    def step() -> None:
+        last.update(trainer.run_step())
+
+    with loader:
+        seconds = _time_steps(step, steps, warmup)
+    return {"seconds_per_step": seconds, "loss": last["loss"], "peak_rss_mib": _peak_rss_mib()}
+
+
+def child_ppdet(task: str, work: Path, steps: int, warmup: int) -> dict:
+    import paddle
+    from ppdet.core.workspace import create, load_config
+
+    paddle.set_device("cpu")
+    paddle.seed(0)
+    if task == "distill":
+        from ppdet.slim import build_slim_model
+
+        cfg = load_config(str(work / "ppdet_student.yml"))
+        cfg = build_slim_model(cfg, str(work / "ppdet_slim.yml"), mode="train")
+        load_config(str(work / "ppdet_student.yml"))  # the slim config merged the teacher's sections in
+        model = cfg["model"]
+    else:
+        cfg = load_config(str(work / "ppdet_student.yml"))
+        model = create(cfg.architecture)
+    if task == "eval":
+        from ppdet.metrics import VOCMetric
+
+        dataset = cfg["EvalDataset"]
+        loader = create("EvalReader")(dataset, 0)
+        model.eval()
+        metric = VOCMetric(label_list=dataset.get_label_list(), class_num=3, map_type="11point")
+
+        def one_pass() -> int:
+            images = 0
+            with paddle.no_grad():
+                for batch in loader:
+                    metric.update(batch, {k: v.numpy() for k, v in model(batch).items()})
+                    images += batch["image"].shape[0]
+            return images
+
+        one_pass()
+        started = time.perf_counter()
+        images = one_pass()
+        return {"images_per_s": images / (time.perf_counter() - started), "peak_rss_mib": _peak_rss_mib()}
+    loader = create("TrainReader")(cfg["TrainDataset"], 0)
+    lr = create("LearningRate")(len(loader))
+    optimizer = create("OptimizerBuilder")(lr, model)
+    model.train()  # as ppdet's Trainer does (the teacher goes back to train mode with it)
+    batches = iter(loader)
+    last = {}
+
+    def step() -> None:
+        nonlocal batches
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            batch = next(batches)
+        outputs = model(batch)
+        outputs["loss"].backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        last["loss"] = float(outputs["loss"])
+
+    seconds = _time_steps(step, steps, warmup)
+    return {"seconds_per_step": seconds, "loss": last["loss"], "peak_rss_mib": _peak_rss_mib()}
+
+
+# ---------------------------------------------------------------- the parent: prepare, run, compare
+
+
+def prepare(work: Path, size: int, batch: int, images: int) -> None:
+    from slimdet.data.synth import write_synthetic_voc
+
+    data = work / "shapes"
+    if not (data / "label_list.txt").is_file():
+        write_synthetic_voc(data, num_train=images, num_test=images, size=size, seed=0, overwrite=True)
+    (work / "slimdet_student.yml").write_text(slimdet_yaml("shapes_yolov3_mobilenet_v1.yml", data, size, batch))
+    (work / "slimdet_teacher.yml").write_text(slimdet_yaml("shapes_yolov3_r34.yml", data, size, batch))
+    (work / "ppdet_student.yml").write_text(ppdet_yaml("MobileNet", data, size, batch))
+    (work / "ppdet_teacher.yml").write_text(ppdet_yaml("ResNet", data, size, batch))
+    (work / "ppdet_slim.yml").write_text(ppdet_slim_yaml(work / "ppdet_teacher.yml"))
+
+
+def measure(python: str, side: str, task: str, args: argparse.Namespace) -> dict:
+    command = [python, str(Path(__file__).resolve()), "--child", side, task, "--work", str(args.work),
+               "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
+    env = {**os.environ, "BENCH_SIZE": str(args.size), "PYTHONPATH": str(ROOT)}
+    env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {args.timeout} s"}
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        return {"error": f"exit {done.returncode}: {tail}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=160, help="input side (the issue's reference: 320)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=2, help="timed training steps per task and side")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--images", type=int, default=16, help="synthetic train and test images")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement before giving up")
+    parser.add_argument("--work", type=Path, default=ROOT / "output" / "bench_vs_ppdet")
+    parser.add_argument("--ppdet-python", default=os.environ.get("PPDET_PYTHON", str(ROOT / ".venv-ppdet/bin/python")))
+    parser.add_argument("--child", nargs=2, metavar=("SIDE", "TASK"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        side, task = args.child
+        run = child_slimdet if side == "slimdet" else child_ppdet
+        print(json.dumps(run(task, args.work, args.steps, args.warmup)))
+        return 0
+    args.work.mkdir(parents=True, exist_ok=True)
+    prepare(args.work, args.size, args.batch, args.images)
+    if not Path(args.ppdet_python).is_file():
+        print(f"no ppdet interpreter at {args.ppdet_python}: see this script's docstring", file=sys.stderr)
+        return 1
+    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU threads, {args.size} px, batch {args.batch}, "
+          f"{args.steps} timed steps after {args.warmup} warm-up")  # fmt: skip
+    print(f"{'task':<9} {'metric':<18} {'slimdet':>10} {'ppdet':>10} {'ratio':>7}")
+    failed = False
+    for task in args.tasks.split(","):
+        ours, theirs = measure(sys.executable, "slimdet", task, args), measure(args.ppdet_python, "ppdet", task, args)
+        for side, result in (("slimdet", ours), ("ppdet", theirs)):
+            if "error" in result:
+                print(f"{task:<9} {side} failed: {result['error']}")
+                failed = True
+        if "error" in ours or "error" in theirs:
+            continue
+        key = "images_per_s" if task == "eval" else "seconds_per_step"
+        for metric in (key, "peak_rss_mib", *(["loss"] if task != "eval" else [])):
+            a, b = ours[metric], theirs[metric]
+            print(f"{task:<9} {metric:<18} {a:>10.3f} {b:>10.3f} {a / b:>7.2f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
