@@ -204,7 +204,8 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         PruningPlan(ratios=R578, input_size=int(os.environ["BENCH_SIZE"])).apply(model)
         optimizer, scheduler = build_optimizer(student, model)
         teacher_cfg = {**load_config(work / "slimdet_teacher.yml").to_dict(), "use_fine_grained_loss": True}
-        teacher = FrozenTeacher(build_model(teacher_cfg, name_prefix="teacher_"))
+        # compiled: what `slimdet distill-prune` runs on a CPU (--teacher-engine auto)
+        teacher = FrozenTeacher(build_model(teacher_cfg, name_prefix="teacher_"), compiled=True)
         # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it
         trainer = DistillTrainer(model, optimizer, scheduler, loader.forever, teacher=teacher, teacher_loss_every=1)
     trainer.max_iter = steps + warmup

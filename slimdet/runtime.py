@@ -34,6 +34,12 @@ def set_threads(threads: int) -> None:
     os.environ["FLAGS_paddle_num_threads"] = str(threads)
 
 
+def cpu_threads(explicit: int | None = None) -> int:
+    """Threads for engines that take a count (Paddle Inference, onnxruntime): ``explicit``, else what
+    ``slimdet --threads`` (or ``default_threads``) put in OMP_NUM_THREADS, else the core count."""
+    return explicit or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
+
 def set_device(device: str) -> str:
     """Select ``cpu`` or ``gpu`` (``gpu:N`` too) for paddle; returns the device paddle reports."""
     import paddle

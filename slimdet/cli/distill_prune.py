@@ -52,6 +52,14 @@ def distill_prune_command(
         float,
         typer.Option("--distill-weight", "--distill_weight", help="Scale of the split distillation loss (legacy: 1000)."),
     ] = 1000.0,
+    teacher_engine: Annotated[
+        str,
+        typer.Option(
+            "--teacher-engine",
+            help="What runs the frozen teacher's forward: inference (Paddle Inference graph, several times "
+            "faster on a CPU), dygraph, or auto (inference on a CPU, dygraph on a GPU).",
+        ),
+    ] = "auto",
     overrides: OverrideOption = None,
     evaluate: EvalOption = False,
     resume: Annotated[
@@ -96,6 +104,7 @@ def distill_prune_command(
             pruned_ratios=pruned_ratios,
             criterion=criterion,
             distill_weight=distill_weight,
+            teacher_engine=teacher_engine,
             eval=evaluate,
             resume=resume,
             seed=seed,
@@ -112,6 +121,7 @@ def distill_prune_command(
     summary = {
         "student config": training.config,
         "teacher": f"{result.teacher_config} ({result.teacher_weights})",
+        "teacher engine": result.teacher_engine,
         "distill weight": f"{result.distill_weight:g}",
         "device": training.device,
         "iterations": f"{training.start_iter} → {training.iterations}",

@@ -7,7 +7,6 @@ what the exported graph outputs. Export's parity check and ``slimdet infer`` onl
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from slimdet.errors import SlimdetError, WeightsError
+from slimdet.runtime import cpu_threads
 
 MODEL_FILE = "model.pdmodel"
 PARAMS_FILE = "model.pdiparams"
@@ -43,11 +43,6 @@ class Detector(Protocol):
     def __call__(self, image: np.ndarray, im_size: np.ndarray) -> Detections: ...
 
 
-def _threads(threads: int | None) -> int:
-    """Explicit count, else what ``slimdet --threads`` (or the default) put in OMP_NUM_THREADS."""
-    return threads or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
-
-
 def _as_detections(bbox: np.ndarray, bbox_num: np.ndarray) -> Detections:
     return Detections(
         bbox=np.asarray(bbox, dtype=np.float32).reshape(-1, 6),
@@ -71,7 +66,7 @@ class PaddlePredictor:
             )
         config = inference.Config(str(model_dir / MODEL_FILE), str(model_dir / PARAMS_FILE))
         config.disable_gpu()
-        config.set_cpu_math_library_num_threads(_threads(threads))
+        config.set_cpu_math_library_num_threads(cpu_threads(threads))
         if mkldnn:
             config.enable_mkldnn()
         config.disable_glog_info()
@@ -136,7 +131,7 @@ class OnnxPredictor:
         if not Path(path).is_file():
             raise WeightsError(f"'{path}' does not exist: export with slimdet export --onnx")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = _threads(threads)
+        options.intra_op_num_threads = cpu_threads(threads)
         options.log_severity_level = 3  # errors only
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

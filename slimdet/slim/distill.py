@@ -92,12 +92,23 @@ class FrozenTeacher:
     someone reached the wrapped model directly.
     """
 
-    def __init__(self, model: nn.Layer) -> None:
+    def __init__(self, model: nn.Layer, *, compiled: bool = False) -> None:
         self._model = model
         for param in model.parameters():
             param.stop_gradient = True
             param.trainable = False
         self._hold_eval()
+        # Compiled: the forward runs as a Paddle Inference graph (several times faster on a CPU; see
+        # teacher_graph). The dygraph model stays for the teacher's own loss and for inspection.
+        self._graph = None
+        if compiled:
+            from slimdet.slim.teacher_graph import TeacherGraph
+
+            self._graph = TeacherGraph(model)
+
+    @property
+    def compiled(self) -> bool:
+        return self._graph is not None
 
     @property
     def model(self) -> nn.Layer:
@@ -119,6 +130,8 @@ class FrozenTeacher:
     def __call__(self, image: paddle.Tensor) -> list[paddle.Tensor]:
         """The teacher's raw head outputs for ``image``, computed without gradients."""
         self._hold_eval()
+        if self._graph is not None:
+            return self._graph(image)
         with paddle.no_grad():
             return self._model.raw_outputs(image)
 

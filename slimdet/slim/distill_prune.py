@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slimdet.errors import PlanError
+from slimdet.errors import PlanError, SlimdetError
 from slimdet.slim.checks import check_distill_prune
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
 from slimdet.slim.plan import PruningPlan, load_plan, resolve_plan, sidecar_path
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from slimdet.slim.plan import PruneReport
 
 TEACHER_PREFIX = "teacher_"
+TEACHER_ENGINES = ("auto", "inference", "dygraph")  # auto: inference on a CPU, dygraph on a GPU
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class DistillPruneResult:
 
     teacher_config: str
     teacher_weights: str
+    teacher_engine: str  # what ran the teacher's forward: "inference" or "dygraph"
     distill_weight: float
     plan: PruningPlan
     training: TrainResult
@@ -65,6 +67,7 @@ class DistillPruneResult:
             **self.training.to_dict(),
             "teacher_config": self.teacher_config,
             "teacher_weights": self.teacher_weights,
+            "teacher_engine": self.teacher_engine,
             "distill_weight": self.distill_weight,
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
@@ -80,6 +83,7 @@ def distill_prune(
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
     distill_weight: float = DEFAULT_DISTILL_WEIGHT,
+    teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
     seed: int = 0,
@@ -90,6 +94,8 @@ def distill_prune(
 
     The pruning flags are the command's raw strings (comma- or space-separated lists, one ratio for all
     allowed) so that the pre-flight checks can report their problems together with the others.
+    ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several
+    times faster on a CPU) or in dygraph; "auto" picks inference on a CPU, dygraph on a GPU.
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C, once a resumable checkpoint (and its sidecar) is written.
     """
@@ -119,8 +125,9 @@ def distill_prune(
     assert plan is not None and teacher_pretrained  # the checks demand both
     plan = replace(plan, input_size=eval_input_size(student))  # FLOPs at the size the model is evaluated at
 
-    select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
-    teacher = build_teacher(teacher_data, teacher_pretrained)
+    used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
+    engine = _teacher_engine(teacher_engine, used)
+    teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference")
     training = train_from_config(
         student_cfg,
         eval=eval,
@@ -139,25 +146,35 @@ def distill_prune(
     return DistillPruneResult(
         teacher_config=teacher_cfg.name,
         teacher_weights=str(teacher_pretrained),
+        teacher_engine=engine,
         distill_weight=float(distill_weight),
         plan=plan,
         training=training,
     )
 
 
-def build_teacher(teacher_cfg: Mapping[str, Any], weights: str) -> FrozenTeacher:
+def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: bool = False) -> FrozenTeacher:
     """The teacher of ``teacher_cfg`` with ``weights`` loaded strictly, frozen (a ``FrozenTeacher``).
 
     Its loss is always the fine-grained one, whatever its config says: ``teacher_loss`` is reported
     next to the student's fine-grained loss, as the legacy script (whose ``-o
-    use_fine_grained_loss=true`` reached the teacher too) printed it.
+    use_fine_grained_loss=true`` reached the teacher too) printed it. ``compiled`` runs its forward
+    through Paddle Inference (see ``FrozenTeacher``).
     """
     from slimdet.modeling.build import build_model
     from slimdet.weights import load_weights
 
     model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
-    return FrozenTeacher(model)
+    return FrozenTeacher(model, compiled=compiled)
+
+
+def _teacher_engine(requested: str, device: str) -> str:
+    if requested not in TEACHER_ENGINES:
+        raise SlimdetError(f"unknown teacher engine '{requested}': choose one of {', '.join(TEACHER_ENGINES)}")
+    if requested == "auto":
+        return "inference" if device.startswith("cpu") else "dygraph"
+    return requested
 
 
 def _saved_plan(checkpoint: Path) -> PruningPlan:

@@ -116,7 +116,7 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     def fake_distill_prune(student_cfg, teacher_cfg, **kwargs):
         seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name)
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
-        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], 1000.0, plan, training)
+        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 1000.0, plan, training)
 
     monkeypatch.setattr("slimdet.slim.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,

@@ -83,6 +83,29 @@ def test_losses_report_the_total_the_distill_loss_and_the_teachers_loss(run):
     assert all(np.isfinite(value) for value in losses.values())
 
 
+def test_on_a_cpu_the_teacher_runs_compiled_and_dygraph_gives_the_same_losses(run, shapes_teacher_weights, tmp_path):
+    config, compiled, teacher = run
+    assert compiled.teacher_engine == "inference" and teacher.compiled
+    dygraph = run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], teacher_engine="dygraph", **FLAGS)
+    assert dygraph.teacher_engine == "dygraph"
+    # Same seed and data: only the teacher's kernels differ (fused oneDNN vs plain). The first step sees the
+    # same student, so its loss agrees closely; later steps drift apart a little, as training amplifies the
+    # ~1e-4 differences (and "teacher obj > 0" flips for logits near zero).
+    (first, *_), (same_first, *_) = dygraph.training.loss_history, compiled.training.loss_history
+    assert first[1] == pytest.approx(same_first[1], rel=1e-4)
+    np.testing.assert_allclose(
+        [loss for _, loss in dygraph.training.loss_history],
+        [loss for _, loss in compiled.training.loss_history],
+        rtol=2e-2,
+    )
+
+
+def test_an_unknown_teacher_engine_is_refused(run, shapes_teacher_weights):
+    config, _, _ = run
+    with pytest.raises(SlimdetError, match="unknown teacher engine 'tensorrt'.*auto, inference, dygraph"):
+        run_distill_prune(config, shapes_teacher_weights, teacher_engine="tensorrt", **FLAGS)
+
+
 def test_teacher_weights_and_bn_statistics_are_bit_identical_after_the_run(run, shapes_teacher_weights):
     _, _, teacher = run
     on_disk = read_weights(shapes_teacher_weights)
