@@ -93,6 +93,32 @@ def pruning_tables(report: Any) -> list[Table]:
     return [per_param, totals]
 
 
+def print_training(
+    title: str, result: Any, head: Mapping[str, Any], after_checkpoint: Mapping[str, Any] | None = None
+) -> None:
+    """What ``train`` and ``distill-prune`` print after a run (``result`` is an ``engine.train.TrainResult``):
+    the pruning tables when the model was pruned, a summary (``head`` rows first, ``after_checkpoint``
+    rows after the final checkpoint's), and the evaluations."""
+    out = stdout_console()
+    for listing in pruning_tables(result.pruning) if result.pruning else []:
+        out.print(listing)
+    summary = {
+        **head,
+        "device": result.device,
+        "iterations": f"{result.start_iter} → {result.iterations}",
+        "final checkpoint": result.final_checkpoint,
+        **(after_checkpoint or {}),
+        "loss (last step)": " ".join(f"{name} {value:.4f}" for name, value in result.losses.items()),
+        "time": f"{result.seconds:.1f} s ({result.seconds_per_iter:.2f} s/iter)",
+    }
+    if result.best is not None:
+        summary["best_model"] = f"iteration {result.best.iteration}, mAP {result.best.metrics['mAP']:.4f}"
+    out.print(key_value_table(title, summary))
+    if result.evals:
+        rows = [(record.iteration, f"{record.metrics['mAP']:.4f}") for record in result.evals]
+        out.print(table("evaluations", ["iteration", "mAP"], rows))
+
+
 @contextmanager
 def exit_130_on_interrupt() -> Iterator[None]:
     """Around a training command: Ctrl-C becomes one yellow line (where to --resume from) and exit 130."""

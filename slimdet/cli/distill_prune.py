@@ -20,14 +20,7 @@ from slimdet.cli._options import (
     QuietOption,
     SeedOption,
 )
-from slimdet.cli._render import (
-    exit_130_on_interrupt,
-    key_value_table,
-    print_json,
-    pruning_tables,
-    stdout_console,
-    table,
-)
+from slimdet.cli._render import exit_130_on_interrupt, print_json, print_training
 
 
 def distill_prune_command(
@@ -114,25 +107,10 @@ def distill_prune_command(
     if as_json:
         print_json(result.to_dict())
         return
-    out = stdout_console()
-    for listing in pruning_tables(result.pruning):
-        out.print(listing)
-    training = result.training
-    summary = {
-        "student config": training.config,
+    head = {
+        "student config": result.training.config,
         "teacher": f"{result.teacher_config} ({result.teacher_weights})",
         "teacher engine": result.teacher_engine,
         "distill weight": f"{result.distill_weight:g}",
-        "device": training.device,
-        "iterations": f"{training.start_iter} → {training.iterations}",
-        "final checkpoint": training.final_checkpoint,
-        "pruning plan": result.final_plan,
-        "loss (last step)": " ".join(f"{name} {value:.4f}" for name, value in training.losses.items()),
-        "time": f"{training.seconds:.1f} s ({training.seconds_per_iter:.2f} s/iter)",
     }
-    if training.best is not None:
-        summary["best_model"] = f"iteration {training.best.iteration}, mAP {training.best.metrics['mAP']:.4f}"
-    out.print(key_value_table("distill-prune", summary))
-    if training.evals:
-        rows = [(record.iteration, f"{record.metrics['mAP']:.4f}") for record in training.evals]
-        out.print(table("evaluations", ["iteration", "mAP"], rows))
+    print_training("distill-prune", result.training, head, {"pruning plan": result.final_plan})

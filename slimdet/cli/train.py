@@ -20,14 +20,7 @@ from slimdet.cli._options import (
     QuietOption,
     SeedOption,
 )
-from slimdet.cli._render import (
-    exit_130_on_interrupt,
-    key_value_table,
-    print_json,
-    pruning_tables,
-    stdout_console,
-    table,
-)
+from slimdet.cli._render import exit_130_on_interrupt, print_json, print_training
 
 
 def train_command(
@@ -76,19 +69,4 @@ def train_command(
     if as_json:
         print_json(result.to_dict())
         return
-    out = stdout_console()
-    for listing in pruning_tables(result.pruning) if result.pruning else []:
-        out.print(listing)
-    summary = {
-        "config": result.config,
-        "device": result.device,
-        "iterations": f"{result.start_iter} → {result.iterations}",
-        "final checkpoint": result.final_checkpoint,
-        "loss (last step)": " ".join(f"{name} {value:.4f}" for name, value in result.losses.items()),
-        "time": f"{result.seconds:.1f} s ({result.seconds_per_iter:.2f} s/iter)",
-    }
-    if result.best is not None:
-        summary["best_model"] = f"iteration {result.best.iteration}, mAP {result.best.metrics['mAP']:.4f}"
-    out.print(key_value_table("train", summary))
-    if result.evals:
-        out.print(table("evaluations", ["iteration", "mAP"], [(r.iteration, f"{r.metrics['mAP']:.4f}") for r in result.evals]))
+    print_training("train", result, {"config": result.config})
