@@ -8,7 +8,7 @@ YOLOv3 configs set it false).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,22 @@ class DetectionDataset:
     def class_offset(self) -> int:
         """Added to a class's index in ``class_names`` to get its id in ``gt_class``."""
         return 1 if self.with_background else 0
+
+    def _admit(self, read: Callable[[], ImageRecord], *, collect_problems: bool, skip_empty: bool) -> None:
+        """Read one image's record and keep it, the one way every annotation format does: a ``DataError``
+        is raised, or noted in ``problems`` with ``collect_problems``; an image without objects is skipped
+        (with a warning) when ``skip_empty``."""
+        try:
+            record = read()
+        except DataError as err:
+            if not collect_problems:
+                raise
+            self.problems.append(str(err))
+            return
+        if len(record.gt_class) == 0 and skip_empty:
+            self.warnings.append(f"{record.im_file}: no objects; skipped")
+            return
+        self.records.append(record)
 
 
 def read_label_list(path: Path) -> list[str]:

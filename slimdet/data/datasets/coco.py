@@ -8,6 +8,8 @@ kept and marked difficult, so the VOC-style metric ignores them.
 
 from __future__ import annotations
 
+import functools
+
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -51,25 +53,20 @@ class COCODataSet(DetectionDataset):
         for info in data["images"]:
             if 0 <= sample_num <= len(self.records):
                 break
-            try:
-                record = self._record(info, by_image[info.get("id")], image_root, anno, class_ids)
-            except (KeyError, TypeError, ValueError) as err:
-                malformed = DataError(
-                    f"{anno}: image {info.get('id')} or one of its annotations is malformed ({err!r})"
-                )
-                if not collect_problems:
-                    raise malformed from None
-                self.problems.append(str(malformed))
-                continue
-            except DataError as err:
-                if not collect_problems:
-                    raise
-                self.problems.append(str(err))
-                continue
-            if len(record.gt_class) == 0 and skip_empty:
-                self.warnings.append(f"{record.im_file}: no objects; skipped")
-                continue
-            self.records.append(record)
+            self._admit(
+                functools.partial(self._checked_record, info, by_image[info.get("id")], image_root, anno, class_ids),
+                collect_problems=collect_problems,
+                skip_empty=skip_empty,
+            )
+
+    def _checked_record(
+        self, info: dict[str, Any], anns: list[dict[str, Any]], image_root: Path, anno: Path, class_ids: dict[int, int]
+    ) -> ImageRecord:
+        """``_record``, with a malformed json entry (missing key, wrong type) reported as a ``DataError``."""
+        try:
+            return self._record(info, anns, image_root, anno, class_ids)
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"{anno}: image {info.get('id')} or one of its annotations is malformed ({err!r})") from None
 
     def _record(
         self, info: dict[str, Any], anns: list[dict[str, Any]], image_root: Path, anno: Path, class_ids: dict[int, int]

@@ -9,6 +9,8 @@ that detections on them count). Anything unreadable raises ``DataError`` naming 
 
 from __future__ import annotations
 
+import functools
+
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -55,17 +57,11 @@ class VOCDataSet(DetectionDataset):
                 continue
             if 0 <= sample_num <= len(self.records):
                 break
-            try:
-                record = self._read_entry(line, f"{list_file}:{line_no}", root, image_root, class_ids)
-            except DataError as err:
-                if not collect_problems:
-                    raise
-                self.problems.append(str(err))
-                continue
-            if len(record.gt_class) == 0 and skip_empty:
-                self.warnings.append(f"{record.im_file}: no objects; skipped")
-                continue
-            self.records.append(record)
+            self._admit(
+                functools.partial(self._read_entry, line, f"{list_file}:{line_no}", root, image_root, class_ids),
+                collect_problems=collect_problems,
+                skip_empty=skip_empty,
+            )
 
     def _read_entry(
         self, line: str, where: str, root: Path, image_root: Path, class_ids: dict[str, int]
