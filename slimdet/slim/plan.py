@@ -195,8 +195,8 @@ class PruningPlan:
         """
         if pruned_params is None and pruned_ratios is None:
             return None
-        names = _split_list(pruned_params)
-        ratio_words = _split_list(pruned_ratios)
+        names = split_list_flag(pruned_params)
+        ratio_words = split_list_flag(pruned_ratios)
         if not names:
             raise PlanError("--pruned_ratios was given without --pruned_params: name the conv weights to prune")
         if not ratio_words:
@@ -325,7 +325,7 @@ class PruningPlan:
         )
 
 
-def _split_list(text: str | None) -> list[str]:
+def split_list_flag(text: str | None) -> list[str]:
     """Split a legacy list flag on commas and/or whitespace."""
     return [word for word in re.split(r"[,\s]+", text or "") if word]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from slimdet.errors import PlanError, SlimdetError
+from slimdet.slim.plan import split_list_flag
 from slimdet.slim.sensitivity_file import SensitivityTable, Trial, load_table
 from slimdet.slim.sensitivity_trials import TrialSession, TrialSpec
 
@@ -80,7 +81,7 @@ def parse_params(text: str | None) -> tuple[str, ...] | None:
     """``--pruned_params``: names separated by commas and/or spaces; None when not given."""
     if text is None:
         return None
-    names = tuple(word for word in re.split(r"[,\s]+", text) if word)
+    names = tuple(split_list_flag(text))
     if not names:
         raise PlanError("--pruned_params is empty: name conv weights, or leave it out for the 18 yolo_block convs")
     return names
@@ -91,7 +92,7 @@ def parse_ratios(text: str | None) -> tuple[float, ...]:
     if text is None:
         return DEFAULT_RATIOS
     ratios = set()
-    for word in (w for w in re.split(r"[,\s]+", text) if w):
+    for word in split_list_flag(text):
         try:
             ratio = float(word)
         except ValueError:
