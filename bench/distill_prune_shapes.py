@@ -11,7 +11,7 @@ Rows (all evaluated by ``slimdet eval`` on the same test images, FLOPs and size 
 
 The legacy VOC result to compare the shape of the outcome with: r578 cut FLOPs by 69.57 % and the
 distilled model beat the unpruned baseline (78.8 vs 76.2 mAP at 608). Every command runs as the installed
-``slimdet`` in its own process, on the synthetic set (``slimdet data synth`` defaults: 256 train / 64
+``slimdet`` in its own process, on the synthetic set (``slimdet data synth`` defaults: 1024 train / 128
 test images of 160 px, seed 0) kept in ``--out`` with the checkpoints, so a second run reuses the
 trained teacher and baseline; ``--teacher``/``--student`` take checkpoints trained elsewhere.
 

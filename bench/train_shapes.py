@@ -2,7 +2,7 @@
 
 Each config (configs/shapes_yolov3_mobilenet_v1.yml, configs/shapes_yolov3_r34.yml) is trained by the
 installed ``slimdet train --eval --json`` in its own process, on the synthetic shapes dataset written to
-a temporary folder with ``slimdet data synth``'s defaults (256 train / 64 test images of 160 px, seed 0).
+a temporary folder with ``slimdet data synth``'s defaults (1024 train / 128 test images of 160 px, seed 0).
 The peak RSS is the child's own (``os.wait4``), so the two runs do not mix. "wall s" is the whole
 command (start-up, data, training, evaluations), "eval s" the evaluations, "s/iter" the training steps.
 The mAP targets of the demo (R34 teacher ≥ 0.70, MobileNetV1 student ≥ 0.60) are printed beside the result.

@@ -24,8 +24,8 @@ class CheckSplit(str, Enum):
 
 def synth_command(
     out: Annotated[Path, typer.Option("--out", help="Folder to create (VOC layout).")],
-    num_train: Annotated[int, typer.Option("--num-train", "--num_train", min=1, help="Training images.")] = 256,
-    num_test: Annotated[int, typer.Option("--num-test", "--num_test", min=1, help="Test images.")] = 64,
+    num_train: Annotated[int, typer.Option("--num-train", "--num_train", min=1, help="Training images.")] = 1024,
+    num_test: Annotated[int, typer.Option("--num-test", "--num_test", min=1, help="Test images.")] = 128,
     size: Annotated[int, typer.Option("--size", min=32, help="Image side in pixels.")] = 160,
     seed: SeedOption = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it is not empty.")] = False,
