@@ -6,6 +6,7 @@ Every file slimdet writes goes through here: a temp file in the target's folder,
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,3 +41,28 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """``write_bytes_atomic`` for UTF-8 text."""
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def staging_dir(final: str | os.PathLike[str]) -> Path:
+    """A new empty folder beside ``final`` to fill and then rename into place (a whole dataset or export
+    appears at once); readable by others like any folder, where ``mkdtemp`` alone would make it private."""
+    final = Path(final)
+    staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staged, 0o777 & ~umask)  # what mkdir would have given
+    return staged
+
+
+def replace_dir(staged: str | os.PathLike[str], final: str | os.PathLike[str]) -> Path:
+    """Rename the finished ``staged`` folder to ``final``; an existing ``final`` is moved aside first and
+    deleted only once the new one is in place."""
+    staged, final = Path(staged), Path(final)
+    if not final.exists():
+        staged.rename(final)
+        return final
+    trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+    final.rename(trash / final.name)
+    staged.rename(final)
+    shutil.rmtree(trash, ignore_errors=True)
+    return final

@@ -15,7 +15,6 @@ leaves nothing half-written.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from slimdet._files import replace_dir, staging_dir
 from slimdet.errors import DataError
 
 CLASS_NAMES = ("circle", "square", "triangle")
@@ -87,10 +87,10 @@ def write_synthetic_voc(
         raise DataError(f"{out} is not empty: pass --force to replace it, or choose another output folder")
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    staging = staging_dir(out)
     try:
         objects = _write_all(staging, num_train=num_train, num_test=num_test, size=size, seed=seed)
-        _replace_dir(staging, out)
+        replace_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -126,17 +126,6 @@ def _write_all(root: Path, *, num_train: int, num_test: int, size: int, seed: in
             every += objects
         (root / list_name).write_text("".join(lines))
     return every
-
-
-def _replace_dir(staging: Path, out: Path) -> None:
-    """Move the finished dataset into place; an old folder is moved aside first, then deleted."""
-    if not out.exists():
-        staging.rename(out)
-        return
-    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    out.rename(trash / out.name)
-    staging.rename(out)
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 # --- drawing ------------------------------------------------------------------------------------

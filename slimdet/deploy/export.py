@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 from paddle import nn
 
+from slimdet._files import replace_dir, staging_dir
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.parity import ParityReport, compare_detections
 from slimdet.deploy.predictor import (
@@ -138,17 +138,6 @@ def write_onnx(folder: Path) -> Path:
     return target
 
 
-def _replace_folder(staged: Path, final: Path) -> None:
-    """Move a finished folder into place, replacing an older export of the same name."""
-    old = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
-        final.rename(old / final.name)
-    staged.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def export_model(
     model: nn.Layer,
     cfg: Mapping[str, Any],
@@ -170,7 +159,7 @@ def export_model(
     size = infer_cfg.input_size
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staged = staging_dir(out_dir)
     try:
         save_inference_model(model, size, staged)
         infer_cfg.write(staged)
@@ -201,7 +190,7 @@ def export_model(
             onnx_parity=onnx_parity,
         )
         staged.chmod(0o755)  # mkdtemp makes it private; an export is meant to be shared
-        _replace_folder(staged, out_dir)
+        replace_dir(staged, out_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -120,3 +122,13 @@ def test_report_counts_what_was_written(tmp_path):
     assert report.objects == {n: names.count(n) for n in CLASS_NAMES}
     assert report.difficult == difficult
     assert report.to_dict()["size"] == 64
+
+
+def test_the_dataset_folder_gets_the_permissions_mkdir_would_give(tmp_path):
+    """It is built in a private temp folder; once renamed into place, others may read it as usual."""
+    umask = os.umask(0o022)
+    try:
+        write_synthetic_voc(tmp_path / "shapes", num_train=1, num_test=1, size=48, seed=0)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "shapes").stat().st_mode) == 0o755
