@@ -50,27 +50,32 @@ def _as_detections(bbox: np.ndarray, bbox_num: np.ndarray) -> Detections:
     )
 
 
+def cpu_predictor(model_file: Path, params_file: Path, *, threads: int | None = None, mkldnn: bool = False):
+    """A Paddle Inference predictor for a saved graph, on the CPU, quiet (no glog lines on stderr)."""
+    from paddle import inference
+
+    config = inference.Config(str(model_file), str(params_file))
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(cpu_threads(threads))
+    if mkldnn:
+        config.enable_mkldnn()
+    config.disable_glog_info()
+    return inference.create_predictor(config)
+
+
 class PaddlePredictor:
     """An exported folder run through Paddle Inference on the CPU (what deployment uses)."""
 
     name = "paddle_inference"
 
     def __init__(self, model_dir: Path, *, threads: int | None = None, mkldnn: bool = False) -> None:
-        from paddle import inference
-
         model_dir = Path(model_dir)
         missing = [name for name in (MODEL_FILE, PARAMS_FILE) if not (model_dir / name).is_file()]
         if missing:
             raise WeightsError(
                 f"'{model_dir}' lacks {', '.join(missing)}: point --model-dir at a folder made by slimdet export"
             )
-        config = inference.Config(str(model_dir / MODEL_FILE), str(model_dir / PARAMS_FILE))
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(cpu_threads(threads))
-        if mkldnn:
-            config.enable_mkldnn()
-        config.disable_glog_info()
-        self._predictor = inference.create_predictor(config)
+        self._predictor = cpu_predictor(model_dir / MODEL_FILE, model_dir / PARAMS_FILE, threads=threads, mkldnn=mkldnn)
         self._inputs = self._predictor.get_input_names()
         self._outputs = self._predictor.get_output_names()
 

@@ -19,7 +19,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from slimdet.runtime import cpu_threads
+from slimdet.deploy.predictor import cpu_predictor
 
 _STEM = "teacher"
 
@@ -43,19 +43,16 @@ class TeacherGraph:
     """
 
     def __init__(self, model: nn.Layer, *, threads: int | None = None) -> None:
-        from paddle import inference
         from paddle.static import InputSpec
 
         spec = InputSpec([-1, 3, -1, -1], "float32", name="image")
         with tempfile.TemporaryDirectory(prefix="slimdet-teacher-") as folder:
             stem = Path(folder) / _STEM
             paddle.jit.save(paddle.jit.to_static(_RawOutputs(model), input_spec=[spec], full_graph=True), str(stem))
-            config = inference.Config(f"{stem}.pdmodel", f"{stem}.pdiparams")
-            config.disable_gpu()
-            config.set_cpu_math_library_num_threads(cpu_threads(threads))
-            config.enable_mkldnn()
-            config.disable_glog_info()
-            self._predictor = inference.create_predictor(config)  # holds the program and weights in memory
+            # The predictor holds the program and weights in memory, so the folder may go.
+            self._predictor = cpu_predictor(
+                Path(f"{stem}.pdmodel"), Path(f"{stem}.pdiparams"), threads=threads, mkldnn=True
+            )
         self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
         self._outputs = [self._predictor.get_output_handle(name) for name in self._predictor.get_output_names()]
 
