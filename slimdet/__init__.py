@@ -6,6 +6,8 @@ Two things must happen before anything imports paddle, so they happen here:
   paddle, ``zlib.decompress`` (gzip, tarfile, scipy) fails or segfaults.
 * ``OMP_NUM_THREADS`` — paddle forces it to 1 at import unless it is already set, which leaves CPU
   convolutions on one core. We default it to the machine's core count; ``slimdet --threads N`` overrides.
+* ``MKL_DEBUG_CPU_TYPE`` — on AMD CPUs paddle's MKL would run its slow generic kernels (see
+  ``runtime.default_mkl_code_path``).
 """
 
 import zlib  # noqa: F401  (must precede paddle, see the module docstring)
@@ -14,11 +16,12 @@ import warnings
 # paddleslim imports distutils, and setuptools' shim warns about it on every command.
 warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
 
-from slimdet.runtime import default_threads, missing_paddle_message
+from slimdet.runtime import default_mkl_code_path, default_threads, missing_paddle_message
 
 __version__ = "0.1.0"
 
 default_threads()
+default_mkl_code_path()
 
 _missing = missing_paddle_message()
 if _missing:

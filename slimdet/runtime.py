@@ -6,6 +6,8 @@ import importlib.util
 import os
 import random
 import sys
+from collections.abc import MutableMapping
+from pathlib import Path
 
 
 def missing_paddle_message() -> str | None:
@@ -22,6 +24,33 @@ def default_threads() -> None:
     cores = str(os.cpu_count() or 1)
     os.environ.setdefault("OMP_NUM_THREADS", cores)
     os.environ.setdefault("FLAGS_paddle_num_threads", os.environ["OMP_NUM_THREADS"])
+
+
+def default_mkl_code_path(
+    environ: MutableMapping[str, str] = os.environ, cpuinfo: Path = Path("/proc/cpuinfo")
+) -> None:
+    """Let Paddle's MKL use its AVX2 kernels on AMD CPUs.
+
+    Paddle 2.6 ships MKL 2019, which takes its generic SSE code path on any CPU whose vendor is not Intel:
+    on an AMD EPYC, float GEMM (and so every dygraph convolution, forward and backward) ran at 47 GFLOP/s
+    per core instead of 124. ``MKL_DEBUG_CPU_TYPE=5`` selects the AVX2 path, which any CPU reporting avx2
+    runs. Set only when unset, so a user's own value wins; MKL reads it at its first call.
+    """
+    if "MKL_DEBUG_CPU_TYPE" in environ or not _is_amd_with_avx2(cpuinfo):
+        return
+    environ["MKL_DEBUG_CPU_TYPE"] = "5"
+
+
+def _is_amd_with_avx2(cpuinfo: Path) -> bool:
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:  # not Linux, or no /proc: leave MKL alone
+        return False
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields.get("vendor_id") == "AuthenticAMD" and "avx2" in fields.get("flags", "").split()
 
 
 def set_threads(threads: int) -> None:
