@@ -5,7 +5,10 @@ slimdet/ppdet ratios (below 1: slimdet is faster / smaller).
 Both sides see the same synthetic shapes images, input size and batch, on the CPU, with no augmentation
 (decode → resize → normalise → YOLO targets) and random initial weights (timing does not depend on them).
 Each measurement runs in its own fresh process (peak RSS is that process's), slimdet's with this
-interpreter, ppdet's with ``--ppdet-python``.
+interpreter, ppdet's with ``--ppdet-python``. Each side gets the environment a user would give it: ppdet
+the one this script started with (plus any ``--ppdet-env``), slimdet that plus what ``import slimdet`` sets,
+which on AMD CPUs includes ``MKL_DEBUG_CPU_TYPE=5`` (see ``slimdet.runtime.default_mkl_code_path``).
+``--ppdet-env MKL_DEBUG_CPU_TYPE=5`` gives ppdet the same MKL kernels, to compare like with like.
 
 paddledet 2.6.0 cannot live in slimdet's environment: it requires opencv-python<=4.6.0 and numpy<1.24,
 while paddleslim 2.6.0 pins opencv-python==4.6.0.66 (and it imports sklearn without declaring it). So it
@@ -33,6 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STARTING_ENV = dict(os.environ)  # before anything imports slimdet, which adds its own defaults
 CONFIGS = ROOT / "configs"
 LEVEL_CONVS = ("0.0", "0.1", "1.0", "1.1", "2", "tip")
 R578 = {f"yolo_block.{lv}.{conv}.conv.weights": r for lv, r in ((0, 0.5), (1, 0.7), (2, 0.8)) for conv in LEVEL_CONVS}
@@ -40,6 +44,12 @@ ANCHORS = "[[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 9
 MASKS = "[[6, 7, 8], [3, 4, 5], [0, 1, 2]]"
 NORM = "{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true}"
 TASKS = ("plain", "distill", "eval")
+# One schedule for both sides (a constant 0.001), so that their losses can be compared step for step.
+LEARNING_RATE = """LearningRate:
+  base_lr: 0.001
+  schedulers: [!PiecewiseDecay {gamma: 0.1, milestones: [1000]}, !LinearWarmup {start_factor: 1., steps: 1}]"""
+# ppdet's child saves its initial weights here and slimdet's starts from them (see load_start).
+START = {"plain": "ppdet_start_plain.npz", "distill": "ppdet_start_distill.npz", "teacher": "ppdet_start_teacher.npz"}
 
 
 # ---------------------------------------------------------------- configs, one per side
@@ -49,6 +59,7 @@ def slimdet_yaml(base: str, data: Path, size: int, batch: int) -> str:
     norm = NORM[:-1] + ", is_channel_first: false}"
     dataset = "!VOCDataSet {dataset_dir: %s, anno_path: %s, use_default_label: false, label_list: label_list.txt, with_background: false}"
     return f"""_BASE_: {CONFIGS / base}
+{LEARNING_RATE}
 TrainReader:
   dataset: {dataset % (data, "trainval.txt")}
   sample_transforms:
@@ -62,6 +73,7 @@ TrainReader:
     - !Permute {{to_bgr: false, channel_first: true}}
     - !Gt2YoloTarget {{anchor_masks: {MASKS}, anchors: {ANCHORS}, downsample_ratios: [32, 16, 8]}}
   batch_size: {batch}
+  shuffle: false  # ppdet's order, so that both sides see the same batches
   worker_num: 0
 EvalReader:
   dataset: {dataset % (data, "test.txt")}
@@ -100,9 +112,7 @@ YOLOv3Loss: {{ignore_thresh: 0.7, downsample: [32, 16, 8], label_smooth: false}}
 BBoxPostProcess:
   decode: {{name: YOLOBox, conf_thresh: 0.005, downsample_ratio: 32, clip_bbox: true}}
   nms: {{name: MultiClassNMS, keep_top_k: 100, score_threshold: 0.01, nms_threshold: 0.45, nms_top_k: 1000}}
-LearningRate:
-  base_lr: 0.001
-  schedulers: [!PiecewiseDecay {{gamma: 0.1, milestones: [1000]}}, !LinearWarmup {{start_factor: 1., steps: 1}}]
+{LEARNING_RATE}
 OptimizerBuilder:
   optimizer: {{momentum: 0.9, type: Momentum}}
   regularizer: {{factor: 0.0005, type: L2}}
@@ -151,6 +161,60 @@ Pruner: {{criterion: l1_norm, pruned_params: [{params}], pruned_ratios: [{ratios
 """
 
 
+# ---------------------------------------------------------------- the same starting weights on both sides
+
+_BN_LEAF = {"weight": "scale", "bias": "offset", "_mean": "mean", "_variance": "variance"}
+_BLOCK_CONV = {"conv0": "0.0", "conv1": "0.1", "conv2": "1.0", "conv3": "1.1", "route": "2", "tip": "tip"}
+
+
+def legacy_name(key: str) -> str:
+    """PaddleDetection 2.6's state-dict key → the 0.x name slimdet gives the same tensor.
+
+    So that both sides can start from one set of weights: ppdet's child saves its initial state,
+    slimdet's loads it, and the first step's losses can be compared number for number.
+    """
+    parts = key.split(".")
+    leaf = parts[-1]
+    if parts[0] == "yolo_head":  # yolo_head.yolo_output.<i>.weight|bias
+        return f"yolo_output.{parts[2]}.conv.{'weights' if leaf == 'weight' else 'bias'}"
+    if parts[0] == "neck":  # neck.yolo_transition.<i>.… | neck.yolo_block.<i>[.conv_module].<conv>.…
+        unit = f"yolo_transition.{parts[2]}" if parts[1] == "yolo_transition" else f"yolo_block.{parts[2]}.{_BLOCK_CONV[parts[-3]]}"
+        return f"{unit}.conv.weights" if parts[-2] == "conv" else f"{unit}.bn.{_BN_LEAF[leaf].replace('variance', 'var')}"
+    if parts[1].startswith("res"):  # backbone.res2.res2a.<branch2a|branch2b|short>.<conv|norm>.<leaf>
+        branch = parts[3].replace("short", "branch1")
+        weight, bn = f"{parts[2]}_{branch}", f"bn{parts[2][3:]}_{branch}"
+    elif parts[1:3] == ["conv1", "conv1"]:  # the ResNet stem
+        weight, bn = "conv1", "bn_conv1"
+    else:  # MobileNetV1: backbone.conv1._conv.weight, backbone.conv2_1._depthwise_conv._batch_norm._mean, …
+        weight = parts[1] + {"_depthwise_conv": "_dw", "_pointwise_conv": "_sep"}.get(parts[2], "")
+        bn = f"{weight}_bn"
+    return f"{weight}_weights" if parts[-2] in ("conv", "_conv") else f"{bn}_{_BN_LEAF[leaf]}"
+
+
+def save_start(model, path: Path) -> None:
+    import numpy as np
+
+    # PaddleSlim's pruner keeps each pruned tensor's original as a '…_backup' buffer: not a weight
+    state = {key: value.numpy() for key, value in model.state_dict().items() if not key.endswith("_backup")}
+    np.savez(path, **state)
+
+
+def load_start(model, path: Path, prefix: str = "") -> None:
+    """Give ``model`` the weights ppdet's child saved; every tensor must be matched, shape for shape."""
+    import numpy as np
+
+    saved = np.load(path)
+    ours = {tensor.name: tensor for tensor in model.state_dict().values()}
+    theirs = {prefix + legacy_name(key): key for key in saved.files}
+    if set(ours) != set(theirs):
+        raise SystemExit(f"{path.name}: names differ: {sorted(set(ours) ^ set(theirs))[:6]}")
+    for name, tensor in ours.items():
+        value = saved[theirs[name]]
+        if list(value.shape) != list(tensor.shape):
+            raise SystemExit(f"{path.name}: {name} is {list(value.shape)} in ppdet, {list(tensor.shape)} here")
+        tensor.set_value(value)
+
+
 # ---------------------------------------------------------------- children: one measurement each
 
 
@@ -158,13 +222,13 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _time_steps(step, steps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
+def _time_steps(step, steps: int, warmup: int) -> dict:
+    """Seconds per ``step()`` after ``warmup`` untimed ones, and the loss of the first and the last."""
+    losses = [step() for _ in range(warmup)]
     started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - started) / steps
+    losses += [step() for _ in range(steps)]
+    seconds = (time.perf_counter() - started) / steps
+    return {"seconds_per_step": seconds, "first_loss": losses[0], "loss": losses[-1], "peak_rss_mib": _peak_rss_mib()}
 
 
 def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
@@ -174,6 +238,7 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
     from slimdet.data import build_loader
     from slimdet.engine.optim import build_optimizer
     from slimdet.modeling.build import build_model
+    from slimdet.slim.plan import PruningPlan
 
     paddle.seed(0)
     student = load_config(work / "slimdet_student.yml").to_dict()
@@ -190,6 +255,10 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
             run_inference(model, loader, evaluator)
         return {"images_per_s": len(loader.dataset) / (time.perf_counter() - started), "peak_rss_mib": _peak_rss_mib()}
     model = build_model(student)
+    if task == "distill":
+        PruningPlan(ratios=R578, input_size=int(os.environ["BENCH_SIZE"])).apply(model)
+    if (work / START[task]).is_file():
+        load_start(model, work / START[task])
     loader = build_loader(student, "train", seed=0)
     if task == "plain":
         from slimdet.engine.trainer import Trainer
@@ -199,25 +268,20 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
     else:
         from slimdet.engine.distill_trainer import DistillTrainer
         from slimdet.slim.distill import FrozenTeacher
-        from slimdet.slim.plan import PruningPlan
 
-        PruningPlan(ratios=R578, input_size=int(os.environ["BENCH_SIZE"])).apply(model)
         optimizer, scheduler = build_optimizer(student, model)
         teacher_cfg = {**load_config(work / "slimdet_teacher.yml").to_dict(), "use_fine_grained_loss": True}
+        teacher_model = build_model(teacher_cfg, name_prefix="teacher_")
+        if (work / START["teacher"]).is_file():
+            load_start(teacher_model, work / START["teacher"], prefix="teacher_")
         # compiled: what `slimdet distill-prune` runs on a CPU (--teacher-engine auto)
-        teacher = FrozenTeacher(build_model(teacher_cfg, name_prefix="teacher_"), compiled=True)
+        teacher = FrozenTeacher(teacher_model, compiled=True)
         # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it
         trainer = DistillTrainer(model, optimizer, scheduler, loader.forever, teacher=teacher, teacher_loss_every=1)
     trainer.max_iter = steps + warmup
     trainer.data = loader.forever(0)
-    last = {}
-
-    def step() -> None:
-        last.update(trainer.run_step())
-
     with loader:
-        seconds = _time_steps(step, steps, warmup)
-    return {"seconds_per_step": seconds, "loss": last["loss"], "peak_rss_mib": _peak_rss_mib()}
+        return _time_steps(lambda: trainer.run_step()["loss"], steps, warmup)
 
 
 def child_ppdet(task: str, work: Path, steps: int, warmup: int) -> dict:
@@ -233,9 +297,12 @@ def child_ppdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         cfg = build_slim_model(cfg, str(work / "ppdet_slim.yml"), mode="train")
         load_config(str(work / "ppdet_student.yml"))  # the slim config merged the teacher's sections in
         model = cfg["model"]
+        save_start(model.student_model, work / START["distill"])
+        save_start(model.teacher_model, work / START["teacher"])
     else:
         cfg = load_config(str(work / "ppdet_student.yml"))
         model = create(cfg.architecture)
+        save_start(model, work / START["plain"])
     if task == "eval":
         from ppdet.metrics import VOCMetric
 
@@ -259,11 +326,19 @@ def child_ppdet(task: str, work: Path, steps: int, warmup: int) -> dict:
     loader = create("TrainReader")(cfg["TrainDataset"], 0)
     lr = create("LearningRate")(len(loader))
     optimizer = create("OptimizerBuilder")(lr, model)
-    model.train()  # as ppdet's Trainer does (the teacher goes back to train mode with it)
+    model.train()  # as ppdet's Trainer does
+    if task == "distill":
+        # ppdet's Trainer puts the teacher back in train mode with the rest (it must be: only then does
+        # its head fill the pairs the distillation loss reads), so its BN normalises with batch
+        # statistics and keeps updating its running ones. A frozen teacher's BN uses its running
+        # statistics (as in 0.x, whose teacher program was cloned for test, and in slimdet): the same
+        # here, so that both sides compute the same distillation targets. Timing hardly depends on it.
+        for layer in model.teacher_model.sublayers():
+            if isinstance(layer, paddle.nn.layer.norm._BatchNormBase):
+                layer.eval()
     batches = iter(loader)
-    last = {}
 
-    def step() -> None:
+    def step() -> float:
         nonlocal batches
         try:
             batch = next(batches)
@@ -274,10 +349,9 @@ def child_ppdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         outputs["loss"].backward()
         optimizer.step()
         optimizer.clear_grad()
-        last["loss"] = float(outputs["loss"])
+        return float(outputs["loss"])
 
-    seconds = _time_steps(step, steps, warmup)
-    return {"seconds_per_step": seconds, "loss": last["loss"], "peak_rss_mib": _peak_rss_mib()}
+    return _time_steps(step, steps, warmup)
 
 
 # ---------------------------------------------------------------- the parent: prepare, run, compare
@@ -299,7 +373,8 @@ def prepare(work: Path, size: int, batch: int, images: int) -> None:
 def measure(python: str, side: str, task: str, args: argparse.Namespace) -> dict:
     command = [python, str(Path(__file__).resolve()), "--child", side, task, "--work", str(args.work),
                "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
-    env = {**os.environ, "BENCH_SIZE": str(args.size), "PYTHONPATH": str(ROOT)}
+    base = os.environ if side == "slimdet" else {**STARTING_ENV, **dict(p.split("=", 1) for p in args.ppdet_env)}
+    env = {**base, "BENCH_SIZE": str(args.size), "PYTHONPATH": str(ROOT)}
     env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
@@ -322,8 +397,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement before giving up")
     parser.add_argument("--work", type=Path, default=ROOT / "output" / "bench_vs_ppdet")
     parser.add_argument("--ppdet-python", default=os.environ.get("PPDET_PYTHON", str(ROOT / ".venv-ppdet/bin/python")))
+    parser.add_argument("--ppdet-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for ppdet's processes (repeatable), e.g. MKL_DEBUG_CPU_TYPE=5")
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if any("=" not in pair for pair in args.ppdet_env):
+        parser.error("--ppdet-env takes KEY=VALUE")
     if args.child:
         side, task = args.child
         run = child_slimdet if side == "slimdet" else child_ppdet
@@ -335,11 +414,15 @@ def main(argv: list[str]) -> int:
         print(f"no ppdet interpreter at {args.ppdet_python}: see this script's docstring", file=sys.stderr)
         return 1
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU threads, {args.size} px, batch {args.batch}, "
-          f"{args.steps} timed steps after {args.warmup} warm-up")  # fmt: skip
+          f"{args.steps} timed steps after {args.warmup} warm-up; "
+          f"ppdet env: {' '.join(args.ppdet_env) or 'as started'}")  # fmt: skip
     print(f"{'task':<9} {'metric':<18} {'slimdet':>10} {'ppdet':>10} {'ratio':>7}")
     failed = False
     for task in args.tasks.split(","):
-        ours, theirs = measure(sys.executable, "slimdet", task, args), measure(args.ppdet_python, "ppdet", task, args)
+        for name in START.values():
+            (args.work / name).unlink(missing_ok=True)
+        theirs = measure(args.ppdet_python, "ppdet", task, args)  # first: it writes the starting weights
+        ours = measure(sys.executable, "slimdet", task, args)
         for side, result in (("slimdet", ours), ("ppdet", theirs)):
             if "error" in result:
                 print(f"{task:<9} {side} failed: {result['error']}")
@@ -347,7 +430,7 @@ def main(argv: list[str]) -> int:
         if "error" in ours or "error" in theirs:
             continue
         key = "images_per_s" if task == "eval" else "seconds_per_step"
-        for metric in (key, "peak_rss_mib", *(["loss"] if task != "eval" else [])):
+        for metric in (key, "peak_rss_mib", *(["first_loss", "loss"] if task != "eval" else [])):
             a, b = ours[metric], theirs[metric]
             print(f"{task:<9} {metric:<18} {a:>10.3f} {b:>10.3f} {a / b:>7.2f}")
     return 1 if failed else 0
