@@ -14,6 +14,7 @@ from slimdet.errors import PlanError, SlimdetError
 from slimdet.slim.plan import PruningPlan
 
 HEAD_SECTION = "YOLOv3Head"  # where legacy configs keep anchors and anchor_masks (build_model reads it)
+TEACHER_ENGINES = ("auto", "inference", "dygraph")  # auto: inference on a CPU, dygraph on a GPU
 
 
 def check_distill_prune(
@@ -24,6 +25,7 @@ def check_distill_prune(
     pruned_ratios: str | None,
     teacher_pretrained: str | None,
     criterion: str = "l1_norm",
+    teacher_engine: str = "auto",
 ) -> PruningPlan:
     """Check a distill-prune request and return its pruning plan; one ``SlimdetError`` lists every problem.
 
@@ -46,6 +48,8 @@ def check_distill_prune(
         except PlanError as err:
             problems.append(str(err))
     problems += _teacher_weights_problems(teacher_pretrained)
+    if teacher_engine not in TEACHER_ENGINES:
+        problems.append(f"unknown teacher engine '{teacher_engine}': choose one of {', '.join(TEACHER_ENGINES)}")
     if problems:
         raise SlimdetError("; ".join(problems))
     assert plan is not None  # no problems means the plan parsed
