@@ -44,8 +44,8 @@ def _block(levels: range) -> tuple[str, ...]:
 
 
 FULL = DemoSize(
-    num_train=512, num_test=64, image_size=128, input_size=96, batch_size=8,
-    teacher_iters=600, student_iters=300, finetune_iters=200, base_lr=0.001,
+    num_train=512, num_test=128, image_size=128, input_size=96, batch_size=8,
+    teacher_iters=1200, student_iters=300, finetune_iters=200, base_lr=0.001,
     sensitivity_params=_block(range(3)), sensitivity_ratios=(0.3, 0.5, 0.7), sensitivity_images=16,
     target_flops=0.4, infer_images=4,
 )  # fmt: skip
