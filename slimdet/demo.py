@@ -149,7 +149,11 @@ def run_demo(
     ratios = stages.run("ratios", None, lambda: _ratios(sensitivities, student_yml, size))
     plan = ratios.pruned_params, ratios.pruned_ratios
     stages.run("prune-only", final("demo_prune_only"), lambda: _prune_only(prune_yml, *plan))
-    stages.run("distill-prune", final("demo_distill_prune"), lambda: _distill(distill_yml, teacher_yml, final("demo_teacher"), *plan))
+    stages.run(
+        "distill-prune",
+        final("demo_distill_prune"),
+        lambda: _distill(distill_yml, teacher_yml, final("demo_teacher"), *plan, size.distill_weight),
+    )
     models = {
         "teacher (R34)": (teacher_yml, final("demo_teacher")),
         "baseline": (student_yml, final("demo_student")),
@@ -226,7 +230,9 @@ def _prune_only(config: Path, pruned_params: str, pruned_ratios: str) -> Any:
     return train_from_config(cfg, quiet=True, plan=plan)
 
 
-def _distill(config: Path, teacher_config: Path, teacher_weights: Path, pruned_params: str, pruned_ratios: str) -> Any:
+def _distill(
+    config: Path, teacher_config: Path, teacher_weights: Path, pruned_params: str, pruned_ratios: str, weight: float
+) -> Any:
     from slimdet.config import load_config
     from slimdet.slim.distill_prune import distill_prune
 
@@ -236,6 +242,7 @@ def _distill(config: Path, teacher_config: Path, teacher_weights: Path, pruned_p
         teacher_pretrained=str(teacher_weights),
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
+        distill_weight=weight,
         quiet=True,
     )
 
