@@ -55,6 +55,6 @@ def demo_command(
     console.print(table(title, ["model", "input", "GFLOPs", "-FLOPs", "MiB", "-size", "mAP"], rows))
     console.print(f"pruned: {result.pruned_params} at {result.pruned_ratios}", highlight=False)
     console.print(table("stages", ["stage", "seconds", ""], [(s.stage, f"{s.seconds:.1f}", "reused" if s.reused else "") for s in result.stages]))
-    console.print("pictures:", highlight=False)
+    console.print(f"pictures (boxes scoring above {result.draw_threshold}):", highlight=False)
     for picture in result.pictures:
         console.print(f"  {picture}", highlight=False)

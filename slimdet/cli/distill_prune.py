@@ -43,7 +43,12 @@ def distill_prune_command(
     criterion: CriterionOption = "l1_norm",
     distill_weight: Annotated[
         float,
-        typer.Option("--distill-weight", "--distill_weight", help="Scale of the split distillation loss (legacy: 1000)."),
+        typer.Option(
+            "--distill-weight",
+            "--distill_weight",
+            help="Scale of the split distillation loss (legacy: 1000, set for 608 px; the loss is a grid mean, "
+            "so below 608 px consider 1000 × (size/608)² or a little more).",
+        ),
     ] = 1000.0,
     teacher_engine: Annotated[
         str,

@@ -28,6 +28,8 @@ def test_fast_demo_ends_with_the_zoo_table_and_drawn_pictures(fast_demo):
     assert 0 < distilled["size_cut"] < 1
     assert all(0.0 <= row["map"] <= 1.0 for row in [*result["rows"], result["teacher"]])
     assert result["pictures"] and all((out / "infer").joinpath(p.rsplit("/", 1)[-1]).is_file() for p in result["pictures"])
+    detections = json.loads((out / "infer" / "detections.json").read_text())
+    assert detections["threshold"] == result["draw_threshold"] == 0.2  # not the exported 0.5
     assert (out / "export" / "demo_distill_prune" / "infer_cfg.yml").is_file()
     assert all(not stage["reused"] for stage in result["stages"] if stage["stage"] != "data")
 
@@ -36,7 +38,7 @@ def test_a_second_run_reuses_every_finished_stage_and_prints_the_table(fast_demo
     out, first = fast_demo
     again = CliRunner().invoke(app, ["demo", "--out", str(out), "--fast"])
     assert again.exit_code == 0, again.output
-    assert "distill-pruned" in again.stdout and "pictures:" in again.stdout
+    assert "distill-pruned" in again.stdout and "pictures (boxes scoring above 0.2):" in again.stdout
     assert all(f"{stage} (reused)" in again.stderr for stage in TRAINING_STAGES), again.stderr
     for picture in first["pictures"]:
         assert picture in again.stdout
