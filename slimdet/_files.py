@@ -43,26 +43,30 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def staging_dir(final: str | os.PathLike[str]) -> Path:
-    """A new empty folder beside ``final`` to fill and then rename into place (a whole dataset or export
-    appears at once); readable by others like any folder, where ``mkdtemp`` alone would make it private."""
+@contextmanager
+def atomic_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
+    """``atomic_path`` for a whole folder (a dataset, an export): yield an empty folder beside ``final`` to
+    fill; when the block ends without error it replaces ``final`` (an existing one is moved aside and
+    deleted only once the new one is in place), otherwise it is deleted and ``final`` stays as it was."""
     final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staged, 0o777 & ~umask)  # what mkdir would have given
-    return staged
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staged, 0o777 & ~umask)  # what mkdir would give; mkdtemp makes it private
+        yield staged
+        _replace_dir(staged, final)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
 
 
-def replace_dir(staged: str | os.PathLike[str], final: str | os.PathLike[str]) -> Path:
-    """Rename the finished ``staged`` folder to ``final``; an existing ``final`` is moved aside first and
-    deleted only once the new one is in place."""
-    staged, final = Path(staged), Path(final)
+def _replace_dir(staged: Path, final: Path) -> None:
     if not final.exists():
         staged.rename(final)
-        return final
+        return
     trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
     final.rename(trash / final.name)
     staged.rename(final)
     shutil.rmtree(trash, ignore_errors=True)
-    return final

@@ -14,7 +14,6 @@ leaves nothing half-written.
 
 from __future__ import annotations
 
-import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from slimdet._files import replace_dir, staging_dir
+from slimdet._files import atomic_dir
 from slimdet.errors import DataError
 
 CLASS_NAMES = ("circle", "square", "triangle")
@@ -85,15 +84,8 @@ def write_synthetic_voc(
         raise DataError(f"{out} exists and is not a directory: choose another output folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise DataError(f"{out} is not empty: pass --force to replace it, or choose another output folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-
-    staging = staging_dir(out)
-    try:
+    with atomic_dir(out) as staging:
         objects = _write_all(staging, num_train=num_train, num_test=num_test, size=size, seed=seed)
-        replace_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     counts = {name: sum(o.name == name for o in objects) for name in CLASS_NAMES}
     return SynthReport(
         out_dir=str(out),

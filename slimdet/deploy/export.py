@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 from paddle import nn
 
-from slimdet._files import replace_dir, staging_dir
+from slimdet._files import atomic_dir
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.parity import ParityReport, compare_detections
 from slimdet.deploy.predictor import (
@@ -158,9 +157,7 @@ def export_model(
     infer_cfg = InferConfig.from_config(cfg, label_list)
     size = infer_cfg.input_size
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staged = staging_dir(out_dir)
-    try:
+    with atomic_dir(out_dir) as staged:
         save_inference_model(model, size, staged)
         infer_cfg.write(staged)
         plan_data = plan.to_dict() if plan is not None else None
@@ -189,11 +186,6 @@ def export_model(
             parity=parity,
             onnx_parity=onnx_parity,
         )
-        staged.chmod(0o755)  # mkdtemp makes it private; an export is meant to be shared
-        replace_dir(staged, out_dir)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
     return result
 
 
