@@ -42,14 +42,18 @@ def default_mkl_code_path(
 
 
 def _is_amd_with_avx2(cpuinfo: Path) -> bool:
+    """Read from the first processor's block only: every ``import slimdet`` runs this, and /proc/cpuinfo
+    repeats the same block for every core."""
+    fields = {}
     try:
-        text = cpuinfo.read_text(errors="replace")
+        with open(cpuinfo, errors="replace") as lines:
+            for line in lines:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:  # not Linux, or no /proc: leave MKL alone
         return False
-    fields = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
     return fields.get("vendor_id") == "AuthenticAMD" and "avx2" in fields.get("flags", "").split()
 
 
