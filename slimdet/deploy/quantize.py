@@ -126,9 +126,11 @@ class QuantizeResult:
 
 
 def check_algo(algo: str) -> str:
-    if algo not in ALGOS:
+    """PaddleSlim's spelling of a calibration method given in any case (``kl`` is ``KL``)."""
+    by_lower = {name.lower(): name for name in ALGOS}
+    if algo.lower() not in by_lower:
         raise SlimdetError(f"unknown calibration algorithm '{algo}'{did_you_mean(algo, ALGOS)}: use one of {', '.join(ALGOS)}")
-    return algo
+    return by_lower[algo.lower()]
 
 
 def read_float_export(model_dir: Path, *, onnx: bool) -> InferConfig:
