@@ -6,9 +6,9 @@ with ``--iters``/``--finetune-iters``) or given with ``--baseline``/``--pruned``
 
 Each model is exported by slimdet (ONNX too) twice and quantized by ``slimdet quantize``'s core (same
 calibration images, ``--calib-images`` from the TrainReader): at the config's eval size (128 px), where
-float and int8 are scored on the 128 test images per engine (Paddle Inference, ONNX Runtime); and at
-``--size`` (320 px), where all twelve graphs (3 models × 2 engines × float/int8) are timed at batch 1, taking
-turns run by run so that each sees the same machine load, at 1 and 2 threads.
+``quantize`` scores float and int8 on the 128 test images per engine (Paddle Inference, ONNX Runtime); and
+at ``--size`` (320 px), where all twelve graphs (3 models × 2 engines × float/int8) are timed at batch 1 on
+one test image, taking turns run by run so that each sees the same machine load, at 1 and 2 threads.
 
 Cost: with the checkpoints at hand, about 5 minutes on 2 idle cores. Training them small here
 (``--iters 300 --finetune-iters 100``) adds about 25 minutes; the default schedules take more than an hour.
@@ -66,22 +66,31 @@ def checkpoints(args: argparse.Namespace, train_out: Path) -> dict[str, str]:
     return found
 
 
-def export_and_quantize(name: str, weights: str, size: int, overrides: list[str], args: argparse.Namespace):
-    """Export ``weights`` at ``size`` px (with ONNX) into --out and quantize it: (float dir, QuantizeResult)."""
+def export_and_quantize(name: str, weights: str, size: int, overrides: list[str], args: argparse.Namespace, *,
+                        measure: bool):  # fmt: skip
+    """Export ``weights`` at ``size`` px (with ONNX) into --out and quantize it: (float dir, int8 dir, the
+    QuantizeResult when ``measure``, which scores both on the test images; else only the int8 folder)."""
     from slimdet.config import load_config
     from slimdet.data import build_dataset
+    from slimdet.deploy.calibration import calibration_feeds, calibration_images
     from slimdet.deploy.export import export_model
-    from slimdet.deploy.quantize import quantize_export
+    from slimdet.deploy.infer_cfg import InferConfig
+    from slimdet.deploy.quantize import quantize_export, write_int8
     from slimdet.modeling.assemble import build_trained_model
 
     cfg = load_config(CONFIG, overrides).to_dict()
     model, plan = build_trained_model(cfg, weights)
-    float_dir = args.out / f"{name}_{size}"
+    float_dir, int8_dir = args.out / f"{name}_{size}", args.out / f"{name}_{size}_int8"
     labels = build_dataset(cfg, "eval").class_names
     export_model(model, with_input_size(cfg, size), plan, float_dir, label_list=labels, onnx=True)
-    result = quantize_export(float_dir, CONFIG, overrides, output_dir=args.out / f"{name}_{size}_int8",
-                             calib_images=args.calib_images, algo=args.algo, onnx=True, force=True)  # fmt: skip
-    return float_dir, result
+    if measure:
+        result = quantize_export(float_dir, CONFIG, overrides, output_dir=int8_dir, calib_images=args.calib_images,
+                                 algo=args.algo, onnx=True, force=True)  # fmt: skip
+        return float_dir, int8_dir, result
+    infer_cfg = InferConfig.read(float_dir)
+    feeds = calibration_feeds(calibration_images(cfg, args.calib_images), infer_cfg)
+    write_int8(float_dir, infer_cfg, int8_dir, feeds, args.algo, onnx=True)
+    return float_dir, int8_dir, None
 
 
 def time_all(folders: dict[str, tuple[Path, Path]], size: int, threads: int, args: argparse.Namespace) -> dict:
@@ -122,9 +131,8 @@ def main(argv: list[str]) -> None:
     scored, timed = {}, {}
     for name in MODELS:
         print(f"# {name}: export and quantize at {eval_size} and {args.size} px", file=sys.stderr, flush=True)
-        scored[name] = export_and_quantize(name, weights[name], eval_size, overrides, args)[1]
-        float_dir, result = export_and_quantize(name, weights[name], args.size, overrides, args)
-        timed[name] = (float_dir, Path(result.out_dir))
+        scored[name] = export_and_quantize(name, weights[name], eval_size, overrides, args, measure=True)[2]
+        timed[name] = export_and_quantize(name, weights[name], args.size, overrides, args, measure=False)[:2]
     latency = {threads: time_all(timed, args.size, threads, args) for threads in args.threads}
 
     print(f"\n# accuracy and size: {scored[MODELS[0]].metric} on {scored[MODELS[0]].eval_images} test images at "

@@ -11,9 +11,9 @@ every deploy command loads like an export (``infer_cfg.yml`` says ``precision: i
   images: convolutions in QDQ form, weights int8 per channel with 7-bit range (``reduce_range``: CPUs
   without VNNI saturate the 16-bit sums of full-range u8×s8 products).
 
-The pruning plan is already baked into the float graph, so pruned exports need nothing more. Then both
-models of each engine are scored on the EvalReader's data and timed at batch 1, side by side. Everything
-is written into a temp folder renamed into place at the end: a failure leaves nothing behind.
+The pruning plan is already baked into the float graph, so pruned exports need nothing more. The int8
+folder is written into a temp folder renamed into place once complete (a failure leaves nothing behind);
+then both models of each engine are scored on the EvalReader's data and timed at batch 1, side by side.
 """
 
 from __future__ import annotations
@@ -284,6 +284,23 @@ def compare_engine(
     return float_row, int8_row
 
 
+def write_int8(
+    model_dir: Path, infer_cfg: InferConfig, output_dir: Path, feeds: Sequence[Feed], algo: str, *, onnx: bool
+) -> dict[str, int]:
+    """The int8 folder of the float export ``model_dir``, staged and renamed into ``output_dir`` whole:
+    the Paddle graph, ``model.onnx`` with ``onnx``, ``infer_cfg.yml`` saying int8, the plan sidecar if any.
+    Returns its files and their sizes."""
+    with atomic_dir(output_dir) as staged:
+        quantize_paddle(model_dir, staged, feeds, algo)
+        dataclasses.replace(infer_cfg, precision="int8").write(staged)
+        if (model_dir / PLAN_FILE).is_file():
+            shutil.copy2(model_dir / PLAN_FILE, staged / PLAN_FILE)  # what the graph was pruned by, for the record
+        if onnx:
+            quantize_onnx(model_dir / ONNX_FILE, staged / ONNX_FILE, feeds, algo)
+        files = {p.name: p.stat().st_size for p in sorted(staged.iterdir()) if p.is_file()}
+    return files
+
+
 def quantize_export(
     model_dir: Path,
     config: Path,
@@ -330,19 +347,11 @@ def quantize_export(
         metric = f"{summary.metric} {summary.description}"
         return float(summary.metrics["mAP"])
 
-    with atomic_dir(output_dir) as staged:
-        stage(f"calibrating Paddle int8 ({algo})")
-        quantize_paddle(model_dir, staged, feeds, algo)
-        dataclasses.replace(infer_cfg, precision="int8").write(staged)
-        if (model_dir / PLAN_FILE).is_file():
-            shutil.copy2(model_dir / PLAN_FILE, staged / PLAN_FILE)  # what the graph was pruned by, for the record
-        if onnx:
-            stage(f"calibrating ONNX int8 ({ORT_CALIBRATION[algo]})")
-            quantize_onnx(model_dir / ONNX_FILE, staged / ONNX_FILE, feeds, algo)
-        rows: list[EngineRow] = []
-        for engine_onnx in (False, True) if onnx else (False,):
-            rows += compare_engine(model_dir, staged, onnx=engine_onnx, score=score, feed=feeds[0], threads=threads)
-        files = {p.name: p.stat().st_size for p in sorted(staged.iterdir()) if p.is_file()}
+    stage(f"calibrating int8 ({algo})")
+    files = write_int8(model_dir, infer_cfg, output_dir, feeds, algo, onnx=onnx)
+    rows: list[EngineRow] = []
+    for engine_onnx in (False, True) if onnx else (False,):
+        rows += compare_engine(model_dir, output_dir, onnx=engine_onnx, score=score, feed=feeds[0], threads=threads)
     return QuantizeResult(
         model_dir=str(model_dir),
         out_dir=str(output_dir),
