@@ -152,7 +152,7 @@ def main(argv: list[str]) -> None:
                 base = times[(MODELS[0], engine, "float32")]
                 print(f"{name:<13} {engine:<17} {threads:>7} {fp:>9.1f} {q:>8.1f} {q / fp:>10.2f} {q / base:>19.2f}")
 
-    distilled = dict((int8.engine, 100 * (int8.mean_ap - fp.mean_ap)) for fp, int8 in scored["r578+distill"].pairs())
+    distilled = {int8.engine: 100 * (int8.mean_ap - fp.mean_ap) for fp, int8 in scored["r578+distill"].pairs()}
     best_ratio = min(t[(n, e, "int8")] / t[(n, e, "float32")] for t in latency.values() for n in MODELS
                      for e in ("paddle_inference", "onnxruntime"))  # fmt: skip
     fastest_unpruned = {th: min(t[("unpruned", e, "float32")] for e in ("paddle_inference", "onnxruntime"))
