@@ -91,8 +91,8 @@ def distill_prune_command(
 
     -o overrides apply to the teacher's config too, as in the legacy tool (-o num_classes=4 reaches both),
     except those for a section the teacher lacks (MobileNet.… for a ResNet teacher); -to items go to the
-    teacher only, after -o. The report lists what reached the teacher. Its weights are always
-    --teacher_pretrained: -o pretrain_weights=<student weights> (the legacy README's) is the student's.
+    teacher only, after -o. The report lists what reached the teacher. The teacher loads --teacher_pretrained
+    whatever -o pretrain_weights says (that one is the student's, as in the legacy README).
 
     The split outputs are needed: -o use_fine_grained_loss=true unless the student config sets it.
     """
