@@ -130,8 +130,8 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     monkeypatch.setattr("slimdet.slim.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
                   "--teacher-pretrained", "t.pdparams", "--pruned-params", "yolo_block.0.0.0.conv.weights",
-                  "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval", "--seed", "3",
-                  "-o", "log_iter=2", "YOLOv3Head.nms.keep_top_k=9", "MobileNet.norm_decay=0.0",
+                  "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval",
+                  "--seed", "3", "-o", "log_iter=2", "YOLOv3Head.nms.keep_top_k=9", "MobileNet.norm_decay=0.0",
                   "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"]) == (

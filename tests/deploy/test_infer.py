@@ -82,6 +82,47 @@ def test_a_file_that_is_not_an_image_is_a_data_error(exported, tmp_path):
     assert not (tmp_path / "out" / "photo.jpg").exists()
 
 
+@pytest.fixture
+def mixed_folder(test_images, tmp_path) -> Path:
+    """Two good pictures, an empty .jpg and a PNG cut in half, as folders from cameras and scrapers hold."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for path in test_images[:2]:
+        shutil.copy(path, folder / path.name)
+    (folder / "empty.jpg").write_bytes(b"")
+    whole = cv2.imencode(".png", cv2.imread(str(test_images[0])))[1].tobytes()
+    (folder / "zz_truncated.png").write_bytes(whole[: len(whole) // 2])
+    return folder
+
+
+def test_unreadable_files_in_a_folder_are_skipped_and_the_rest_detected_as_one_by_one(
+    exported, mixed_folder, test_images, tmp_path
+):
+    seen = []
+    result = infer(model_dir=Path(exported.out_dir), image_dir=mixed_folder, threshold=0.2,
+                   output_dir=tmp_path / "out", on_skip=seen.append)  # fmt: skip
+    assert result.counts == {"read": 2, "skipped": 2, "drawn": 2}
+    assert [(Path(s.image).name, s.reason) for s in seen] == [
+        ("empty.jpg", f"image {mixed_folder / 'empty.jpg'} is empty (0 bytes)"),
+        ("zz_truncated.png", f"cannot decode image {mixed_folder / 'zz_truncated.png'}: the file is corrupt or not "
+                             "an image (JPEG/PNG/BMP)"),
+    ]  # fmt: skip
+    assert list(result.skipped) == seen
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in test_images[:2])
+    for item in result.images:
+        alone = infer(model_dir=Path(exported.out_dir), image=Path(item.image), threshold=0.2,
+                      output_dir=tmp_path / "alone")  # fmt: skip
+        assert alone.images[0].detections == item.detections and item.detections
+    data = json.loads(json.dumps(result.to_dict()))
+    assert (data["read"], data["skipped"], data["drawn"]) == (2, 2, 2)
+    assert data["skipped_images"] == [s.to_dict() for s in seen]
+
+
+def test_strict_stops_at_the_first_unreadable_file(exported, mixed_folder, tmp_path):
+    with pytest.raises(DataError, match=r"empty\.jpg is empty"):
+        infer(model_dir=Path(exported.out_dir), image_dir=mixed_folder, output_dir=tmp_path / "out", strict=True)
+
+
 def test_exactly_one_model_source(images, small_shapes_checkpoint, tmp_path):
     with pytest.raises(SlimdetError, match="exactly one model"):
         infer(image_dir=images, output_dir=tmp_path)
