@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from slimdet.deploy.draw import drawn_scale
 from slimdet.deploy.infer import infer
 from slimdet.errors import DataError, SlimdetError, WeightsError
 
@@ -27,9 +28,11 @@ def test_draws_every_image_and_returns_its_detections(exported, images, tmp_path
     assert [Path(r.image).name for r in result.images] == sorted(p.name for p in images.iterdir())
     for item in result.images:
         drawn, original = cv2.imread(item.drawn), cv2.imread(item.image)
-        assert drawn.shape == original.shape
+        factor = drawn_scale(original.shape[:2])  # small pictures are drawn enlarged, so captions can be read
+        assert factor > 1 and drawn.shape == (original.shape[0] * factor, original.shape[1] * factor, 3)
+        enlarged = cv2.resize(original, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
         assert item.detections, "random weights score about 0.25: there must be boxes above 0.2"
-        assert np.abs(drawn.astype(int) - original.astype(int)).max() > 100  # boxes were drawn on it
+        assert np.abs(drawn.astype(int) - enlarged.astype(int)).max() > 100  # boxes were drawn on it
         for det in item.detections:
             assert det.score > 0.2 and det.class_name in ("circle", "square", "triangle")
             x1, y1, x2, y2 = det.box
