@@ -52,8 +52,18 @@ def eval_command(
     With --model-dir, the exported (float or int8) model is scored as deployed: its own preprocessing, batch 1.
     """
     if model_dir is not None:
+        from slimdet.errors import SlimdetError
+
+        given = [flag for flag, value in (("--weights", weights), ("--pruned_params", pruned_params),
+                                          ("--output_eval", output_eval), ("--device", device)) if value]  # fmt: skip
+        if given:
+            raise SlimdetError(f"--model-dir scores an exported folder as it is: drop {', '.join(given)}")
         _eval_exported(model_dir, config, overrides or [], onnx=onnx, quiet=quiet, as_json=as_json)
         return
+    if onnx:
+        from slimdet.errors import SlimdetError
+
+        raise SlimdetError("--onnx scores an exported folder's model.onnx: add --model-dir DIR")
     from slimdet.config import load_config
     from slimdet.engine.evaluate import evaluate_checkpoint
     from slimdet.modeling.inspect import eval_input_size
