@@ -1,4 +1,5 @@
-"""``slimdet train``: JSON result and checkpoints, Ctrl-C → exit 130 and a checkpoint to resume from, user errors."""
+"""``slimdet train``: JSON result and checkpoints, Ctrl-C → exit 130 and a checkpoint to resume from, user errors,
+no worker left behind."""
 
 import json
 import signal
@@ -10,6 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from tests.processes import assert_sigkill_leaves_nothing, running, shared_blocks, spawned_workers, wait_for
 
 
 def run(*args):
@@ -33,7 +35,8 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
 
 
 def test_ctrl_c_exits_130_without_traceback_and_leaves_a_checkpoint_to_resume(tiny_train_config):
-    command = [str(Path(sys.executable).with_name("slimdet")), "train", "-c", str(tiny_train_config), "-o", "max_iters=500"]
+    command = [str(Path(sys.executable).with_name("slimdet")), "train", "-c", str(tiny_train_config),
+               "-o", "max_iters=500", "TrainReader.worker_num=2"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.monotonic() + 120
@@ -41,11 +44,13 @@ def test_ctrl_c_exits_130_without_traceback_and_leaves_a_checkpoint_to_resume(ti
         lines.append(line)
         if line.startswith("iter 2/") or time.monotonic() > deadline:
             break
+    workers = spawned_workers(process.pid)
     process.send_signal(signal.SIGINT)
     _, rest = process.communicate(timeout=120)
     lines += rest.splitlines(keepends=True)
     assert process.returncode == 130, "".join(lines)
     assert "Traceback" not in "".join(lines)
+    assert len(workers) == 2 and not any(map(running, workers))  # stopped before the run returned
     last = lines[-1].strip()
     assert last.startswith("interrupted after iteration ") and "resume with --resume " in last
     stopped_at = int(last.split()[3].rstrip(";"))
@@ -95,3 +100,25 @@ def test_pruning_flags_prune_then_finetune_and_resume_reads_the_plan_back(tiny_t
     unpruned = run("train", "-c", tiny_train_config, "--json", "-o", "max_iters=1")
     assert unpruned.exit_code == 0, unpruned.output
     assert load_plan(output / "model_final") is None  # the pruned run's sidecar does not outlive its weights
+
+
+def test_a_sigkilled_training_leaves_no_worker_and_no_shared_block(tiny_train_config):
+    config = tiny_train_config.read_text()
+    big = config.replace("sizes: [64]", "sizes: [192]")  # batches of 1.8 MB: they travel through shared memory
+    assert big != config
+    tiny_train_config.write_text(big)
+    log = tiny_train_config.parent / "stderr.txt"
+    command = [str(Path(sys.executable).with_name("slimdet")), "train", "-c", str(tiny_train_config),
+               "-o", "TrainReader.worker_num=2", "max_iters=500"]  # fmt: skip
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        assert wait_for(lambda: len(spawned_workers(process.pid)) == 2, timeout=120), log.read_text()
+        process.send_signal(signal.SIGSTOP)  # frozen, it takes no batch: those the workers make wait in /dev/shm
+        assert wait_for(lambda: shared_blocks(process.pid), timeout=60)
+        killed = assert_sigkill_leaves_nothing(process)
+    finally:
+        process.kill()
+        process.wait()
+    assert sum("multiprocessing.spawn" in c for c in killed) == 2  # the data workers
+    assert sum("resource_tracker" in c for c in killed) == 1  # it lives as long as a worker holds its pipe
