@@ -3,6 +3,7 @@ run and check what it leaves behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -84,10 +85,14 @@ def _clean_up(left: dict[int, str], owner: int) -> None:
     semaphores (it does once no other process holds its pipe)."""
     for pid, command in left.items():
         if "resource_tracker" not in command:
-            os.kill(pid, signal.SIGKILL)
+            _kill(pid)
     wait_for(lambda: not any(map(running, left)), timeout=5)
     for pid in left:
-        if running(pid):
-            os.kill(pid, signal.SIGKILL)
+        _kill(pid)
     for name in shared_blocks(owner):
         Path(SHM_DIR, name).unlink(missing_ok=True)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may have exited meanwhile
+        os.kill(pid, signal.SIGKILL)
