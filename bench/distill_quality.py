@@ -18,8 +18,9 @@ Results go to ``--results`` (JSON, written after every run) and a table is print
 
 Cost on 2 idle cores, 128 px, one thread per child and ``--jobs 2``: the teacher (6000 iterations, 1.2 s each)
 two hours, the baseline (3000, 0.85 s each) 45 minutes beside it; every fine-tune about 10 minutes, so
-5 seeds × 2 plans × 2 methods take about two hours more; an interrupted run resumes from its last snapshot. ``--teacher-iters 4 --baseline-iters 4 --finetune-iters 2 --seeds 1 --num-train 16
---num-test 8 --out /tmp/q --results /tmp/q/r.json`` is a smoke run of half an hour on a busy machine (meaningless mAPs).
+5 seeds × 2 plans × 2 methods take about two hours more; an interrupted run resumes from its last snapshot.
+``--teacher-iters 4 --baseline-iters 4 --finetune-iters 2 --seeds 1 --num-train 16 --num-test 8 --out /tmp/q
+--results /tmp/q/r.json`` is a smoke run (half an hour on a busy machine; its mAPs mean nothing).
 """
 
 from __future__ import annotations
