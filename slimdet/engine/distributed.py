@@ -32,6 +32,20 @@ def launched_world_size(environ: Mapping[str, str] = os.environ) -> int:
     return int(environ.get(WORLD_SIZE_ENV, "1") or "1")
 
 
+def max_over_ranks(value: int, world_size: int) -> int:
+    """The largest ``value`` any rank passed (every rank must call this at the same point); ``value`` alone.
+
+    One all-reduce of one integer: about a millisecond over gloo, against seconds per training step.
+    """
+    if world_size < 2:
+        return value
+    import paddle
+
+    tensor = paddle.to_tensor([value], dtype="int32")
+    paddle.distributed.all_reduce(tensor, op=paddle.distributed.ReduceOp.MAX)
+    return int(tensor.item())
+
+
 def slimdet_entry_point() -> str:
     """The ``slimdet`` script of this interpreter's environment, for the launcher to run in each process.
 
