@@ -103,7 +103,7 @@ def test_python_dash_m_slimdet_runs():
 def _write_into(folder: Path, synthetic_voc: Path, checkpoint: tuple[Path, Path]) -> dict[str, list[str]]:
     """For each command that writes, its arguments with every output going into ``folder``."""
     config, weights = checkpoint
-    image = sorted((synthetic_voc / "JPEGImages").glob("test_*.jpg"))[0]
+    image = min((synthetic_voc / "JPEGImages").glob("test_*.jpg"))
     return {
         "data synth": ["data", "synth", "--out", f"{folder}/voc", "--num-train", "2", "--num-test", "1", "--size", "32"],
         "export": ["export", "-c", f"{config}", "-o", f"weights={weights}", "--output-dir", f"{folder}"],
