@@ -20,7 +20,7 @@ from slimdet.cli._options import (
     QuietOption,
     SeedOption,
 )
-from slimdet.cli._render import exit_130_on_interrupt, print_json, print_training
+from slimdet.cli._render import print_json, print_training
 
 TeacherOverrideOption = Annotated[
     list[str] | None,
@@ -102,22 +102,21 @@ def distill_prune_command(
     student_cfg = load_config(config, overrides or [])
     relaunch_with_nproc(ctx, nproc, student_cfg)  # --nproc N: this command again, in N processes
     teacher_cfg = load_config(teacher_config, teacher_overrides or [], shared=overrides or [])
-    with exit_130_on_interrupt():
-        result = distill_prune(
-            student_cfg,
-            teacher_cfg,
-            teacher_pretrained=teacher_pretrained,
-            pruned_params=pruned_params,
-            pruned_ratios=pruned_ratios,
-            criterion=criterion,
-            distill_weight=distill_weight,
-            teacher_engine=teacher_engine,
-            eval=evaluate,
-            resume=resume,
-            seed=seed,
-            device=device,
-            quiet=quiet,
-        )
+    result = distill_prune(
+        student_cfg,
+        teacher_cfg,
+        teacher_pretrained=teacher_pretrained,
+        pruned_params=pruned_params,
+        pruned_ratios=pruned_ratios,
+        criterion=criterion,
+        distill_weight=distill_weight,
+        teacher_engine=teacher_engine,
+        eval=evaluate,
+        resume=resume,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+    )
     if as_json:
         print_json(result.to_dict())
         return

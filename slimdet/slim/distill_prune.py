@@ -98,7 +98,7 @@ def distill_prune(
     ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several
     times faster on a CPU) or in dygraph; "auto" picks inference on a CPU, dygraph on a GPU.
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
-    ``TrainingInterrupted`` after Ctrl-C, once a resumable checkpoint (and its sidecar) is written.
+    ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
     from slimdet.engine.checkpoint import checkpoint_stem, read_state
     from slimdet.engine.device import select_device
