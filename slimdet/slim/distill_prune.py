@@ -47,9 +47,10 @@ class DistillPruneResult:
     teacher_weights: str
     teacher_engine: str  # what ran the teacher's forward: "inference" or "dygraph"
     distill_weight: float
-    distill_balance: str  # how the weight follows the input size (slimdet.slim.distill)
+    distill_balance: str  # how the weight follows the input size (slimdet.slim.balance)
     plan: PruningPlan
     training: TrainResult
+    teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
 
     @property
     def pruning(self) -> PruneReport:
@@ -69,6 +70,7 @@ class DistillPruneResult:
             "teacher_config": self.teacher_config,
             "teacher_weights": self.teacher_weights,
             "teacher_engine": self.teacher_engine,
+            "teacher_overrides": list(self.teacher_overrides),
             "distill_weight": self.distill_weight,
             "distill_balance": self.distill_balance,
             "plan": self.plan.to_dict(),
@@ -100,7 +102,7 @@ def distill_prune(
     ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several
     times faster on a CPU) or in dygraph; "auto" picks inference on a CPU, dygraph on a GPU.
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
-    ``TrainingInterrupted`` after Ctrl-C, once a resumable checkpoint (and its sidecar) is written.
+    ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
     from slimdet.engine.checkpoint import checkpoint_stem, read_state
     from slimdet.engine.device import select_device
@@ -157,6 +159,7 @@ def distill_prune(
         distill_balance=distill_balance,
         plan=plan,
         training=training,
+        teacher_overrides=teacher_cfg.overrides,
     )
 
 
