@@ -2,11 +2,12 @@
 
 Each command lives in its own module and only parses, calls the core once and renders. This module
 registers them and owns the one way to fail: a ``SlimdetError`` becomes one red line and exit code 2
-(``slimdet --debug ...`` shows the traceback instead).
+(``slimdet --debug ...`` prints the traceback before that line).
 """
 
 from __future__ import annotations
 
+import traceback
 from typing import Annotated, Any
 
 import typer
@@ -57,7 +58,7 @@ class _SlimdetParsing:
         except SlimdetError as err:
             root = ctx.find_root()
             if root.obj and root.obj.get("debug"):
-                raise
+                traceback.print_exc()  # --debug adds the traceback; the exit code stays that of a user error
             message = " ".join(str(err).split())  # one line, whatever the message held
             stderr_console().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
             raise typer.Exit(code=2) from None
@@ -77,12 +78,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: option names wrap instead of being cut, switches show no metavar
 )
-config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True)
-data_app = typer.Typer(help="Create, check and look at datasets.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True, rich_markup_mode=None)
+data_app = typer.Typer(help="Create, check and look at datasets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
-sensitivity_app = typer.Typer(cls=SlimdetGroup, invoke_without_command=True, no_args_is_help=True)
+sensitivity_app = typer.Typer(
+    cls=SlimdetGroup, invoke_without_command=True, no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(sensitivity_app, name="sensitivity")
 
 

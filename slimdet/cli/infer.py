@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from slimdet.cli._options import JsonOption, OverrideOption
+from slimdet.cli._options import JsonOption, OverrideOption, QuietOption
 from slimdet.cli._render import print_json, stdout_console, table
 
 
@@ -38,6 +38,7 @@ def infer_command(
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "--output_dir", help="Where the drawn copies go.")
     ] = Path("output"),
+    quiet: QuietOption = False,  # no progress output here; accepted so that scripts pass -q to every command
     as_json: JsonOption = False,
 ) -> None:
     """Detect objects in --image or --image-dir; drawn copies go to --output-dir, detections to stdout."""

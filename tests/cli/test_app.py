@@ -50,10 +50,11 @@ def test_user_error_prints_one_red_line_and_exits_2():
     assert "Traceback" not in result.output
 
 
-def test_debug_flag_shows_the_exception_instead():
+def test_debug_flag_adds_the_traceback_and_keeps_exit_code_2():
     result = CliRunner().invoke(_app_raising(ConfigError("bad")), ["--debug", "boom"])
-    assert result.exit_code == 1
-    assert isinstance(result.exception, ConfigError)
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "ConfigError: bad" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: bad"
 
 
 def test_unexpected_errors_are_not_swallowed():
