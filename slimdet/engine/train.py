@@ -101,6 +101,8 @@ def train_from_config(
     seed_everything(seed)
     loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size)
     model = build_model(data)
+    if plan is not None:
+        plan.check(model)  # a misspelt name fails before any weight is read or downloaded
     pretrained: dict[str, int] = {}
     if resume is None and cfg.pretrain_weights:
         report = load_weights(

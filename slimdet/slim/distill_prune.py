@@ -120,6 +120,7 @@ def distill_prune(
         teacher_pretrained=teacher_pretrained,
         criterion=criterion,
         teacher_engine=teacher_engine,
+        evaluate=eval,
     )
     plan = resolve_plan(plan, saved)
     assert plan is not None and teacher_pretrained  # the checks demand both
