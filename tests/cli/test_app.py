@@ -1,5 +1,6 @@
 """The CLI frame: legacy -o parsing, the exit-2 convention for user errors, the installed entry point."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,57 @@ def test_python_dash_m_slimdet_runs():
     done = subprocess.run([sys.executable, "-m", "slimdet", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "slimdet" in done.stdout
+
+
+def _legacy_table() -> list[tuple[list[str], list[str]]]:
+    """The README's legacy-spelling table as (legacy flags, modern flags) pairs; a row listing the same number
+    of flags on both sides pairs them in order (`--infer_img / --infer_dir` ↔ `--image / --image-dir`)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Legacy flag spellings", 1)[1].split("\n## ", 1)[0]
+    pairs = []
+    for line in section.splitlines():
+        cells = line.strip().strip("|").split("|")
+        if len(cells) != 2 or "---" in line or "legacy" in cells[0]:
+            continue
+        legacy, modern = ([flag for flag in re.findall(r"`([^`]+)`", cell) if flag.startswith("-")] for cell in cells)
+        if len(legacy) == len(modern) > 1:
+            pairs += [([old], [new]) for old, new in zip(legacy, modern)]
+        else:
+            pairs.append((legacy, modern))
+    return pairs
+
+
+def _all_commands(command, path=()):
+    for name, sub in getattr(command, "commands", {}).items():  # a group
+        yield from _all_commands(sub, (*path, name))
+    yield " ".join(path), command
+
+
+def test_every_legacy_spelling_in_the_readme_works_wherever_the_option_exists():
+    pairs = _legacy_table()
+    assert len(pairs) >= 12  # the table was found and read
+    missing = []
+    for name, command in _all_commands(typer.main.get_command(app)):
+        for param in command.params:
+            spellings = set(param.opts) | set(param.secondary_opts)
+            for legacy, modern in pairs:
+                if spellings & set(modern):
+                    missing += [f"{name}: {flag}" for flag in legacy if flag not in spellings]
+    assert missing == []
+
+
+def test_help_at_80_columns_shows_whole_option_names_and_no_metavar_on_switches():
+    for name, _ in _all_commands(typer.main.get_command(app)):
+        result = CliRunner().invoke(app, [*name.split(), "--help"], terminal_width=80, env={"COLUMNS": "80"})
+        assert result.exit_code == 0, name
+        assert "<bool>" not in result.stdout, name
+        assert not re.search(r"^[ │*]*-\S*…", result.stdout, re.MULTILINE), name  # an option name cut short
+        assert max(map(len, result.stdout.splitlines())) <= 80, name
+    train = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "80"}).stdout
+    assert "-r, --resume, --resume-checkpoint, --resume_checkpoint <path>" in train
+
+
+def test_quiet_is_accepted_by_every_command_that_runs_a_model():
+    for name in ("train", "distill-prune", "sensitivity", "eval", "export", "infer", "demo"):
+        help_text = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "80"}).stdout
+        assert "-q, --quiet" in help_text, name
