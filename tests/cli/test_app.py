@@ -134,3 +134,22 @@ def test_quiet_is_accepted_by_every_command_that_runs_a_model():
     for name in ("train", "distill-prune", "sensitivity", "eval", "export", "infer", "demo"):
         help_text = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "80"}).stdout
         assert "-q, --quiet" in help_text, name
+
+
+def test_installed_entry_point_leaves_stderr_empty_on_success_and_one_line_on_a_user_error(
+    small_shapes_checkpoint, tmp_path
+):
+    # paddle prints a two-line warning at import when OMP_NUM_THREADS > 1, and export's Paddle Inference
+    # check makes glog log "New Executor is Running": neither may reach the user's stderr.
+    import os
+
+    config, weights = small_shapes_checkpoint
+    env = {key: value for key, value in os.environ.items() if key != "GLOG_minloglevel"} | {"OMP_NUM_THREADS": "2"}
+    script = str(Path(sys.executable).with_name("slimdet"))
+    export = [script, "export", "-c", str(config), "-o", f"weights={weights}", "--output-dir", str(tmp_path)]
+    done = subprocess.run([*export, "--json"], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    typo = ["--pruned_params", "yolo_block.0.0.0.conv.weight", "--pruned_ratios", "0.5"]  # found after paddle loads
+    failed = subprocess.run([*export, *typo], capture_output=True, text=True, timeout=600, env=env)
+    assert failed.returncode == 2
+    assert len(failed.stderr.splitlines()) == 1 and "did you mean 'yolo_block.0.0.0.conv.weights'" in failed.stderr
