@@ -143,11 +143,21 @@ def set_device(device: str) -> str:
     """Select ``cpu`` or ``gpu`` (``gpu:N`` too) for paddle; returns the device paddle reports."""
     import paddle
 
-    from slimdet.errors import SlimdetError
+    from slimdet.errors import SlimdetError, did_you_mean
 
-    if device.startswith("gpu") and not paddle.device.is_compiled_with_cuda():
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "gpu") or (kind == "cpu" and index) or (index and not index.isdigit()):
+        raise SlimdetError(
+            f"--device '{device}' is not a device slimdet knows{did_you_mean(kind, ('cpu', 'gpu'))}: "
+            "use cpu, gpu or gpu:N"
+        )
+    if kind == "gpu" and not paddle.device.is_compiled_with_cuda():
         raise SlimdetError(
             "this paddle build has no CUDA support: install 'slimdet[gpu]' or use --device cpu"
+        )
+    if index and int(index) >= paddle.device.cuda.device_count():
+        raise SlimdetError(
+            f"--device {device}: this machine has {paddle.device.cuda.device_count()} GPUs (gpu:0 is the first)"
         )
     paddle.set_device(device)
     return paddle.device.get_device()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from slimdet.data.build import dataset_folder_problems
-from slimdet.errors import ConfigError, PlanError, SlimdetError
+from slimdet.errors import ConfigError, PlanError, SlimdetError, did_you_mean
 from slimdet.slim.plan import PruningPlan
 
 HEAD_SECTION = "YOLOv3Head"  # where legacy configs keep anchors and anchor_masks (build_model reads it)
@@ -58,7 +58,10 @@ def check_distill_prune(
     for split in ("train", "eval") if evaluate else ("train",):
         problems += dataset_folder_problems(student, split)
     if teacher_engine not in TEACHER_ENGINES:
-        problems.append(f"unknown teacher engine '{teacher_engine}': choose one of {', '.join(TEACHER_ENGINES)}")
+        problems.append(
+            f"unknown teacher engine '{teacher_engine}'{did_you_mean(teacher_engine, TEACHER_ENGINES)}: "
+            f"choose one of {', '.join(TEACHER_ENGINES)}"
+        )
     if problems:
         raise SlimdetError("; ".join(problems))
     assert plan is not None  # no problems means the plan parsed
