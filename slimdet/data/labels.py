@@ -19,6 +19,7 @@ from typing import Any
 
 from slimdet._files import write_text_atomic
 from slimdet.data.datasets.base import VOC_CLASSES, read_label_list
+from slimdet.data.datasets.folder import folder_class_names
 from slimdet.errors import DataError
 
 LABELS_SUFFIX = ".labels.txt"
@@ -46,27 +47,24 @@ def recorded_class_names(weights: str | None) -> list[str] | None:
 
 
 def declared_class_names(entry: Any) -> list[str] | None:
-    """The names a dataset entry states without its annotations being read, or None when they live in the
-    annotations (COCO) or in a label list file that is not on this machine."""
+    """The names a dataset entry states without its images or annotations being read, or None when they
+    live in the annotations (COCO) or in a label list file that is not on this machine."""
     if not isinstance(entry, Mapping):
         return None
     kind = entry.get("type")
-    if kind not in ("VOCDataSet", "ImageFolder"):
+    root = Path(str(entry["dataset_dir"])).expanduser() if entry.get("dataset_dir") else None
+    label_list = str(entry.get("label_list", "label_list.txt"))
+    if kind == "ImageFolder":
+        try:
+            return folder_class_names(root, entry.get("anno_path"), entry.get("use_default_label"), label_list)
+        except DataError:  # its label list or json is not here
+            return None
+    if kind != "VOCDataSet":
         return None
-    # VOCDataSet defaults to the VOC names; an ImageFolder only when nothing else names its classes.
-    if entry.get("use_default_label", kind == "VOCDataSet"):
+    if entry.get("use_default_label", True):  # the VOC reader's default, as in the legacy code
         return list(VOC_CLASSES)
-    root = Path(str(entry.get("dataset_dir") or "")).expanduser()
-    candidates = [root / str(entry.get("label_list", "label_list.txt"))]
-    anno = entry.get("anno_path")
-    if kind == "ImageFolder" and anno and str(anno).endswith(".txt"):
-        candidates.insert(0, root / str(anno))
-    for path in candidates:
-        if path.is_file():
-            return read_label_list(path)
-    if kind == "ImageFolder" and not entry.get("dataset_dir") and not anno and "use_default_label" not in entry:
-        return list(VOC_CLASSES)
-    return None
+    path = (root or Path()) / label_list
+    return read_label_list(path) if path.is_file() else None
 
 
 def class_names_for_model(cfg: Mapping[str, Any], split: str, weights: str | None) -> list[str]:
