@@ -82,5 +82,6 @@ def class_names_for_model(cfg: Mapping[str, Any], split: str, weights: str | Non
         beside = f"; {labels_path(weights).name} is not beside the weights either" if weights else ""
         raise DataError(
             f"the class names of {READERS[split]}.dataset cannot be read ({err}){beside}: "
-            "copy the label list there, or set use_default_label: true for the 20 VOC classes"
+            "put the label list where the config's label_list says, or set use_default_label: true for the "
+            "20 VOC classes"
         ) from None

@@ -192,9 +192,10 @@ def describe_parameters(
     model.eval()
     before, pruned = None, ()
     if plan is not None:
+        mib = parameter_mib(model)
         before = ModelTotals(
-            params=round(parameter_mib(model) * FLOATS_PER_MIB),
-            size_mib=parameter_mib(model),
+            params=round(mib * FLOATS_PER_MIB),
+            size_mib=mib,
             legacy_gflops=count_conv_macs(model, size).gflops,
             paddleslim_flops=paddleslim_flops(model, size),
             paddleslim_conv_flops=paddleslim_flops(model, size, only_conv=True),
