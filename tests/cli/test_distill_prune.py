@@ -175,13 +175,13 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     ]  # fmt: skip
 
 
-def test_teacher_opt_wins_over_o_and_a_disagreement_exits_2_before_anything_is_built(
+def test_teacher_opt_wins_over_o_and_a_disagreement_exits_2_before_any_weight_or_data_is_read(
     tiny_train_config, shapes_teacher_weights, monkeypatch
 ):
     def must_not_run(*args, **kwargs):
-        raise AssertionError("built something before the checks passed")
+        raise AssertionError("read weights or data before the checks passed")
 
-    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
+    _forbid_weights_and_data(monkeypatch, must_not_run)
     result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
                   "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
                   "-o", "num_classes=3", "--teacher-opt", "num_classes=4")  # fmt: skip
