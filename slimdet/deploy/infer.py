@@ -179,19 +179,17 @@ def open_exported(
     return PaddlePredictor(model_dir, threads=threads, int8=infer_cfg.precision == "int8"), infer_cfg
 
 
-def open_checkpoint(
-    config: Path, overrides: Sequence[str] = (), images: Sequence[Path] = ()
-) -> tuple[Detector, InferConfig]:
+def open_checkpoint(config: Path, overrides: Sequence[str] = ()) -> tuple[Detector, InferConfig]:
     """The dygraph model of a checkpoint (the config's ``weights``, e.g. ``-o weights=W``), pruned as its
     sidecar says, with the preprocessing of the config's EvalReader and the class names of its TestReader
     (as the legacy infer tool took them)."""
     from slimdet.config import load_config
-    from slimdet.data import build_dataset
+    from slimdet.data.labels import class_names_for_model
     from slimdet.modeling.assemble import build_trained_model
 
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
-    label_list = build_dataset(data, "test", images=list(images)).class_names
+    label_list = class_names_for_model(data, "test", cfg.weights)  # no dataset needed on a deployment machine
     infer_cfg = InferConfig.from_config(data, label_list)  # config problems show before the model is built
     model, _ = build_trained_model(data, cfg.weights)
     return DygraphPredictor(model), infer_cfg
@@ -220,7 +218,7 @@ def infer(
     if model_dir is not None:
         detector, infer_cfg = open_exported(model_dir)
     else:
-        detector, infer_cfg = open_checkpoint(config, overrides, images)
+        detector, infer_cfg = open_checkpoint(config, overrides)
     return detect_images(
         detector,
         infer_cfg,
