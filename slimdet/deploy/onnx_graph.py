@@ -33,10 +33,10 @@ def pin_nms_squeeze_axes(model: Any) -> int:
     }
     fixed = 0
     for node in graph.node:
-        if node.op_type == "Squeeze" and len(node.input) == 1 and node.input[0] in columns:
-            if not any(attr.name == "axes" for attr in node.attribute):
-                node.attribute.append(helper.make_attribute("axes", [NMS_COLUMN_AXIS]))
-                fixed += 1
+        axis_less = not any(attr.name == "axes" for attr in node.attribute)
+        if node.op_type == "Squeeze" and len(node.input) == 1 and node.input[0] in columns and axis_less:
+            node.attribute.append(helper.make_attribute("axes", [NMS_COLUMN_AXIS]))
+            fixed += 1
     return fixed
 
 

@@ -118,8 +118,9 @@ def test_onnx_nms_agrees_when_no_box_one_box_or_several_survive(
         paddle_out = PaddlePredictor(model_dir, threads=1)(batch, im_size)
         onnx_out = OnnxPredictor(model_dir / "model.onnx", threads=1)(batch, im_size)
         assert paddle_out.bbox_num.tolist() == onnx_out.bbox_num.tolist() == [kept]
-        report = compare_detections([(paddle_out, onnx_out)], reference="paddle", candidate="onnx", box_tol=1e-4,
-                                    score_tol=1e-4)
+        report = compare_detections(
+            [(paddle_out, onnx_out)], reference="paddle", candidate="onnx", box_tol=1e-4, score_tol=1e-4
+        )
         assert report.ok, report.to_dict()
     assert several.bbox_num[0] >= 2
 
