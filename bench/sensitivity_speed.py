@@ -84,7 +84,7 @@ def slimdet_way(spec, jobs) -> tuple[dict, float]:
     setup = time.perf_counter() - started
     losses = {(p, r): (base - session.trial_map(p, r)) / base for p, r in jobs}
     session.check_restored()
-    print(f"  slimdet's way ran as: {session.eval_set.mode}")
+    print(f"  slimdet's way ran as: {session.mode}")
     return losses, setup
 
 

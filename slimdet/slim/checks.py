@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from slimdet.errors import PlanError, SlimdetError
+from slimdet.inference import ENGINES as TEACHER_ENGINES
 from slimdet.slim.plan import PruningPlan
 
 HEAD_SECTION = "YOLOv3Head"  # where legacy configs keep anchors and anchor_masks (build_model reads it)
-TEACHER_ENGINES = ("auto", "inference", "dygraph")  # auto: inference on a CPU, dygraph on a GPU
 
 
 def check_distill_prune(

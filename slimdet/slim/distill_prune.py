@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slimdet.errors import PlanError, SlimdetError
+from slimdet.inference import resolve_engine
 from slimdet.slim.checks import check_distill_prune
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
 from slimdet.slim.plan import PruningPlan, load_plan, resolve_plan, sidecar_path
@@ -126,7 +127,7 @@ def distill_prune(
     plan = replace(plan, input_size=eval_input_size(student))  # FLOPs at the size the model is evaluated at
 
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
-    engine = _teacher_engine(teacher_engine, used)
+    engine = resolve_engine(teacher_engine, used)
     teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference")
     training = train_from_config(
         student_cfg,
@@ -159,21 +160,14 @@ def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: boo
     Its loss is always the fine-grained one, whatever its config says: ``teacher_loss`` is reported
     next to the student's fine-grained loss, as the legacy script (whose ``-o
     use_fine_grained_loss=true`` reached the teacher too) printed it. ``compiled`` runs its forward
-    through Paddle Inference (see ``FrozenTeacher``).
+    through Paddle Inference (see ``FrozenTeacher``) and then frees the dygraph copy of the weights.
     """
     from slimdet.modeling.build import build_model
     from slimdet.weights import load_weights
 
     model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
-    return FrozenTeacher(model, compiled=compiled)
-
-
-def _teacher_engine(requested: str, device: str) -> str:
-    """The engine ``requested`` ("auto" resolved for ``device``); the name was checked with the flags."""
-    if requested == "auto":
-        return "inference" if device.startswith("cpu") else "dygraph"
-    return requested
+    return FrozenTeacher(model, compiled=compiled, keep_weights=not compiled)
 
 
 def _saved_plan(checkpoint: Path) -> PruningPlan:
