@@ -2,7 +2,12 @@
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
+import os
 from pathlib import Path
+
+# Commands that train run in one process in tests (``--nproc auto`` would launch one per core); the tests
+# of data-parallel runs ask for their processes explicitly.
+os.environ["SLIMDET_NPROC"] = "1"
 
 import pytest
 

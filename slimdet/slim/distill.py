@@ -92,24 +92,19 @@ class FrozenTeacher:
     someone reached the wrapped model directly.
     """
 
-    def __init__(self, model: nn.Layer, *, compiled: bool = False, keep_weights: bool = True) -> None:
+    def __init__(self, model: nn.Layer, *, compiled: bool = False) -> None:
         self._model = model
         for param in model.parameters():
             param.stop_gradient = True
             param.trainable = False
         self._hold_eval()
         # Compiled: the forward runs as a Paddle Inference graph (several times faster on a CPU; see
-        # teacher_graph). The dygraph model stays for the teacher's own loss (which has no weights), its
-        # geometry and inspection; without keep_weights its tensors are emptied, since the graph holds its
-        # own copy of them (distill-prune: an R34 teacher's 2 × 170 MB would otherwise both stay resident).
+        # teacher_graph). The dygraph model stays for the teacher's own loss and for inspection.
         self._graph = None
         if compiled:
             from slimdet.slim.teacher_graph import TeacherGraph
 
             self._graph = TeacherGraph(model)
-            if not keep_weights:
-                for tensor in [*model.parameters(), *model.buffers()]:
-                    tensor._clear_data()
 
     @property
     def compiled(self) -> bool:

@@ -160,14 +160,14 @@ def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: boo
     Its loss is always the fine-grained one, whatever its config says: ``teacher_loss`` is reported
     next to the student's fine-grained loss, as the legacy script (whose ``-o
     use_fine_grained_loss=true`` reached the teacher too) printed it. ``compiled`` runs its forward
-    through Paddle Inference (see ``FrozenTeacher``) and then frees the dygraph copy of the weights.
+    through Paddle Inference (see ``FrozenTeacher``).
     """
     from slimdet.modeling.build import build_model
     from slimdet.weights import load_weights
 
     model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
-    return FrozenTeacher(model, compiled=compiled, keep_weights=not compiled)
+    return FrozenTeacher(model, compiled=compiled)
 
 
 def _saved_plan(checkpoint: Path) -> PruningPlan:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slimdet.engine.distributed import launch_env, launched_world_size, strip_nproc
+from slimdet.engine.distributed import auto_processes, launch_env, launched_world_size, strip_nproc
 from slimdet.errors import SlimdetError
 
 WORKER = Path(__file__).with_name("dp_worker.py")
@@ -27,6 +27,28 @@ def test_launch_env_drops_an_empty_cuda_list_and_shares_the_thread_budget():
     assert (env["OMP_NUM_THREADS"], env["FLAGS_paddle_num_threads"], env["PATH"]) == ("2", "2", "/bin")
     assert launch_env(4, {"CUDA_VISIBLE_DEVICES": "0,1", "OMP_NUM_THREADS": "2"})["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert launch_env(4, {"OMP_NUM_THREADS": "2"})["OMP_NUM_THREADS"] == "1"
+
+
+def test_auto_takes_one_process_per_core_that_splits_the_batch_evenly():
+    assert [auto_processes(8, 2), auto_processes(8, 3), auto_processes(12, 4)] == [2, 2, 4]
+    assert [auto_processes(9, 2), auto_processes(1, 4), auto_processes(8, 1)] == [1, 1, 1]
+
+
+def test_nproc_auto_relaunches_with_the_batch_shared_out_and_1_stays_in_process(tiny_train_config, monkeypatch):
+    from typer.testing import CliRunner
+
+    import slimdet.engine.distributed as distributed
+    from slimdet.cli import app
+
+    launched = []
+    monkeypatch.setattr(distributed, "relaunch", lambda n, command, log_dir: launched.append((n, command)) or 7)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.delenv("SLIMDET_NPROC")
+    result = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--quiet"])
+    assert result.exit_code == 7, result.output  # the launcher's exit code
+    assert launched == [(2, ["train", "-c", str(tiny_train_config), "--quiet", "-o", "TrainReader.batch_size=2"])]
+    bad = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--nproc", "two"])
+    assert bad.exit_code == 2 and "--nproc must be a whole number" in bad.stderr
 
 
 def test_world_size_comes_from_the_launcher_environment():
@@ -105,11 +127,11 @@ def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
     assert max(np.abs(weights[name] - halved[name]).max() for name in weights) > 1e-3
 
 
-def test_nproc_flag_relaunches_train_through_the_paddle_launcher(write_tiny_train_config, tmp_path):
+def test_nproc_auto_relaunches_train_through_the_paddle_launcher_one_process_per_core(write_tiny_train_config, tmp_path):
     config = write_tiny_train_config(tmp_path)
     slimdet = Path(sys.executable).parent / "slimdet"
     run = subprocess.run(
-        [str(slimdet), "train", "-c", str(config), "-o", "max_iters=2", "snapshot_iter=100", "--quiet", "--json", "--nproc", "2"],
+        [str(slimdet), "train", "-c", str(config), "-o", "max_iters=2", "snapshot_iter=100", "--quiet", "--json", "--nproc", "auto"],
         env={**os.environ, "OMP_NUM_THREADS": "2"}, capture_output=True, text=True, timeout=240,
     )
     out_dir = tmp_path / "output" / "tiny"
