@@ -11,8 +11,10 @@ A leaf module: engine, slim and deploy all use it, and it imports none of them.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,19 @@ def cpu_predictor(
     return inference.create_predictor(config)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null inside (C++ logging); Python's own errors still surface as exceptions."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class CompiledGraph:
     """A layer's forward traced once into a Paddle Inference graph (oneDNN) and run on numpy arrays.
 
@@ -77,7 +92,8 @@ class CompiledGraph:
         try:
             with tempfile.TemporaryDirectory(prefix="slimdet-graph-") as folder:
                 stem = Path(folder) / _STEM
-                paddle.jit.save(paddle.jit.to_static(layer, input_spec=list(input_spec), full_graph=True), str(stem))
+                with _native_stderr_silenced():  # glog's "New Executor is Running" from the save's executor
+                    paddle.jit.save(paddle.jit.to_static(layer, input_spec=list(input_spec), full_graph=True), str(stem))
                 # The predictor reads program and weights into memory, so the folder may go.
                 self._predictor = cpu_predictor(
                     Path(f"{stem}.pdmodel"), Path(f"{stem}.pdiparams"), threads=threads, mkldnn=True, memory_optim=True
