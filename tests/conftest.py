@@ -7,6 +7,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+# Commands that train run in one process in tests (``--nproc auto`` would launch one per core); the tests
+# of data-parallel runs ask for their processes explicitly.
+os.environ["SLIMDET_NPROC"] = "1"
+
 import pytest
 
 

@@ -28,6 +28,7 @@ from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Trainer, TrainingInterrupted
+from slimdet.inference import resolve_engine
 from slimdet.runtime import seed_everything
 from slimdet.weights import load_weights
 
@@ -125,8 +126,12 @@ def train_from_config(
     if eval and rank == 0:
         eval_loader = loaders.enter_context(build_loader(data, "eval"))
         evaluator = build_evaluator(data, eval_loader.dataset)
+        engine = resolve_engine("auto", device_used)  # a CPU scores each snapshot through Paddle Inference
         evaluation = EvalHook(
-            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator), best_dir=out_dir, sidecar=sidecar
+            cfg.snapshot_iter,
+            lambda: run_inference(model, eval_loader, evaluator, engine=engine),
+            best_dir=out_dir,
+            sidecar=sidecar,
         )
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
     progress = ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation)

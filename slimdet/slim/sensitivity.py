@@ -135,13 +135,13 @@ def run_sensitivity(
         table.save(path)
         grid = shard.select([(p, r) for p in session.params for r in spec.ratios])
         todo = [job for job in grid if not table.done(*job)]
-        mode = session.eval_set.mode
+        mode = session.mode
         if on_start is not None:
             on_start(len(todo), mode)
         workers = min(workers, max(len(todo), 1))
         results: Iterable[tuple[str, float, float]]
         if workers > 1:
-            worker_spec = replace(spec, params=session.params, data_workers=0)
+            worker_spec = replace(spec, params=session.params, data_workers=0, engine=session.engine)
             session.close()
             session = None  # free the model and cached features before the workers build theirs
             from slimdet.slim.sensitivity_workers import run_in_workers

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slimdet.engine.distributed import launch_env, launched_world_size, strip_nproc
+from slimdet.engine.distributed import auto_processes, launch_env, launched_world_size, strip_nproc
 from slimdet.errors import SlimdetError
 
 WORKER = Path(__file__).with_name("dp_worker.py")
@@ -30,6 +30,28 @@ def test_launch_env_drops_an_empty_cuda_list_and_shares_the_thread_budget():
     assert (env["OMP_NUM_THREADS"], env["FLAGS_paddle_num_threads"], env["PATH"]) == ("2", "2", "/bin")
     assert launch_env(4, {"CUDA_VISIBLE_DEVICES": "0,1", "OMP_NUM_THREADS": "2"})["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert launch_env(4, {"OMP_NUM_THREADS": "2"})["OMP_NUM_THREADS"] == "1"
+
+
+def test_auto_takes_one_process_per_core_that_splits_the_batch_evenly():
+    assert [auto_processes(8, 2), auto_processes(8, 3), auto_processes(12, 4)] == [2, 2, 4]
+    assert [auto_processes(9, 2), auto_processes(1, 4), auto_processes(8, 1)] == [1, 1, 1]
+
+
+def test_nproc_auto_relaunches_with_the_batch_shared_out_and_1_stays_in_process(tiny_train_config, monkeypatch):
+    from typer.testing import CliRunner
+
+    import slimdet.engine.distributed as distributed
+    from slimdet.cli import app
+
+    launched = []
+    monkeypatch.setattr(distributed, "relaunch", lambda n, command, log_dir: launched.append((n, command)) or 7)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.delenv("SLIMDET_NPROC")
+    result = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--quiet"])
+    assert result.exit_code == 7, result.output  # the launcher's exit code
+    assert launched == [(2, ["train", "-c", str(tiny_train_config), "--quiet", "-o", "TrainReader.batch_size=2"])]
+    bad = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--nproc", "two"])
+    assert bad.exit_code == 2 and "--nproc must be a whole number" in bad.stderr
 
 
 def test_world_size_comes_from_the_launcher_environment():
