@@ -2,7 +2,16 @@
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
+import os
 from pathlib import Path
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # pytest-xdist workers run side by side: each takes its share of the cores (paddle reads this at import),
+    # or two 2-thread workers on 2 cores would fight over them.
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = os.environ["FLAGS_paddle_num_threads"] = str(
+        min(_share, int(os.environ.get("OMP_NUM_THREADS") or _share))
+    )
 
 import pytest
 

@@ -7,6 +7,8 @@ from typer.testing import CliRunner
 
 from slimdet.cli import app
 
+pytestmark = pytest.mark.slow  # the whole demo, every stage for real
+
 TRAINING_STAGES = {"data", "teacher", "baseline", "prune-only", "distill-prune", "export"}
 
 

@@ -74,6 +74,7 @@ def _train_until_killed(args: list[str], after_line: str, delay: float) -> None:
     process.wait(timeout=60)
 
 
+@pytest.mark.slow  # three processes, two of them killed
 def test_after_sigkill_at_any_moment_resuming_the_folder_ends_with_the_uninterrupted_loss(tiny_train_config):
     from slimdet.config import load_config
     from slimdet.engine.train import train_from_config

@@ -79,6 +79,7 @@ def _single_process(config: Path, batch_size: int, save_dir: Path) -> dict[str, 
     return {p.name: p.numpy() for p in trainers[0].model.parameters()}
 
 
+@pytest.mark.slow  # launches processes through paddle.distributed.launch
 def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(two_ranks):
     _, [(weights0, info0), (weights1, info1)] = two_ranks
     assert [info0["wrapped"], info0["world_size"], info1["world_size"]] == ["DataParallel", 2, 2]
@@ -87,6 +88,7 @@ def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(t
         np.testing.assert_array_equal(weights0[name], weights1[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes_one_checkpoint(two_ranks):
     config, [(_, info0), (_, info1)] = two_ranks
     assert info1["final_checkpoint"] is None
@@ -95,6 +97,7 @@ def test_only_rank_0_writes_one_checkpoint(two_ranks):
     assert Path(info0["final_checkpoint"]) == config.parent / "output" / "tiny" / "model_final"
 
 
+@pytest.mark.slow
 def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
     config, [(weights, _), _] = two_ranks
     doubled = _single_process(config, 8, tmp_path / "b8")
@@ -105,6 +108,7 @@ def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
     assert max(np.abs(weights[name] - halved[name]).max() for name in weights) > 1e-3
 
 
+@pytest.mark.slow
 def test_nproc_flag_relaunches_train_through_the_paddle_launcher(write_tiny_train_config, tmp_path):
     config = write_tiny_train_config(tmp_path)
     slimdet = Path(sys.executable).parent / "slimdet"
