@@ -221,3 +221,20 @@ def test_teacher_weights_that_do_not_fit_are_refused_before_the_student_is_built
     with pytest.raises(WeightsError, match=str(student_weights)):
         run_distill_prune(config, student_weights, **FLAGS)
     assert not (tmp_path / "output").exists()
+
+
+def test_a_legacy_tar_teacher_gives_the_outputs_of_the_same_weights_as_pdparams(shapes_teacher_weights, tmp_path):
+    import paddle
+
+    from tests.test_weights import tar_folder, write_legacy_folder
+
+    # The teacher's weights as a 0.x release: one LoDTensor file per variable (Paddle's own save_vars), tarred.
+    write_legacy_folder(read_weights(shapes_teacher_weights), tmp_path / "shapes_r34")
+    release = tar_folder(tmp_path / "shapes_r34", tmp_path / "shapes_r34.tar", "shapes_r34")
+    teacher_cfg = load_config(TEACHER_CONFIG).to_dict()
+    image = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype("float32"))
+    from_tar = core.build_teacher(teacher_cfg, str(release))(image)
+    from_pdparams = core.build_teacher(teacher_cfg, str(shapes_teacher_weights))(image)
+    assert len(from_tar) == len(from_pdparams) == 3
+    for legacy, ours in zip(from_tar, from_pdparams):
+        np.testing.assert_array_equal(legacy.numpy(), ours.numpy())
