@@ -1,7 +1,9 @@
 """distill_prune: checks before anything is built, a pruned student distilled from a frozen teacher, sidecars
 beside every checkpoint, exact resume from a sidecar, and a teacher that leaves the run bit-identical."""
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -133,29 +135,44 @@ def _checkpoint_arrays(stem: Path) -> dict[str, np.ndarray]:
     return {**read_weights(f"{stem}.pdparams"), **optimizer}
 
 
-def test_resume_continues_from_the_sidecar_with_the_same_losses_weights_and_momentum(
-    dygraph_run, run, shapes_teacher_weights, tmp_path
+def test_ctrl_c_then_resume_from_the_folder_gives_the_same_losses_weights_and_momentum(
+    dygraph_run, run, shapes_teacher_weights, tmp_path, monkeypatch
 ):
+    from slimdet.engine.distill_trainer import DistillTrainer
+    from slimdet.engine.trainer import TrainingInterrupted
+
     config, _, _ = run
     straight, out = dygraph_run, Path(dygraph_run.training.output_dir)
-    resumed = run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}", "snapshot_iter=1"],
-                                teacher_engine="dygraph", resume=out / str(SNAPSHOT))  # fmt: skip
+    step = DistillTrainer.run_step
 
-    assert (resumed.training.start_iter, resumed.training.iterations) == (SNAPSHOT, STEPS)
+    def ctrl_c_during_step_3(trainer):
+        losses = step(trainer)
+        if trainer.iter == 2:  # counts finished steps
+            os.kill(os.getpid(), signal.SIGINT)
+        return losses
+
+    monkeypatch.setattr(DistillTrainer, "run_step", ctrl_c_during_step_3)
+    with pytest.raises(TrainingInterrupted) as stop:
+        run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], teacher_engine="dygraph", **FLAGS)
+    monkeypatch.undo()
+    output = tmp_path / "tiny"
+    assert (stop.value.iteration, stop.value.checkpoint) == (3, output / "3")  # not a snapshot step: Ctrl-C's own
+
+    resumed = run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], teacher_engine="dygraph",
+                                resume=output)  # fmt: skip
+    assert (resumed.training.start_iter, resumed.training.iterations) == (3, STEPS)
+    assert resumed.training.resumed_from == str(output / "3")  # the folder's latest complete checkpoint
     assert dict(resumed.plan.ratios) == PLAN  # rebuilt from the sidecar: no pruning flags were given
-    assert [it for it, _ in resumed.training.loss_history] == [3, 4]
-    expected_losses = [loss for _, loss in straight.training.loss_history[SNAPSHOT:]]
-    assert [loss for _, loss in resumed.training.loss_history] == pytest.approx(expected_losses, rel=1e-5)
     assert resumed.training.losses.keys() == straight.training.losses.keys()
     assert resumed.training.losses == pytest.approx(straight.training.losses, rel=1e-5)  # every term of step 4
-    # After the first step from the checkpoint and at the end: the same weights and the same optimizer
-    # state (a lost or stale momentum shows here, long before it shows in a loss).
+    # What Ctrl-C saved, and what the first step after the restore left: the uninterrupted run's weights and
+    # optimizer state (a lost or stale momentum shows here long before it shows in a loss).
     for stem in ("3", "model_final"):
-        after, expected = _checkpoint_arrays(tmp_path / "tiny" / stem), _checkpoint_arrays(out / stem)
+        after, expected = _checkpoint_arrays(output / stem), _checkpoint_arrays(out / stem)
         assert after.keys() == expected.keys()
         for name in expected:
             np.testing.assert_allclose(after[name], expected[name], rtol=1e-5, atol=1e-7, err_msg=f"{stem}: {name}")
-    assert load_plan(tmp_path / "tiny" / "model_final") is not None
+    assert load_plan(output / "model_final") is not None
 
 
 def test_resume_with_the_compiled_teacher_continues_with_the_same_losses(run, shapes_teacher_weights, tmp_path):
