@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ def run_sensitivity(
         if on_start is not None:
             on_start(len(todo), mode)
         workers = min(workers, max(len(todo), 1))
-        results: Iterable[tuple[str, float, float]]
+        results: Iterator[tuple[str, float, float]]
         if workers > 1:
             worker_spec = replace(spec, params=session.params, data_workers=0)
             session.close()
@@ -146,11 +147,12 @@ def run_sensitivity(
             results = run_in_workers(worker_spec, todo, workers)
         else:
             results = ((p, r, session.trial_map(p, r)) for p, r in todo)
-        for param, ratio, pruned_map in results:
-            table = table.with_result(param, ratio, pruned_map)
-            table.save(path)
-            if on_trial is not None:
-                on_trial(param, ratio, table.results[param][ratio])
+        with closing(results):  # stops the workers at once on an error or Ctrl-C, not when garbage-collected
+            for param, ratio, pruned_map in results:
+                table = table.with_result(param, ratio, pruned_map)
+                table.save(path)
+                if on_trial is not None:
+                    on_trial(param, ratio, table.results[param][ratio])
         if session is not None:
             session.check_restored()
     finally:
