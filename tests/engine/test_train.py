@@ -34,20 +34,22 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_train_config):
 
 
 
-def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(tiny_train_config):
+def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(overfit_tiny, tmp_path):
     from slimdet.engine.evaluate import evaluate_checkpoint
     from slimdet.slim.plan import PruningPlan, load_plan
 
     plan = PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.5}, input_size=64)
-    cfg = load_config(tiny_train_config, ["max_iters=2", "snapshot_iter=1"])
+    overrides = ["max_iters=2", "snapshot_iter=1", f"save_dir={tmp_path}", f"pretrain_weights={overfit_tiny.weights}"]
+    cfg = load_config(overfit_tiny.config, overrides)
     result = train_from_config(cfg, eval=True, quiet=True, plan=plan)
     assert result.pruning.gflops_after < result.pruning.gflops_before
-    output = tiny_train_config.parent / "output" / "tiny"
+    output = tmp_path / "overfit"
     for stem in ("1", "model_final", "best_model"):
         assert load_plan(output / stem) == plan
     again = evaluate_checkpoint(cfg, str(output / "best_model.pdparams"))  # the structure comes from the sidecar
     assert again.pruned
     assert again.summary.metrics == pytest.approx(result.best.metrics, abs=1e-9)
+    assert again.summary.metrics["mAP"] > 0.1  # the trained model, pruned: equal mAPs are not two zeros
 
 
 def test_the_pretrained_weights_are_loaded_then_pruned_keeping_the_largest_filters(
