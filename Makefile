@@ -24,7 +24,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
-# The whole workflow on built-in data (~25 min on 2 CPU cores); a re-run reuses finished stages.
+# The whole workflow on built-in data (at most 25 min on 2 CPU cores); a re-run reuses finished stages.
 demo: $(STAMP)
 	$(BIN)/slimdet demo --out demo_output
 

@@ -18,11 +18,11 @@ from slimdet.cli._render import stderr_console
 from slimdet.errors import SlimdetError
 
 # Options that take several values after one flag, as the legacy argparse tools did (nargs='*').
-VARIADIC_OPTIONS = frozenset({"-o", "--opt"})
+VARIADIC_OPTIONS = frozenset({"-o", "--opt", "-to", "--teacher-opt"})
 
 
 def expand_variadic_options(args: list[str]) -> list[str]:
-    """Rewrite ``-o a=1 b=2`` into ``-o a=1 -o b=2`` so one flag can carry several overrides."""
+    """Rewrite ``-o a=1 b=2`` into ``-o a=1 -o b=2`` so one flag can carry several overrides (``-to`` alike)."""
     expanded: list[str] = []
     flag: str | None = None  # the variadic flag whose values are being read
     has_value = False

@@ -48,6 +48,7 @@ class DistillPruneResult:
     distill_weight: float
     plan: PruningPlan
     training: TrainResult
+    teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
 
     @property
     def pruning(self) -> PruneReport:
@@ -67,6 +68,7 @@ class DistillPruneResult:
             "teacher_config": self.teacher_config,
             "teacher_weights": self.teacher_weights,
             "teacher_engine": self.teacher_engine,
+            "teacher_overrides": list(self.teacher_overrides),
             "distill_weight": self.distill_weight,
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
@@ -150,6 +152,7 @@ def distill_prune(
         distill_weight=float(distill_weight),
         plan=plan,
         training=training,
+        teacher_overrides=teacher_cfg.overrides,
     )
 
 

@@ -23,23 +23,30 @@ def _run(*args):
 @pytest.fixture(scope="module")
 def trained(overfit_tiny, tmp_path_factory):
     """(config, JSON result) of the README's command line, legacy spellings and all, with --eval: the trained
-    tiny model pruned and distilled from its unpruned self (the teacher), evaluated on its 4 images."""
+    tiny model pruned and distilled from its unpruned self (the teacher), evaluated on its 4 images. The
+    teacher's YAML says 4 classes, as a user's does before -o num_classes moves it to their data."""
     out = tmp_path_factory.mktemp("cli_distill_prune")
     config = overfit_tiny.config
+    teacher = out / "teacher.yml"
+    teacher.write_text(f"_BASE_: {config}\nnum_classes: 4\n")
     result = _run(
-        "distill-prune", "-c", config, "-t", config, f"--teacher_pretrained={overfit_tiny.weights}",
+        "distill-prune", "-c", config, "-t", teacher, f"--teacher_pretrained={overfit_tiny.weights}",
         "--pruned_params", PARAMS, f"--pruned_ratios={RATIOS}", "--prune_criterion", "l1_norm",
         "--distill_weight", "10", "--eval", "--quiet", "--json",  # 1000 × (64/608)², as --help suggests
         "-o", "use_fine_grained_loss=true", f"pretrain_weights={overfit_tiny.weights}", f"max_iters={STEPS}",
-        f"snapshot_iter={STEPS}", f"save_dir={out}",
+        f"snapshot_iter={STEPS}", f"save_dir={out}", "num_classes=3",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return config, json.loads(result.stdout)
 
 
-def test_legacy_command_line_prunes_distills_and_reports_json(trained):
+def test_legacy_command_line_prunes_distills_and_reports_json(trained, overfit_tiny):
     _, report = trained
-    assert report["iterations"] == STEPS and report["teacher_config"] == "overfit"
+    assert report["iterations"] == STEPS and report["teacher_config"] == "teacher"
+    assert report["teacher_overrides"] == [  # -o reached the teacher: its weights fit only with 3 classes
+        "use_fine_grained_loss=true", f"pretrain_weights={overfit_tiny.weights}", f"max_iters={STEPS}",
+        f"snapshot_iter={STEPS}", f"save_dir={Path(report['output_dir']).parent}", "num_classes=3",
+    ]  # fmt: skip
     assert report["plan"]["criterion"] == "l1_norm"
     assert [(r["name"], r["channels_before"], r["channels_after"]) for r in report["pruning"]["rows"]] == [
         ("yolo_block.0.0.0.conv.weights", 512, 410),
@@ -139,20 +146,43 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     seen = {}
 
     def fake_distill_prune(student_cfg, teacher_cfg, **kwargs):
-        seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name)
+        seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name, keep=teacher_cfg.section("YOLOv3Head"))
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
-        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 1000.0, plan, training)
+        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 1000.0, plan,
+                                  training, teacher_cfg.overrides)  # fmt: skip
 
     monkeypatch.setattr("slimdet.slim.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
                   "--teacher-pretrained", "t.pdparams", "--pruned-params", "yolo_block.0.0.0.conv.weights",
-                  "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval", "--seed", "3")  # fmt: skip
+                  "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval",
+                  "--seed", "3", "-o", "log_iter=2", "YOLOv3Head.nms.keep_top_k=9", "MobileNet.norm_decay=0.0",
+                  "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"]) == (
         "tiny", "shapes_yolov3_r34", "geometry_median", 30.0
     )
+    assert (seen["keep"]["nms"]["keep_top_k"], seen["keep"]["nms"]["nms_top_k"]) == (7, 70)  # -to wins over -o
     assert seen["eval"] is True and seen["seed"] == 3
     text = result.stdout
     assert "512 → 256" in text and "-25.00%" in text and "-40.00%" in text  # FLOPs 20 → 15, params 1000 → 600
     assert text.index("512 → 256") < text.index("distill-prune") < text.index("teacher_loss 0.5000")
     assert "out/tiny/model_final.plan.json" in text
+    rows = text[text.index("teacher overrides") : text.index("distill weight")].splitlines()[:-1]
+    assert [row.split("│")[-2].strip() for row in rows] == [
+        "log_iter=2", "YOLOv3Head.nms.keep_top_k=9", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70"
+    ]  # fmt: skip
+
+
+def test_teacher_opt_wins_over_o_and_a_disagreement_exits_2_before_anything_is_built(
+    tiny_train_config, shapes_teacher_weights, monkeypatch
+):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("built something before the checks passed")
+
+    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
+                  "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
+                  "-o", "num_classes=3", "--teacher-opt", "num_classes=4")  # fmt: skip
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "student and teacher disagree on num_classes (3 vs 4)" in lines[0]
