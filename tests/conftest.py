@@ -80,7 +80,9 @@ def small_shapes_checkpoint(synthetic_voc: Path, tmp_path_factory: pytest.TempPa
 TINY_TRAIN_SIZE = 64
 
 
-def _tiny_train_yaml(dataset: Path, save_dir: Path, train_list: str = "trainval.txt", eval_list: str = "test.txt") -> str:
+def _tiny_train_yaml(
+    dataset: Path, save_dir: Path, train_list: str = "trainval.txt", eval_list: str = "test.txt"
+) -> str:
     """The shapes demo config trained at 64 px for a few steps: deterministic readers (no crop, flip or
     colour jitter), batch 4, no worker processes, so a test run is quick and repeatable."""
     normalize = "!NormalizeImage {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true, is_channel_first: false}"

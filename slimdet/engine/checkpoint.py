@@ -60,11 +60,11 @@ def latest_checkpoint(folder: str | Path) -> Path:
             "point --resume at a folder or checkpoint written by slimdet train or distill-prune"
         )
 
-    def age(stem: Path) -> tuple[int, float]:
+    def recency(stem: Path) -> tuple[int, float]:
         state_file = Path(f"{stem}{STATE_SUFFIX}")
         return int(json.loads(state_file.read_text())["iteration"]), state_file.stat().st_mtime
 
-    return max(complete, key=age)
+    return max(complete, key=recency)
 
 
 def resume_stem(path: str | Path) -> Path:

@@ -129,7 +129,8 @@ def test_pruned_export_is_smaller_by_the_pruned_parameter_fraction(exported, pru
 def test_pruned_export_gives_the_pruned_models_detections_on_real_images(pruned_export, test_images):
     result, _, _, model = pruned_export
     folder = Path(result.out_dir)
-    report = check_parity(DygraphPredictor(model), PaddlePredictor(folder, threads=1), test_images, InferConfig.read(folder))
+    exported_model = PaddlePredictor(folder, threads=1)
+    report = check_parity(DygraphPredictor(model), exported_model, test_images, InferConfig.read(folder))
     assert report.images == 4
     assert report.detections >= 4 * 50  # plenty of boxes to compare, not a vacuous pass
     assert report.ok, report.to_dict()
