@@ -23,6 +23,7 @@ import paddle
 
 from slimdet.engine import checkpoint
 from slimdet.engine.device import select_device
+from slimdet.engine.distributed import die_with_launcher
 from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
@@ -85,7 +86,7 @@ def train_from_config(
     a folder of them, whose latest complete one is taken).
 
     Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
-    ``TrainingInterrupted`` after Ctrl-C, once the resumable checkpoint is written.
+    ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once the resumable checkpoint is written.
     """
     from slimdet.data import build_loader
     from slimdet.modeling.build import build_model
@@ -95,6 +96,7 @@ def train_from_config(
     device_used = select_device(device, cfg.use_gpu)
     rank, world_size = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
     if world_size > 1:
+        die_with_launcher()
         paddle.distributed.init_parallel_env()
     if resume is not None:
         resume = checkpoint.resume_stem(resume)
@@ -140,7 +142,7 @@ def train_from_config(
         with loaders:
             trainer.train(start_iter, cfg.max_iters)
     except TrainingInterrupted as stop:
-        raise TrainingInterrupted(stop.iteration, saver.last) from None
+        raise TrainingInterrupted(stop.iteration, saver.last, stop.signum) from None
     seconds = time.perf_counter() - started
     eval_seconds = evaluation.seconds if evaluation else 0.0
     done = trainer.iter - start_iter

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slimdet.errors import PlanError, SlimdetError
+from slimdet.slim.balance import DEFAULT_BALANCE
 from slimdet.slim.checks import check_distill_prune
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
 from slimdet.slim.plan import PruningPlan, load_plan, resolve_plan, sidecar_path
@@ -46,6 +47,7 @@ class DistillPruneResult:
     teacher_weights: str
     teacher_engine: str  # what ran the teacher's forward: "inference" or "dygraph"
     distill_weight: float
+    distill_balance: str  # how the weight follows the input size (slimdet.slim.balance)
     plan: PruningPlan
     training: TrainResult
     teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
@@ -70,6 +72,7 @@ class DistillPruneResult:
             "teacher_engine": self.teacher_engine,
             "teacher_overrides": list(self.teacher_overrides),
             "distill_weight": self.distill_weight,
+            "distill_balance": self.distill_balance,
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
         }
@@ -84,6 +87,7 @@ def distill_prune(
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
     distill_weight: float = DEFAULT_DISTILL_WEIGHT,
+    distill_balance: str = DEFAULT_BALANCE,
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -98,7 +102,7 @@ def distill_prune(
     ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several
     times faster on a CPU) or in dygraph; "auto" picks inference on a CPU, dygraph on a GPU.
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
-    ``TrainingInterrupted`` after Ctrl-C, once a resumable checkpoint (and its sidecar) is written.
+    ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
     from slimdet.engine.checkpoint import read_state, resume_stem
     from slimdet.engine.device import select_device
@@ -122,6 +126,7 @@ def distill_prune(
         teacher_pretrained=teacher_pretrained,
         criterion=criterion,
         teacher_engine=teacher_engine,
+        distill_balance=distill_balance,
     )
     plan = resolve_plan(plan, saved)
     assert plan is not None and teacher_pretrained  # the checks demand both
@@ -142,6 +147,7 @@ def distill_prune(
             DistillTrainer,
             teacher=teacher,
             distill_weight=distill_weight,
+            distill_balance=distill_balance,
             teacher_loss_every=student_cfg.log_iter,
         ),
     )
@@ -150,6 +156,7 @@ def distill_prune(
         teacher_weights=str(teacher_pretrained),
         teacher_engine=engine,
         distill_weight=float(distill_weight),
+        distill_balance=distill_balance,
         plan=plan,
         training=training,
         teacher_overrides=teacher_cfg.overrides,

@@ -1,4 +1,5 @@
-"""``slimdet train``: JSON result and checkpoints, Ctrl-C → exit 130 and a checkpoint to resume from, user errors."""
+"""``slimdet train``: JSON result and checkpoints, SIGTERM / Ctrl-C → exit 143 / 130 and a checkpoint to resume
+from, user errors, no worker left behind even after SIGKILL."""
 
 import json
 import signal
@@ -11,6 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from tests.processes import (
+    assert_sigkill_leaves_nothing,
+    descendants,
+    running,
+    shared_blocks,
+    spawned_workers,
+    wait_for,
+)
 
 
 def run(*args):
@@ -33,8 +42,12 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
     assert report["loss_history"][-1][0] == 4
 
 
-def test_ctrl_c_exits_130_without_traceback_and_leaves_a_checkpoint_to_resume(tiny_train_config):
-    command = [str(Path(sys.executable).with_name("slimdet")), "train", "-c", str(tiny_train_config), "-o", "max_iters=500"]
+def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(tiny_train_config):
+    """kill (a scheduler, systemd) mid-run: one line naming the checkpoint, exit 143, the loader workers gone,
+    no paddle C++ traceback; resuming reproduces the run that was never stopped. (Ctrl-C takes the same path:
+    tests/engine/test_trainer.py and tests/cli/test_app.py.)"""
+    script = str(Path(sys.executable).with_name("slimdet"))
+    command = [script, "train", "-c", str(tiny_train_config), "-o", "max_iters=500", "TrainReader.worker_num=2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.monotonic() + 120
@@ -42,23 +55,32 @@ def test_ctrl_c_exits_130_without_traceback_and_leaves_a_checkpoint_to_resume(ti
         lines.append(line)
         if line.startswith("iter 2/") or time.monotonic() > deadline:
             break
-    process.send_signal(signal.SIGINT)
+    workers = descendants(process.pid)
+    process.send_signal(signal.SIGTERM)
     _, rest = process.communicate(timeout=120)
     lines += rest.splitlines(keepends=True)
-    assert process.returncode == 130, "".join(lines)
-    assert "Traceback" not in "".join(lines)
+    assert process.returncode == 143, "".join(lines)
+    assert "Traceback" not in "".join(lines)  # neither Python's nor paddle's "C++ Traceback"
+    assert len(workers) >= 2  # two loader workers (and multiprocessing's resource tracker)
+    assert wait_for(lambda: not any(map(running, workers)), timeout=10)  # the tracker leaves once its parent has
     last = lines[-1].strip()
-    assert last.startswith("interrupted after iteration ") and "resume with --resume " in last
+    assert last.startswith("terminated after iteration ") and "resume with --resume " in last
     stopped_at = int(last.split()[3].rstrip(";"))
     checkpoint = Path(last.split("--resume ")[1])
     assert checkpoint == tiny_train_config.parent / "output" / "tiny" / str(stopped_at)
 
+    until = ["-o", f"max_iters={stopped_at + 1}"]
     folder = checkpoint.parent  # what a user types after a crash: the folder, whose latest checkpoint is taken
-    resumed = run("train", "-c", tiny_train_config, "--resume", folder, "--json", "-o", f"max_iters={stopped_at + 1}")
+    resumed = run("train", "-c", tiny_train_config, "--resume", folder, "--json", *until)
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
     assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
     assert report["resumed_from"] == str(checkpoint)
+    straight = run("train", "-c", tiny_train_config, "--json", *until, f"save_dir={tiny_train_config.parent / 'straight'}")
+    assert straight.exit_code == 0, straight.output
+    expected = json.loads(straight.stdout)["loss_history"][stopped_at:]
+    assert [it for it, _ in report["loss_history"]] == [it for it, _ in expected]
+    assert [loss for _, loss in report["loss_history"]] == pytest.approx([loss for _, loss in expected], abs=1e-5)
 
 
 def _train_until_killed(args: list[str], after_line: str, delay: float) -> None:
@@ -131,3 +153,25 @@ def test_pruning_flags_prune_then_finetune_and_resume_reads_the_plan_back(tiny_t
     unpruned = run("train", "-c", tiny_train_config, "--json", "-o", "max_iters=1")
     assert unpruned.exit_code == 0, unpruned.output
     assert load_plan(output / "model_final") is None  # the pruned run's sidecar does not outlive its weights
+
+
+def test_a_sigkilled_training_leaves_no_worker_and_no_shared_block(tiny_train_config):
+    config = tiny_train_config.read_text()
+    big = config.replace("sizes: [64]", "sizes: [192]")  # batches of 1.8 MB: they travel through shared memory
+    assert big != config
+    tiny_train_config.write_text(big)
+    log = tiny_train_config.parent / "stderr.txt"
+    command = [str(Path(sys.executable).with_name("slimdet")), "train", "-c", str(tiny_train_config),
+               "-o", "TrainReader.worker_num=2", "max_iters=500"]  # fmt: skip
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        assert wait_for(lambda: len(spawned_workers(process.pid)) == 2, timeout=120), log.read_text()
+        process.send_signal(signal.SIGSTOP)  # frozen, it takes no batch: those the workers make wait in /dev/shm
+        assert wait_for(lambda: shared_blocks(process.pid), timeout=60)
+        killed = assert_sigkill_leaves_nothing(process)
+    finally:
+        process.kill()
+        process.wait()
+    assert sum("multiprocessing.spawn" in c for c in killed) == 2  # the data workers
+    assert sum("resource_tracker" in c for c in killed) == 1  # it lives as long as a worker holds its pipe
