@@ -82,6 +82,8 @@ def distill_prune_command(
         Path | None,
         typer.Option(
             "--resume",
+            "--resume-checkpoint",
+            "--resume_checkpoint",
             "-r",
             help="Continue from a distill-prune checkpoint (e.g. output/<config>/2000) or the latest complete "
             "one in a folder (output/<config>); its .plan.json gives the pruned structure, so the pruning flags "

@@ -46,7 +46,7 @@ def sensitivity_command(
             "--pruned-ratios",
             "--pruned_ratios",
             help="Ratios to try on each conv, space- or comma-separated. "
-            "\\[default: 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9]",
+            "[default: 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9]",
         ),
     ] = None,
     sensitivities_file: Annotated[
@@ -56,7 +56,7 @@ def sensitivity_command(
             "--sensitivities_file",
             "-s",
             help="JSON file the results go to, one trial at a time; an existing file is resumed. "
-            "\\[default: SAVE_DIR/<config name>/sensitivities.json]",
+            "[default: SAVE_DIR/<config name>/sensitivities.json]",
         ),
     ] = None,
     eval_images: Annotated[

@@ -202,10 +202,11 @@ def export_checkpoint(
     ``output_dir/<config name>/``.
 
     The pruned structure comes from the checkpoint's plan sidecar and/or the pruning flags (which must
-    agree); the class names from the EvalReader's dataset.
+    agree); the class names from the EvalReader's label settings, the names recorded beside the weights,
+    or (last) its dataset: a machine without the training data can export.
     """
     from slimdet.config import load_config
-    from slimdet.data import build_dataset
+    from slimdet.data.labels import class_names_for_model
     from slimdet.modeling.assemble import build_trained_model
     from slimdet.modeling.inspect import eval_input_size
 
@@ -214,6 +215,6 @@ def export_checkpoint(
     if onnx:
         import_onnx_tools()  # a missing extra fails before any heavy work
     flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios, input_size=eval_input_size(data))
-    label_list = build_dataset(data, "eval").class_names
+    label_list = class_names_for_model(data, "eval", cfg.weights)
     model, plan = build_trained_model(data, cfg.weights, flags_plan)
     return export_model(model, data, plan, Path(output_dir) / cfg.name, label_list=label_list, onnx=onnx)

@@ -7,6 +7,11 @@ what the exported graph outputs. Export's parity check and ``slimdet infer`` onl
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -50,17 +55,57 @@ def _as_detections(bbox: np.ndarray, bbox_num: np.ndarray) -> Detections:
     )
 
 
-def cpu_predictor(model_file: Path, params_file: Path, *, threads: int | None = None, mkldnn: bool = False):
-    """A Paddle Inference predictor for a saved graph, on the CPU, quiet (no glog lines on stderr)."""
+@contextlib.contextmanager
+def output_silenced() -> Iterator[None]:
+    """Drop what is printed inside the block, by C++ code on file descriptors 1 and 2 (Paddle's oneDNN int8
+    passes print coloured ``---`` lines there whatever glog is told) and by Python code on sys.stdout and
+    sys.stderr (the calibrators' progress bars and log lines). Failures still raise with their message."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _flush_c_stdio()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        _flush_c_stdio()  # C stdio buffers what it writes to a pipe: empty it while it still goes nowhere
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def _flush_c_stdio() -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)
+
+
+def cpu_predictor(
+    model_file: Path, params_file: Path, *, threads: int | None = None, mkldnn: bool = False, int8: bool = False
+):
+    """A Paddle Inference predictor for a saved graph, on the CPU, quiet (no glog lines on stderr).
+
+    ``int8``: a graph written by ``slimdet quantize``, run with oneDNN's int8 kernels (implies ``mkldnn``).
+    """
     from paddle import inference
 
     config = inference.Config(str(model_file), str(params_file))
     config.disable_gpu()
     config.set_cpu_math_library_num_threads(cpu_threads(threads))
-    if mkldnn:
+    if mkldnn or int8:
         config.enable_mkldnn()
+    if int8:
+        config.enable_mkldnn_int8()
     config.disable_glog_info()
-    return inference.create_predictor(config)
+    if not int8:
+        return inference.create_predictor(config)
+    with output_silenced():
+        return inference.create_predictor(config)
 
 
 class PaddlePredictor:
@@ -68,14 +113,18 @@ class PaddlePredictor:
 
     name = "paddle_inference"
 
-    def __init__(self, model_dir: Path, *, threads: int | None = None, mkldnn: bool = False) -> None:
+    def __init__(
+        self, model_dir: Path, *, threads: int | None = None, mkldnn: bool = False, int8: bool = False
+    ) -> None:
         model_dir = Path(model_dir)
         missing = [name for name in (MODEL_FILE, PARAMS_FILE) if not (model_dir / name).is_file()]
         if missing:
             raise WeightsError(
                 f"'{model_dir}' lacks {', '.join(missing)}: point --model-dir at a folder made by slimdet export"
             )
-        self._predictor = cpu_predictor(model_dir / MODEL_FILE, model_dir / PARAMS_FILE, threads=threads, mkldnn=mkldnn)
+        self._predictor = cpu_predictor(
+            model_dir / MODEL_FILE, model_dir / PARAMS_FILE, threads=threads, mkldnn=mkldnn, int8=int8
+        )
         self._inputs = self._predictor.get_input_names()
         self._outputs = self._predictor.get_output_names()
 
@@ -134,7 +183,7 @@ class OnnxPredictor:
     def __init__(self, path: Path, *, threads: int | None = None) -> None:
         _, onnxruntime = import_onnx_tools()
         if not Path(path).is_file():
-            raise WeightsError(f"'{path}' does not exist: export with slimdet export --onnx")
+            raise WeightsError(f"'{path}' does not exist: make it with slimdet export --onnx (or quantize --onnx)")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_threads(threads)
         options.log_severity_level = 3  # errors only

@@ -106,6 +106,8 @@ def train_from_config(
     seed_everything(seed)
     loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size)
     model = build_model(data)
+    if plan is not None:
+        plan.check(model)  # a misspelt name fails before any weight is read or downloaded
     pretrained: dict[str, int] = {}
     if resume is None and cfg.pretrain_weights:
         report = load_weights(
@@ -113,7 +115,8 @@ def train_from_config(
         )
         pretrained = report.to_dict()["counts"]
     pruning = plan.apply(model) if plan is not None else None  # the optimizer must see the pruned shapes
-    sidecar = functools.partial(save_plan, plan) if plan is not None else _remove_plan
+    plan_sidecar = functools.partial(save_plan, plan) if plan is not None else _remove_plan
+    sidecar = functools.partial(_write_sidecars, plan_sidecar, loader.dataset.class_names)
     optimizer, scheduler = build_optimizer(data, model)
     out_dir = Path(cfg.save_dir) / cfg.name
 
@@ -164,6 +167,15 @@ def train_from_config(
         pruning=pruning,
         resumed_from=str(resume) if resume is not None else None,
     )
+
+
+def _write_sidecars(plan_sidecar: Callable[[Path], object], class_names: list[str], stem: Path) -> None:
+    """Beside every checkpoint: its pruning plan (or none), and the class names, so that export and infer
+    name the classes on a machine that has the weights but not the dataset."""
+    from slimdet.data.labels import save_class_names
+
+    plan_sidecar(stem)
+    save_class_names(class_names, stem)
 
 
 def _remove_plan(stem: Path) -> None:

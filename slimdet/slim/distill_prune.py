@@ -127,6 +127,7 @@ def distill_prune(
         criterion=criterion,
         teacher_engine=teacher_engine,
         distill_balance=distill_balance,
+        evaluate=eval,
     )
     plan = resolve_plan(plan, saved)
     assert plan is not None and teacher_pretrained  # the checks demand both

@@ -110,14 +110,40 @@ def test_eval_refuses_flags_that_contradict_the_sidecar_with_one_line(trained):
     assert result.stdout == ""
 
 
+def _forbid_weights_and_data(monkeypatch, must_not_run) -> None:
+    """Pre-flight may build an architecture, but reads (or downloads) no weights and loads no data."""
+    for target in ("slimdet.weights.load_weights", "slimdet.engine.train.load_weights", "slimdet.data.build_loader"):
+        monkeypatch.setattr(target, must_not_run)
+
+
+def test_every_preflight_problem_is_one_line_before_any_weight_or_data_is_read(
+    tiny_train_config, tmp_path, monkeypatch
+):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("read weights or data before the checks passed")
+
+    _forbid_weights_and_data(monkeypatch, must_not_run)
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
+                  "--teacher-pretrained", tmp_path / "no_teacher.pdparams",
+                  "--pruned-params", "yolo_block.0.0.0.conv.weight", "--pruned-ratios", "0.5",
+                  "-o", f"TrainReader.dataset.dataset_dir={tmp_path / 'no_data'}",
+                  f"pretrain_weights={tmp_path / 'no_student.pdparams'}")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "'yolo_block.0.0.0.conv.weight' is not a parameter of this model" in line
+    assert "(did you mean 'yolo_block.0.0.0.conv.weights'?)" in line
+    assert "no_teacher.pdparams' does not exist" in line and "no_student.pdparams' does not exist" in line
+    assert "TrainReader.dataset.dataset_dir" in line and "no_data does not exist" in line
+    assert not (tmp_path / "output").exists()
+
+
 def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built(
     tiny_train_config, shapes_teacher_weights, tmp_path, monkeypatch
 ):
     def must_not_run(*args, **kwargs):
         raise AssertionError("built something before the checks passed")
 
-    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
-    monkeypatch.setattr("slimdet.data.build_loader", must_not_run)
+    _forbid_weights_and_data(monkeypatch, must_not_run)
     result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
                   "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
                   "-o", "use_fine_grained_loss=false")  # fmt: skip
@@ -174,13 +200,13 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     ]  # fmt: skip
 
 
-def test_teacher_opt_wins_over_o_and_a_disagreement_exits_2_before_anything_is_built(
+def test_teacher_opt_wins_over_o_and_a_disagreement_exits_2_before_any_weight_or_data_is_read(
     tiny_train_config, shapes_teacher_weights, monkeypatch
 ):
     def must_not_run(*args, **kwargs):
-        raise AssertionError("built something before the checks passed")
+        raise AssertionError("read weights or data before the checks passed")
 
-    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
+    _forbid_weights_and_data(monkeypatch, must_not_run)
     result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
                   "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
                   "-o", "num_classes=3", "--teacher-opt", "num_classes=4")  # fmt: skip

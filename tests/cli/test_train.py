@@ -36,9 +36,10 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
     assert [e["iteration"] for e in report["evals"]] == [2, 4]
     assert report["best"]["mAP"] == max(e["mAP"] for e in report["evals"])
     assert sorted(p.name for p in output.iterdir()) == [
-        "2.pdopt", "2.pdparams", "2.state.json", "best_model.pdparams",
-        "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
+        "2.labels.txt", "2.pdopt", "2.pdparams", "2.state.json", "best_model.labels.txt", "best_model.pdparams",
+        "model_final.labels.txt", "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
     ]  # fmt: skip
+    assert (output / "best_model.labels.txt").read_text() == "circle\nsquare\ntriangle\n"  # for export without data
     assert report["loss_history"][-1][0] == 4
 
 

@@ -208,13 +208,14 @@ def test_resume_needs_the_checkpoints_plan(run, shapes_teacher_weights, tmp_path
         run_distill_prune(config, shapes_teacher_weights, resume=tmp_path / str(SNAPSHOT))
 
 
-def test_a_teacher_for_other_classes_is_refused_before_anything_is_built(
+def test_a_teacher_for_other_classes_is_refused_before_any_weight_or_data_is_read(
     write_tiny_train_config, shapes_teacher_weights, tmp_path, monkeypatch
 ):
     def must_not_run(*args, **kwargs):
-        raise AssertionError("built something before the checks passed")
+        raise AssertionError("read weights or data before the checks passed")
 
-    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
+    # The checks build the student's architecture (no weights) to check the pruned names, nothing more.
+    monkeypatch.setattr("slimdet.weights.load_weights", must_not_run)
     monkeypatch.setattr("slimdet.data.build_loader", must_not_run)
     config = write_tiny_train_config(tmp_path)
     with pytest.raises(SlimdetError) as err:
