@@ -85,8 +85,9 @@ def distill_prune_command(
             "--resume-checkpoint",
             "--resume_checkpoint",
             "-r",
-            help="Continue from a distill-prune checkpoint (e.g. output/<config>/2000); its .plan.json gives "
-            "the pruned structure, so the pruning flags may be left out.",
+            help="Continue from a distill-prune checkpoint (e.g. output/<config>/2000) or the latest complete "
+            "one in a folder (output/<config>); its .plan.json gives the pruned structure, so the pruning flags "
+            "may be left out.",
         ),
     ] = None,
     seed: SeedOption = 0,

@@ -35,8 +35,8 @@ def train_command(
             "--resume-checkpoint",
             "--resume_checkpoint",
             "-r",
-            help="Continue from a checkpoint written by slimdet train (e.g. output/<config>/2000): "
-            "iteration, optimizer, LR, seed and random state.",
+            help="Continue from a checkpoint written by slimdet train (e.g. output/<config>/2000), or from "
+            "the latest complete one in a folder (output/<config>): iteration, optimizer, LR, seed and random state.",
         ),
     ] = None,
     pruned_params: PrunedParamsOption = None,

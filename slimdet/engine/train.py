@@ -58,6 +58,7 @@ class TrainResult:
     best: EvalRecord | None = None
     pretrained: Mapping[str, int] = field(default_factory=dict)  # counts of the pretrain_weights load
     pruning: PruneReport | None = None  # what the plan cut, when training a pruned model
+    resumed_from: str | None = None  # the checkpoint a resume started from (a folder resolves to its latest)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,7 +83,8 @@ def train_from_config(
     plan: PruningPlan | None = None,
     trainer_factory: TrainerFactory = Trainer,
 ) -> TrainResult:
-    """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``).
+    """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``: a checkpoint or
+    a folder of them, whose latest complete one is taken).
 
     Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once the resumable checkpoint is written.
@@ -98,9 +100,10 @@ def train_from_config(
         die_with_launcher()
         paddle.distributed.init_parallel_env()
     if resume is not None:
+        resume = checkpoint.resume_stem(resume)
         seed = checkpoint.read_state(resume)["seed"]
         # A pruned checkpoint resumes pruned: its sidecar gives the structure (a plan given too must agree).
-        plan = resolve_plan(plan, load_plan(checkpoint.checkpoint_stem(resume)))
+        plan = resolve_plan(plan, load_plan(resume))
     seed_everything(seed)
     loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size)
     model = build_model(data)
@@ -167,6 +170,7 @@ def train_from_config(
         best=evaluation.best if evaluation else None,
         pretrained=pretrained,
         pruning=pruning,
+        resumed_from=str(resume) if resume is not None else None,
     )
 
 

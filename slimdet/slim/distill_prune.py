@@ -105,7 +105,7 @@ def distill_prune(
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
-    from slimdet.engine.checkpoint import checkpoint_stem, read_state
+    from slimdet.engine.checkpoint import read_state, resume_stem
     from slimdet.engine.device import select_device
     from slimdet.engine.distill_trainer import DistillTrainer
     from slimdet.engine.train import train_from_config
@@ -114,7 +114,7 @@ def distill_prune(
     student, teacher_data = student_cfg.to_dict(), teacher_cfg.to_dict()
     saved = None
     if resume is not None:
-        resume = checkpoint_stem(resume)
+        resume = resume_stem(resume)  # a folder: its latest complete checkpoint
         read_state(resume)  # not resumable (missing files): say so before anything is built
         saved = _saved_plan(resume)
         if pruned_params is None and pruned_ratios is None:

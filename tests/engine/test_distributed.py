@@ -104,6 +104,7 @@ def _single_process(config: Path, batch_size: int, save_dir: Path) -> dict[str, 
     return {p.name: p.numpy() for p in trainers[0].model.parameters()}
 
 
+@pytest.mark.slow  # launches processes through paddle.distributed.launch
 def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(two_ranks):
     _, [(weights0, info0), (weights1, info1)] = two_ranks
     assert [info0["wrapped"], info0["world_size"], info1["world_size"]] == ["DataParallel", 2, 2]
@@ -112,6 +113,7 @@ def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(t
         np.testing.assert_array_equal(weights0[name], weights1[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes_one_checkpoint(two_ranks):
     config, [(_, info0), (_, info1)] = two_ranks
     assert info1["final_checkpoint"] is None
@@ -120,6 +122,7 @@ def test_only_rank_0_writes_one_checkpoint(two_ranks):
     assert Path(info0["final_checkpoint"]) == config.parent / "output" / "tiny" / "model_final"
 
 
+@pytest.mark.slow
 def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
     config, [(weights, _), _] = two_ranks
     doubled = _single_process(config, 8, tmp_path / "b8")
@@ -130,6 +133,7 @@ def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
     assert max(np.abs(weights[name] - halved[name]).max() for name in weights) > 1e-3
 
 
+@pytest.mark.slow
 def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(write_tiny_train_config, tmp_path):
     """--nproc 2 sent SIGTERM (as by `kill` or a scheduler): both ranks stop after the same step, rank 0 alone
     writes the checkpoint, one line says where to resume from, exit 143; --resume then runs to the end."""
