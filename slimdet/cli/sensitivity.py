@@ -98,6 +98,15 @@ def sensitivity_command(
         ),
     ] = 2048.0,
     device: DeviceOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="What scores each trial: inference (the pruned model compiled into a Paddle Inference graph: a few "
+            "seconds per trial, then several times faster than dygraph on a CPU), dygraph, or auto (on a CPU, "
+            "whichever scored the base model faster; dygraph on a GPU).",
+        ),
+    ] = "auto",
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -124,6 +133,7 @@ def sensitivity_command(
         batch_size=batch_size,
         cache_mb=cache_mb,
         device=device,
+        engine=engine,
     )
     with progress(quiet, "loss") as bar:
         task = bar.add_task("setting up", total=None, loss="")

@@ -33,6 +33,7 @@ from slimdet.deploy.predictor import (
     PaddlePredictor,
     import_onnx_tools,
 )
+from slimdet.engine.evaluate import InferenceGraph
 from slimdet.slim.plan import PruningPlan, save_plan
 
 ONNX_OPSET = 11  # the lowest opset paddle2onnx accepts for yolo_box
@@ -76,18 +77,6 @@ def probe_batch(input_size: int, batch: int = 2, seed: int = PROBE_SEED) -> tupl
     image = rng.standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
     im_size = np.array([[input_size + 37 * i, int(input_size * 1.5) - 11 * i] for i in range(batch)], np.int32)
     return image, im_size
-
-
-class InferenceGraph(nn.Layer):
-    """The model's eval forward with outputs in a fixed order, (bbox, bbox_num), as deploy code expects."""
-
-    def __init__(self, detector: nn.Layer) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, image, im_size):
-        out = self.detector(image, im_size)
-        return out["bbox"], out["bbox_num"]
 
 
 def save_inference_model(model: nn.Layer, input_size: int, folder: Path) -> None:

@@ -14,11 +14,11 @@ from typing import Any
 
 from slimdet.data.build import dataset_folder_problems
 from slimdet.errors import ConfigError, PlanError, SlimdetError, did_you_mean
+from slimdet.inference import ENGINES as TEACHER_ENGINES
 from slimdet.slim.balance import BALANCES, DEFAULT_BALANCE
 from slimdet.slim.plan import PruningPlan
 
 HEAD_SECTION = "YOLOv3Head"  # where legacy configs keep anchors and anchor_masks (build_model reads it)
-TEACHER_ENGINES = ("auto", "inference", "dygraph")  # auto: inference on a CPU, dygraph on a GPU
 
 
 def check_distill_prune(
