@@ -18,6 +18,8 @@ from slimdet.slim.sensitivity import Shard, parse_params, parse_ratios, run_sens
 from slimdet.slim.sensitivity_file import load_table, merge_tables
 from slimdet.slim.sensitivity_trials import TrialSession, TrialSpec
 
+from ..processes import signal_on_start
+
 PARAMS = ("yolo_block.0.2.conv.weights", "yolo_block.2.tip.conv.weights")  # a route conv (two consumers), a tip
 RATIOS = (0.2, 0.5, 0.8)
 
@@ -84,7 +86,8 @@ def test_interrupted_run_resumes_to_the_same_file(spec, reference: Path, tmp_pat
     assert path.read_bytes() == reference.read_bytes()
 
 
-def test_two_workers_write_the_same_file(spec, reference: Path, tmp_path: Path):
+def test_two_workers_write_the_same_file_even_if_signalled_while_starting(spec, reference, tmp_path, monkeypatch):
+    signal_on_start(monkeypatch, signal.SIGINT, signal.SIGTERM)  # as a process group's Ctrl-C would reach them
     run = run_sensitivity(spec, tmp_path / "sens.json", workers=2)
 
     assert run.workers == 2
