@@ -164,26 +164,27 @@ def start_helpers(processes: Sequence[BaseProcess]) -> None:
     """Start helper processes with SIGINT and SIGTERM blocked, so that one still starting up does not die of
     a signal sent to the whole process group; each must call :func:`leave_stops_to_parent` when ready.
 
-    The mask is per thread and inherited through fork and exec ('spawn'); this thread's own mask is restored
-    right after, and a signal that arrived meanwhile is then handled here as usual. Python's handler may
-    raise (``KeyboardInterrupt``, :class:`Terminated`) before every helper is started: the caller stops the
-    ones that were.
+    The mask is per thread and inherited through fork and exec ('spawn'). Other threads of this process may
+    still take a signal meanwhile, so Python's handlers wait too (:func:`signals_deferred`): a helper is never
+    left half-started, without the data it was to read from this process. Both run once all are started.
+    Should a handler then raise (``KeyboardInterrupt``, :class:`Terminated`), the caller stops the helpers.
     """
-    if not _CAN_BLOCK:
-        for process in processes:
-            process.start()
-        return
-    from multiprocessing import resource_tracker
+    with signals_deferred():
+        if not _CAN_BLOCK:
+            for process in processes:
+                process.start()
+            return
+        from multiprocessing import resource_tracker
 
-    # Starting a process starts multiprocessing's resource tracker first if it is not running yet, and that
-    # unblocks both signals afterwards (it blocks them for its own start): have it running before blocking.
-    resource_tracker.ensure_running()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        for process in processes:
-            process.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        # Starting a process starts multiprocessing's resource tracker first if it is not running, and that
+        # unblocks both signals afterwards (it blocks them for its own start): have it running before blocking.
+        resource_tracker.ensure_running()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for process in processes:
+                process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def leave_stops_to_parent() -> None:

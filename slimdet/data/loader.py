@@ -204,7 +204,10 @@ class _WorkerPool:
         self._finalizer = weakref.finalize(self, _stop, self.procs, self.tasks, self.results)
         try:
             start_helpers(self.procs)
-        except BaseException:  # Ctrl-C or SIGTERM on the way: stop the workers already started
+        except BaseException:  # Ctrl-C or SIGTERM as they started: they have no work to finish yet
+            for proc in self.procs:
+                if proc.pid is not None:
+                    proc.kill()
             self.close()
             raise
 
@@ -248,27 +251,29 @@ def _portable(err: Exception) -> BaseException:
 
 
 def _stop(procs: list, tasks: Any, results: Any) -> None:
-    for _ in procs:
-        tasks.put(None)
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        # Drain, so that a worker blocked on a full result pipe can exit, and until the workers are gone
-        # and the pipe is empty, so that no shared block they sent outlives the loader.
-        alive = any(p.is_alive() for p in procs)
-        try:
-            _, payload, _ = results.get(timeout=0.05)
-        except queue.Empty:
-            if not alive:
-                break
-            continue
-        if payload is not None:
-            unpack(payload)
-    for proc in procs:
-        if proc.pid is None:  # never started (interrupted while starting them)
-            continue
-        if proc.is_alive():
-            proc.kill()  # a worker ignores SIGTERM, and holds nothing to save
-        proc.join(timeout=1.0)
-    for q in (tasks, results):
-        q.cancel_join_thread()
-        q.close()
+    try:
+        for _ in procs:
+            tasks.put(None)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            # Drain, so that a worker blocked on a full result pipe can exit, and until the workers are gone
+            # and the pipe is empty, so that no shared block they sent outlives the loader.
+            alive = any(p.is_alive() for p in procs)
+            try:
+                _, payload, _ = results.get(timeout=0.05)
+            except queue.Empty:
+                if not alive:
+                    break
+                continue
+            if payload is not None:
+                unpack(payload)
+    finally:  # also when a repeated Ctrl-C cuts the wait short: no worker outlives the loader
+        for proc in procs:
+            if proc.pid is None:  # never started (interrupted while starting them)
+                continue
+            if proc.is_alive():
+                proc.kill()  # a worker ignores SIGTERM, and holds nothing to save
+            proc.join(timeout=1.0)
+        for q in (tasks, results):
+            q.cancel_join_thread()
+            q.close()
