@@ -164,27 +164,33 @@ def start_helpers(processes: Sequence[BaseProcess]) -> None:
     """Start helper processes with SIGINT and SIGTERM blocked, so that one still starting up does not die of
     a signal sent to the whole process group; each must call :func:`leave_stops_to_parent` when ready.
 
-    The mask is per thread and inherited through fork and exec ('spawn'). Other threads of this process may
-    still take a signal meanwhile, so Python's handlers wait too (:func:`signals_deferred`): a helper is never
-    left half-started, without the data it was to read from this process. Both run once all are started.
-    Should a handler then raise (``KeyboardInterrupt``, :class:`Terminated`), the caller stops the helpers.
+    The mask is per thread and inherited through fork and exec ('spawn'). Another thread of this process
+    may still take a signal meanwhile, so Python's handlers wait too (:func:`signals_deferred`): no helper is
+    left half-started, without the data it was to read from this process. A signal that arrived is handled
+    once all are started; should its handler raise (``KeyboardInterrupt``, :class:`Terminated`), the caller
+    stops the helpers.
     """
-    with signals_deferred():
-        if not _CAN_BLOCK:
-            for process in processes:
-                process.start()
-            return
-        from multiprocessing import resource_tracker
+    with signals_deferred(), _stop_signals_blocked():
+        for process in processes:
+            process.start()
 
-        # Starting a process starts multiprocessing's resource tracker first if it is not running, and that
-        # unblocks both signals afterwards (it blocks them for its own start): have it running before blocking.
-        resource_tracker.ensure_running()
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        try:
-            for process in processes:
-                process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+@contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread, and in the processes it starts, until the block ends."""
+    if not _CAN_BLOCK:
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    # Starting a process starts multiprocessing's resource tracker first if it is not running, and that
+    # unblocks both signals afterwards (it blocks them for its own start): have it running before blocking.
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def leave_stops_to_parent() -> None:
