@@ -21,7 +21,15 @@ import numpy as np
 from slimdet.deploy.draw import class_name, draw_boxes, save_image
 from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
 from slimdet.deploy.infer_cfg import InferConfig
-from slimdet.deploy.predictor import MODEL_FILE, PARAMS_FILE, Detector, DygraphPredictor, PaddlePredictor
+from slimdet.deploy.predictor import (
+    MODEL_FILE,
+    ONNX_FILE,
+    PARAMS_FILE,
+    Detector,
+    DygraphPredictor,
+    OnnxPredictor,
+    PaddlePredictor,
+)
 from slimdet.deploy.preprocess import Preprocessor, list_images
 from slimdet.errors import DataError, SlimdetError, WeightsError
 
@@ -152,8 +160,11 @@ def detect_images(
     )
 
 
-def open_exported(model_dir: Path) -> tuple[Detector, InferConfig]:
-    """A Paddle Inference detector and the ``infer_cfg.yml`` of a folder made by ``slimdet export``."""
+def open_exported(
+    model_dir: Path, *, onnx: bool = False, threads: int | None = None
+) -> tuple[Detector, InferConfig]:
+    """A detector and the ``infer_cfg.yml`` of a folder made by ``slimdet export`` or ``slimdet quantize``:
+    Paddle Inference (with its int8 kernels when the file says int8), or ``model.onnx`` with ``onnx``."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise WeightsError(f"model folder '{model_dir}' does not exist: run slimdet export first")
@@ -162,22 +173,23 @@ def open_exported(model_dir: Path) -> tuple[Detector, InferConfig]:
         raise WeightsError(
             f"'{model_dir}' lacks {', '.join(missing)}: point --model-dir at a folder made by slimdet export"
         )
-    return PaddlePredictor(model_dir), InferConfig.read(model_dir)
+    infer_cfg = InferConfig.read(model_dir)
+    if onnx:
+        return OnnxPredictor(model_dir / ONNX_FILE, threads=threads), infer_cfg
+    return PaddlePredictor(model_dir, threads=threads, int8=infer_cfg.precision == "int8"), infer_cfg
 
 
-def open_checkpoint(
-    config: Path, overrides: Sequence[str] = (), images: Sequence[Path] = ()
-) -> tuple[Detector, InferConfig]:
+def open_checkpoint(config: Path, overrides: Sequence[str] = ()) -> tuple[Detector, InferConfig]:
     """The dygraph model of a checkpoint (the config's ``weights``, e.g. ``-o weights=W``), pruned as its
     sidecar says, with the preprocessing of the config's EvalReader and the class names of its TestReader
     (as the legacy infer tool took them)."""
     from slimdet.config import load_config
-    from slimdet.data import build_dataset
+    from slimdet.data.labels import class_names_for_model
     from slimdet.modeling.assemble import build_trained_model
 
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
-    label_list = build_dataset(data, "test", images=list(images)).class_names
+    label_list = class_names_for_model(data, "test", cfg.weights)  # no dataset needed on a deployment machine
     infer_cfg = InferConfig.from_config(data, label_list)  # config problems show before the model is built
     model, _ = build_trained_model(data, cfg.weights)
     return DygraphPredictor(model), infer_cfg
@@ -206,7 +218,7 @@ def infer(
     if model_dir is not None:
         detector, infer_cfg = open_exported(model_dir)
     else:
-        detector, infer_cfg = open_checkpoint(config, overrides, images)
+        detector, infer_cfg = open_checkpoint(config, overrides)
     return detect_images(
         detector,
         infer_cfg,

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from slimdet.errors import SlimdetError, WeightsError
+from slimdet.inference import cpu_predictor, output_silenced  # noqa: F401  (output_silenced: quantize's import)
 from slimdet.runtime import cpu_threads
 
 MODEL_FILE = "model.pdmodel"
@@ -50,32 +51,23 @@ def _as_detections(bbox: np.ndarray, bbox_num: np.ndarray) -> Detections:
     )
 
 
-def cpu_predictor(model_file: Path, params_file: Path, *, threads: int | None = None, mkldnn: bool = False):
-    """A Paddle Inference predictor for a saved graph, on the CPU, quiet (no glog lines on stderr)."""
-    from paddle import inference
-
-    config = inference.Config(str(model_file), str(params_file))
-    config.disable_gpu()
-    config.set_cpu_math_library_num_threads(cpu_threads(threads))
-    if mkldnn:
-        config.enable_mkldnn()
-    config.disable_glog_info()
-    return inference.create_predictor(config)
-
-
 class PaddlePredictor:
     """An exported folder run through Paddle Inference on the CPU (what deployment uses)."""
 
     name = "paddle_inference"
 
-    def __init__(self, model_dir: Path, *, threads: int | None = None, mkldnn: bool = False) -> None:
+    def __init__(
+        self, model_dir: Path, *, threads: int | None = None, mkldnn: bool = False, int8: bool = False
+    ) -> None:
         model_dir = Path(model_dir)
         missing = [name for name in (MODEL_FILE, PARAMS_FILE) if not (model_dir / name).is_file()]
         if missing:
             raise WeightsError(
                 f"'{model_dir}' lacks {', '.join(missing)}: point --model-dir at a folder made by slimdet export"
             )
-        self._predictor = cpu_predictor(model_dir / MODEL_FILE, model_dir / PARAMS_FILE, threads=threads, mkldnn=mkldnn)
+        self._predictor = cpu_predictor(
+            model_dir / MODEL_FILE, model_dir / PARAMS_FILE, threads=threads, mkldnn=mkldnn, int8=int8
+        )
         self._inputs = self._predictor.get_input_names()
         self._outputs = self._predictor.get_output_names()
 
@@ -134,7 +126,7 @@ class OnnxPredictor:
     def __init__(self, path: Path, *, threads: int | None = None) -> None:
         _, onnxruntime = import_onnx_tools()
         if not Path(path).is_file():
-            raise WeightsError(f"'{path}' does not exist: export with slimdet export --onnx")
+            raise WeightsError(f"'{path}' does not exist: make it with slimdet export --onnx (or quantize --onnx)")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_threads(threads)
         options.log_severity_level = 3  # errors only

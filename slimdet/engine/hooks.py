@@ -147,7 +147,8 @@ class LossHistory(Hook):
 
 class ProgressHook(Hook):
     """A rich progress bar on stderr (iteration, losses, lr, images/s, ETA) plus a plain log line every
-    ``log_iter`` steps, which is what remains when stderr is not a terminal. ``quiet`` silences both."""
+    ``log_iter`` steps (iteration, losses, lr, s/iter, images/s, ETA), which is what remains when stderr
+    is not a terminal (CI, nohup, a log file), as the legacy tools logged. ``quiet`` silences both."""
 
     def __init__(
         self,
@@ -195,7 +196,11 @@ class ProgressHook(Hook):
         lr = trainer.lr_scheduler.last_lr
         self._bar.update(self._task, completed=trainer.iter, status=f"{losses} lr {lr:.3g} {speed:.1f} img/s")
         if self.log_iter > 0 and (trainer.iter % self.log_iter == 0 or trainer.iter == trainer.max_iter):
-            self._print(f"iter {trainer.iter}/{trainer.max_iter} {losses} lr {lr:.6g} {speed:.2f} img/s eta {eta}")
+            per_iter = seconds / done
+            self._print(
+                f"iter {trainer.iter}/{trainer.max_iter} {losses} lr {lr:.6g} {per_iter:.2f} s/iter "
+                f"{speed:.2f} img/s eta {eta}"
+            )
         if self.eval_hook is not None and len(self.eval_hook.history) > self._reported_evals:
             self._reported_evals = len(self.eval_hook.history)
             record = self.eval_hook.history[-1]

@@ -28,6 +28,7 @@ from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Trainer, TrainingInterrupted
+from slimdet.inference import resolve_engine
 from slimdet.runtime import seed_everything
 from slimdet.weights import load_weights
 
@@ -57,6 +58,7 @@ class TrainResult:
     best: EvalRecord | None = None
     pretrained: Mapping[str, int] = field(default_factory=dict)  # counts of the pretrain_weights load
     pruning: PruneReport | None = None  # what the plan cut, when training a pruned model
+    resumed_from: str | None = None  # the checkpoint a resume started from (a folder resolves to its latest)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,7 +83,8 @@ def train_from_config(
     plan: PruningPlan | None = None,
     trainer_factory: TrainerFactory = Trainer,
 ) -> TrainResult:
-    """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``).
+    """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``: a checkpoint or
+    a folder of them, whose latest complete one is taken).
 
     Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once the resumable checkpoint is written.
@@ -97,12 +100,15 @@ def train_from_config(
         die_with_launcher()
         paddle.distributed.init_parallel_env()
     if resume is not None:
+        resume = checkpoint.resume_stem(resume)
         seed = checkpoint.read_state(resume)["seed"]
         # A pruned checkpoint resumes pruned: its sidecar gives the structure (a plan given too must agree).
-        plan = resolve_plan(plan, load_plan(checkpoint.checkpoint_stem(resume)))
+        plan = resolve_plan(plan, load_plan(resume))
     seed_everything(seed)
     loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size)
     model = build_model(data)
+    if plan is not None:
+        plan.check(model)  # a misspelt name fails before any weight is read or downloaded
     pretrained: dict[str, int] = {}
     if resume is None and cfg.pretrain_weights:
         report = load_weights(
@@ -110,7 +116,8 @@ def train_from_config(
         )
         pretrained = report.to_dict()["counts"]
     pruning = plan.apply(model) if plan is not None else None  # the optimizer must see the pruned shapes
-    sidecar = functools.partial(save_plan, plan) if plan is not None else _remove_plan
+    plan_sidecar = functools.partial(save_plan, plan) if plan is not None else _remove_plan
+    sidecar = functools.partial(_write_sidecars, plan_sidecar, loader.dataset.class_names)
     optimizer, scheduler = build_optimizer(data, model)
     out_dir = Path(cfg.save_dir) / cfg.name
 
@@ -122,8 +129,12 @@ def train_from_config(
     if eval and rank == 0:
         eval_loader = loaders.enter_context(build_loader(data, "eval"))
         evaluator = build_evaluator(data, eval_loader.dataset)
+        engine = resolve_engine("auto", device_used)  # a CPU scores each snapshot through Paddle Inference
         evaluation = EvalHook(
-            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator), best_dir=out_dir, sidecar=sidecar
+            cfg.snapshot_iter,
+            lambda: run_inference(model, eval_loader, evaluator, engine=engine),
+            best_dir=out_dir,
+            sidecar=sidecar,
         )
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
     progress = ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation)
@@ -159,7 +170,17 @@ def train_from_config(
         best=evaluation.best if evaluation else None,
         pretrained=pretrained,
         pruning=pruning,
+        resumed_from=str(resume) if resume is not None else None,
     )
+
+
+def _write_sidecars(plan_sidecar: Callable[[Path], object], class_names: list[str], stem: Path) -> None:
+    """Beside every checkpoint: its pruning plan (or none), and the class names, so that export and infer
+    name the classes on a machine that has the weights but not the dataset."""
+    from slimdet.data.labels import save_class_names
+
+    plan_sidecar(stem)
+    save_class_names(class_names, stem)
 
 
 def _remove_plan(stem: Path) -> None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slimdet.errors import SlimdetError, WeightsError
 
 if TYPE_CHECKING:
-    from slimdet.slim.plan import PruningPlan
+    from slimdet.slim.plan import PrunedParam, PruningPlan
 
 DEFAULT_INPUT_SIZE = 608  # EvalReader ResizeImage target_size of the legacy reader
 COARSEST_STRIDE = 32
@@ -45,6 +45,27 @@ class ParamRow:
 
 
 @dataclass(frozen=True)
+class ModelTotals:
+    """A model's cost in the units the legacy tables and PaddleSlim use."""
+
+    params: int  # every persistable, BN statistics included (the legacy count)
+    size_mib: float  # params as float32 MiB
+    legacy_gflops: float  # conv MACs / 2^30
+    paddleslim_flops: int  # paddleslim.analysis.dygraph_flops: conv MACs + relu/BN elements
+    paddleslim_conv_flops: int  # the same with only_conv=True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def reduction_pct(self, after: ModelTotals) -> dict[str, float]:
+        """How much smaller ``after`` is, in percent of this, per figure."""
+        return {
+            key: 100.0 * (value - getattr(after, key)) / value if value else 0.0
+            for key, value in self.to_dict().items()
+        }
+
+
+@dataclass(frozen=True)
 class ParamsReport:
     """The selected rows, and totals for the whole model (whatever the selection)."""
 
@@ -58,6 +79,15 @@ class ParamsReport:
     paddleslim_conv_flops: int  # the same with only_conv=True (equals conv_macs)
     config: str = ""  # the config's name, when built from a file
     plan: Mapping[str, Any] | None = None  # the pruning plan the model was pruned by (PruningPlan.to_dict())
+    before: ModelTotals | None = None  # the unpruned model's totals, when a plan was applied
+    pruned: tuple[PrunedParam, ...] = ()  # per listed conv: its filters before → after
+
+    @property
+    def after(self) -> ModelTotals:
+        """This model's totals (pruned when a plan was applied), comparable with ``before``."""
+        return ModelTotals(
+            self.total_params, self.size_mib, self.legacy_gflops, self.paddleslim_flops, self.paddleslim_conv_flops
+        )
 
     @property
     def selected_params(self) -> int:
@@ -79,6 +109,9 @@ class ParamsReport:
                 "selected_rows": len(self.rows),
                 "selected_params": self.selected_params,
             },
+            "before": self.before.to_dict() if self.before is not None else None,
+            "reduction_pct": self.before.reduction_pct(self.after) if self.before is not None else None,
+            "pruned": [row.to_dict() for row in self.pruned],
         }
 
 
@@ -153,12 +186,21 @@ def describe_parameters(
 
     from slimdet.modeling.build import build_model
     from slimdet.slim.flops import count_conv_macs, paddleslim_flops, parameter_mib
-    from slimdet.slim.plan import prunable_convs
+    from slimdet.slim.plan import FLOATS_PER_MIB, prunable_convs
 
     model = build_model(cfg)
-    if plan is not None:
-        plan.prune(model)
     model.eval()
+    before, pruned = None, ()
+    if plan is not None:
+        mib = parameter_mib(model)
+        before = ModelTotals(
+            params=round(mib * FLOATS_PER_MIB),
+            size_mib=mib,
+            legacy_gflops=count_conv_macs(model, size).gflops,
+            paddleslim_flops=paddleslim_flops(model, size),
+            paddleslim_conv_flops=paddleslim_flops(model, size, only_conv=True),
+        )
+        pruned = plan.prune(model)
     macs = count_conv_macs(model, size)
     prunable = prunable_convs(model)
     owner = _conv_of_each_tensor(model)
@@ -191,6 +233,8 @@ def describe_parameters(
         paddleslim_flops=paddleslim_flops(model, size),
         paddleslim_conv_flops=paddleslim_flops(model, size, only_conv=True),
         plan=plan.to_dict() if plan is not None else None,
+        before=before,
+        pruned=pruned,
     )
 
 

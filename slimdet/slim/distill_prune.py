@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slimdet.errors import PlanError, SlimdetError
+from slimdet.inference import resolve_engine
 from slimdet.slim.balance import DEFAULT_BALANCE
 from slimdet.slim.checks import check_distill_prune
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
@@ -104,7 +105,7 @@ def distill_prune(
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
-    from slimdet.engine.checkpoint import checkpoint_stem, read_state
+    from slimdet.engine.checkpoint import read_state, resume_stem
     from slimdet.engine.device import select_device
     from slimdet.engine.distill_trainer import DistillTrainer
     from slimdet.engine.train import train_from_config
@@ -113,7 +114,7 @@ def distill_prune(
     student, teacher_data = student_cfg.to_dict(), teacher_cfg.to_dict()
     saved = None
     if resume is not None:
-        resume = checkpoint_stem(resume)
+        resume = resume_stem(resume)  # a folder: its latest complete checkpoint
         read_state(resume)  # not resumable (missing files): say so before anything is built
         saved = _saved_plan(resume)
         if pruned_params is None and pruned_ratios is None:
@@ -127,13 +128,14 @@ def distill_prune(
         criterion=criterion,
         teacher_engine=teacher_engine,
         distill_balance=distill_balance,
+        evaluate=eval,
     )
     plan = resolve_plan(plan, saved)
     assert plan is not None and teacher_pretrained  # the checks demand both
     plan = replace(plan, input_size=eval_input_size(student))  # FLOPs at the size the model is evaluated at
 
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
-    engine = _teacher_engine(teacher_engine, used)
+    engine = resolve_engine(teacher_engine, used)
     teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference")
     training = train_from_config(
         student_cfg,
@@ -177,13 +179,6 @@ def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: boo
     model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
     return FrozenTeacher(model, compiled=compiled)
-
-
-def _teacher_engine(requested: str, device: str) -> str:
-    """The engine ``requested`` ("auto" resolved for ``device``); the name was checked with the flags."""
-    if requested == "auto":
-        return "inference" if device.startswith("cpu") else "dygraph"
-    return requested
 
 
 def _saved_plan(checkpoint: Path) -> PruningPlan:
