@@ -17,12 +17,11 @@ of it in the naive way; --quick (3 convs × 3 ratios) about half a minute.
 
 from __future__ import annotations
 
-import zlib  # noqa: F401  (before paddle: paddle 2.6.2 exports its own zlib symbols)
-
 import argparse
 import sys
 import tempfile
 import time
+import zlib  # noqa: F401  (before paddle: paddle 2.6.2 exports its own zlib symbols)
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +92,7 @@ def naive_way(config: Path, jobs) -> tuple[dict, float]:
     from slimdet.config import load_config
     from slimdet.data import build_loader
     from slimdet.engine.evaluate import build_evaluator, run_inference
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
     from slimdet.slim.pruner import TracedPruner
     from slimdet.slim.sensitivity_trials import FirstImages
 

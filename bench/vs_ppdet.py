@@ -24,8 +24,6 @@ Cost: about (warm-up + --steps) training steps per task per side; ~10 s a step a
 
 from __future__ import annotations
 
-import zlib  # noqa: F401  (before paddle in every process that imports it)
-
 import argparse
 import json
 import os
@@ -33,6 +31,7 @@ import resource
 import subprocess
 import sys
 import time
+import zlib  # noqa: F401  (before paddle in every process that imports it)
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,8 +265,8 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         optimizer, scheduler = build_optimizer(student, model)
         trainer = Trainer(model, optimizer, scheduler, loader.forever)
     else:
-        from slimdet.engine.distill_trainer import DistillTrainer
         from slimdet.slim.distill import FrozenTeacher
+        from slimdet.slim.distill_trainer import DistillTrainer
 
         optimizer, scheduler = build_optimizer(student, model)
         teacher_cfg = {**load_config(work / "slimdet_teacher.yml").to_dict(), "use_fine_grained_loss": True}

@@ -112,9 +112,9 @@ def run_demo(
     out: str | Path = "demo_output", *, fast: bool = False, on_stage: Callable[[str, bool], None] | None = None
 ) -> DemoResult:
     """Run (or finish) the demo in ``out``; ``on_stage(name, reused)`` is called as each stage starts."""
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
     from slimdet.data.synth import write_synthetic_voc
-    from slimdet.engine.train import train_from_config
 
     size = FAST if fast else FULL
     out = Path(out).resolve()
@@ -226,9 +226,9 @@ def _ratios(path: Path, config: Path, size: DemoSize) -> Any:
 
 
 def _prune_only(config: Path, pruned_params: str, pruned_ratios: str) -> Any:
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
-    from slimdet.modeling.inspect import eval_input_size
+    from slimdet.config.sizes import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config)
@@ -239,8 +239,8 @@ def _prune_only(config: Path, pruned_params: str, pruned_ratios: str) -> Any:
 def _distill(
     config: Path, teacher_config: Path, teacher_weights: Path, pruned_params: str, pruned_ratios: str, weight: float
 ) -> Any:
+    from slimdet.commands.distill_prune import distill_prune
     from slimdet.config import load_config
-    from slimdet.slim.distill_prune import distill_prune
 
     return distill_prune(
         load_config(config),
@@ -255,10 +255,10 @@ def _distill(
 
 def _score(config: Path, weights: Path) -> dict[str, float]:
     """mAP on the test split, and the rebuilt model's conv GFLOPs and parameter MiB at the eval input size."""
+    from slimdet.commands.evaluate import evaluate_checkpoint
     from slimdet.config import load_config
-    from slimdet.engine.evaluate import evaluate_checkpoint
-    from slimdet.modeling.assemble import build_trained_model
-    from slimdet.modeling.inspect import eval_input_size
+    from slimdet.config.sizes import eval_input_size
+    from slimdet.slim.assemble import build_trained_model
     from slimdet.slim.flops import count_conv_macs, parameter_mib
 
     cfg = load_config(config)

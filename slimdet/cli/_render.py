@@ -9,14 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
@@ -96,7 +89,7 @@ def pruning_tables(report: Any) -> list[Table]:
 def print_training(
     title: str, result: Any, head: Mapping[str, Any], after_checkpoint: Mapping[str, Any] | None = None
 ) -> None:
-    """What ``train`` and ``distill-prune`` print after a run (``result`` is an ``engine.train.TrainResult``):
+    """What ``train`` and ``distill-prune`` print after a run (``result`` is an ``commands.train.TrainResult``):
     the pruning tables when the model was pruned, a summary (``head`` rows first, ``after_checkpoint``
     rows after the final checkpoint's), and the evaluations."""
     out = stdout_console()

@@ -87,8 +87,8 @@ def distill_prune_command(
 
     The split outputs are needed: -o use_fine_grained_loss=true unless the student config sets it.
     """
+    from slimdet.commands.distill_prune import distill_prune
     from slimdet.config import load_config
-    from slimdet.slim.distill_prune import distill_prune
 
     student_cfg = load_config(config, overrides or [])
     relaunch_with_nproc(ctx, nproc, student_cfg)  # --nproc N: this command again, in N processes

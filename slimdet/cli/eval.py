@@ -40,9 +40,9 @@ def eval_command(
 
     A pruned checkpoint is rebuilt from its .plan.json sidecar (or from --pruned_params/--pruned_ratios).
     """
+    from slimdet.commands.evaluate import evaluate_checkpoint
     from slimdet.config import load_config
-    from slimdet.engine.evaluate import evaluate_checkpoint
-    from slimdet.modeling.inspect import eval_input_size
+    from slimdet.config.sizes import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])

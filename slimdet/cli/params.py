@@ -38,7 +38,7 @@ def params_command(
 
     The model is shown pruned by --pruned_params/--pruned_ratios, or by the plan saved beside --weights.
     """
-    from slimdet.modeling.inspect import describe_config
+    from slimdet.commands.params import describe_config
     from slimdet.slim.plan import PruningPlan
 
     report = describe_config(

@@ -56,9 +56,9 @@ def train_command(
 
     A pruned run writes the plan beside every checkpoint (<checkpoint>.plan.json); --resume reads it back.
     """
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
-    from slimdet.modeling.inspect import eval_input_size
+    from slimdet.config.sizes import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])

@@ -205,9 +205,9 @@ def export_checkpoint(
     agree); the class names from the EvalReader's dataset.
     """
     from slimdet.config import load_config
+    from slimdet.config.sizes import eval_input_size
     from slimdet.data import build_dataset
-    from slimdet.modeling.assemble import build_trained_model
-    from slimdet.modeling.inspect import eval_input_size
+    from slimdet.slim.assemble import build_trained_model
 
     cfg = load_config(config, overrides)
     data = cfg.to_dict()

@@ -130,7 +130,7 @@ def open_checkpoint(
     (as the legacy infer tool took them)."""
     from slimdet.config import load_config
     from slimdet.data import build_dataset
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
 
     cfg = load_config(config, overrides)
     data = cfg.to_dict()

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from slimdet.errors import SlimdetError, WeightsError
+from slimdet.inference import cpu_predictor
 from slimdet.runtime import cpu_threads
 
 MODEL_FILE = "model.pdmodel"
@@ -48,19 +49,6 @@ def _as_detections(bbox: np.ndarray, bbox_num: np.ndarray) -> Detections:
         bbox=np.asarray(bbox, dtype=np.float32).reshape(-1, 6),
         bbox_num=np.asarray(bbox_num, dtype=np.int32).reshape(-1),
     )
-
-
-def cpu_predictor(model_file: Path, params_file: Path, *, threads: int | None = None, mkldnn: bool = False):
-    """A Paddle Inference predictor for a saved graph, on the CPU, quiet (no glog lines on stderr)."""
-    from paddle import inference
-
-    config = inference.Config(str(model_file), str(params_file))
-    config.disable_gpu()
-    config.set_cpu_math_library_num_threads(cpu_threads(threads))
-    if mkldnn:
-        config.enable_mkldnn()
-    config.disable_glog_info()
-    return inference.create_predictor(config)
 
 
 class PaddlePredictor:

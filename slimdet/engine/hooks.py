@@ -3,7 +3,7 @@
 A hook sees the trainer at three moments (``before_train``, ``after_step``, ``after_train``) and reads
 its typed attributes (``iter``, ``max_iter``, ``losses``, ``interrupted`` …). ``after_train`` always
 runs, also after an error or Ctrl-C; a hook tells those apart by ``trainer.iter`` and
-``trainer.interrupted``. Only rank 0 is given hooks that write or print (see ``engine.train``).
+``trainer.interrupted``. Only rank 0 is given hooks that write or print (see ``commands.train``).
 """
 
 from __future__ import annotations

@@ -225,8 +225,8 @@ def _conv_flops(table: SensitivityTable, config: str | os.PathLike[str], overrid
 
     data = load_config(Path(config), overrides).to_dict()  # a bad config fails before paddle is imported
 
+    from slimdet.config.sizes import eval_input_size
     from slimdet.modeling.build import build_model
-    from slimdet.modeling.inspect import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     model = build_model(data)

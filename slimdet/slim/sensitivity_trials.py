@@ -182,11 +182,11 @@ class TrialSession:
         cfg = load_config(spec.config, spec.overrides)  # a bad config fails before paddle is even imported
         data = cfg.to_dict()
 
+        from slimdet.config.sizes import eval_input_size
         from slimdet.data import build_loader
         from slimdet.engine.device import select_device
         from slimdet.engine.evaluate import build_evaluator
-        from slimdet.modeling.assemble import build_trained_model
-        from slimdet.modeling.inspect import eval_input_size
+        from slimdet.slim.assemble import build_trained_model
         from slimdet.slim.plan import PruningPlan
         from slimdet.slim.pruner import TracedPruner
 

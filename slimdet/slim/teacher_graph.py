@@ -19,7 +19,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from slimdet.deploy.predictor import cpu_predictor
+from slimdet.inference import cpu_predictor
 
 _STEM = "teacher"
 

@@ -98,8 +98,8 @@ def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built
 
 
 def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_train_config, monkeypatch):
-    from slimdet.engine.train import TrainResult
-    from slimdet.slim.distill_prune import DistillPruneResult
+    from slimdet.commands.distill_prune import DistillPruneResult
+    from slimdet.commands.train import TrainResult
     from slimdet.slim.plan import PrunedParam, PruneReport, PruningPlan
 
     report = PruneReport(
@@ -118,7 +118,7 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
         return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 1000.0, plan, training)
 
-    monkeypatch.setattr("slimdet.slim.distill_prune.distill_prune", fake_distill_prune)
+    monkeypatch.setattr("slimdet.commands.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
                   "--teacher-pretrained", "t.pdparams", "--pruned-params", "yolo_block.0.0.0.conv.weights",
                   "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval", "--seed", "3")  # fmt: skip

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from slimdet.commands.train import train_from_config
 from slimdet.config import load_config
-from slimdet.engine.train import train_from_config
 
 
 def run(*args):

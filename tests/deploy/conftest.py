@@ -1,7 +1,6 @@
 """Deploy fixtures: the small shapes model, once exported, and a few real pictures to run it on."""
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
-
 from pathlib import Path
 
 import cv2
@@ -23,7 +22,7 @@ def shapes_labels(synthetic_voc) -> list[str]:
 @pytest.fixture(scope="session")
 def shapes_model(small_shapes_checkpoint, shapes_cfg):
     """The checkpoint rebuilt the way every command does it (eval mode, weights loaded strictly)."""
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
 
     model, plan = build_trained_model(shapes_cfg, small_shapes_checkpoint[1])
     assert plan is None

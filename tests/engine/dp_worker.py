@@ -8,10 +8,9 @@ statistics are per rank under DataParallel, as in the legacy multi-GPU training,
 ones is a step on 2 ranks × B images the same computation as one step on 2B images in one process.
 """
 
-import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
-
 import json
 import sys
+import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,8 @@ import numpy as np
 def main() -> None:
     import paddle
 
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
     from slimdet.engine.trainer import Trainer
 
     config, out = sys.argv[1], Path(sys.argv[2])

@@ -62,8 +62,8 @@ def two_ranks(write_tiny_train_config, tmp_path_factory):
 
 
 def _single_process(config: Path, batch_size: int, save_dir: Path) -> dict[str, np.ndarray]:
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
     from slimdet.engine.trainer import Trainer
     from tests.engine.dp_worker import freeze_batch_norm
 

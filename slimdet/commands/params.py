@@ -11,15 +11,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from paddle import nn
+
+from slimdet.config import load_config
+from slimdet.config.sizes import COARSEST_STRIDE, eval_input_size
 from slimdet.errors import SlimdetError, WeightsError
-
-if TYPE_CHECKING:
-    from slimdet.slim.plan import PruningPlan
-
-DEFAULT_INPUT_SIZE = 608  # EvalReader ResizeImage target_size of the legacy reader
-COARSEST_STRIDE = 32
+from slimdet.modeling.build import build_model
+from slimdet.modeling.layers import ConvBN
+from slimdet.slim.flops import count_conv_macs, paddleslim_flops, parameter_mib
+from slimdet.slim.plan import PruningPlan, load_plan, prunable_convs, resolve_plan
 
 
 @dataclass(frozen=True)
@@ -82,19 +84,6 @@ class ParamsReport:
         }
 
 
-def eval_input_size(cfg: Mapping[str, Any]) -> int:
-    """The side the eval reader resizes images to: ``EvalReader`` ``ResizeImage.target_size`` (608 if absent).
-
-    A list of sizes (multi-scale) gives the largest.
-    """
-    reader = cfg.get("EvalReader") or {}
-    for transform in reader.get("sample_transforms") or []:
-        if isinstance(transform, Mapping) and transform.get("type") == "ResizeImage":
-            size = transform.get("target_size", DEFAULT_INPUT_SIZE)
-            return int(max(size)) if isinstance(size, list | tuple) else int(size)
-    return DEFAULT_INPUT_SIZE
-
-
 def describe_config(
     path: str | Path,
     overrides: Sequence[str] = (),
@@ -110,9 +99,6 @@ def describe_config(
     The model is pruned by ``plan`` (the pruning flags) and/or by the ``.plan.json`` beside the checkpoint
     ``weights`` (its values are not loaded); when both are given they must agree.
     """
-    from slimdet.config import load_config
-    from slimdet.slim.plan import load_plan, resolve_plan
-
     _compile_filter(name_filter)  # a bad regex fails before the config is read and the model built
     if weights is not None:
         if "://" not in weights and not (Path(weights).exists() or Path(f"{weights}.pdparams").exists()):
@@ -150,10 +136,6 @@ def describe_parameters(
     size = eval_input_size(cfg) if input_size is None else input_size
     if size <= 0 or size % COARSEST_STRIDE:
         raise SlimdetError(f"input size {size} must be a positive multiple of {COARSEST_STRIDE} (the coarsest stride)")
-
-    from slimdet.modeling.build import build_model
-    from slimdet.slim.flops import count_conv_macs, paddleslim_flops, parameter_mib
-    from slimdet.slim.plan import prunable_convs
 
     model = build_model(cfg)
     if plan is not None:
@@ -205,10 +187,6 @@ def _compile_filter(name_filter: str | None) -> re.Pattern[str] | None:
 
 def _conv_of_each_tensor(model: Any) -> dict[str, str]:
     """Map every conv weight, bias and BN tensor name to the name of its conv's weight."""
-    from paddle import nn
-
-    from slimdet.modeling.layers import ConvBN
-
     owner: dict[str, str] = {}
     for layer in model.sublayers():
         if isinstance(layer, ConvBN):

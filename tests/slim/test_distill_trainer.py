@@ -5,8 +5,8 @@ import paddle
 import pytest
 from paddle import nn
 
-from slimdet.engine.distill_trainer import DistillTrainer
 from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs
+from slimdet.slim.distill_trainer import DistillTrainer
 from tests.engine.toy import LossRecorder
 
 CLASSES, ANCHORS, SIDE = 2, 3, 4

@@ -7,7 +7,7 @@ The legacy ``slim/extensions/distill_pruned_model`` flow (reference §5.3), in t
 2. the teacher is built (names prefixed ``teacher_``), its ``--teacher_pretrained`` weights loaded
    strictly (path, legacy folder/.tar or URL) and frozen: eval mode, no gradients, never in a
    checkpoint;
-3. the student is trained by the engine's own assembly (``engine.train.train_from_config``): built,
+3. the student is trained by the engine's own assembly (``commands.train.train_from_config``): built,
    given its ``pretrain_weights`` (partial load), pruned by the plan (FLOPs and parameters reported
    before → after at the eval input size), optimised by a ``DistillTrainer``; every checkpoint gets
    the plan as a ``.plan.json`` sidecar, so eval/export/infer rebuild the pruned structure alone.
@@ -23,17 +23,20 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from slimdet.errors import PlanError, SlimdetError
+from slimdet.commands.train import TrainResult, train_from_config
+from slimdet.config import Config
+from slimdet.config.sizes import eval_input_size
+from slimdet.engine.checkpoint import checkpoint_stem, read_state
+from slimdet.engine.device import select_device
+from slimdet.errors import PlanError
+from slimdet.modeling.build import build_model
 from slimdet.slim.checks import check_distill_prune
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
-from slimdet.slim.plan import PruningPlan, load_plan, resolve_plan, sidecar_path
-
-if TYPE_CHECKING:
-    from slimdet.config import Config
-    from slimdet.engine.train import TrainResult
-    from slimdet.slim.plan import PruneReport
+from slimdet.slim.distill_trainer import DistillTrainer
+from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan, sidecar_path
+from slimdet.weights import load_weights
 
 TEACHER_PREFIX = "teacher_"
 
@@ -98,12 +101,6 @@ def distill_prune(
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C, once a resumable checkpoint (and its sidecar) is written.
     """
-    from slimdet.engine.checkpoint import checkpoint_stem, read_state
-    from slimdet.engine.device import select_device
-    from slimdet.engine.distill_trainer import DistillTrainer
-    from slimdet.engine.train import train_from_config
-    from slimdet.modeling.inspect import eval_input_size
-
     student, teacher_data = student_cfg.to_dict(), teacher_cfg.to_dict()
     saved = None
     if resume is not None:
@@ -161,9 +158,6 @@ def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: boo
     use_fine_grained_loss=true`` reached the teacher too) printed it. ``compiled`` runs its forward
     through Paddle Inference (see ``FrozenTeacher``).
     """
-    from slimdet.modeling.build import build_model
-    from slimdet.weights import load_weights
-
     model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
     return FrozenTeacher(model, compiled=compiled)

@@ -17,22 +17,22 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import paddle
 
+from slimdet.config import Config
+from slimdet.data import build_loader
 from slimdet.engine import checkpoint
 from slimdet.engine.device import select_device
 from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Trainer, TrainingInterrupted
+from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
+from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan, save_plan, sidecar_path
 from slimdet.weights import load_weights
-
-if TYPE_CHECKING:
-    from slimdet.config import Config
-    from slimdet.slim.plan import PruneReport, PruningPlan
 
 TrainerFactory = Callable[..., Trainer]  # called like Trainer(model, optimizer, scheduler, batches, hooks, seed=)
 
@@ -85,10 +85,6 @@ def train_from_config(
     Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
     ``TrainingInterrupted`` after Ctrl-C, once the resumable checkpoint is written.
     """
-    from slimdet.data import build_loader
-    from slimdet.modeling.build import build_model
-    from slimdet.slim.plan import load_plan, resolve_plan, save_plan
-
     data = cfg.to_dict()
     device_used = select_device(device, cfg.use_gpu)
     rank, world_size = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
@@ -162,6 +158,4 @@ def train_from_config(
 
 def _remove_plan(stem: Path) -> None:
     """An unpruned checkpoint has no plan sidecar: remove one that a pruned run left under the same name."""
-    from slimdet.slim.plan import sidecar_path
-
     sidecar_path(stem).unlink(missing_ok=True)

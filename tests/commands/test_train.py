@@ -2,8 +2,8 @@
 
 import pytest
 
+from slimdet.commands.train import train_from_config
 from slimdet.config import load_config
-from slimdet.engine.train import train_from_config
 
 
 def test_loss_falls_steadily_when_overfitting_a_handful_of_images(tiny_train_config, synthetic_voc, tmp_path):
@@ -34,7 +34,7 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_train_config):
 
 
 def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(tiny_train_config):
-    from slimdet.engine.evaluate import evaluate_checkpoint
+    from slimdet.commands.evaluate import evaluate_checkpoint
     from slimdet.slim.plan import PruningPlan, load_plan
 
     plan = PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.5}, input_size=64)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import slimdet.slim.distill_prune as core
+import slimdet.commands.distill_prune as core
 from slimdet.config import load_config
 from slimdet.errors import PlanError, SlimdetError, WeightsError
 from slimdet.slim.plan import load_plan, sidecar_path
