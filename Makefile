@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 EXTRAS := $(DEVICE),test,coco,onnx
 STAMP  := $(VENV)/.installed-$(DEVICE)
 
-.PHONY: setup test demo bench bench-ppdet clean
+.PHONY: setup lint test demo bench bench-ppdet clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: $(STAMP)
+# Style and the layer contracts (pyproject's [tool.ruff] and [tool.importlinter]): fast, so they run first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 # The whole workflow on built-in data (~25 min on 2 CPU cores); a re-run reuses finished stages.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import slimdet
+from slimdet.errors import ConfigError
 
 TEACHER_BASE = "shapes_yolov3_r34.yml"
 STUDENT_BASE = "shapes_yolov3_mobilenet_v1.yml"
@@ -62,8 +63,6 @@ FAST = DemoSize(
 
 def shipped_configs() -> Path:
     """The repository's ``configs/`` folder (the demo runs from a clone, installed editable)."""
-    from slimdet.errors import ConfigError
-
     folder = Path(slimdet.__file__).resolve().parents[1] / "configs"
     if not (folder / STUDENT_BASE).is_file():
         raise ConfigError(

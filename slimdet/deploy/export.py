@@ -18,9 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import paddle
 from paddle import nn
+from paddle.static import InputSpec
 
 from slimdet._files import atomic_dir
+from slimdet.config import load_config
+from slimdet.config.sizes import eval_input_size
+from slimdet.data import build_dataset
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.parity import ParityReport, compare_detections
 from slimdet.deploy.predictor import (
@@ -32,6 +37,8 @@ from slimdet.deploy.predictor import (
     PaddlePredictor,
     import_onnx_tools,
 )
+from slimdet.slim.assemble import build_trained_model
+from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan, save_plan
 
 ONNX_OPSET = 11  # the lowest opset paddle2onnx accepts for yolo_box
@@ -91,9 +98,6 @@ class InferenceGraph(nn.Layer):
 
 def save_inference_model(model: nn.Layer, input_size: int, folder: Path) -> None:
     """``paddle.jit.save`` the eval-mode graph (decode + NMS included) as ``folder/model.*``."""
-    import paddle
-    from paddle.static import InputSpec
-
     specs = [
         InputSpec([-1, 3, input_size, input_size], "float32", name="image"),
         InputSpec([-1, 2], "int32", name="im_size"),
@@ -152,8 +156,6 @@ def export_model(
     preprocessing written to ``infer_cfg.yml``. ``plan`` is saved beside the model (``model.plan.json``)
     so the pruned structure stays documented. ``label_list`` are the class names in id order.
     """
-    from slimdet.slim.flops import count_conv_macs, parameter_mib
-
     infer_cfg = InferConfig.from_config(cfg, label_list)
     size = infer_cfg.input_size
     out_dir = Path(out_dir)
@@ -204,11 +206,6 @@ def export_checkpoint(
     The pruned structure comes from the checkpoint's plan sidecar and/or the pruning flags (which must
     agree); the class names from the EvalReader's dataset.
     """
-    from slimdet.config import load_config
-    from slimdet.config.sizes import eval_input_size
-    from slimdet.data import build_dataset
-    from slimdet.slim.assemble import build_trained_model
-
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
     if onnx:

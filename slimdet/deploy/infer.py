@@ -15,12 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from slimdet.config import load_config
+from slimdet.data import build_dataset
 from slimdet.deploy.draw import class_name, draw_boxes, save_image
 from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.predictor import MODEL_FILE, PARAMS_FILE, Detector, DygraphPredictor, PaddlePredictor
 from slimdet.deploy.preprocess import Preprocessor, list_images
 from slimdet.errors import DataError, SlimdetError, WeightsError
+from slimdet.slim.assemble import build_trained_model
 
 DEFAULT_OUTPUT_DIR = Path("output")
 
@@ -128,10 +131,6 @@ def open_checkpoint(
     """The dygraph model of a checkpoint (the config's ``weights``, e.g. ``-o weights=W``), pruned as its
     sidecar says, with the preprocessing of the config's EvalReader and the class names of its TestReader
     (as the legacy infer tool took them)."""
-    from slimdet.config import load_config
-    from slimdet.data import build_dataset
-    from slimdet.slim.assemble import build_trained_model
-
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
     label_list = build_dataset(data, "test", images=list(images)).class_names

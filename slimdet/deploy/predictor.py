@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import paddle
 
 from slimdet.errors import SlimdetError, WeightsError
 from slimdet.inference import cpu_predictor
@@ -87,8 +88,6 @@ class DygraphPredictor:
         self._model = model
 
     def __call__(self, image: np.ndarray, im_size: np.ndarray) -> Detections:
-        import paddle
-
         was_training = self._model.training
         self._model.eval()
         try:
@@ -102,7 +101,7 @@ class DygraphPredictor:
 
 def import_onnx_tools():
     """(paddle2onnx, onnxruntime), or one line saying how to install them."""
-    try:
+    try:  # an optional extra: imported only when asked for
         import onnxruntime
         import paddle2onnx
     except ImportError as err:

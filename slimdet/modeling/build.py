@@ -17,6 +17,7 @@ from slimdet.modeling._options import reject_unsupported
 from slimdet.modeling.anchors import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 from slimdet.modeling.backbones import BACKBONES
 from slimdet.modeling.head import YOLOv3Head
+from slimdet.modeling.losses import YOLOv3Loss
 from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
 from slimdet.modeling.yolov3 import YOLOv3
 
@@ -61,9 +62,6 @@ def build_model(cfg: Mapping[str, Any], *, name_prefix: str = "") -> YOLOv3:
     downsample = [int(r) for r in head_section.get("downsample", DOWNSAMPLE_RATIOS)]
     _check_anchors(anchors, anchor_masks, downsample)
     head_prefix = name_prefix + head_section.get("weight_prefix_name", "")
-
-    # Imported on use: the architecture modules do not depend on the loss, only this assembly does.
-    from slimdet.modeling.losses import YOLOv3Loss
 
     with paddle.utils.unique_name.guard():
         backbone = BACKBONES[backbone_name].from_section(cfg.get(backbone_name) or {}, name_prefix=name_prefix)

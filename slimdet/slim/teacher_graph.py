@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 from paddle import nn
+from paddle.static import InputSpec
 
 from slimdet.inference import cpu_predictor
 
@@ -43,8 +44,6 @@ class TeacherGraph:
     """
 
     def __init__(self, model: nn.Layer, *, threads: int | None = None) -> None:
-        from paddle.static import InputSpec
-
         spec = InputSpec([-1, 3, -1, -1], "float32", name="image")
         with tempfile.TemporaryDirectory(prefix="slimdet-teacher-") as folder:
             stem = Path(folder) / _STEM
