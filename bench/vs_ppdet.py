@@ -259,14 +259,14 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
     if (work / START[task]).is_file():
         load_start(model, work / START[task])
     loader = build_loader(student, "train", seed=0)
-    if task == "plain":
-        from slimdet.engine.trainer import Trainer
+    from slimdet.engine.trainer import Trainer
 
+    if task == "plain":
         optimizer, scheduler = build_optimizer(student, model)
         trainer = Trainer(model, optimizer, scheduler, loader.forever)
     else:
         from slimdet.slim.distill import FrozenTeacher
-        from slimdet.slim.distill_trainer import DistillTrainer
+        from slimdet.slim.distill_step import DistillStep
 
         optimizer, scheduler = build_optimizer(student, model)
         teacher_cfg = {**load_config(work / "slimdet_teacher.yml").to_dict(), "use_fine_grained_loss": True}
@@ -276,7 +276,8 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         # compiled: what `slimdet distill-prune` runs on a CPU (--teacher-engine auto)
         teacher = FrozenTeacher(teacher_model, compiled=True)
         # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it
-        trainer = DistillTrainer(model, optimizer, scheduler, loader.forever, teacher=teacher, teacher_loss_every=1)
+        step = DistillStep(teacher, teacher_loss_every=1)
+        trainer = Trainer(model, optimizer, scheduler, loader.forever, step=step)
     trainer.max_iter = steps + warmup
     trainer.data = loader.forever(0)
     with loader:

@@ -7,9 +7,9 @@ The legacy ``slim/extensions/distill_pruned_model`` flow (reference §5.3), in t
 2. the teacher is built (names prefixed ``teacher_``), its ``--teacher_pretrained`` weights loaded
    strictly (path, legacy folder/.tar or URL) and frozen: eval mode, no gradients, never in a
    checkpoint;
-3. the student is trained by the engine's own assembly (``commands.train.train_from_config``): built,
+3. the student is trained by ``train``'s own assembly (``commands.train.train_from_config``): built,
    given its ``pretrain_weights`` (partial load), pruned by the plan (FLOPs and parameters reported
-   before → after at the eval input size), optimised by a ``DistillTrainer``; every checkpoint gets
+   before → after at the eval input size), trained with a ``DistillStep``; every checkpoint gets
    the plan as a ``.plan.json`` sidecar, so eval/export/infer rebuild the pruned structure alone.
 
 ``resume`` continues a run: the pruned structure comes from the resume checkpoint's sidecar (the
@@ -19,7 +19,6 @@ restores weights, optimizer, LR, iteration and random state.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from slimdet.errors import PlanError
 from slimdet.modeling.build import build_model
 from slimdet.slim.checks import check_distill_prune
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
-from slimdet.slim.distill_trainer import DistillTrainer
+from slimdet.slim.distill_step import DistillStep
 from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan, sidecar_path
 from slimdet.weights import load_weights
 
@@ -133,12 +132,7 @@ def distill_prune(
         device=device,
         quiet=quiet,
         plan=plan,
-        trainer_factory=functools.partial(
-            DistillTrainer,
-            teacher=teacher,
-            distill_weight=distill_weight,
-            teacher_loss_every=student_cfg.log_iter,
-        ),
+        step=DistillStep(teacher, distill_weight=distill_weight, teacher_loss_every=student_cfg.log_iter),
     )
     return DistillPruneResult(
         teacher_config=teacher_cfg.name,

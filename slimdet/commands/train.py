@@ -5,15 +5,14 @@ at the end, ``best_model`` (highest mAP) with ``eval=True``. The run is data-par
 ``python -m paddle.distributed.launch``; only rank 0 writes, logs and evaluates.
 
 ``distill-prune`` trains through the same function: it passes a pruning ``plan`` (applied after the
-pretrained weights are loaded, before the optimizer exists; written beside every checkpoint) and a
-``trainer_factory`` that makes its ``DistillTrainer``.
+pretrained weights are loaded, before the optimizer exists; written beside every checkpoint by slim's
+``PlanSidecarHook``) and the ``step`` the trainer runs (slim's ``DistillStep``).
 """
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,13 +27,12 @@ from slimdet.engine.device import select_device
 from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
-from slimdet.engine.trainer import Trainer, TrainingInterrupted
+from slimdet.engine.trainer import Step, Trainer, TrainingInterrupted, model_losses
 from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
-from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan, save_plan, sidecar_path
+from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan
+from slimdet.slim.plan_sidecar import PlanSidecarHook
 from slimdet.weights import load_weights
-
-TrainerFactory = Callable[..., Trainer]  # called like Trainer(model, optimizer, scheduler, batches, hooks, seed=)
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ def train_from_config(
     device: str | None = None,
     quiet: bool = False,
     plan: PruningPlan | None = None,
-    trainer_factory: TrainerFactory = Trainer,
+    step: Step = model_losses,
 ) -> TrainResult:
     """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``).
 
@@ -104,29 +102,31 @@ def train_from_config(
         )
         pretrained = report.to_dict()["counts"]
     pruning = plan.apply(model) if plan is not None else None  # the optimizer must see the pruned shapes
-    sidecar = functools.partial(save_plan, plan) if plan is not None else _remove_plan
     optimizer, scheduler = build_optimizer(data, model)
     out_dir = Path(cfg.save_dir) / cfg.name
 
     loaders = ExitStack()  # stops the loaders' worker processes however training ends
     loaders.enter_context(loader)
-    saver = CheckpointHook(cfg.snapshot_iter, out_dir, sidecar)
+    saver = CheckpointHook(cfg.snapshot_iter, out_dir)
     history = LossHistory(cfg.log_iter)
     evaluation = None
     if eval and rank == 0:
         eval_loader = loaders.enter_context(build_loader(data, "eval"))
         evaluator = build_evaluator(data, eval_loader.dataset)
         evaluation = EvalHook(
-            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator), best_dir=out_dir, sidecar=sidecar
+            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator), best_dir=out_dir
         )
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
     progress = ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation)
     # Order matters: the checkpoint is written before evaluating, so a crashing evaluation still leaves
-    # the snapshot to resume from; progress comes last to report the step's losses and the new mAP.
-    hooks: list[Hook] = [saver, *([evaluation] if evaluation else []), history, progress] if rank == 0 else []
+    # the snapshot to resume from; progress comes last to report the step's losses and the new mAP. The
+    # plan sidecar only acts before a save (a stale one goes when the run is not pruned).
+    hooks: list[Hook] = []
+    if rank == 0:
+        hooks = [PlanSidecarHook(plan), saver, *([evaluation] if evaluation else []), history, progress]
 
     net = paddle.DataParallel(model) if world_size > 1 else model
-    trainer = trainer_factory(net, optimizer, scheduler, loader.forever, hooks, seed=seed)
+    trainer = Trainer(net, optimizer, scheduler, loader.forever, hooks, step=step, seed=seed)
     start_iter = trainer.resume(resume) if resume is not None else 0
     started = time.perf_counter()
     try:
@@ -155,7 +155,3 @@ def train_from_config(
         pruning=pruning,
     )
 
-
-def _remove_plan(stem: Path) -> None:
-    """An unpruned checkpoint has no plan sidecar: remove one that a pruned run left under the same name."""
-    sidecar_path(stem).unlink(missing_ok=True)

@@ -3,7 +3,9 @@
 A hook sees the trainer at three moments (``before_train``, ``after_step``, ``after_train``) and reads
 its typed attributes (``iter``, ``max_iter``, ``losses``, ``interrupted`` …). ``after_train`` always
 runs, also after an error or Ctrl-C; a hook tells those apart by ``trainer.iter`` and
-``trainer.interrupted``. Only rank 0 is given hooks that write or print (see ``commands.train``).
+``trainer.interrupted``. A fourth moment, ``before_save``, comes before each checkpoint or best model is
+written, so that a hook can put what must travel with it beside it first (slim's pruning plan sidecar).
+Only rank 0 is given hooks that write or print (see ``commands.train``).
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ class Hook:
     def after_step(self, trainer: Trainer) -> None:
         pass
 
+    def before_save(self, trainer: Trainer, stem: Path) -> None:
+        """``stem``.* is about to be written; called before any of its files, so what is written here comes first."""
+
     def after_train(self, trainer: Trainer) -> None:
         pass
-
-
-Sidecar = Callable[[Path], object]  # writes a file beside a checkpoint, given its stem (e.g. the pruning plan)
 
 
 class CheckpointHook(Hook):
@@ -51,14 +53,14 @@ class CheckpointHook(Hook):
     checkpoint at the iteration reached; all resumable (weights + optimizer + state). No checkpoint is
     written after an error, so a NaN never overwrites good weights.
 
-    ``sidecar(stem)`` runs before each checkpoint's files are written, so that a checkpoint that reads
-    as complete always has it (the pruning plan: a pruned checkpoint cannot be rebuilt without it).
+    Every hook's ``before_save`` runs before a checkpoint's files are written, so that a checkpoint that
+    reads as complete always has what they add (the pruning plan: a pruned checkpoint cannot be rebuilt
+    without it).
     """
 
-    def __init__(self, every: int, out_dir: str | Path, sidecar: Sidecar | None = None) -> None:
+    def __init__(self, every: int, out_dir: str | Path) -> None:
         self.every = every
         self.out_dir = Path(out_dir)
-        self.sidecar = sidecar
         self.last: Path | None = None
 
     def after_step(self, trainer: Trainer) -> None:
@@ -72,8 +74,7 @@ class CheckpointHook(Hook):
             self._save(trainer, str(trainer.iter))
 
     def _save(self, trainer: Trainer, name: str) -> None:
-        if self.sidecar is not None:
-            self.sidecar(self.out_dir / name)
+        trainer.before_save(self.out_dir / name)
         self.last = checkpoint.save_checkpoint(
             self.out_dir / name, trainer.model, trainer.optimizer, trainer.state_dict()
         )
@@ -89,19 +90,17 @@ class EvalRecord:
 
 class EvalHook(Hook):
     """Calls ``evaluate_fn`` every ``every`` steps and after the last one; keeps the weights with the
-    best ``mAP`` as ``best_dir/best_model.pdparams`` (and its ``sidecar``) when ``best_dir`` is given."""
+    best ``mAP`` as ``best_dir/best_model.pdparams`` (after the hooks' ``before_save``) when ``best_dir`` is given."""
 
     def __init__(
         self,
         every: int,
         evaluate_fn: Callable[[], Mapping[str, float]],
         best_dir: str | Path | None = None,
-        sidecar: Sidecar | None = None,
     ) -> None:
         self.every = every
         self.evaluate_fn = evaluate_fn
         self.best_dir = Path(best_dir) if best_dir is not None else None
-        self.sidecar = sidecar
         self.history: list[EvalRecord] = []
         self.best: EvalRecord | None = None
         self.seconds = 0.0  # spent evaluating, so that training speed can be told apart
@@ -121,8 +120,7 @@ class EvalHook(Hook):
         if self.best is None or metrics["mAP"] > self.best.metrics["mAP"]:
             self.best = record
             if self.best_dir is not None:
-                if self.sidecar is not None:
-                    self.sidecar(self.best_dir / BEST_NAME)
+                trainer.before_save(self.best_dir / BEST_NAME)
                 save_weights(trainer.model, self.best_dir / f"{BEST_NAME}{checkpoint.WEIGHTS_SUFFIX}")
 
 

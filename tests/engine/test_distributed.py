@@ -64,18 +64,11 @@ def two_ranks(write_tiny_train_config, tmp_path_factory):
 def _single_process(config: Path, batch_size: int, save_dir: Path) -> dict[str, np.ndarray]:
     from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.trainer import Trainer
-    from tests.engine.dp_worker import freeze_batch_norm
-
-    trainers = []
-
-    def keep(model, *args, **kwargs):
-        freeze_batch_norm(model)
-        trainers.append(Trainer(model, *args, **kwargs))
-        return trainers[-1]
+    from tests.engine.dp_worker import keeping_trainers
 
     overrides = [*STEPS, f"TrainReader.batch_size={batch_size}", f"save_dir={save_dir}"]
-    train_from_config(load_config(config, overrides), quiet=True, trainer_factory=keep)
+    with keeping_trainers() as trainers:
+        train_from_config(load_config(config, overrides), quiet=True)
     return {p.name: p.numpy() for p in trainers[0].model.parameters()}
 
 

@@ -65,16 +65,17 @@ def test_checkpoint_every_n_steps_and_final(tmp_path, make_trainer):
     assert saver.last == tmp_path / "model_final"
 
 
-def test_the_sidecar_is_written_before_each_checkpoint_and_best_model(tmp_path, make_trainer):
+def test_before_save_runs_before_each_checkpoint_and_best_model(tmp_path, make_trainer):
     written = []
 
-    def sidecar(stem):
-        assert not stem.with_name(stem.name + ".state.json").exists()  # before the file that marks it complete
-        stem.with_name(stem.name + ".plan.json").write_text("{}")
-        written.append(stem.name)
+    class Sidecar(Hook):
+        def before_save(self, trainer, stem):
+            assert not stem.with_name(stem.name + ".state.json").exists()  # before the file that marks it complete
+            stem.with_name(stem.name + ".plan.json").write_text("{}")
+            written.append(stem.name)
 
     scores = iter([0.1, 0.3])
-    hooks = [CheckpointHook(2, tmp_path, sidecar), EvalHook(2, lambda: {"mAP": next(scores)}, best_dir=tmp_path, sidecar=sidecar)]
+    hooks = [Sidecar(), CheckpointHook(2, tmp_path), EvalHook(2, lambda: {"mAP": next(scores)}, best_dir=tmp_path)]
     make_trainer(hooks).train(0, 4)
     assert written == ["2", "best_model", "best_model", "model_final"]  # model_final after the last eval
     assert sorted(p.name for p in tmp_path.glob("*.plan.json")) == ["2.plan.json", "best_model.plan.json", "model_final.plan.json"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from slimdet.engine.hooks import CheckpointHook, Hook
-from slimdet.engine.trainer import NonFiniteLossError, Trainer, TrainingInterrupted
+from slimdet.engine.trainer import NonFiniteLossError, TrainingInterrupted, model_losses
 from slimdet.errors import SlimdetError
 from slimdet.weights import load_weights
 from tests.engine.toy import LossRecorder, ToyLoader
@@ -111,14 +111,13 @@ def test_after_train_runs_even_when_a_step_fails(make_trainer):
     assert calls == ["before", "after"]
 
 
-def test_a_subclass_overrides_only_run_step(make_trainer):
-    class Doubled(Trainer):
-        def run_step(self):
-            losses = self.model_losses(next(self.data))
-            losses["loss"] = 2 * losses["loss"]
-            return self.optimize(losses)
+def test_the_trainer_runs_the_step_it_is_given(make_trainer):
+    def doubled(trainer, batch):
+        losses = model_losses(trainer, batch)
+        return {**losses, "loss": 2 * losses["loss"]}
 
-    trainer = make_trainer(trainer_class=Doubled)
+    trainer = make_trainer(step=doubled)
+    assert trainer.step is doubled
     trainer.train(0, 3)
     assert trainer.iter == 3
     assert trainer.losses["loss"] == pytest.approx(2 * (trainer.losses["loss_mse"] + trainer.losses["loss_l1"]), rel=1e-5)

@@ -1,4 +1,4 @@
-"""DistillTrainer: its step minimises student loss + distill loss, reports the legacy terms, spares the teacher."""
+"""DistillStep: the step minimises student loss + distill loss, reports the legacy terms, spares the teacher."""
 
 import numpy as np
 import paddle
@@ -6,7 +6,8 @@ import pytest
 from paddle import nn
 
 from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs
-from slimdet.slim.distill_trainer import DistillTrainer
+from slimdet.engine.trainer import Trainer
+from slimdet.slim.distill_step import DistillStep
 from tests.engine.toy import LossRecorder
 
 CLASSES, ANCHORS, SIDE = 2, 3, 4
@@ -72,9 +73,8 @@ def make_models(seed: int = 0):
 def make_trainer(student, teacher, *, weight=1000.0, every=1, hooks=()):
     scheduler = paddle.optimizer.lr.PiecewiseDecay([1000], [LR, LR])
     optimizer = paddle.optimizer.SGD(learning_rate=scheduler, parameters=student.parameters())
-    return DistillTrainer(
-        student, optimizer, scheduler, batches, hooks, teacher=teacher, distill_weight=weight, teacher_loss_every=every
-    )
+    step = DistillStep(teacher, distill_weight=weight, teacher_loss_every=every)
+    return Trainer(student, optimizer, scheduler, batches, hooks, step=step)
 
 
 def state(model):
