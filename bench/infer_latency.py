@@ -90,7 +90,7 @@ def build_models(cfg: dict, level_bias: tuple[float, ...]):
     pruned = build_model(cfg)
     pruned.set_state_dict(base.state_dict())
     plan = PruningPlan(ratios=R578)
-    plan.apply(pruned)
+    plan.prune(pruned)
     return base, pruned, plan
 
 

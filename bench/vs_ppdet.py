@@ -255,7 +255,7 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         return {"images_per_s": len(loader.dataset) / (time.perf_counter() - started), "peak_rss_mib": _peak_rss_mib()}
     model = build_model(student)
     if task == "distill":
-        PruningPlan(ratios=R578, input_size=int(os.environ["BENCH_SIZE"])).apply(model)
+        PruningPlan(ratios=R578).apply(model, input_size=int(os.environ["BENCH_SIZE"]))
     if (work / START[task]).is_file():
         load_start(model, work / START[task])
     loader = build_loader(student, "train", seed=0)

@@ -228,11 +228,10 @@ def _ratios(path: Path, config: Path, size: DemoSize) -> Any:
 def _prune_only(config: Path, pruned_params: str, pruned_ratios: str) -> Any:
     from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.config.sizes import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config)
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, input_size=eval_input_size(cfg.to_dict()))
+    plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
     return train_from_config(cfg, quiet=True, plan=plan)
 
 

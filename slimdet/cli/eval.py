@@ -42,11 +42,10 @@ def eval_command(
     """
     from slimdet.commands.evaluate import evaluate_checkpoint
     from slimdet.config import load_config
-    from slimdet.config.sizes import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, input_size=eval_input_size(cfg.to_dict()))
+    plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
     with progress(quiet) as bar:
         task = bar.add_task("eval", total=None)
         result = evaluate_checkpoint(

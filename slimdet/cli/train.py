@@ -58,12 +58,11 @@ def train_command(
     """
     from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.config.sizes import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
     relaunch_with_nproc(ctx, nproc, cfg)  # --nproc N: this command again, in N processes
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion, input_size=eval_input_size(cfg.to_dict()))
+    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
     with exit_130_on_interrupt():
         result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
     if as_json:

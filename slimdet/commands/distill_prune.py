@@ -20,13 +20,12 @@ restores weights, optimizer, LR, iteration and random state.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from slimdet.commands.train import TrainResult, train_from_config
 from slimdet.config import Config
-from slimdet.config.sizes import eval_input_size
 from slimdet.engine.checkpoint import checkpoint_stem, read_state
 from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
@@ -119,7 +118,6 @@ def distill_prune(
     )
     plan = resolve_plan(plan, saved)
     assert plan is not None and teacher_pretrained  # the checks demand both
-    plan = replace(plan, input_size=eval_input_size(student))  # FLOPs at the size the model is evaluated at
 
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
     engine = _teacher_engine(teacher_engine, used)

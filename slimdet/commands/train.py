@@ -21,6 +21,7 @@ from typing import Any
 import paddle
 
 from slimdet.config import Config
+from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_loader
 from slimdet.engine import checkpoint
 from slimdet.engine.device import select_device
@@ -101,7 +102,8 @@ def train_from_config(
             model, cfg.pretrain_weights, strict=False, exclude=list(cfg.finetune_exclude_pretrained_params) or None
         )
         pretrained = report.to_dict()["counts"]
-    pruning = plan.apply(model) if plan is not None else None  # the optimizer must see the pruned shapes
+    # The optimizer must see the pruned shapes; FLOPs are reported at the size the model is evaluated at.
+    pruning = plan.apply(model, input_size=eval_input_size(data)) if plan is not None else None
     optimizer, scheduler = build_optimizer(data, model)
     out_dir = Path(cfg.save_dir) / cfg.name
 

@@ -24,7 +24,6 @@ from paddle.static import InputSpec
 
 from slimdet._files import atomic_dir
 from slimdet.config import load_config
-from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_dataset
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.parity import ParityReport, compare_detections
@@ -210,7 +209,7 @@ def export_checkpoint(
     data = cfg.to_dict()
     if onnx:
         import_onnx_tools()  # a missing extra fails before any heavy work
-    flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios, input_size=eval_input_size(data))
+    flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
     label_list = build_dataset(data, "eval").class_names
     model, plan = build_trained_model(data, cfg.weights, flags_plan)
     return export_model(model, data, plan, Path(output_dir) / cfg.name, label_list=label_list, onnx=onnx)

@@ -59,7 +59,7 @@ def pruned_checkpoint(small_shapes_checkpoint, tmp_path_factory) -> Path:
     config, _ = small_shapes_checkpoint
     paddle.seed(2)
     model = build_model(load_config(config).to_dict())
-    PruningPlan.from_flags(R578_PARAMS, R578_RATIOS, input_size=96).apply(model)
+    PruningPlan.from_flags(R578_PARAMS, R578_RATIOS).apply(model, input_size=96)
     return save_weights(model, tmp_path_factory.mktemp("pruned") / "r578.pdparams")
 
 

@@ -110,8 +110,8 @@ def pruned_export(shapes_cfg, shapes_labels, tmp_path_factory):
 
     paddle.seed(1)
     model = build_model(shapes_cfg)
-    plan = PruningPlan(ratios=R578_LIKE, input_size=96)
-    report = plan.apply(model)
+    plan = PruningPlan(ratios=R578_LIKE)
+    report = plan.apply(model, input_size=96)
     result = export_model(model, shapes_cfg, plan, tmp_path_factory.mktemp("pruned") / "r578", label_list=shapes_labels)
     return result, plan, report
 

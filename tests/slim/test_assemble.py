@@ -25,8 +25,8 @@ def pruned_checkpoint(shapes_dict, tmp_path_factory):
 
     paddle.seed(5)
     model = build_model(shapes_dict)
-    plan = PruningPlan(ratios=PRUNED, input_size=96)
-    plan.apply(model)
+    plan = PruningPlan(ratios=PRUNED)
+    plan.apply(model, input_size=96)
     weights = save_weights(model, tmp_path_factory.mktemp("pruned") / "p.pdparams")
     save_plan(plan, weights)
     return weights, model
