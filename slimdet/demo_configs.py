@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import slimdet
+from slimdet.config.shipped import SHIPPED_DIR
 from slimdet.errors import ConfigError
 
 TEACHER_BASE = "shapes_yolov3_r34.yml"
@@ -62,13 +62,10 @@ FAST = DemoSize(
 
 
 def shipped_configs() -> Path:
-    """The repository's ``configs/`` folder (the demo runs from a clone, installed editable)."""
-    folder = Path(slimdet.__file__).resolve().parents[1] / "configs"
-    if not (folder / STUDENT_BASE).is_file():
-        raise ConfigError(
-            f"the shipped configs are not at {folder}: run the demo from a clone of slimdet installed with pip install -e ."
-        )
-    return folder
+    """The package's ``configs/`` folder (package data: there in a clone and in a wheel install alike)."""
+    if not (SHIPPED_DIR / STUDENT_BASE).is_file():
+        raise ConfigError(f"the shipped configs are not at {SHIPPED_DIR}: reinstall slimdet (pip install slimdet)")
+    return SHIPPED_DIR
 
 
 def demo_config(

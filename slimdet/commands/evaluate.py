@@ -30,10 +30,12 @@ class CheckpointEvalResult:
     seconds: float
     summary: EvalResult
     bbox_json: str | None = None
+    config_file: str = ""  # the file read: shows when ``-c NAME`` found a shipped config
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config,
+            "config_file": self.config_file,
             "weights": self.weights,
             "pruned": self.pruned,
             "images": self.images,
@@ -83,6 +85,7 @@ def evaluate_checkpoint(
         bbox_json = str(write_bytes_atomic(out_dir / "bbox.json", json.dumps(evaluator.records()).encode()))
     return CheckpointEvalResult(
         config=cfg.name,
+        config_file=str(cfg.path),
         weights=str(weights),
         pruned=used_plan is not None,
         images=done,

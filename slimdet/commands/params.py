@@ -59,6 +59,7 @@ class ParamsReport:
     paddleslim_flops: int  # paddleslim.analysis.dygraph_flops: conv MACs + relu/BN elements
     paddleslim_conv_flops: int  # the same with only_conv=True (equals conv_macs)
     config: str = ""  # the config's name, when built from a file
+    config_file: str = ""  # that file (shows when ``-c NAME`` found a shipped config)
     plan: Mapping[str, Any] | None = None  # the pruning plan the model was pruned by (PruningPlan.to_dict())
 
     @property
@@ -68,6 +69,7 @@ class ParamsReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config,
+            "config_file": self.config_file,
             "input_size": self.input_size,
             "plan": dict(self.plan) if self.plan is not None else None,
             "rows": [row.to_dict() for row in self.rows],
@@ -108,7 +110,7 @@ def describe_config(
     report = describe_parameters(
         config.to_dict(), prunable_only=prunable_only, name_filter=name_filter, input_size=input_size, plan=plan
     )
-    return replace(report, config=config.name)
+    return replace(report, config=config.name, config_file=str(config.path))
 
 
 def describe_parameters(

@@ -55,6 +55,7 @@ class TrainResult:
     best: EvalRecord | None = None
     pretrained: Mapping[str, int] = field(default_factory=dict)  # counts of the pretrain_weights load
     pruning: PruneReport | None = None  # what the plan cut, when training a pruned model
+    config_file: str = ""  # the file read: shows when ``-c NAME`` found a shipped config
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -141,6 +142,7 @@ def train_from_config(
     done = trainer.iter - start_iter
     return TrainResult(
         config=cfg.name,
+        config_file=str(cfg.path),
         output_dir=str(out_dir),
         device=device_used,
         start_iter=start_iter,

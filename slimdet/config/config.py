@@ -16,6 +16,7 @@ from slimdet.config.checks import check, check_keys, typed_keys
 from slimdet.config.includes import merge, read_with_includes
 from slimdet.config.overrides import parse_overrides
 from slimdet.config.schema import LegacyGlobals, Positive, Sections
+from slimdet.config.shipped import resolve_config_path
 from slimdet.errors import ConfigError, did_you_mean
 
 NOT_GLOBALS = ("path", "merged")  # Config fields that are not keys of the file
@@ -80,7 +81,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     Raises ``ConfigError`` for file problems and ``ConfigProblems`` (a ConfigError) listing every
     problem of the overrides and of the merged config at once.
     """
-    path = Path(path)
+    path = resolve_config_path(path)  # a shipped config by name when no such file exists here
     layer, problems = parse_overrides(overrides)
     merged = _ordered(_plain(merge(read_with_includes(path), layer)))
     problems += _problems(merged)
