@@ -4,8 +4,8 @@ Rows (all evaluated by ``slimdet eval`` on the same test images, FLOPs and size 
 
 * teacher: YOLOv3-ResNet34 (configs/shapes_yolov3_r34.yml), trained by ``slimdet train``;
 * (a) baseline: YOLOv3-MobileNetV1 (configs/shapes_yolov3_mobilenet_v1.yml), trained by ``slimdet train``;
-* (b) r578: (a) pruned with the model zoo's r578 ratios (reference §1.5) and fine-tuned without a teacher
-  (``slimdet train --pruned_params …``, the legacy slim/prune/prune.py);
+* (b) r578: (a) pruned with the model zoo's r578 ratios (docs/legacy.md, "Pruning and r578") and fine-tuned
+  without a teacher (``slimdet train --pruned_params …``, the legacy slim/prune/prune.py);
 * (c) r578 + distill: (a) pruned the same way and trained with the split distillation loss from the
   teacher (``slimdet distill-prune``), for as many iterations as (b).
 

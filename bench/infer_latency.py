@@ -1,8 +1,8 @@
 """Does pruning make the deployed detector faster? Unpruned vs r578-pruned MobileNetV1-YOLOv3, side by side.
 
 Both models come from configs/yolov3_mobilenet_v1_voc.yml (20 classes) with random weights, the second
-pruned with the slim model zoo's r578 ratios (reference §1.5). Each is exported by slimdet at every input
-size and timed through Paddle Inference on the CPU, batch 1, at each thread count; the two models
+pruned with the slim model zoo's r578 ratios (docs/legacy.md, "Pruning and r578"). Each is exported by slimdet
+at every input size and timed through Paddle Inference on the CPU, batch 1, at each thread count; the two models
 alternate run by run so that both see the same machine load. Printed next to the latency ratio: the conv
 FLOPs ratio (the most pruning can give, if only convolutions cost time) and the on-disk size ratio.
 

@@ -5,7 +5,7 @@ Sources ``load_weights`` understands:
 * our ``.pdparams`` (a pickle of {legacy name: ndarray}, as written by ``save_weights`` and by 0.2+'s
   ``fluid.save``); a path without suffix whose ``<path>.pdparams`` exists works too, as in 0.x;
 * a legacy release folder: one file per variable, file name = variable name, each in Paddle's
-  LoDTensor format (reference §10.2), possibly inside one top-level folder;
+  LoDTensor format (docs/legacy.md, "Weight files"), possibly inside one top-level folder;
 * a ``.tar`` of such a folder (read in memory, nothing extracted); a folder or tar holding no variable
   files but a single ``.pdparams`` is read as that checkpoint;
 * an ``http(s)://`` URL of either: downloaded once into ``$SLIMDET_HOME/weights`` (default
@@ -290,7 +290,7 @@ def _is_variable(relative: str) -> bool:
 
 
 def parse_lod_tensor(data: bytes, *, name: str = "variable") -> np.ndarray:
-    """Decode one variable file in Paddle's LoDTensor format (reference §10.2); errors name the file."""
+    """Decode one variable file in Paddle's LoDTensor format (docs/legacy.md, "Weight files"); errors name the file."""
     try:
         return _decode(memoryview(data))
     except (struct.error, ValueError, IndexError) as err:

@@ -1,6 +1,6 @@
 """``slimdet distill-prune``'s core: prune a student and train it with a frozen teacher's help.
 
-The legacy ``slim/extensions/distill_pruned_model`` flow (reference §5.3), in this order:
+The legacy ``slim/extensions/distill_pruned_model`` flow (docs/legacy.md, "Distillation"), in this order:
 
 1. pre-flight checks on the two configs and the flags (``slim.checks``): nothing is built or read
    until they pass, and every problem is reported at once;

@@ -1,7 +1,7 @@
 """``slimdet params``' core: every persistable of a config's model, its cost, and whether it can be pruned.
 
 The successor of the legacy tools' ``--print_params``: names are exactly what ``--pruned_params``
-accepts, and the totals use the legacy model zoo's conventions (reference §9.3) next to PaddleSlim's
+accepts, and the totals use the legacy model zoo's conventions (docs/legacy.md, "FLOPs and size") next to PaddleSlim's
 own FLOPs count, so numbers can be compared with the published tables.
 """
 

@@ -1,4 +1,4 @@
-"""Pascal VOC mAP exactly as PaddleDetection 0.x computed it (reference §7).
+"""Pascal VOC mAP exactly as PaddleDetection 0.x computed it (docs/legacy.md, "VOC mAP").
 
 IoU uses inclusive pixel corners (area = (x2 − x1 + 1)(y2 − y1 + 1)); a detection matches the
 same-class ground truth it overlaps most when that IoU is strictly above the threshold; difficult

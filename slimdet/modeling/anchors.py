@@ -1,4 +1,4 @@
-"""YOLOv3 anchors, masks and strides of the legacy VOC (and COCO) configs (reference §2).
+"""YOLOv3 anchors, masks and strides of the legacy VOC (and COCO) configs (docs/legacy.md, "YOLOv3 geometry").
 
 Level 0 is the coarsest map (stride 32) and gets the three largest anchors.
 """

@@ -1,4 +1,6 @@
-"""The YOLOv3 head of PaddleDetection 0.x (reference §1.4, §2): raw feature maps only.
+"""The YOLOv3 head of PaddleDetection 0.x: raw feature maps only.
+
+Its names and shapes are in docs/legacy.md, "Parameter names" and "YOLOv3 geometry".
 
 Per level i (0 = coarsest, ch = 512, 256, 128):
 ``yolo_block.{i}``: 1x1(ch) → 3x3(2ch) → 1x1(ch) → 3x3(2ch) (``.{j}.0``/``.{j}.1``, j = 0, 1) →

@@ -2,7 +2,7 @@
 
 The fine-grained loss exists because distillation needs the per-level outputs split into x, y, w, h,
 obj and cls (``split_output``); the coarse path is the legacy default and runs the fused C++ op.
-Both follow PaddleDetection 0.x (reference §4): every term is summed per image, averaged over the
+Both follow PaddleDetection 0.x (docs/legacy.md, "Loss"): every term is summed per image, averaged over the
 batch and summed over the levels.
 """
 
@@ -37,8 +37,8 @@ def _split_channels(tensor: paddle.Tensor, num_anchors: int, head: int) -> list[
 def split_output(output: paddle.Tensor, num_classes: int, num_anchors: int = 3) -> dict[str, paddle.Tensor]:
     """Split one level's raw head output [N, A*(5+C), H, W] into named logits.
 
-    The channel layout per anchor is [tx, ty, tw, th, obj, cls_0 .. cls_{C-1}] (reference §2). Returns
-    ``x, y, w, h, obj`` as [N, A, H, W] and ``cls`` as [N, A, H, W, C] (classes last).
+    The channel layout per anchor is [tx, ty, tw, th, obj, cls_0 .. cls_{C-1}] (docs/legacy.md, "YOLOv3
+    geometry"). Returns ``x, y, w, h, obj`` as [N, A, H, W] and ``cls`` as [N, A, H, W, C] (classes last).
     """
     x, y, w, h, obj, cls = _split_channels(output, num_anchors, head=5)
     return {"x": x, "y": y, "w": w, "h": h, "obj": obj, "cls": cls.transpose([0, 1, 3, 4, 2])}
@@ -83,12 +83,12 @@ def _best_iou(pred_xyxy: paddle.Tensor, gt_xyxy: paddle.Tensor) -> paddle.Tensor
 
 
 class YOLOv3Loss:
-    """The YOLOv3 training loss over all levels (legacy ``YOLOv3Loss``, reference §4.2/§4.3).
+    """The YOLOv3 training loss over all levels (legacy ``YOLOv3Loss``, docs/legacy.md, "Loss").
 
     ``anchors`` are [[w, h] × 9] in input pixels, ``anchor_masks`` pick each level's anchors (coarsest
     level first, like the head's outputs), ``downsample_ratios`` are the levels' strides.
     ``label_smooth`` affects the coarse path only: the legacy fine-grained loss trained classes
-    against hard one-hot targets whatever the config said (reference §4.2), and so does this one.
+    against hard one-hot targets whatever the config said (docs/legacy.md, "Loss"), and so does this one.
     """
 
     def __init__(

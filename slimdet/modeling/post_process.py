@@ -1,4 +1,6 @@
-"""Raw YOLOv3 maps → boxes in original-image pixels: ``yolo_box`` per level, then multiclass NMS (reference §6).
+"""Raw YOLOv3 maps → boxes in original-image pixels: ``yolo_box`` per level, then multiclass NMS.
+
+The legacy rules are in docs/legacy.md, "Post-processing".
 
 Nothing here branches in Python on tensor values, so the same code runs eagerly and under
 ``paddle.jit.to_static`` (export). The only Python branch is on the execution mode, because the

@@ -1,6 +1,6 @@
 """Distillation: a teacher that can never train, and the legacy split distillation loss.
 
-The loss is ``split_distill`` of PaddleDetection 0.x's distill_pruned_model (reference §5.1). Per level,
+The loss is ``split_distill`` of PaddleDetection 0.x's distill_pruned_model (docs/legacy.md, "Distillation"). Per level,
 with student logits s·, teacher logits t· and σ the sigmoid:
 
 * reg = mean over N·A·H·W of (BCE(sx, σ(tx)) + BCE(sy, σ(ty)) + |sw − tw| + |sh − th|) · σ(tobj)

@@ -1,8 +1,8 @@
 """The only place that counts FLOPs.
 
 The legacy slim model zoo reports "GFLOPs" as convolution multiply-accumulates divided by 2^30
-(reference §9.3): sum over convs of C_in/groups · k_h · k_w · C_out · H_out · W_out. We count exactly
-that, per conv weight (keyed by its legacy ``param.name``), by hooking every ``Conv2D`` during one
+(docs/legacy.md, "FLOPs and size"): sum over convs of C_in/groups · k_h · k_w · C_out · H_out · W_out.
+We count exactly that, per conv weight (keyed by its legacy ``param.name``), by hooking every ``Conv2D`` during one
 forward pass of a zero image.
 """
 

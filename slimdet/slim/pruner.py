@@ -5,7 +5,7 @@ static program once, find for each named conv weight the tensors that share its 
 BN's scale/offset/mean/var on axis 0, every consuming conv's weight on axis 1) and cut them all with the
 same channel indices.
 
-What PaddleSlim 2.6 does, checked against the legacy rule (reference §1.5):
+What PaddleSlim 2.6 does, checked against the legacy rule (docs/legacy.md, "Pruning and r578"):
 
 * channels removed = ``int(round(C * ratio))`` with Python's ``round`` (so C=5, r=0.5 removes 2) —
   identical; but PaddleSlim silently caps it at C - 1. :class:`~slimdet.slim.plan.PruningPlan` rejects

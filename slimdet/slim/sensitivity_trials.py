@@ -27,7 +27,8 @@ from slimdet.errors import PlanError, SlimdetError
 # Paddle is imported inside functions here on purpose: sensitivity worker processes import this module to
 # read their TrialSpec, then set their thread count, and only then load paddle (it reads the count once).
 
-# The 18 detection-block convs PaddleDetection's slim model zoo prunes, in its order (reference §1.5).
+# The 18 detection-block convs PaddleDetection's slim model zoo prunes, in its order
+# (docs/legacy.md, "Pruning and r578").
 BLOCK_CONVS = ("0.0", "0.1", "1.0", "1.1", "2", "tip")
 LEGACY_PARAMS = tuple(f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in BLOCK_CONVS)
 DEFAULT_CACHE_MB = 2048.0

@@ -26,7 +26,7 @@ def lr_at(scheduler, step):
 
 def test_legacy_schedule_warms_up_from_zero_then_decays_tenfold_at_each_milestone():
     scheduler = build_lr_scheduler(LEGACY_LR)
-    # Reference §3.3: steps 0…999 linear from 0 to 0.001 (step 0 gives lr 0), then 0.001 until 55,000,
+    # docs/legacy.md, "Configs": steps 0…999 linear from 0 to 0.001 (step 0 gives lr 0), then 0.001 until 55,000,
     # 0.0001 until 62,000, 0.00001 after.
     expected = {0: 0.0, 500: 0.0005, 999: 0.000999, 1000: 0.001, 54999: 0.001, 55000: 0.0001, 61999: 0.0001, 62000: 1e-5, 69999: 1e-5}
     for step, lr in expected.items():

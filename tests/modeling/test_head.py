@@ -1,10 +1,10 @@
-"""The YOLOv3 head: legacy names and shapes (reference §1.4), output shapes, route-first concatenation."""
+"""The YOLOv3 head: legacy names and shapes (docs/legacy.md, "Parameter names"), output shapes, route first."""
 
 import paddle
 
 from slimdet.modeling.head import YOLOv3Head
 
-# reference §1.5: the 18 detection-block convs the legacy slim model zoo prunes, in its order
+# docs/legacy.md, "Pruning and r578": the 18 detection-block convs the legacy slim model zoo prunes, in its order
 MODEL_ZOO_PRUNED_PARAMS = (
     "yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights,yolo_block.0.1.0.conv.weights,"
     "yolo_block.0.1.1.conv.weights,yolo_block.0.2.conv.weights,yolo_block.0.tip.conv.weights,"
@@ -16,7 +16,7 @@ MODEL_ZOO_PRUNED_PARAMS = (
 
 
 def _head_table(first_in: tuple[int, int, int]) -> list[tuple[str, list[int]]]:
-    """reference §1.4 'Full head list', in creation order; ``first_in`` = input channels of each .0.0 conv."""
+    """docs/legacy.md, "Parameter names", in creation order; ``first_in`` = input channels of each .0.0 conv."""
     rows: list[tuple[str, list[int]]] = []
 
     def unit(name: str, shape: list[int]) -> None:

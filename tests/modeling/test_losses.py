@@ -21,7 +21,7 @@ C = 2
 ANCHORS = [[10, 13], [30, 30], [60, 50]]
 GT = (0.7, 0.3, 0.5, 0.4)
 CLS = 1
-# Gt2YoloTarget's encoding of GT for anchor 1 at row 0, column 1 (reference §4.1), by hand:
+# Gt2YoloTarget's encoding of GT for anchor 1 at row 0, column 1 (docs/legacy.md, "Loss"), by hand:
 TX, TY = 0.7 * 2 - 1, 0.3 * 2 - 0
 TW, TH = math.log(0.5 * 64 / 30), math.log(0.4 * 64 / 30)
 TSCALE = 2 - 0.5 * 0.4

@@ -29,7 +29,7 @@ def test_boxes_follow_the_legacy_yolo_box_formulas_in_original_pixels():
     post = YOLOv3PostProcess(SMALL_ANCHORS, [[0, 1, 2]], [8], num_classes=2)
     im_size = paddle.to_tensor([[100, 200], [50, 50]], dtype="int32")  # (h, w) of the original images
     result = post([paddle.to_tensor(_one_box_output())], im_size)
-    # reference §6, anchor (16, 30), input side 8·2 = 16, image w = 200, h = 100:
+    # docs/legacy.md, "Post-processing", anchor (16, 30), input side 8·2 = 16, image w = 200, h = 100:
     cx, cy = (0 + 0.5) * 200 / 2, (1 + 0.5) * 100 / 2
     bw, bh = 0.5 * 16 * 200 / 16, 0.5 * 30 * 100 / 16
     box = [max(cx - bw / 2, 0), max(cy - bh / 2, 0), min(cx + bw / 2, 199), min(cy + bh / 2, 99)]

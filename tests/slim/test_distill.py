@@ -1,4 +1,4 @@
-"""Split distillation loss (reference §5.1) and the frozen teacher."""
+"""Split distillation loss (docs/legacy.md, "Distillation") and the frozen teacher."""
 
 import numpy as np
 import paddle

@@ -1,4 +1,4 @@
-"""DarkNet53 as PaddleDetection 0.x's yolov3_darknet uses it (reference §1.3).
+"""DarkNet53 as PaddleDetection 0.x's yolov3_darknet uses it (docs/legacy.md, "Parameter names").
 
 conv + BN + LeakyReLU(0.1) units with dotted names, like the head: ``yolo_input``,
 ``yolo_input.downsample``, ``stage.{i}.{j}.{0,1}`` (1x1 then 3x3 with an identity residual) and

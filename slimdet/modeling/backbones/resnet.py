@@ -1,4 +1,4 @@
-"""ResNet18/34 (BasicBlock, variant b) as PaddleDetection 0.x's yolov3_r34 uses it (reference §1.2).
+"""ResNet18/34 (BasicBlock, variant b) as PaddleDetection 0.x's yolov3_r34 uses it (docs/legacy.md, "Parameter names").
 
 Names: stem ``conv1_weights`` + ``bn_conv1_*``; block convs ``res{S}{L}_branch2a|2b_weights`` and
 projection shortcuts ``res{S}a_branch1_weights``, each with BN ``bn{S}{L}_…_scale|_offset|_mean|_variance``
