@@ -21,6 +21,7 @@ from typing import Any
 import paddle
 
 from slimdet.config import Config
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_loader
 from slimdet.engine import checkpoint
@@ -95,8 +96,9 @@ def train_from_config(
         # A pruned checkpoint resumes pruned: its sidecar gives the structure (a plan given too must agree).
         plan = resolve_plan(plan, load_plan(checkpoint.checkpoint_stem(resume)))
     seed_everything(seed)
-    loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size)
-    model = build_model(data)
+    geometry = YOLOv3Geometry.from_config(data)  # one geometry for the model and its training targets
+    loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size, geometry=geometry)
+    model = build_model(data, geometry=geometry)
     pretrained: dict[str, int] = {}
     if resume is None and cfg.pretrain_weights:
         report = load_weights(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
 from slimdet.config.checks import check, check_keys, typed_keys
+from slimdet.config.geometry import geometry_problems
 from slimdet.config.includes import merge, read_with_includes
 from slimdet.config.overrides import parse_overrides
 from slimdet.config.schema import LegacyGlobals, Positive, Sections
@@ -99,7 +100,11 @@ def _problems(merged: Mapping[str, Any]) -> list[str]:
     globals_ = {f.name: hints[f.name] for f in _global_fields()}
     required = frozenset(f.name for f in _global_fields() if f.default is MISSING)
     schema = {**globals_, **typed_keys(LegacyGlobals)[0], **typed_keys(Sections)[0]}
-    return check_keys(merged, schema, required, path="") + _anchor_problems(merged.get("YOLOv3Head"))
+    return (
+        check_keys(merged, schema, required, path="")
+        + _anchor_problems(merged.get("YOLOv3Head"))
+        + geometry_problems(merged)
+    )
 
 
 def _anchor_problems(head: Any) -> list[str]:

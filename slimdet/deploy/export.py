@@ -36,6 +36,7 @@ from slimdet.deploy.predictor import (
     PaddlePredictor,
     import_onnx_tools,
 )
+from slimdet.modeling.modes import eval_mode
 from slimdet.slim.assemble import build_trained_model
 from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan, save_plan
@@ -101,14 +102,9 @@ def save_inference_model(model: nn.Layer, input_size: int, folder: Path) -> None
         InputSpec([-1, 3, input_size, input_size], "float32", name="image"),
         InputSpec([-1, 2], "int32", name="im_size"),
     ]
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         graph = paddle.jit.to_static(InferenceGraph(model), input_spec=specs, full_graph=True)
         paddle.jit.save(graph, str(folder / Path(MODEL_FILE).stem))
-    finally:
-        if was_training:
-            model.train()
 
 
 @contextlib.contextmanager

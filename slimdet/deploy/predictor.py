@@ -16,6 +16,7 @@ import paddle
 
 from slimdet.errors import SlimdetError, WeightsError
 from slimdet.inference import cpu_predictor
+from slimdet.modeling.modes import inference_context
 from slimdet.runtime import cpu_threads
 
 MODEL_FILE = "model.pdmodel"
@@ -88,14 +89,8 @@ class DygraphPredictor:
         self._model = model
 
     def __call__(self, image: np.ndarray, im_size: np.ndarray) -> Detections:
-        was_training = self._model.training
-        self._model.eval()
-        try:
-            with paddle.no_grad():
-                out = self._model(paddle.to_tensor(image, dtype="float32"), paddle.to_tensor(im_size, dtype="int32"))
-        finally:
-            if was_training:
-                self._model.train()
+        with inference_context(self._model):
+            out = self._model(paddle.to_tensor(image, dtype="float32"), paddle.to_tensor(im_size, dtype="int32"))
         return _as_detections(out["bbox"].numpy(), out["bbox_num"].numpy())
 
 

@@ -7,8 +7,7 @@ mode it came in (a trainer evaluating mid-run keeps training afterwards; a froze
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,7 @@ import paddle
 from slimdet.data.datasets import DetectionDataset
 from slimdet.errors import ConfigError, did_you_mean
 from slimdet.metrics import COCOMetric, Evaluator, ReportingEvaluator, VOCMetric
-
-
-@contextmanager
-def inference_context(model: paddle.nn.Layer) -> Iterator[None]:
-    """Eval mode and no gradients inside; every sublayer's own mode restored on the way out."""
-    modes = [(layer, layer.training) for layer in model.sublayers(include_self=True)]
-    model.eval()
-    try:
-        with paddle.no_grad():
-            yield
-    finally:
-        for layer, training in modes:
-            layer.training = training
+from slimdet.modeling.modes import inference_context
 
 
 def run_inference(

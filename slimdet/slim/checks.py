@@ -10,10 +10,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from slimdet.config.geometry import DEFAULT_NUM_CLASSES, HEAD_SECTION, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 from slimdet.errors import PlanError, SlimdetError
 from slimdet.slim.plan import PruningPlan
-
-HEAD_SECTION = "YOLOv3Head"  # where legacy configs keep anchors and anchor_masks (build_model reads it)
 TEACHER_ENGINES = ("auto", "inference", "dygraph")  # auto: inference on a CPU, dygraph on a GPU
 
 
@@ -69,9 +68,6 @@ def _disagreements(student: Mapping[str, Any], teacher: Mapping[str, Any]) -> li
 
 def _output_layout(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """num_classes, anchors and masks as ``build_model`` reads them, legacy defaults filled in."""
-    from slimdet.modeling.anchors import YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
-    from slimdet.modeling.build import DEFAULT_NUM_CLASSES
-
     section = cfg.get(HEAD_SECTION)
     head = section if isinstance(section, Mapping) else {}
     return {

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from paddle import nn
+
 from slimdet._files import write_text_atomic
 from slimdet.errors import PlanError, did_you_mean
 from slimdet.slim.flops import count_conv_macs, parameter_mib
@@ -50,8 +52,6 @@ def prunable_convs(model) -> dict[str, list[int]]:
     that feeds them and cannot lead; ``yolo_output.*`` convs produce the detection layout
     (anchors × (5 + classes)) and must keep every channel.
     """
-    from paddle import nn
-
     return {
         layer.weight.name: list(layer.weight.shape)
         for layer in model.sublayers()
@@ -338,8 +338,6 @@ def _parse_ratio(word: str) -> float:
 
 
 def _why_not_prunable(model, name: str) -> str:
-    from paddle import nn
-
     if _is_output_conv(name):
         return "its output channels are the detections (anchors × (5 + classes)), prune the tip conv before it instead"
     for layer in model.sublayers():

@@ -106,7 +106,7 @@ class CachedFeatures:
         self.items = items  # (features, im_size tensor, batch without its image)
 
     def evaluate(self, model: Any, evaluator: Any) -> dict[str, float]:
-        from slimdet.engine.evaluate import inference_context
+        from slimdet.modeling.modes import inference_context
 
         evaluator.reset()
         with inference_context(model):
@@ -120,7 +120,7 @@ def prepare_eval_set(model: Any, batches: FirstImages, *, head_only: bool, cache
     """Keep what trials need in memory when it fits ``cache_mb`` (estimated from the first batch), else stream."""
     import paddle
 
-    from slimdet.engine.evaluate import inference_context
+    from slimdet.modeling.modes import inference_context
 
     budget = cache_mb * 2**20
     stream = iter(batches)

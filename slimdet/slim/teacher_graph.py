@@ -21,19 +21,9 @@ from paddle import nn
 from paddle.static import InputSpec
 
 from slimdet.inference import cpu_predictor
+from slimdet.modeling.modes import RawOutputs
 
 _STEM = "teacher"
-
-
-class _RawOutputs(nn.Layer):
-    """The detector's head outputs as the graph's outputs (coarsest level first)."""
-
-    def __init__(self, detector: nn.Layer) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, image):
-        return self.detector.raw_outputs(image)
 
 
 class TeacherGraph:
@@ -47,7 +37,7 @@ class TeacherGraph:
         spec = InputSpec([-1, 3, -1, -1], "float32", name="image")
         with tempfile.TemporaryDirectory(prefix="slimdet-teacher-") as folder:
             stem = Path(folder) / _STEM
-            paddle.jit.save(paddle.jit.to_static(_RawOutputs(model), input_spec=[spec], full_graph=True), str(stem))
+            paddle.jit.save(paddle.jit.to_static(RawOutputs(model), input_spec=[spec], full_graph=True), str(stem))
             # The predictor holds the program and weights in memory, so the folder may go.
             self._predictor = cpu_predictor(
                 Path(f"{stem}.pdmodel"), Path(f"{stem}.pdiparams"), threads=threads, mkldnn=True

@@ -84,8 +84,8 @@ def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built
     def must_not_run(*args, **kwargs):
         raise AssertionError("built something before the checks passed")
 
-    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
-    monkeypatch.setattr("slimdet.data.build_loader", must_not_run)
+    for where in ("commands.distill_prune.build_model", "commands.train.build_model", "commands.train.build_loader"):
+        monkeypatch.setattr(f"slimdet.{where}", must_not_run)  # where the cores look them up
     result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
                   "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
                   "-o", "use_fine_grained_loss=false")  # fmt: skip

@@ -161,8 +161,8 @@ def test_a_teacher_for_other_classes_is_refused_before_anything_is_built(
     def must_not_run(*args, **kwargs):
         raise AssertionError("built something before the checks passed")
 
-    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
-    monkeypatch.setattr("slimdet.data.build_loader", must_not_run)
+    for where in ("commands.distill_prune.build_model", "commands.train.build_model", "commands.train.build_loader"):
+        monkeypatch.setattr(f"slimdet.{where}", must_not_run)  # where the cores look them up
     config = write_tiny_train_config(tmp_path)
     with pytest.raises(SlimdetError) as err:
         core.distill_prune(

@@ -2,6 +2,7 @@
 
 import paddle
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.modeling.head import YOLOv3Head
 
 # docs/legacy.md, "Pruning and r578": the 18 detection-block convs the legacy slim model zoo prunes, in its order
@@ -66,7 +67,7 @@ def test_upsampled_route_comes_first_in_the_concatenation():
     If the backbone feature came first instead, level 1 would still depend on the coarse input.
     """
     with paddle.utils.unique_name.guard():
-        head = YOLOv3Head([16, 32, 64], num_classes=2, anchors_per_level=[3, 3, 3])
+        head = YOLOv3Head([16, 32, 64], YOLOv3Geometry(2))
     head.eval()
     first = head.blocks[1].body[0].conv.weight
     w = first.numpy()

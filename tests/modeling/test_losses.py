@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 import pytest
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError
 from slimdet.modeling.losses import YOLOv3Loss, split_output
 
@@ -36,7 +37,7 @@ def logit(p):
 
 
 def make_loss(**kwargs) -> YOLOv3Loss:
-    return YOLOv3Loss(ANCHORS, [[0, 1, 2]], [32], C, use_fine_grained_loss=True, **kwargs)
+    return YOLOv3Loss(YOLOv3Geometry(C, ANCHORS, [[0, 1, 2]], [32]), use_fine_grained_loss=True, **kwargs)
 
 
 def make_inputs(raw: np.ndarray):
@@ -146,7 +147,7 @@ def test_fine_grained_loss_equals_paddles_fused_yolo_loss_for_a_single_gt(seed, 
     output, gt = make_inputs(raw)
     fine = float(make_loss(ignore_thresh=ignore_thresh)([output], gt)["loss"])
     never_ignore = float(make_loss(ignore_thresh=1.0)([output], gt)["loss"])
-    coarse_losses = YOLOv3Loss(ANCHORS, [[0, 1, 2]], [32], C, ignore_thresh=ignore_thresh)([output], gt)
+    coarse_losses = YOLOv3Loss(YOLOv3Geometry(C, ANCHORS, [[0, 1, 2]], [32]), ignore_thresh=ignore_thresh)([output], gt)
     assert set(coarse_losses) == {"loss_yolo", "loss"}
     assert float(coarse_losses["loss"]) == pytest.approx(fine, rel=1e-5)
     assert (fine < never_ignore) == (ignore_thresh < 0.5)  # the mask bites exactly in the chosen cases
@@ -157,7 +158,7 @@ def test_fine_grained_loss_equals_paddles_fused_yolo_loss_for_a_single_gt(seed, 
 @pytest.mark.parametrize("ignore_thresh", [0.7, 0.3])
 def test_fine_grained_loss_on_gt2yolotarget_targets_equals_the_fused_op_on_three_levels(ignore_thresh):
     from slimdet.data.transforms.yolo_target import Gt2YoloTarget
-    from slimdet.modeling.anchors import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
+    from slimdet.config.geometry import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 
     classes, size, n = 3, 128, 4
     rng = np.random.default_rng(0)
@@ -180,7 +181,7 @@ def test_fine_grained_loss_on_gt2yolotarget_targets_equals_the_fused_op_on_three
         paddle.to_tensor(rng.normal(size=(n, 3 * (5 + classes), size // r, size // r)).astype("float32"))
         for r in DOWNSAMPLE_RATIOS
     ]
-    args = (YOLOV3_ANCHORS, YOLOV3_ANCHOR_MASKS, DOWNSAMPLE_RATIOS, classes, ignore_thresh)
+    args = (YOLOv3Geometry(classes), ignore_thresh)
     fine = YOLOv3Loss(*args, use_fine_grained_loss=True)(outputs, gt)
     coarse = YOLOv3Loss(*args)(outputs, gt)
     assert float(fine["loss"]) == pytest.approx(float(coarse["loss"]), rel=1e-5)
