@@ -27,7 +27,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-# The whole workflow on built-in data (~25 min on 2 CPU cores); a re-run reuses finished stages.
+# The whole workflow on built-in data (at most 25 min on 2 CPU cores); a re-run reuses finished stages.
 demo: $(STAMP)
 	$(BIN)/slimdet demo --out demo_output
 

@@ -4,15 +4,20 @@ Stages, in order (each is skipped when its output already exists, so a re-run on
 
 1. ``data``        synthetic shapes set                               → out/dataset/shapes
 2. ``teacher``     train YOLOv3-ResNet34 from scratch                  → out/output/demo_teacher/model_final
-3. ``baseline``    train YOLOv3-MobileNetV1 from scratch (the student) → out/output/demo_student/model_final
+3. ``student``     train YOLOv3-MobileNetV1 from scratch (the student) → out/output/demo_student/model_final
 4. ``sensitivity`` prune each analysed conv alone, score it             → out/sensitivity.json (resumable)
 5. ``ratios``      ratios that cut ``target_flops`` of the FLOPs at the least expected loss
-6. ``prune-only``  prune the baseline, fine-tune with its own loss      → out/output/demo_prune_only/model_final
-7. ``distill-prune`` the same plan and iterations, plus the teacher's split distillation loss
+6. ``baseline``    fine-tune the student unpruned, as long as the pruned ones are fine-tuned
+                                                                        → out/output/demo_baseline/model_final
+7. ``prune-only``  prune the student, fine-tune with its own loss       → out/output/demo_prune_only/model_final
+8. ``distill-prune`` the same plan and iterations, plus the teacher's split distillation loss
                                                                         → out/output/demo_distill_prune/model_final
-8. ``eval``        mAP of all four on the test split
-9. ``export``      the distill-pruned model as a Paddle Inference model → out/export/demo_distill_prune
-10. ``infer``      the exported model on a few test images              → out/infer/*.jpg
+9. ``eval``        mAP of the teacher and the three students on the test split
+10. ``export``     the distill-pruned model as a Paddle Inference model → out/export/demo_distill_prune
+11. ``infer``      the exported model on a few test images              → out/infer/*.jpg
+
+The three students of the table start from the same student and train the same iterations with the same
+schedule, so a pruned model cannot look better than the baseline merely for having trained longer.
 
 Every stage calls the core function its command uses; the configs are written to ``out/configs`` so
 each stage can be repeated by hand with the ordinary commands.
@@ -56,6 +61,7 @@ class ZooRow:
     """One line of the model-zoo table."""
 
     model: str
+    iterations: int  # training iterations in all, from scratch (the students': student + fine-tuning)
     input_size: int
     gflops: float
     flops_cut: float  # vs the baseline student (0 for the baseline)
@@ -148,6 +154,7 @@ def run_demo(
 
     teacher_yml = write("demo_teacher", TEACHER_BASE, size.teacher_iters)
     student_yml = write("demo_student", STUDENT_BASE, size.student_iters)
+    baseline_yml = write("demo_baseline", STUDENT_BASE, size.finetune_iters, pretrain=final("demo_student"))
     prune_yml = write("demo_prune_only", STUDENT_BASE, size.finetune_iters, pretrain=final("demo_student"))
     distill_yml = write("demo_distill_prune", STUDENT_BASE, size.finetune_iters, pretrain=final("demo_student"))
 
@@ -159,11 +166,12 @@ def run_demo(
         ),
     )
     stages.run("teacher", final("demo_teacher"), lambda: train_from_config(load_config(teacher_yml), quiet=True))
-    stages.run("baseline", final("demo_student"), lambda: train_from_config(load_config(student_yml), quiet=True))
+    stages.run("student", final("demo_student"), lambda: train_from_config(load_config(student_yml), quiet=True))
     sensitivities = out / "sensitivity.json"
     stages.run("sensitivity", None, lambda: _sensitivity(student_yml, size, sensitivities))
     ratios = stages.run("ratios", None, lambda: _ratios(sensitivities, student_yml, size))
     plan = ratios.pruned_params, ratios.pruned_ratios
+    stages.run("baseline", final("demo_baseline"), lambda: train_from_config(load_config(baseline_yml), quiet=True))
     stages.run("prune-only", final("demo_prune_only"), lambda: _prune_only(prune_yml, *plan))
     stages.run(
         "distill-prune",
@@ -172,7 +180,7 @@ def run_demo(
     )
     models = {
         "teacher (R34)": (teacher_yml, final("demo_teacher")),
-        "baseline": (student_yml, final("demo_student")),
+        "baseline": (baseline_yml, final("demo_baseline")),
         "prune-only": (prune_yml, final("demo_prune_only")),
         "distill-pruned": (distill_yml, final("demo_distill_prune")),
     }
@@ -186,9 +194,12 @@ def run_demo(
     pictures = stages.run(
         "infer", None, lambda: _infer(export_dir / "demo_distill_prune", dataset, size.infer_images, out)
     )
-    base = scored["baseline"]
-    rows = tuple(_row(label, scored[label], base, size.input_size, models[label][1]) for label in list(models)[1:])
-    teacher = _row("teacher (R34)", scored["teacher (R34)"], scored["teacher (R34)"], size.input_size, final("demo_teacher"))
+    base, students = scored["baseline"], size.student_iters + size.finetune_iters
+    rows = tuple(
+        _row(label, students, scored[label], base, size.input_size, models[label][1]) for label in list(models)[1:]
+    )
+    mine = scored["teacher (R34)"]
+    teacher = _row("teacher (R34)", size.teacher_iters, mine, mine, size.input_size, final("demo_teacher"))
     return DemoResult(
         out_dir=str(out),
         fast=fast,
@@ -279,9 +290,12 @@ def _infer(model_dir: Path, dataset: Path, count: int, out: Path) -> list[str]:
     return [image.drawn for image in result.images]
 
 
-def _row(label: str, scored: dict[str, float], base: dict[str, float], input_size: int, weights: Path) -> ZooRow:
+def _row(
+    label: str, iterations: int, scored: dict[str, float], base: dict[str, float], input_size: int, weights: Path
+) -> ZooRow:
     return ZooRow(
         model=label,
+        iterations=iterations,
         input_size=input_size,
         gflops=scored["gflops"],
         flops_cut=1.0 - scored["gflops"] / base["gflops"],

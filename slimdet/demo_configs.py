@@ -22,16 +22,18 @@ ANCHORS = "[[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 9
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big every stage of the demo is (``FULL`` fits 25 minutes on 2 CPU cores, ``FAST`` 3)."""
+    """How big every stage of the demo is (``FULL`` fits 25 minutes on a slow 2-core machine, ``FAST`` 3)."""
 
     num_train: int  # synthetic images
     num_test: int
     image_size: int  # synthetic image side
     input_size: int  # train / eval / export input side
     batch_size: int
-    teacher_iters: int
-    student_iters: int
-    finetune_iters: int  # prune-only and distill-prune, the same for both
+    teacher_iters: int  # several times the students': the teacher must be clearly stronger
+    student_iters: int  # the student from scratch: sensitivity analyses it, all three fine-tunings start from it
+    # Fine-tuning from that student, the same for all three: unpruned (the baseline of the table, so that it
+    # trains as many iterations as the pruned models), prune-only and distill-prune.
+    finetune_iters: int
     base_lr: float
     # The split distillation loss is a mean over the output grid while the YOLOv3 loss sums over it, so the
     # legacy weight 1000 (set for 608 px) weighs (608/size)² times more at a smaller input: 40× at 96 px.
@@ -49,7 +51,7 @@ def _block(levels: range) -> tuple[str, ...]:
 
 FULL = DemoSize(
     num_train=512, num_test=128, image_size=128, input_size=96, batch_size=8,
-    teacher_iters=1200, student_iters=300, finetune_iters=200, base_lr=0.001, distill_weight=100,
+    teacher_iters=500, student_iters=150, finetune_iters=70, base_lr=0.001, distill_weight=100,
     sensitivity_params=_block(range(3)), sensitivity_ratios=(0.3, 0.5, 0.7), sensitivity_images=16,
     target_flops=0.55, infer_images=4,
 )  # fmt: skip
@@ -59,6 +61,24 @@ FAST = DemoSize(
     sensitivity_params=_block(range(1)), sensitivity_ratios=(0.3, 0.6), sensitivity_images=4,
     target_flops=0.1, infer_images=2,
 )  # fmt: skip
+
+
+# Training is nearly all of a demo's time, so FULL is budgeted in iterations, at the seconds per iteration (96 px,
+# batch 8) of the slowest 2-core machine seen, from its stage timings (46 min for 1200/300/200/200 iterations);
+# everything else (data, sensitivity, eval, export, infer) took it under 1.5 minutes.
+SLOW_SECONDS_PER_ITER = {"teacher": 1.54, "student": 1.46, "prune_only": 0.89, "distill_prune": 1.19}
+SLOW_OTHER_SECONDS = 90.0
+
+
+def estimated_seconds(size: DemoSize) -> float:
+    """A demo's time on the slow machine (the baseline's fine-tuning steps cost what the student's do)."""
+    cost = SLOW_SECONDS_PER_ITER
+    training = (
+        size.teacher_iters * cost["teacher"]
+        + (size.student_iters + size.finetune_iters) * cost["student"]
+        + size.finetune_iters * (cost["prune_only"] + cost["distill_prune"])
+    )
+    return training + SLOW_OTHER_SECONDS
 
 
 def shipped_configs() -> Path:

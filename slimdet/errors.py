@@ -1,7 +1,7 @@
 """User-facing errors: each message says what is wrong and how to fix it.
 
-The CLI prints any ``SlimdetError`` as one red line and exits 2; everything else is a bug and keeps
-its traceback.
+The CLI prints any ``SlimdetError`` as one red line and exits 2; an ``OSError`` (such as
+:class:`WriteError`) as one red line and exit 1; everything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -28,6 +28,17 @@ class WeightsError(SlimdetError):
 
 class PlanError(SlimdetError):
     """A pruning plan names unknown or unprunable parameters, or has bad ratios."""
+
+
+class WriteError(OSError):
+    """The system refused to write a file: disk full, read-only file system, permission denied.
+
+    Not a ``SlimdetError`` (the command was right; exit 1), but one line all the same: it names the file
+    the command was writing, whatever temp name the failing call saw, and the system's reason.
+    """
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

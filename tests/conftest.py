@@ -2,6 +2,9 @@
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -153,3 +156,26 @@ def shapes_teacher_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     paddle.seed(1)
     save_weights(build_model(load_config(TEACHER_CONFIG).to_dict()), path)
     return path
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a file system that refuses writes, as a full disk or a read-only mount does.
+
+    Where this process may mount (root in a container, as here), a 64 KiB tmpfs filled up: a file can be
+    created, but writing into it fails with "No space left on device". Elsewhere ``/sys``, where creating a
+    file is refused even to root. Holds only ``filler``, if anything.
+    """
+    mount_point = tmp_path / "full"
+    mount_point.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs", str(mount_point)]
+    if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+        yield Path("/sys")
+        return
+    try:
+        stats = os.statvfs(mount_point)
+        (mount_point / "filler").write_bytes(b"\0" * stats.f_bavail * stats.f_frsize)
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+

@@ -4,7 +4,15 @@ import pytest
 
 from slimdet.config import load_config
 from slimdet.demo import _claim, _Stages
-from slimdet.demo_configs import FAST, FULL, STUDENT_BASE, TEACHER_BASE, demo_config, shipped_configs
+from slimdet.demo_configs import (
+    FAST,
+    FULL,
+    STUDENT_BASE,
+    TEACHER_BASE,
+    demo_config,
+    estimated_seconds,
+    shipped_configs,
+)
 from slimdet.errors import SlimdetError
 
 
@@ -34,6 +42,11 @@ def test_a_fast_demo_is_smaller_than_the_full_one_in_every_stage():
     for field in ("num_train", "num_test", "input_size", "teacher_iters", "student_iters", "finetune_iters"):
         assert getattr(FAST, field) < getattr(FULL, field), field
     assert set(FAST.sensitivity_params) < set(FULL.sensitivity_params)
+
+
+def test_the_full_demo_fits_25_minutes_on_the_slow_machine_with_a_teacher_trained_far_longer():
+    assert estimated_seconds(FULL) <= 25 * 60 * 0.9  # a tenth kept for the machine's bad days
+    assert FULL.teacher_iters >= 2 * (FULL.student_iters + FULL.finetune_iters)
 
 
 def test_a_stage_whose_output_exists_is_reused_and_not_run(tmp_path):

@@ -1,8 +1,9 @@
 """The ``slimdet`` command line: the table of contents of every command.
 
 Each command lives in its own module and only parses, calls the core once and renders. This module
-registers them and owns the one way to fail: a ``SlimdetError`` becomes one red line and exit code 2
-(``slimdet --debug ...`` shows the traceback instead).
+registers them and owns the one way to fail: a ``SlimdetError`` becomes one red line and exit code 2, an
+``OSError`` (disk full, read-only folder) one red line and exit code 1 (``slimdet --debug ...`` shows the
+traceback instead), Ctrl-C and SIGTERM one yellow line and exit code 130 / 143.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from slimdet.cli._launch import RAW_ARGS_KEY
-from slimdet.cli._render import stderr_console
+from slimdet.cli._render import exit_on_interrupt, stderr_console
 from slimdet.errors import SlimdetError
 
 # Options that take several values after one flag, as the legacy argparse tools did (nargs='*').
-VARIADIC_OPTIONS = frozenset({"-o", "--opt"})
+VARIADIC_OPTIONS = frozenset({"-o", "--opt", "-to", "--teacher-opt"})
 
 
 def expand_variadic_options(args: list[str]) -> list[str]:
-    """Rewrite ``-o a=1 b=2`` into ``-o a=1 -o b=2`` so one flag can carry several overrides."""
+    """Rewrite ``-o a=1 b=2`` into ``-o a=1 -o b=2`` so one flag can carry several overrides (``-to`` alike)."""
     expanded: list[str] = []
     flag: str | None = None  # the variadic flag whose values are being read
     has_value = False
@@ -53,14 +54,15 @@ class _SlimdetParsing:
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
-        except SlimdetError as err:
+            with exit_on_interrupt():  # Ctrl-C, SIGTERM: one line, exit 130 / 143
+                return super().invoke(ctx)
+        except (SlimdetError, OSError) as err:  # OSError: the system refused (disk full, read-only): exit 1
             root = ctx.find_root()
             if root.obj and root.obj.get("debug"):
                 raise
             message = " ".join(str(err).split())  # one line, whatever the message held
             stderr_console().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-            raise typer.Exit(code=2) from None
+            raise typer.Exit(code=2 if isinstance(err, SlimdetError) else 1) from None
 
 
 class SlimdetCommand(_SlimdetParsing, TyperCommand):
@@ -165,5 +167,8 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: SIGTERM stops a command as Ctrl-C does, paddle's handler notwithstanding."""
+    from slimdet.interrupts import sigterm_raises
+
+    with sigterm_raises():
+        app()

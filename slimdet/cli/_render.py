@@ -9,10 +9,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
-
-EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
 
 
 def stdout_console() -> Console:
@@ -113,17 +112,19 @@ def print_training(
 
 
 @contextmanager
-def exit_130_on_interrupt() -> Iterator[None]:
-    """Around a training command: Ctrl-C becomes one yellow line (where to --resume from) and exit 130."""
+def exit_on_interrupt() -> Iterator[None]:
+    """Around every command: Ctrl-C or SIGTERM becomes one yellow line (for a resumable run, where to resume
+    from) and exit 130 or 143, the codes a shell gives a process stopped by SIGINT or SIGTERM."""
     import typer
 
-    from slimdet.engine.trainer import TrainingInterrupted
+    from slimdet.interrupts import Interrupted, exit_code, signal_of, verb
 
     try:
         yield
-    except TrainingInterrupted as stop:
-        stderr_console().print(f"[yellow]{stop}[/yellow]", soft_wrap=True, highlight=False)
-        raise typer.Exit(code=EXIT_INTERRUPTED) from None
-    except KeyboardInterrupt:  # before the loop started, or a second Ctrl-C in the middle of a step
-        stderr_console().print("[yellow]interrupted; no checkpoint was written for the step in progress[/yellow]")
-        raise typer.Exit(code=EXIT_INTERRUPTED) from None
+    except Interrupted as stop:
+        stderr_console().print(f"[yellow]{escape(str(stop))}[/yellow]", soft_wrap=True, highlight=False)
+        raise typer.Exit(code=exit_code(stop.signum)) from None
+    except KeyboardInterrupt as stop:  # SIGTERM too; in training, before the loop or a second Ctrl-C in a step
+        signum = signal_of(stop)
+        stderr_console().print(f"[yellow]{verb(signum)}; the work in progress was not saved[/yellow]", highlight=False)
+        raise typer.Exit(code=exit_code(signum)) from None

@@ -20,7 +20,16 @@ from slimdet.cli._options import (
     QuietOption,
     SeedOption,
 )
-from slimdet.cli._render import exit_130_on_interrupt, print_json, print_training
+from slimdet.cli._render import print_json, print_training
+
+TeacherOverrideOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--teacher-opt",
+        "-to",
+        help="Overrides for the teacher's config only, key=value, applied after -o (several may follow one -to).",
+    ),
+]
 
 
 def distill_prune_command(
@@ -59,6 +68,7 @@ def distill_prune_command(
         ),
     ] = "auto",
     overrides: OverrideOption = None,
+    teacher_overrides: TeacherOverrideOption = None,
     evaluate: EvalOption = False,
     resume: Annotated[
         Path | None,
@@ -79,11 +89,10 @@ def distill_prune_command(
     loss of a frozen teacher (-t, --teacher_pretrained); checkpoints and their .plan.json go to
     save_dir/<student config name>/.
 
-    -o overrides apply to the student config only; the teacher is built from -t as written.
-
-    The legacy tool merged the teacher config into the student's and re-applied -o on top.
-
-    Hence its README's -o pretrain_weights=<student weights>, which still works: it is what -o means here.
+    -o overrides apply to the teacher's config too, as in the legacy tool (-o num_classes=4 reaches both),
+    except those for a section the teacher lacks (MobileNet.… for a ResNet teacher); -to items go to the
+    teacher only, after -o. The report lists what reached the teacher. The teacher loads --teacher_pretrained
+    whatever -o pretrain_weights says (that one is the student's, as in the legacy README).
 
     The split outputs are needed: -o use_fine_grained_loss=true unless the student config sets it.
     """
@@ -92,23 +101,22 @@ def distill_prune_command(
 
     student_cfg = load_config(config, overrides or [])
     relaunch_with_nproc(ctx, nproc, student_cfg)  # --nproc N: this command again, in N processes
-    teacher_cfg = load_config(teacher_config)
-    with exit_130_on_interrupt():
-        result = distill_prune(
-            student_cfg,
-            teacher_cfg,
-            teacher_pretrained=teacher_pretrained,
-            pruned_params=pruned_params,
-            pruned_ratios=pruned_ratios,
-            criterion=criterion,
-            distill_weight=distill_weight,
-            teacher_engine=teacher_engine,
-            eval=evaluate,
-            resume=resume,
-            seed=seed,
-            device=device,
-            quiet=quiet,
-        )
+    teacher_cfg = load_config(teacher_config, teacher_overrides or [], shared=overrides or [])
+    result = distill_prune(
+        student_cfg,
+        teacher_cfg,
+        teacher_pretrained=teacher_pretrained,
+        pruned_params=pruned_params,
+        pruned_ratios=pruned_ratios,
+        criterion=criterion,
+        distill_weight=distill_weight,
+        teacher_engine=teacher_engine,
+        eval=evaluate,
+        resume=resume,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+    )
     if as_json:
         print_json(result.to_dict())
         return
@@ -116,6 +124,7 @@ def distill_prune_command(
         "student config": result.training.config,
         "teacher": f"{result.teacher_config} ({result.teacher_weights})",
         "teacher engine": result.teacher_engine,
+        "teacher overrides": "\n".join(result.teacher_overrides) or "none",  # one per line: paths are long
         "distill weight": f"{result.distill_weight:g}",
     }
     print_training("distill-prune", result.training, head, {"pruning plan": result.final_plan})

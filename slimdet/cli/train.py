@@ -20,7 +20,7 @@ from slimdet.cli._options import (
     QuietOption,
     SeedOption,
 )
-from slimdet.cli._render import exit_130_on_interrupt, print_json, print_training
+from slimdet.cli._render import print_json, print_training
 
 
 def train_command(
@@ -50,7 +50,7 @@ def train_command(
 ) -> None:
     """Train for max_iters steps; checkpoints go to save_dir/<config name>/ (<iter>, model_final, best_model).
 
-    Ctrl-C stops after the current step and writes a checkpoint to --resume from (exit code 130).
+    Ctrl-C or SIGTERM stops after the current step and writes a checkpoint to --resume from (exit code 130 / 143).
 
     --pruned_params/--pruned_ratios: prune after loading pretrain_weights, then fine-tune (legacy slim/prune).
 
@@ -63,8 +63,7 @@ def train_command(
     cfg = load_config(config, overrides or [])
     relaunch_with_nproc(ctx, nproc, cfg)  # --nproc N: this command again, in N processes
     plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
-    with exit_130_on_interrupt():
-        result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
+    result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
     if as_json:
         print_json(result.to_dict())
         return

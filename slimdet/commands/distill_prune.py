@@ -49,6 +49,7 @@ class DistillPruneResult:
     distill_weight: float
     plan: PruningPlan
     training: TrainResult
+    teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
 
     @property
     def pruning(self) -> PruneReport:
@@ -68,6 +69,7 @@ class DistillPruneResult:
             "teacher_config": self.teacher_config,
             "teacher_weights": self.teacher_weights,
             "teacher_engine": self.teacher_engine,
+            "teacher_overrides": list(self.teacher_overrides),
             "distill_weight": self.distill_weight,
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
@@ -97,7 +99,7 @@ def distill_prune(
     ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several
     times faster on a CPU) or in dygraph; "auto" picks inference on a CPU, dygraph on a GPU.
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
-    ``TrainingInterrupted`` after Ctrl-C, once a resumable checkpoint (and its sidecar) is written.
+    ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
     student, teacher_data = student_cfg.to_dict(), teacher_cfg.to_dict()
     saved = None
@@ -139,6 +141,7 @@ def distill_prune(
         distill_weight=float(distill_weight),
         plan=plan,
         training=training,
+        teacher_overrides=teacher_cfg.overrides,
     )
 
 

@@ -84,7 +84,7 @@ def train_from_config(
     """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``).
 
     Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
-    ``TrainingInterrupted`` after Ctrl-C, once the resumable checkpoint is written.
+    ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once the resumable checkpoint is written.
     """
     data = cfg.to_dict()
     device_used = select_device(device, cfg.use_gpu)
@@ -138,7 +138,7 @@ def train_from_config(
         with loaders:
             trainer.train(start_iter, cfg.max_iters)
     except TrainingInterrupted as stop:
-        raise TrainingInterrupted(stop.iteration, saver.last) from None
+        raise TrainingInterrupted(stop.iteration, saver.last, stop.signum) from None
     seconds = time.perf_counter() - started
     eval_seconds = evaluation.seconds if evaluation else 0.0
     done = trainer.iter - start_iter

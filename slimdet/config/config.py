@@ -15,12 +15,13 @@ from typing import Any, Literal, get_type_hints
 from slimdet.config.checks import check, check_keys, typed_keys
 from slimdet.config.geometry import geometry_problems
 from slimdet.config.includes import merge, read_with_includes
-from slimdet.config.overrides import parse_overrides
+from slimdet.config.overrides import override_key, parse_overrides
 from slimdet.config.schema import LegacyGlobals, Positive, Sections
 from slimdet.config.shipped import resolve_config_path
 from slimdet.errors import ConfigError, did_you_mean
 
-NOT_GLOBALS = ("path", "merged")  # Config fields that are not keys of the file
+NOT_GLOBALS = ("path", "merged", "overrides")  # Config fields that are not keys of the file
+MODEL_SECTIONS = ("YOLOv3", "YOLOv3Head", "YOLOv3Loss")  # every model reads them; unwritten, defaults fill them
 
 
 class ConfigProblems(ConfigError):
@@ -58,6 +59,7 @@ class Config:
     use_fine_grained_loss: bool = False
     finetune_exclude_pretrained_params: tuple[str, ...] = ()
     merged: Mapping[str, Any] = field(default_factory=dict, repr=False)  # read it through to_dict()
+    overrides: tuple[str, ...] = ()  # the -o items applied, in order (shared ones that reached it included)
 
     @property
     def name(self) -> str:
@@ -76,19 +78,41 @@ class Config:
         return copy.deepcopy(dict(self.merged))
 
 
-def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Config:
+def load_config(
+    path: str | os.PathLike[str], overrides: Sequence[str] = (), *, shared: Sequence[str] = ()
+) -> Config:
     """Read ``path`` (with ``_READER_``/``_BASE_`` includes), apply ``-o`` items, validate, return a Config.
+
+    ``shared`` are another config's ``-o`` items that this one gets too (distill-prune's teacher gets the
+    student's), applied before ``overrides``. Those that set a section this config does not have (see
+    ``_has_section``) are skipped: a MobileNet student's ``MobileNet.norm_decay=0`` means nothing to a
+    ResNet teacher. ``Config.overrides`` records the items applied, in order.
 
     Raises ``ConfigError`` for file problems and ``ConfigProblems`` (a ConfigError) listing every
     problem of the overrides and of the merged config at once.
     """
     path = resolve_config_path(path)  # a shipped config by name when no such file exists here
-    layer, problems = parse_overrides(overrides)
-    merged = _ordered(_plain(merge(read_with_includes(path), layer)))
+    data = read_with_includes(path)
+    applied = (*(item for item in shared if _has_section(data, override_key(item))), *overrides)
+    layer, problems = parse_overrides(applied)
+    merged = _ordered(_plain(merge(data, layer)))
     problems += _problems(merged)
     if problems:
         raise ConfigProblems(str(path), problems)
-    return _build(path, merged)
+    return _build(path, merged, applied)
+
+
+def _has_section(data: Mapping[str, Any], key: str) -> bool:
+    """Whether a config (its files, includes merged) has the top-level ``key``, as far as shared overrides go.
+
+    Only known sections can be missing: globals (``num_classes``) always apply, and an unknown key is
+    kept so that it is reported. A config has the sections its files write and those its model is
+    built from even when unwritten: the YOLOv3 sections and its backbone's (``YOLOv3.backbone``).
+    """
+    if key not in typed_keys(Sections)[0] or key in data or key in MODEL_SECTIONS:
+        return True
+    model = data.get("YOLOv3")
+    return isinstance(model, Mapping) and model.get("backbone") == key
 
 
 def _global_fields() -> list[Field[Any]]:
@@ -132,7 +156,7 @@ def _anchor_problems(head: Any) -> list[str]:
     return problems
 
 
-def _build(path: Path, merged: Mapping[str, Any]) -> Config:
+def _build(path: Path, merged: Mapping[str, Any], overrides: Sequence[str]) -> Config:
     """Fill the global defaults and freeze."""
     values: dict[str, Any] = {}
     for f in _global_fields():
@@ -144,7 +168,7 @@ def _build(path: Path, merged: Mapping[str, Any]) -> Config:
             values[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
     full = _ordered({**merged, **values})
     typed = {**values, "finetune_exclude_pretrained_params": tuple(values["finetune_exclude_pretrained_params"])}
-    return Config(path=path, merged=full, **typed)
+    return Config(path=path, merged=full, overrides=tuple(overrides), **typed)
 
 
 def _ordered(data: Mapping[str, Any]) -> dict[str, Any]:

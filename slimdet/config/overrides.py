@@ -35,3 +35,9 @@ def parse_overrides(items: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
             value = {part: value}
         layer = merge(layer, value)
     return layer, problems
+
+
+def override_key(item: str) -> str:
+    """The top-level key an item sets: 'TrainReader' for ``TrainReader.batch_size=4``, 'num_classes' for
+    ``num_classes=4`` (a malformed item gives whatever precedes its first dot or '=': parsing reports it)."""
+    return item.partition("=")[0].strip().split(".")[0]

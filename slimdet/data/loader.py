@@ -202,7 +202,8 @@ def _work(pipeline: Pipeline, tasks: Any, results: Any) -> None:
     """Worker main loop: build batches until the None sentinel arrives."""
     import cv2
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the main process's business: it stops with a checkpoint
+        signal.signal(signum, signal.SIG_IGN)
     cv2.setNumThreads(1)  # parallelism comes from the processes
     while (task := tasks.get()) is not None:
         tag, args = task
@@ -232,7 +233,7 @@ def _stop(procs: list, tasks: Any, results: Any) -> None:
             pass
     for proc in procs:
         if proc.is_alive():
-            proc.terminate()
+            proc.kill()  # a worker ignores SIGTERM, and holds nothing to save
         proc.join(timeout=1.0)
     for q in (tasks, results):
         q.cancel_join_thread()

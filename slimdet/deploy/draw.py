@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,14 @@ import cv2
 import numpy as np
 
 from slimdet._files import write_bytes_atomic
+
+
+MIN_DRAWN_SIDE = 480  # pixels; smaller pictures are drawn enlarged so that their captions can be read
+
+
+def drawn_scale(shape: tuple[int, int]) -> int:
+    """The whole factor a picture of ``shape`` (h, w) is enlarged by before drawing (1: drawn as it is)."""
+    return max(1, math.ceil(MIN_DRAWN_SIDE / max(1, min(shape))))
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -25,8 +34,16 @@ def class_name(label_list: Sequence[str], class_id: int) -> str:
 
 
 def draw_boxes(rgb: np.ndarray, rows: np.ndarray, label_list: Sequence[str]) -> np.ndarray:
-    """A BGR copy of ``rgb`` with each row (class, score, x1, y1, x2, y2) drawn as a box and a caption."""
+    """A BGR copy of ``rgb`` with each row (class, score, x1, y1, x2, y2) drawn as a box and a caption.
+
+    A picture whose shorter side is under ``MIN_DRAWN_SIDE`` is enlarged first, by a whole factor (``drawn_scale``):
+    no caption can be read on a 96-pixel picture, whatever the font.
+    """
+    factor = drawn_scale(rgb.shape[:2])
     canvas = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if factor > 1:
+        canvas = cv2.resize(canvas, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+        rows = np.concatenate([rows[:, :2], rows[:, 2:6] * factor], axis=1)
     thickness = max(1, round(min(canvas.shape[:2]) / 300))
     scale = max(0.35, min(canvas.shape[:2]) / 800)
     for class_id, score, x1, y1, x2, y2 in rows:

@@ -4,11 +4,14 @@ Both sources end up as a ``Detector`` plus an ``InferConfig`` (preprocessing and
 folder brings its own ``infer_cfg.yml``; a checkpoint is rebuilt from its config (pruning sidecar
 included) and the same preprocessing is derived from the config's EvalReader. Each picture is drawn on a
 copy, written atomically under the output folder with the input's file name.
+
+A folder of pictures from a camera or a scraper always holds a few broken files: unless ``strict``, a file
+that cannot be read is skipped (and reported as it happens), so one bad file does not cost the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,20 +57,40 @@ class ImageResult:
 
 
 @dataclass(frozen=True)
+class SkippedImage:
+    """An input file that could not be read, and why (the reader's one-line message)."""
+
+    image: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class InferResult:
-    """Everything ``slimdet infer`` found, image by image, and how (model backend, score threshold)."""
+    """Everything ``slimdet infer`` found, image by image, and how (model backend, score threshold); the
+    files it could not read, when not strict."""
 
     backend: str  # paddle_inference | dygraph
     threshold: float
     output_dir: str
     images: tuple[ImageResult, ...]
+    skipped: tuple[SkippedImage, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Pictures read, skipped and drawn (every picture read gets its drawn copy, boxes or not)."""
+        return {"read": len(self.images), "skipped": len(self.skipped), "drawn": len(self.images)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
             "threshold": self.threshold,
             "output_dir": self.output_dir,
+            **self.counts,
             "images": [image.to_dict() for image in self.images],
+            "skipped_images": [skipped.to_dict() for skipped in self.skipped],
         }
 
 
@@ -83,8 +106,14 @@ def detect_images(
     *,
     threshold: float | None = None,
     output_dir: Path = DEFAULT_OUTPUT_DIR,
+    strict: bool = True,
+    on_skip: Callable[[SkippedImage], None] | None = None,
 ) -> InferResult:
-    """Run ``detector`` on each image file, one at a time, and draw the kept boxes into ``output_dir``."""
+    """Run ``detector`` on each image file, one at a time, and draw the kept boxes into ``output_dir``.
+
+    ``strict``: a file that cannot be read raises its ``DataError``. Otherwise it is skipped, listed in
+    ``InferResult.skipped`` and handed to ``on_skip`` at once (a long run shows it as it happens).
+    """
     threshold = infer_cfg.draw_threshold if threshold is None else float(threshold)
     output_dir = Path(output_dir)
     targets = [output_dir / path.name for path in images]
@@ -94,9 +123,17 @@ def detect_images(
     output_dir.mkdir(parents=True, exist_ok=True)
     labels = infer_cfg.label_list
     preprocessor = Preprocessor(infer_cfg.preprocess)
-    results = []
+    results, skipped = [], []
     for path, target in zip(images, targets):
-        rgb, batch, im_size = preprocessor.prepare(path)
+        try:
+            rgb, batch, im_size = preprocessor.prepare(path)
+        except DataError as err:
+            if strict:
+                raise
+            skipped.append(SkippedImage(image=str(path), reason=str(err)))
+            if on_skip is not None:
+                on_skip(skipped[-1])
+            continue
         rows = keep_rows(detector(batch, im_size).bbox, threshold)
         save_image(draw_boxes(rgb, rows, labels), target)
         found = tuple(
@@ -109,7 +146,13 @@ def detect_images(
             for row in rows
         )
         results.append(ImageResult(image=str(path), drawn=str(target), detections=found))
-    return InferResult(backend=detector.name, threshold=threshold, output_dir=str(output_dir), images=tuple(results))
+    return InferResult(
+        backend=detector.name,
+        threshold=threshold,
+        output_dir=str(output_dir),
+        images=tuple(results),
+        skipped=tuple(skipped),
+    )
 
 
 def open_exported(model_dir: Path) -> tuple[Detector, InferConfig]:
@@ -148,8 +191,14 @@ def infer(
     image_dir: Path | None = None,
     threshold: float | None = None,
     output_dir: Path = DEFAULT_OUTPUT_DIR,
+    strict: bool = False,
+    on_skip: Callable[[SkippedImage], None] | None = None,
 ) -> InferResult:
-    """``slimdet infer``: pick the model source, list the images, detect and draw."""
+    """``slimdet infer``: pick the model source, list the images, detect and draw.
+
+    Over ``image_dir``, unreadable files are skipped (see ``detect_images``) unless ``strict``; a single
+    ``image`` that cannot be read is always an error.
+    """
     if (model_dir is None) == (config is None):
         raise SlimdetError("give exactly one model: --model-dir DIR (exported) or -c CONFIG -o weights=W")
     images = list_images(image, image_dir)  # cheap checks before any model is loaded
@@ -157,4 +206,12 @@ def infer(
         detector, infer_cfg = open_exported(model_dir)
     else:
         detector, infer_cfg = open_checkpoint(config, overrides, images)
-    return detect_images(detector, infer_cfg, images, threshold=threshold, output_dir=output_dir)
+    return detect_images(
+        detector,
+        infer_cfg,
+        images,
+        threshold=threshold,
+        output_dir=output_dir,
+        strict=strict or image is not None,
+        on_skip=on_skip,
+    )

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from slimdet.errors import SlimdetError
+from slimdet.interrupts import STOP_SIGNALS, Interrupted, verb
 
 LAUNCH_MODULE = "paddle.distributed.launch"
 WORLD_SIZE_ENV = "PADDLE_TRAINERS_NUM"  # set by the launcher in every process it starts
@@ -30,6 +33,20 @@ NPROC_FLAG = "--nproc"
 def launched_world_size(environ: Mapping[str, str] = os.environ) -> int:
     """How many processes the launcher started for this job (1 when not launched)."""
     return int(environ.get(WORLD_SIZE_ENV, "1") or "1")
+
+
+def max_over_ranks(value: int, world_size: int) -> int:
+    """The largest ``value`` any rank passed (every rank must call this at the same point); ``value`` alone.
+
+    One all-reduce of one integer: about a millisecond over gloo, against seconds per training step.
+    """
+    if world_size < 2:
+        return value
+    import paddle
+
+    tensor = paddle.to_tensor([value], dtype="int32")
+    paddle.distributed.all_reduce(tensor, op=paddle.distributed.ReduceOp.MAX)
+    return int(tensor.item())
 
 
 def slimdet_entry_point() -> str:
@@ -98,7 +115,9 @@ def launch_env(nproc: int, environ: Mapping[str, str] = os.environ) -> dict[str,
 def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> int:
     """Run ``slimdet <command…>`` (``--nproc`` removed) in ``nproc`` data-parallel processes; their exit code.
 
-    Rank 0's output streams through; every rank's full log is in ``log_dir/workerlog.<rank>``.
+    Rank 0's output streams through; every rank's full log is in ``log_dir/workerlog.<rank>``. Stopped by
+    SIGTERM or Ctrl-C, the ranks stop together and rank 0 writes the checkpoint; this raises ``Interrupted``
+    with rank 0's last line (where to resume from).
     """
     if nproc < 1:
         raise SlimdetError(f"--nproc must be at least 1, got {nproc}")
@@ -108,4 +127,39 @@ def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> int:
             "drop --nproc when starting slimdet through paddle.distributed.launch"
         )
     args = strip_nproc(command)
-    return subprocess.run(launch_command(nproc, args, log_dir=log_dir), env=launch_env(nproc), check=False).returncode
+    process = subprocess.Popen(launch_command(nproc, args, log_dir=log_dir), env=launch_env(nproc))
+    with _stop_forwarded(process) as stopped:
+        code = process.wait()
+    if stopped:
+        raise Interrupted(_rank0_stop_line(Path(log_dir)) or f"{verb(stopped[0])}; see {log_dir}", stopped[0])
+    return code
+
+
+@contextmanager
+def _stop_forwarded(launcher: subprocess.Popen) -> Iterator[list[int]]:
+    """While waiting for the launcher: a SIGTERM is passed on to it, once (it asks every rank to stop, then
+    waits 30 s for them; a second one would make it kill them after 10 s). Ctrl-C is not: the terminal sends
+    it to the launcher too. Yields the signals received, in order."""
+    received: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        if signum == signal.SIGTERM and signal.SIGTERM not in received:
+            launcher.send_signal(signal.SIGTERM)
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def _rank0_stop_line(log_dir: Path) -> str | None:
+    """Rank 0's line saying where it stopped and where to resume from; its stderr goes to the launcher's log."""
+    try:
+        lines = (log_dir / "workerlog.0").read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    said = [line.strip() for line in lines if line.startswith((verb(signal.SIGINT), verb(signal.SIGTERM)))]
+    return said[-1] if said else None

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from slimdet.engine import checkpoint
 from slimdet.errors import SlimdetError
+from slimdet.interrupts import signals_deferred
 from slimdet.weights import save_weights
 
 if TYPE_CHECKING:
@@ -49,9 +50,10 @@ class Hook:
 
 
 class CheckpointHook(Hook):
-    """``out_dir/<iter>`` every ``every`` steps, ``out_dir/model_final`` at the end, and on Ctrl-C a
+    """``out_dir/<iter>`` every ``every`` steps, ``out_dir/model_final`` at the end, and on Ctrl-C or SIGTERM a
     checkpoint at the iteration reached; all resumable (weights + optimizer + state). No checkpoint is
-    written after an error, so a NaN never overwrites good weights.
+    written after an error, so a NaN never overwrites good weights. Signals wait while a checkpoint is being
+    written, so that a second one cannot leave it incomplete.
 
     Every hook's ``before_save`` runs before a checkpoint's files are written, so that a checkpoint that
     reads as complete always has what they add (the pruning plan: a pruned checkpoint cannot be rebuilt
@@ -74,10 +76,11 @@ class CheckpointHook(Hook):
             self._save(trainer, str(trainer.iter))
 
     def _save(self, trainer: Trainer, name: str) -> None:
-        trainer.before_save(self.out_dir / name)
-        self.last = checkpoint.save_checkpoint(
-            self.out_dir / name, trainer.model, trainer.optimizer, trainer.state_dict()
-        )
+        with signals_deferred():
+            trainer.before_save(self.out_dir / name)
+            self.last = checkpoint.save_checkpoint(
+                self.out_dir / name, trainer.model, trainer.optimizer, trainer.state_dict()
+            )
 
 
 @dataclass(frozen=True)

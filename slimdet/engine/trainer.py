@@ -2,7 +2,8 @@
 
 What one step computes is a ``Step`` the trainer is given and names (``trainer.step``): ``model_losses`` by
 default, ``slim.distill_step.DistillStep`` for distillation. The loop owns backward and the optimizer, the LR
-step, the iteration count, Ctrl-C and the hook calls; it knows nothing of pruning or distillation.
+step, the iteration count, stopping on Ctrl-C or SIGTERM and the hook calls; it knows nothing of pruning or
+distillation.
 
 Iteration counting: ``trainer.iter`` is the number of completed steps. A checkpoint named ``2000``
 holds the state after 2000 steps, and resuming from it runs step 2000 next. One step takes one batch,
@@ -15,9 +16,7 @@ from __future__ import annotations
 import math
 import random
 import signal
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,9 @@ import numpy as np
 import paddle
 
 from slimdet.engine import checkpoint
+from slimdet.engine.distributed import max_over_ranks
 from slimdet.errors import SlimdetError
+from slimdet.interrupts import Interrupted, stop_requests, verb
 
 if TYPE_CHECKING:
     from slimdet.engine.hooks import Hook
@@ -45,17 +46,15 @@ class NonFiniteLossError(SlimdetError):
     """The loss became NaN or infinite; training stops before the bad gradient touches the weights."""
 
 
-class TrainingInterrupted(Exception):
-    """Ctrl-C stopped training between two steps (after the hooks wrote what they write on the way out).
+class TrainingInterrupted(Interrupted):
+    """Ctrl-C or SIGTERM stopped training between two steps (after the hooks wrote what they write on the way
+    out). The CLI exits 130 or 143, the shell's convention for SIGINT and SIGTERM."""
 
-    Not a ``SlimdetError``: the CLI maps it to exit code 130, the shell's convention for SIGINT.
-    """
-
-    def __init__(self, iteration: int, checkpoint: Path | None = None) -> None:
+    def __init__(self, iteration: int, checkpoint: Path | None = None, signum: int = signal.SIGINT) -> None:
         self.iteration = iteration
         self.checkpoint = checkpoint
         where = f"; resume with --resume {checkpoint}" if checkpoint else ""
-        super().__init__(f"interrupted after iteration {iteration}{where}")
+        super().__init__(f"{verb(signum)} after iteration {iteration}{where}", signum)
 
 
 class Trainer:
@@ -91,18 +90,26 @@ class Trainer:
         self.start_iter = 0
         self.max_iter = 0
         self.losses: dict[str, float] = {}
-        self.interrupted = False
+        self.interrupted = False  # stopped by a signal (on any rank), at the same iteration on every rank
+        self.stop_signal = 0  # the signal that asked this process to stop, 0 while none did
 
     def train(self, start_iter: int, max_iter: int) -> None:
-        """Run steps ``start_iter`` … ``max_iter - 1``; raises TrainingInterrupted after Ctrl-C."""
+        """Run steps ``start_iter`` … ``max_iter - 1``; raises TrainingInterrupted after Ctrl-C or SIGTERM.
+
+        A data-parallel run stops at the same iteration on every rank: before each step the ranks agree on
+        whether any of them was asked to stop (one all-reduce of one number), and after the hooks (rank 0
+        writes the checkpoint) they wait for each other, so that no rank's exit makes the launcher kill
+        rank 0 in the middle of writing.
+        """
         self.iter, self.start_iter, self.max_iter = start_iter, start_iter, max_iter
-        self.interrupted = False
+        self.interrupted, self.stop_signal = False, 0
+        world_size = paddle.distributed.get_world_size()
         self.data = self.batches(start_iter)
         for hook in self.hooks:
             hook.before_train(self)
-        try:
-            with self._stop_on_sigint():
-                while self.iter < max_iter and not self.interrupted:
+        with stop_requests(self._request_stop):  # also while the hooks write on the way out
+            try:
+                while self.iter < max_iter and not self._stop_agreed(world_size):
                     if self.seed is not None:
                         paddle.seed(_step_seed(self.seed, self.iter))
                     self.losses = self.run_step()
@@ -110,11 +117,13 @@ class Trainer:
                     self.iter += 1
                     for hook in self.hooks:
                         hook.after_step(self)
-        finally:
-            for hook in self.hooks:  # checkpoint on the way out, close the progress bar
-                hook.after_train(self)
+            finally:
+                for hook in self.hooks:  # checkpoint on the way out, close the progress bar
+                    hook.after_train(self)
+            if self.interrupted and world_size > 1:
+                paddle.distributed.barrier()
         if self.interrupted:
-            raise TrainingInterrupted(self.iter)
+            raise TrainingInterrupted(self.iter, signum=self.stop_signal)
 
     def run_step(self) -> dict[str, float]:
         """One iteration: next batch → ``step`` (dict of losses) → backward → optimizer step."""
@@ -166,25 +175,15 @@ class Trainer:
         self.load_state_dict(checkpoint.load_checkpoint(path, self.model, self.optimizer))
         return self.iter
 
-    @contextmanager
-    def _stop_on_sigint(self) -> Iterator[None]:
-        """First Ctrl-C: finish the current step, then stop cleanly. A second one interrupts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signal handlers can only be installed from the main thread
-            return
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is None:  # installed outside Python: Python's own default is the best we can restore
-            previous = signal.default_int_handler
+    def _request_stop(self, signum: int) -> None:
+        """A signal handler's part: the step in progress finishes, the loop stops before the next one."""
+        self.stop_signal = self.stop_signal or signum
 
-        def request_stop(signum: int, frame: Any) -> None:
-            self.interrupted = True
-            signal.signal(signal.SIGINT, previous)
-
-        signal.signal(signal.SIGINT, request_stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def _stop_agreed(self, world_size: int) -> bool:
+        """Whether any rank was asked to stop; every rank then stops here, with the signal one of them got."""
+        self.stop_signal = max_over_ranks(self.stop_signal, world_size)
+        self.interrupted = self.stop_signal != 0
+        return self.interrupted
 
 
 def split_batch(batch: Batch) -> tuple[paddle.Tensor, dict[str, paddle.Tensor]]:

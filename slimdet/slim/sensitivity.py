@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from slimdet.errors import PlanError, SlimdetError
+from slimdet.interrupts import Interrupted, signal_of, signals_deferred, verb
 from slimdet.slim.plan import split_list_flag
 from slimdet.slim.sensitivity_file import SensitivityTable, Trial, load_table
 from slimdet.slim.sensitivity_trials import TrialSession, TrialSpec
@@ -117,12 +118,14 @@ def run_sensitivity(
     """Measure every (param, ratio) of ``spec`` not yet in ``out`` (default ``save_dir/<config>/sensitivities.json``).
 
     ``on_start(trials_to_run, mode)`` is called once everything is set up; ``on_trial(param, ratio,
-    trial)`` after each result has been written.
+    trial)`` after each result has been written. Ctrl-C or SIGTERM abandons the trial in progress and
+    raises ``Interrupted`` (saying how to resume) once the file holds every finished trial.
     """
     if workers < 1:
         raise SlimdetError(f"--workers must be at least 1, got {workers}")
     started = time.perf_counter()
     session: TrialSession | None = TrialSession(spec)
+    table: SensitivityTable | None = None
     try:
         path = Path(out) if out is not None else Path(session.save_dir) / DEFAULT_FILE_NAME
         fresh = SensitivityTable(
@@ -148,11 +151,21 @@ def run_sensitivity(
             results = ((p, r, session.trial_map(p, r)) for p, r in todo)
         for param, ratio, pruned_map in results:
             table = table.with_result(param, ratio, pruned_map)
-            table.save(path)
+            with signals_deferred():  # the result just measured is not lost to a signal
+                table.save(path)
             if on_trial is not None:
                 on_trial(param, ratio, table.results[param][ratio])
         if session is not None:
             session.check_restored()
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the trial in progress is dropped, the file is whole
+        if table is None:  # still setting up: nothing to resume yet
+            raise
+        signum = signal_of(stop)
+        raise Interrupted(
+            f"{verb(signum)} with {len(table.missing())} grid points still missing; run the same command "
+            f"again to continue the sensitivities file {path}",
+            signum,
+        ) from None
     finally:
         if session is not None:
             session.close()

@@ -90,6 +90,9 @@ def _work(spec: TrialSpec, threads: int, tasks: Any, results: Any) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the calling process's business
     set_threads(threads)
+    import paddle  # noqa: F401  (after set_threads; it installs a SIGTERM handler that prints a C++ traceback)
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # so is SIGTERM (the calling process kills its workers)
     try:
         from slimdet.slim.sensitivity_trials import TrialSession
 

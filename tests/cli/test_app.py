@@ -1,15 +1,20 @@
-"""The CLI frame: legacy -o parsing, the exit-2 convention for user errors, the installed entry point."""
+"""The CLI frame: legacy -o parsing, the exit-2 convention for user errors, exit 1 and one line for a refused
+write, the installed entry point."""
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from slimdet import __version__
 from slimdet.cli import SlimdetCommand, app, expand_variadic_options
-from slimdet.errors import ConfigError
+from slimdet.errors import ConfigError, WriteError
+from slimdet.interrupts import Interrupted, Terminated
 
 
 def test_one_o_flag_carries_several_overrides():
@@ -61,6 +66,21 @@ def test_unexpected_errors_are_not_swallowed():
     assert isinstance(result.exception, RuntimeError)
 
 
+@pytest.mark.parametrize(
+    ("stop", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "interrupted; the work in progress was not saved"),
+        (Terminated(), 143, "terminated; the work in progress was not saved"),
+        (Interrupted("terminated after iteration 7; resume with --resume out/7", signal.SIGTERM), 143,
+         "terminated after iteration 7; resume with --resume out/7"),
+    ],
+)  # fmt: skip
+def test_ctrl_c_and_sigterm_are_one_line_and_the_shells_exit_code(stop, code, line):
+    result = CliRunner().invoke(_app_raising(stop), ["boom"])
+    assert result.exit_code == code
+    assert result.stderr.strip().splitlines() == [line]
+
+
 def test_version_flag():
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
@@ -78,3 +98,37 @@ def test_python_dash_m_slimdet_runs():
     done = subprocess.run([sys.executable, "-m", "slimdet", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "slimdet" in done.stdout
+
+
+def _write_into(folder: Path, synthetic_voc: Path, checkpoint: tuple[Path, Path]) -> dict[str, list[str]]:
+    """For each command that writes, its arguments with every output going into ``folder``."""
+    config, weights = checkpoint
+    image = min((synthetic_voc / "JPEGImages").glob("test_*.jpg"))
+    return {
+        "data synth": ["data", "synth", "--out", f"{folder}/voc", "--num-train", "2", "--num-test", "1", "--size", "32"],
+        "export": ["export", "-c", f"{config}", "-o", f"weights={weights}", "--output-dir", f"{folder}"],
+        "infer pictures": ["infer", "-c", f"{config}", "-o", f"weights={weights}", "--infer_img", f"{image}",
+                           "--output-dir", f"{folder}"],
+        "train checkpoints": ["train", "-c", f"{config}", "-q", "-o", f"weights={weights}", "max_iters=1",
+                              f"save_dir={folder}", "TrainReader.batch_size=1"],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["data synth", "export", "infer pictures", "train checkpoints"])
+def test_a_refused_write_is_one_red_line_exit_1_naming_the_file_and_nothing_is_left(
+    command, full_disk, synthetic_voc, small_shapes_checkpoint
+):
+    before = sorted(os.listdir(full_disk))
+    result = CliRunner().invoke(app, _write_into(full_disk, synthetic_voc, small_shapes_checkpoint)[command])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {full_disk}/"), result.stderr
+    assert lines[0].endswith(("No space left on device", "Permission denied", "Operation not permitted"))
+    new = [full_disk / name for name in os.listdir(full_disk) if name not in before]
+    assert [path for top in new for path in (top, *top.rglob("*")) if path.is_file()] == []  # folders at most
+
+
+def test_debug_shows_the_traceback_of_a_refused_write(full_disk, synthetic_voc, small_shapes_checkpoint):
+    args = _write_into(full_disk, synthetic_voc, small_shapes_checkpoint)["data synth"]
+    result = CliRunner().invoke(app, ["--debug", *args])
+    assert isinstance(result.exception, WriteError) and isinstance(result.exception.__cause__, OSError)

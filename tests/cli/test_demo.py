@@ -6,8 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from slimdet.demo_configs import FAST
 
-TRAINING_STAGES = {"data", "teacher", "baseline", "prune-only", "distill-prune", "export"}
+TRAINING_STAGES = {"data", "teacher", "student", "baseline", "prune-only", "distill-prune", "export"}
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +24,8 @@ def test_fast_demo_ends_with_the_zoo_table_and_drawn_pictures(fast_demo):
     assert [row["model"] for row in result["rows"]] == ["baseline", "prune-only", "distill-pruned"]
     baseline, pruned, distilled = result["rows"]
     assert baseline["flops_cut"] == 0.0
+    assert {row["iterations"] for row in result["rows"]} == {FAST.student_iters + FAST.finetune_iters}  # all alike
+    assert result["teacher"]["iterations"] == FAST.teacher_iters
     assert pruned["gflops"] == pytest.approx(distilled["gflops"])  # one plan for both
     assert pruned["flops_cut"] >= 0.1 - 1e-3  # the fast demo's --target-flops
     assert 0 < distilled["size_cut"] < 1

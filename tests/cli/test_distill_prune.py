@@ -21,21 +21,29 @@ def _run(*args):
 
 @pytest.fixture(scope="module")
 def trained(write_tiny_train_config, shapes_teacher_weights, small_shapes_checkpoint, tmp_path_factory):
-    """(config, JSON result) of the README's command line, legacy spellings and all, on the tiny config."""
-    config = write_tiny_train_config(tmp_path_factory.mktemp("cli_distill_prune"))
+    """(config, JSON result) of the README's command line, legacy spellings and all, on the tiny config; the
+    teacher's YAML says 4 classes, as a user's does before -o num_classes moves it to their data."""
+    folder = tmp_path_factory.mktemp("cli_distill_prune")
+    config = write_tiny_train_config(folder)
+    teacher = folder / "teacher.yml"
+    teacher.write_text(f"_BASE_: {TEACHER_CONFIG}\nnum_classes: 4\n")
     result = _run(
-        "distill-prune", "-c", config, "-t", TEACHER_CONFIG, f"--teacher_pretrained={shapes_teacher_weights}",
+        "distill-prune", "-c", config, "-t", teacher, f"--teacher_pretrained={shapes_teacher_weights}",
         "--pruned_params", PARAMS, f"--pruned_ratios={RATIOS}", "--prune_criterion", "l1_norm",
         "--quiet", "--json",
         "-o", "use_fine_grained_loss=true", f"pretrain_weights={small_shapes_checkpoint[1]}", "max_iters=2",
+        "num_classes=3", "MobileNet.norm_decay=0.0",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return config, json.loads(result.stdout)
 
 
-def test_legacy_command_line_prunes_distills_and_reports_json(trained):
+def test_legacy_command_line_prunes_distills_and_reports_json(trained, small_shapes_checkpoint):
     _, report = trained
-    assert report["iterations"] == 2 and report["teacher_config"] == "shapes_yolov3_r34"
+    assert report["iterations"] == 2 and report["teacher_config"] == "teacher"
+    assert report["teacher_overrides"] == [  # -o reached the teacher, but not the student-only MobileNet section
+        "use_fine_grained_loss=true", f"pretrain_weights={small_shapes_checkpoint[1]}", "max_iters=2", "num_classes=3"
+    ]  # fmt: skip
     assert report["plan"]["criterion"] == "l1_norm"
     assert [(r["name"], r["channels_before"], r["channels_after"]) for r in report["pruning"]["rows"]] == [
         ("yolo_block.0.0.0.conv.weights", 512, 410),
@@ -114,20 +122,43 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     seen = {}
 
     def fake_distill_prune(student_cfg, teacher_cfg, **kwargs):
-        seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name)
+        seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name, keep=teacher_cfg.section("YOLOv3Head"))
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
-        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 1000.0, plan, training)
+        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 1000.0, plan,
+                                  training, teacher_cfg.overrides)  # fmt: skip
 
     monkeypatch.setattr("slimdet.commands.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
                   "--teacher-pretrained", "t.pdparams", "--pruned-params", "yolo_block.0.0.0.conv.weights",
-                  "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval", "--seed", "3")  # fmt: skip
+                  "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval",
+                  "--seed", "3", "-o", "log_iter=2", "YOLOv3Head.nms.keep_top_k=9", "MobileNet.norm_decay=0.0",
+                  "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"]) == (
         "tiny", "shapes_yolov3_r34", "geometry_median", 30.0
     )
+    assert (seen["keep"]["nms"]["keep_top_k"], seen["keep"]["nms"]["nms_top_k"]) == (7, 70)  # -to wins over -o
     assert seen["eval"] is True and seen["seed"] == 3
     text = result.stdout
     assert "512 → 256" in text and "-25.00%" in text and "-40.00%" in text  # FLOPs 20 → 15, params 1000 → 600
     assert text.index("512 → 256") < text.index("distill-prune") < text.index("teacher_loss 0.5000")
     assert "out/tiny/model_final.plan.json" in text
+    rows = text[text.index("teacher overrides") : text.index("distill weight")].splitlines()[:-1]
+    assert [row.split("│")[-2].strip() for row in rows] == [
+        "log_iter=2", "YOLOv3Head.nms.keep_top_k=9", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70"
+    ]  # fmt: skip
+
+
+def test_teacher_opt_wins_over_o_and_a_disagreement_exits_2_before_anything_is_built(
+    tiny_train_config, shapes_teacher_weights, monkeypatch
+):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("built something before the checks passed")
+
+    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
+                  "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
+                  "-o", "num_classes=3", "--teacher-opt", "num_classes=4")  # fmt: skip
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "student and teacher disagree on num_classes (3 vs 4)" in lines[0]

@@ -53,6 +53,42 @@ def test_json_lists_detections_and_drawn_copies(model_dir, image_dir, tmp_path):
         assert {d["class_name"] for d in item["detections"]} <= {"circle", "square", "triangle"}
 
 
+@pytest.fixture
+def mixed_dir(image_dir) -> Path:
+    """``image_dir``'s two pictures plus an empty .jpg and a file of garbage named .png."""
+    (image_dir / "empty.jpg").write_bytes(b"")
+    (image_dir / "noise.png").write_bytes(bytes(range(256)) * 4)
+    return image_dir
+
+
+def test_unreadable_files_warn_once_each_are_listed_in_json_and_exit_1(model_dir, mixed_dir, tmp_path):
+    out = tmp_path / "drawn"
+    result = _infer("--model-dir", str(model_dir), "--image-dir", str(mixed_dir), "--threshold", "0.2",
+                    "--output-dir", str(out), "--json")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    warnings = result.stderr.strip().splitlines()
+    assert len(warnings) == 2 and all(line.startswith("warning: ") and line.endswith("(skipped)") for line in warnings)
+    assert "empty.jpg" in warnings[0] and "noise.png" in warnings[1]
+    data = json.loads(result.stdout)
+    assert (data["read"], data["skipped"], data["drawn"]) == (2, 2, 2) and len(data["images"]) == 2
+    assert [(Path(s["image"]).name, "empty" in s["reason"]) for s in data["skipped_images"]] == [
+        ("empty.jpg", True), ("noise.png", False)
+    ]  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(item["image"]).name for item in data["images"])
+
+
+def test_summary_line_counts_read_skipped_and_drawn(model_dir, mixed_dir, tmp_path):
+    result = _infer("--model-dir", str(model_dir), "--image-dir", str(mixed_dir), "--output-dir", str(tmp_path / "o"))
+    assert result.exit_code == 1, result.output
+    assert result.stdout.strip().splitlines()[-1] == f"2 read, 2 skipped, 2 drawn into {tmp_path / 'o'}"
+
+
+def test_strict_stops_at_the_first_unreadable_file_with_one_line(model_dir, mixed_dir, tmp_path):
+    line = _one_error_line(_infer("--model-dir", str(model_dir), "--image-dir", str(mixed_dir), "--strict",
+                                  "--output-dir", str(tmp_path / "o")))  # fmt: skip
+    assert "empty.jpg is empty" in line
+
+
 def test_checkpoint_source_with_legacy_flag_spellings(small_shapes_checkpoint, image_dir, tmp_path):
     config, weights = small_shapes_checkpoint
     image = next(image_dir.iterdir())
@@ -68,6 +104,7 @@ def test_table_shows_one_row_per_detection(model_dir, image_dir, tmp_path):
                     "--output-dir", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert "detections in 2 images" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == f"2 read, 0 skipped, 2 drawn into {tmp_path / 'out'}"
     assert any(name in result.stdout for name in ("circle", "square", "triangle"))
 
 

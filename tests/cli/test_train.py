@@ -1,4 +1,5 @@
-"""``slimdet train``: JSON result and checkpoints, Ctrl-C → exit 130 and a checkpoint to resume from, user errors."""
+"""``slimdet train``: JSON result and checkpoints, SIGTERM / Ctrl-C → exit 143 / 130 and a checkpoint to resume
+from, user errors."""
 
 import json
 import signal
@@ -7,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
@@ -32,8 +34,25 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
     assert report["loss_history"][-1][0] == 4
 
 
-def test_ctrl_c_exits_130_without_traceback_and_leaves_a_checkpoint_to_resume(tiny_train_config):
-    command = [str(Path(sys.executable).with_name("slimdet")), "train", "-c", str(tiny_train_config), "-o", "max_iters=500"]
+def _children(pid: int) -> set[int]:
+    """The pids of ``pid``'s child processes (its loader workers), from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(tiny_train_config):
+    """kill (a scheduler, systemd) mid-run: one line naming the checkpoint, exit 143, the loader workers gone,
+    no paddle C++ traceback; resuming reproduces the run that was never stopped. (Ctrl-C takes the same path:
+    tests/engine/test_trainer.py and tests/cli/test_app.py.)"""
+    script = str(Path(sys.executable).with_name("slimdet"))
+    command = [script, "train", "-c", str(tiny_train_config), "-o", "max_iters=500", "TrainReader.worker_num=2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.monotonic() + 120
@@ -41,21 +60,32 @@ def test_ctrl_c_exits_130_without_traceback_and_leaves_a_checkpoint_to_resume(ti
         lines.append(line)
         if line.startswith("iter 2/") or time.monotonic() > deadline:
             break
-    process.send_signal(signal.SIGINT)
+    workers = _children(process.pid)
+    process.send_signal(signal.SIGTERM)
     _, rest = process.communicate(timeout=120)
     lines += rest.splitlines(keepends=True)
-    assert process.returncode == 130, "".join(lines)
-    assert "Traceback" not in "".join(lines)
+    assert process.returncode == 143, "".join(lines)
+    assert "Traceback" not in "".join(lines)  # neither Python's nor paddle's "C++ Traceback"
+    assert len(workers) >= 2  # two loader workers (and multiprocessing's resource tracker)
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the resource tracker leaves once it sees its parent gone
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     last = lines[-1].strip()
-    assert last.startswith("interrupted after iteration ") and "resume with --resume " in last
+    assert last.startswith("terminated after iteration ") and "resume with --resume " in last
     stopped_at = int(last.split()[3].rstrip(";"))
     checkpoint = Path(last.split("--resume ")[1])
     assert checkpoint == tiny_train_config.parent / "output" / "tiny" / str(stopped_at)
 
-    resumed = run("train", "-c", tiny_train_config, "--resume", checkpoint, "--json", "-o", f"max_iters={stopped_at + 1}")
+    until = ["-o", f"max_iters={stopped_at + 1}"]
+    resumed = run("train", "-c", tiny_train_config, "--resume", checkpoint, "--json", *until)
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
     assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
+    straight = run("train", "-c", tiny_train_config, "--json", *until, f"save_dir={tiny_train_config.parent / 'straight'}")
+    assert straight.exit_code == 0, straight.output
+    expected = json.loads(straight.stdout)["loss_history"][stopped_at:]
+    assert [it for it, _ in report["loss_history"]] == [it for it, _ in expected]
+    assert [loss for _, loss in report["loss_history"]] == pytest.approx([loss for _, loss in expected], abs=1e-5)
 
 
 def test_resuming_from_something_that_is_not_a_checkpoint_is_one_line_exit_2(tiny_train_config):

@@ -193,6 +193,35 @@ def test_overrides_apply_on_top_of_files(legacy_config: Path):
     assert (train["dataset"]["dataset_dir"], train["dataset"]["anno_path"]) == ("/data/voc", "small.txt")
 
 
+RESNET_MINIMAL = "architecture: YOLOv3\nmax_iters: 10\nnum_classes: 3\nYOLOv3: {backbone: ResNet}\n"
+
+
+def test_shared_overrides_skip_sections_the_config_lacks_and_own_overrides_win(write_yaml):
+    """distill-prune's teacher gets the student's -o: a ResNet config without readers skips MobileNet.… and
+    TrainReader.…, keeps globals and what its model is built from (written or not), then its own items win."""
+    path = write_yaml("teacher.yml", RESNET_MINIMAL)
+    shared = ["num_classes=4", "MobileNet.norm_decay=0.0", "ResNet.depth=50", "YOLOv3Head.nms.keep_top_k=7",
+              "TrainReader.batch_size=2", "use_fine_grained_loss=true"]  # fmt: skip
+    cfg = load_config(path, ["num_classes=5"], shared=shared)
+    assert cfg.overrides == ("num_classes=4", "ResNet.depth=50", "YOLOv3Head.nms.keep_top_k=7",
+                             "use_fine_grained_loss=true", "num_classes=5")  # fmt: skip
+    assert cfg.num_classes == 5 and cfg.use_fine_grained_loss is True
+    assert cfg.section("ResNet") == {"depth": 50} and cfg.section("YOLOv3Head") == {"nms": {"keep_top_k": 7}}
+    assert "MobileNet" not in cfg.to_dict() and "TrainReader" not in cfg.to_dict()
+    assert load_config(path, ["MobileNet.norm_decay=0.0"]).section("MobileNet") == {"norm_decay": 0.0}
+
+
+def test_shared_overrides_are_validated_unless_skipped(write_yaml):
+    path = write_yaml("teacher.yml", RESNET_MINIMAL)
+    with pytest.raises(ConfigProblems) as caught:
+        load_config(path, shared=["snapshot_iters=5", "Foo.bar=1", "MobileNet.norm_decay=-1", "ResNet.depth=35"])
+    assert sorted(caught.value.problems) == [
+        "ResNet.depth: expected one of 18, 34, 50, 101, 152, got 35",
+        "unknown key 'Foo'",
+        "unknown key 'snapshot_iters' (did you mean 'snapshot_iter'?)",
+    ]
+
+
 def test_unknown_key_suggests_the_close_one(legacy_config: Path):
     with pytest.raises(ConfigProblems) as caught:
         load_config(legacy_config, ["snapshot_iters=5"])

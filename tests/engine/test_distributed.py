@@ -1,9 +1,12 @@
-"""Data-parallel training on paddle.distributed.launch (2 CPU processes over gloo) and ``--nproc``."""
+"""Data-parallel training on paddle.distributed.launch (2 CPU processes over gloo) and ``--nproc``, stopped by
+SIGTERM."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,14 +101,30 @@ def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
     assert max(np.abs(weights[name] - halved[name]).max() for name in weights) > 1e-3
 
 
-def test_nproc_flag_relaunches_train_through_the_paddle_launcher(write_tiny_train_config, tmp_path):
+def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(write_tiny_train_config, tmp_path):
+    """--nproc 2 sent SIGTERM (as by `kill` or a scheduler): both ranks stop after the same step, rank 0 alone
+    writes the checkpoint, one line says where to resume from, exit 143; --resume then runs to the end."""
     config = write_tiny_train_config(tmp_path)
-    slimdet = Path(sys.executable).parent / "slimdet"
-    run = subprocess.run(
-        [str(slimdet), "train", "-c", str(config), "-o", "max_iters=2", "snapshot_iter=100", "--quiet", "--json", "--nproc", "2"],
-        env={**os.environ, "OMP_NUM_THREADS": "2"}, capture_output=True, text=True, timeout=240,
-    )
-    out_dir = tmp_path / "output" / "tiny"
+    out_dir, slimdet = tmp_path / "output" / "tiny", Path(sys.executable).parent / "slimdet"
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    train = [str(slimdet), "train", "-c", str(config), "--nproc", "2", "-o", "snapshot_iter=100"]
+    process = subprocess.Popen([*train, "max_iters=500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rank0_log, deadline = out_dir / "launch_log" / "workerlog.0", time.monotonic() + 240
+    while not (rank0_log.is_file() and "iter 2/" in rank0_log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=240)
+    assert process.returncode == 143, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    stopped_at = int(last.split()[3].rstrip(";"))
+    assert last == f"terminated after iteration {stopped_at}; resume with --resume {out_dir / str(stopped_at)}"
+    rank1_said = (out_dir / "launch_log" / "workerlog.1").read_text().strip().splitlines()[-1]
+    assert rank1_said == f"terminated after iteration {stopped_at}"  # the same step, and no checkpoint
+    assert "Traceback" not in stderr + rank0_log.read_text()
+    assert sorted(p.name for p in out_dir.glob(f"{stopped_at}.*")) == [f"{stopped_at}.{s}" for s in ("pdopt", "pdparams", "state.json")]
+
+    resume = [f"max_iters={stopped_at + 1}", "--resume", str(out_dir / str(stopped_at)), "--quiet", "--json"]
+    run = subprocess.run([*train, *resume], env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert (out_dir / "model_final.pdparams").is_file()
     assert sorted(p.name for p in (out_dir / "launch_log").glob("workerlog.*")) == ["workerlog.0", "workerlog.1"]

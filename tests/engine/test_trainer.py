@@ -53,20 +53,23 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, make_trainer):
         np.testing.assert_allclose(weights_of(resumed.model)[name], value, atol=1e-6)
 
 
-def test_sigint_stops_after_the_step_and_leaves_a_resumable_checkpoint(tmp_path, make_trainer):
-    class CtrlC(Hook):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_after_the_step_and_leaves_a_resumable_checkpoint(signum, tmp_path, make_trainer):
+    class Stop(Hook):
         def after_step(self, trainer):
             if trainer.iter == 4:
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signum)
 
     saver = CheckpointHook(100, tmp_path)
-    trainer = make_trainer([CtrlC(), saver])
+    trainer = make_trainer([Stop(), saver])
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(TrainingInterrupted) as err:
         trainer.train(0, 50)
-    assert err.value.iteration == 4
+    assert (err.value.iteration, err.value.signum) == (4, signum)
+    assert str(err.value).startswith({signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}[signum])
     assert saver.last == tmp_path / "4"
     assert not (tmp_path / "model_final.pdparams").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # handlers restored
 
     again = make_trainer()
     assert again.resume(tmp_path / "4.pdparams") == 4
@@ -82,6 +85,39 @@ def test_a_second_sigint_interrupts_immediately(make_trainer):
 
     with pytest.raises(KeyboardInterrupt):
         make_trainer([DoubleCtrlC()]).train(0, 5)
+
+
+def test_repeated_sigterms_still_stop_politely(tmp_path, make_trainer):
+    class LauncherLike(Hook):  # paddle's launcher sends SIGTERM up to three times
+        def after_step(self, trainer):
+            for _ in range(3):
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted) as err:
+        make_trainer([LauncherLike(), CheckpointHook(100, tmp_path)]).train(0, 5)
+    assert err.value.iteration == 1 and err.value.checkpoint is None  # (engine.train fills in the checkpoint)
+    assert (tmp_path / "1.state.json").exists()
+
+
+def test_a_second_signal_waits_until_the_checkpoint_is_complete(tmp_path, make_trainer, monkeypatch):
+    from slimdet.engine import checkpoint
+
+    save = checkpoint.save_checkpoint
+
+    def save_with_ctrl_c_in_the_middle(stem, model, optimizer, state):
+        os.kill(os.getpid(), signal.SIGINT)  # the user insists while the checkpoint is being written
+        return save(stem, model, optimizer, state)
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_with_ctrl_c_in_the_middle)
+
+    class CtrlC(Hook):
+        def after_step(self, trainer):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = make_trainer([CtrlC(), CheckpointHook(100, tmp_path)])
+    with pytest.raises(KeyboardInterrupt):  # delivered once the files are written
+        trainer.train(0, 5)
+    assert make_trainer().resume(tmp_path / "1") == 1
 
 
 def test_non_finite_loss_names_the_iteration_and_spares_the_weights(tmp_path, make_trainer):

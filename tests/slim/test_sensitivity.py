@@ -5,12 +5,15 @@ computing the same grid must write the very same file.
 """
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from slimdet.errors import PlanError, SlimdetError
+from slimdet.interrupts import Interrupted, sigterm_raises
 from slimdet.slim.sensitivity import Shard, parse_params, parse_ratios, run_sensitivity
 from slimdet.slim.sensitivity_file import load_table, merge_tables
 from slimdet.slim.sensitivity_trials import TrialSession, TrialSpec
@@ -65,10 +68,14 @@ def test_interrupted_run_resumes_to_the_same_file(spec, reference: Path, tmp_pat
     def stop_after_two(param, ratio, trial):
         seen.append((param, ratio))
         if len(seen) == 2:
-            raise KeyboardInterrupt  # as Ctrl-C right after the second result was written
+            os.kill(os.getpid(), signal.SIGTERM)  # right after the second result was written
 
-    with pytest.raises(KeyboardInterrupt):
+    with sigterm_raises(), pytest.raises(Interrupted) as stop:  # as the CLI does
         run_sensitivity(spec, path, on_trial=stop_after_two)
+    assert stop.value.signum == signal.SIGTERM
+    assert str(stop.value) == (
+        f"terminated with 4 grid points still missing; run the same command again to continue the sensitivities file {path}"
+    )
     assert sorted(load_table(path).missing()) == sorted(set((p, r) for p in PARAMS for r in RATIOS) - set(seen))
 
     resumed = run_sensitivity(spec, path)

@@ -20,7 +20,9 @@ def read_image(path: str, to_rgb: bool = True) -> np.ndarray:
         raise DataError(f"image {path} not found") from None
     except OSError as err:
         raise DataError(f"cannot read image {path}: {err.strerror or err}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if not data.size:
+        raise DataError(f"image {path} is empty (0 bytes)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(f"cannot decode image {path}: the file is corrupt or not an image (JPEG/PNG/BMP)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if to_rgb else image

@@ -1,0 +1,169 @@
+"""Stopping on SIGINT and SIGTERM: the same polite stop for Ctrl-C and for ``kill``, a batch scheduler or systemd.
+
+Both signals mean "stop": a training loop finishes the step in progress, saves a checkpoint to resume from
+and exits with 128 + the signal number (130, 143), the code a shell shows for a process ended by that signal.
+Elsewhere SIGTERM raises :class:`Terminated` where SIGINT raises ``KeyboardInterrupt``, so the same cleanup
+runs (``finally`` blocks, temp files, loader workers) instead of the process dying on the spot.
+
+``import paddle`` installs C++ handlers for SIGTERM (they print a "FatalError … C++ Traceback" and kill the
+process): :func:`sigterm_raises` takes SIGTERM back as soon as paddle has been imported.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_VERBS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception, a ``KeyboardInterrupt`` so that code cleaning up after Ctrl-C also cleans up
+    after SIGTERM."""
+
+
+class Interrupted(Exception):
+    """A run that SIGINT or SIGTERM stopped once it had saved what it needs to resume; the message says how.
+
+    Not a ``SlimdetError``: the CLI exits with :func:`exit_code` of ``signum``, not 2.
+    """
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+def exit_code(signum: int) -> int:
+    """The shell's exit code for a process stopped by ``signum``: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + signum
+
+
+def verb(signum: int) -> str:
+    """"interrupted" (Ctrl-C) or "terminated" (SIGTERM), for the one line a stopped command prints."""
+    return _VERBS.get(signum, f"stopped by {signal.Signals(signum).name}")
+
+
+def signal_of(error: KeyboardInterrupt) -> int:
+    """Which signal raised ``error``: SIGTERM for :class:`Terminated`, else SIGINT."""
+    return signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _take_back_sigterm() -> None:
+    if _on_main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # signal.signal works only there
+
+
+def _restorable(handler: Any, signum: int) -> Any:
+    """A handler ``signal.signal`` accepts back: ``None`` (installed outside Python) becomes Python's default."""
+    if handler is not None:
+        return handler
+    return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """For a whole command: SIGTERM raises :class:`Terminated`, also once paddle is imported (paddle's C++
+    handler would print a C++ traceback and kill the process without cleaning up). Restored at the end."""
+    if not _on_main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    hook = _AfterImport("paddle", _take_back_sigterm)
+    sys.meta_path.insert(0, hook)
+    try:
+        yield
+    finally:
+        hook.remove()
+        signal.signal(signal.SIGTERM, _restorable(previous, signal.SIGTERM))
+
+
+@contextmanager
+def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
+    """Around a loop that can stop cleanly between two steps: a SIGINT or SIGTERM calls ``request_stop(signum)``.
+
+    After that a second Ctrl-C goes to the handler from before (it interrupts at once: the user insists),
+    while SIGTERM stays a request: paddle's launcher sends it three times within a second, and a scheduler
+    that insists sends SIGKILL. The handlers from before are back when the block ends.
+    """
+    if not _on_main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
+    def handler(signum: int, frame: Any) -> None:
+        request_stop(signum)
+        signal.signal(signal.SIGINT, _restorable(previous[signal.SIGINT], signal.SIGINT))
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, _restorable(old, signum))
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then reach the handlers from before: files written as
+    one set (a checkpoint) are never cut in half by a second signal."""
+    if not _on_main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {signum: signal.signal(signum, lambda s, frame: pending.append(s)) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, _restorable(old, signum))
+        for signum in dict.fromkeys(pending):  # in arrival order, each once
+            signal.raise_signal(signum)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``callback`` right after module ``name`` is first imported (executed), wherever that happens.
+
+    It only wraps the loader that the rest of ``sys.meta_path`` finds, and leaves ``sys.meta_path`` at once.
+    """
+
+    def __init__(self, name: str, callback: Callable[[], object]) -> None:
+        self.name = name
+        self.callback = callback
+
+    def find_spec(self, fullname: str, path: Any = None, target: ModuleType | None = None) -> Any:
+        if fullname != self.name:
+            return None
+        self.remove()
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+        callback = self.callback
+
+        def exec_module(module: ModuleType) -> None:
+            execute(module)
+            callback()
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+    def remove(self) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
