@@ -35,8 +35,8 @@ class DemoSize:
     # trains as many iterations as the pruned models), prune-only and distill-prune.
     finetune_iters: int
     base_lr: float
-    # The split distillation loss is a mean over the output grid while the YOLOv3 loss sums over it, so the
-    # legacy weight 1000 (set for 608 px) weighs (608/size)² times more at a smaller input: 40× at 96 px.
+    # --distill-weight as meant at 608 px; the input-size balance scales it by (size/608)² per batch. 4000
+    # gives 100 at 96 px, which beat both 1000 and 25 there in earlier demo runs (README, Results).
     distill_weight: float
     sensitivity_params: tuple[str, ...]
     sensitivity_ratios: tuple[float, ...]
@@ -51,13 +51,13 @@ def _block(levels: range) -> tuple[str, ...]:
 
 FULL = DemoSize(
     num_train=512, num_test=128, image_size=128, input_size=96, batch_size=8,
-    teacher_iters=500, student_iters=150, finetune_iters=70, base_lr=0.001, distill_weight=100,
+    teacher_iters=500, student_iters=150, finetune_iters=70, base_lr=0.001, distill_weight=4000,
     sensitivity_params=_block(range(3)), sensitivity_ratios=(0.3, 0.5, 0.7), sensitivity_images=16,
     target_flops=0.55, infer_images=4,
 )  # fmt: skip
 FAST = DemoSize(
     num_train=16, num_test=8, image_size=64, input_size=64, batch_size=4,
-    teacher_iters=3, student_iters=3, finetune_iters=2, base_lr=0.001, distill_weight=100,
+    teacher_iters=3, student_iters=3, finetune_iters=2, base_lr=0.001, distill_weight=4000,
     sensitivity_params=_block(range(1)), sensitivity_ratios=(0.3, 0.6), sensitivity_images=4,
     target_flops=0.1, infer_images=2,
 )  # fmt: skip

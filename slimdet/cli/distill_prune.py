@@ -55,10 +55,18 @@ def distill_prune_command(
         typer.Option(
             "--distill-weight",
             "--distill_weight",
-            help="Scale of the split distillation loss (legacy: 1000, set for 608 px; the loss is a grid mean, "
-            "so below 608 px consider 1000 × (size/608)² or a little more).",
+            help="Scale of the split distillation loss at 608 px input (legacy: 1000); see --distill-balance.",
         ),
     ] = 1000.0,
+    distill_balance: Annotated[
+        str,
+        typer.Option(
+            "--distill-balance",
+            help="input-size: scale the weight by (h·w)/608² of each batch, so distillation weighs against the "
+            "YOLOv3 loss the same at every input size (its terms are grid means, the YOLOv3 loss a grid sum); "
+            "legacy: the weight as it is, which tilts towards distillation by (608/size)² below 608 px.",
+        ),
+    ] = "input-size",
     teacher_engine: Annotated[
         str,
         typer.Option(
@@ -110,6 +118,7 @@ def distill_prune_command(
         pruned_ratios=pruned_ratios,
         criterion=criterion,
         distill_weight=distill_weight,
+        distill_balance=distill_balance,
         teacher_engine=teacher_engine,
         eval=evaluate,
         resume=resume,
@@ -125,6 +134,6 @@ def distill_prune_command(
         "teacher": f"{result.teacher_config} ({result.teacher_weights})",
         "teacher engine": result.teacher_engine,
         "teacher overrides": "\n".join(result.teacher_overrides) or "none",  # one per line: paths are long
-        "distill weight": f"{result.distill_weight:g}",
+        "distill weight": f"{result.distill_weight:g} ({result.distill_balance} balance)",
     }
     print_training("distill-prune", result.training, head, {"pruning plan": result.final_plan})

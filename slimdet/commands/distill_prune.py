@@ -30,6 +30,7 @@ from slimdet.engine.checkpoint import checkpoint_stem, read_state
 from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
 from slimdet.modeling.build import build_model
+from slimdet.slim.balance import DEFAULT_BALANCE
 from slimdet.slim.checks import check_distill_prune
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
 from slimdet.slim.distill_step import DistillStep
@@ -47,6 +48,7 @@ class DistillPruneResult:
     teacher_weights: str
     teacher_engine: str  # what ran the teacher's forward: "inference" or "dygraph"
     distill_weight: float
+    distill_balance: str  # how the weight follows the input size (slimdet.slim.balance)
     plan: PruningPlan
     training: TrainResult
     teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
@@ -71,6 +73,7 @@ class DistillPruneResult:
             "teacher_engine": self.teacher_engine,
             "teacher_overrides": list(self.teacher_overrides),
             "distill_weight": self.distill_weight,
+            "distill_balance": self.distill_balance,
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
         }
@@ -85,6 +88,7 @@ def distill_prune(
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
     distill_weight: float = DEFAULT_DISTILL_WEIGHT,
+    distill_balance: str = DEFAULT_BALANCE,
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -117,6 +121,7 @@ def distill_prune(
         teacher_pretrained=teacher_pretrained,
         criterion=criterion,
         teacher_engine=teacher_engine,
+        distill_balance=distill_balance,
     )
     plan = resolve_plan(plan, saved)
     assert plan is not None and teacher_pretrained  # the checks demand both
@@ -132,13 +137,19 @@ def distill_prune(
         device=device,
         quiet=quiet,
         plan=plan,
-        step=DistillStep(teacher, distill_weight=distill_weight, teacher_loss_every=student_cfg.log_iter),
+        step=DistillStep(
+            teacher,
+            distill_weight=distill_weight,
+            distill_balance=distill_balance,
+            teacher_loss_every=student_cfg.log_iter,
+        ),
     )
     return DistillPruneResult(
         teacher_config=teacher_cfg.name,
         teacher_weights=str(teacher_pretrained),
         teacher_engine=engine,
         distill_weight=float(distill_weight),
+        distill_balance=distill_balance,
         plan=plan,
         training=training,
         teacher_overrides=teacher_cfg.overrides,

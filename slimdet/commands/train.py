@@ -26,6 +26,7 @@ from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_loader
 from slimdet.engine import checkpoint
 from slimdet.engine.device import select_device
+from slimdet.engine.distributed import die_with_launcher
 from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
@@ -90,6 +91,7 @@ def train_from_config(
     device_used = select_device(device, cfg.use_gpu)
     rank, world_size = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
     if world_size > 1:
+        die_with_launcher()
         paddle.distributed.init_parallel_env()
     if resume is not None:
         seed = checkpoint.read_state(resume)["seed"]

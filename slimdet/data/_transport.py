@@ -4,12 +4,14 @@ Sending a 608-px batch (35 MB) through a multiprocessing queue pickles and pipes
 copying it through a shared-memory block takes about 20 ms. Small batches, and machines whose /dev/shm
 lacks room (Docker's default is 64 MB; writing past it would kill the worker with SIGBUS), use the queue.
 The receiver copies the arrays out and unlinks the block at once, so nothing outlives one hand-over
-(and Python's resource tracker removes blocks left by a crashed process).
+(and Python's resource tracker removes blocks left by a crashed process). Blocks are named
+``slimdet_<receiver pid>_<random>``, so that those of one run can be told apart in /dev/shm.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from multiprocessing import shared_memory
 from typing import Any
 
@@ -17,14 +19,19 @@ import numpy as np
 
 MIN_SHARED_BYTES = 1 << 20  # below this the queue is as fast
 SHM_DIR = "/dev/shm"
+BLOCK_PREFIX = "slimdet_"  # short: macOS allows 31 characters per name
 
 
-def pack(batch: dict[str, np.ndarray]) -> tuple[str, Any]:
-    """``('inline', batch)`` or ``('shared', (block name, [(key, shape, dtype, offset), ...]))``."""
+def pack(batch: dict[str, np.ndarray], *, owner: int) -> tuple[str, Any]:
+    """``('inline', batch)`` or ``('shared', (block name, [(key, shape, dtype, offset), ...]))``.
+
+    ``owner`` is the pid of the process that will ``unpack`` it; it goes into the block's name.
+    """
     total = sum(a.nbytes for a in batch.values())
     if total < MIN_SHARED_BYTES or not _has_room(total):
         return "inline", batch
-    block = shared_memory.SharedMemory(create=True, size=total)
+    name = f"{BLOCK_PREFIX}{owner}_{secrets.token_hex(4)}"
+    block = shared_memory.SharedMemory(name=name, create=True, size=total)
     layout, offset = [], 0
     try:
         for key, array in batch.items():

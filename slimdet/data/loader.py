@@ -5,7 +5,8 @@ small process pool does the job without importing paddle in every worker; and be
 randomness comes from (seed, epoch, index) (see pipeline.py), results are identical for 0, 1 or N
 workers. Workers are started with 'spawn' (a fork of a process that runs paddle/OpenCV threads can
 hang), take whole batches from one task queue and hand them back through shared memory (see
-_transport.py); the loader yields them in order.
+_transport.py); the loader yields them in order. They hold a lifeline to the loader's process
+(slimdet/_lifeline.py): if it is killed, even with SIGKILL, they exit within a second.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from slimdet._lifeline import Lifeline
 from slimdet.data._transport import pack, unpack
 from slimdet.data.datasets import DetectionDataset
 from slimdet.data.pipeline import Batch, Pipeline, shuffle_rng
@@ -173,8 +175,11 @@ class _WorkerPool:
         ctx = multiprocessing.get_context("spawn")
         self.tasks = ctx.Queue()
         self.results = ctx.Queue()
+        lifeline = Lifeline.to_this_process()
         self.procs = [
-            ctx.Process(target=_work, args=(pipeline, self.tasks, self.results), daemon=True, name=f"slimdet-data-{i}")
+            ctx.Process(
+                target=_work, args=(lifeline, pipeline, self.tasks, self.results), daemon=True, name=f"slimdet-data-{i}"
+            )
             for i in range(workers)
         ]
         for proc in self.procs:
@@ -198,8 +203,9 @@ class _WorkerPool:
         self._finalizer()
 
 
-def _work(pipeline: Pipeline, tasks: Any, results: Any) -> None:
-    """Worker main loop: build batches until the None sentinel arrives."""
+def _work(lifeline: Lifeline, pipeline: Pipeline, tasks: Any, results: Any) -> None:
+    """Worker main loop: build batches until the None sentinel arrives (or the loader's process is gone)."""
+    lifeline.hold()
     import cv2
 
     for signum in (signal.SIGINT, signal.SIGTERM):  # the main process's business: it stops with a checkpoint
@@ -208,7 +214,7 @@ def _work(pipeline: Pipeline, tasks: Any, results: Any) -> None:
     while (task := tasks.get()) is not None:
         tag, args = task
         try:
-            results.put((tag, pack(pipeline.load_batch(*args)), None))
+            results.put((tag, pack(pipeline.load_batch(*args), owner=lifeline.parent_pid), None))
         except Exception as err:  # noqa: BLE001 (sent to the main process, which raises it)
             results.put((tag, None, _portable(err)))
 
@@ -224,13 +230,18 @@ def _stop(procs: list, tasks: Any, results: Any) -> None:
     for _ in procs:
         tasks.put(None)
     deadline = time.monotonic() + 5.0
-    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
-        try:  # drain (releasing shared blocks), so a worker blocked on a full result pipe can exit
+    while time.monotonic() < deadline:
+        # Drain, so that a worker blocked on a full result pipe can exit, and until the workers are gone
+        # and the pipe is empty, so that no shared block they sent outlives the loader.
+        alive = any(p.is_alive() for p in procs)
+        try:
             _, payload, _ = results.get(timeout=0.05)
-            if payload is not None:
-                unpack(payload)
         except queue.Empty:
-            pass
+            if not alive:
+                break
+            continue
+        if payload is not None:
+            unpack(payload)
     for proc in procs:
         if proc.is_alive():
             proc.kill()  # a worker ignores SIGTERM, and holds nothing to save

@@ -9,6 +9,9 @@ its share of every global batch, and only rank 0 logs, evaluates and writes.
 ``--nproc N`` on ``train`` and ``distill-prune`` is a convenience for one machine: the command starts
 the launcher on itself (``relaunch``), with the same arguments minus ``--nproc``, and returns its exit
 code. On several machines, or to pick GPUs, call the launcher directly (README "Scaling out").
+
+Killed, even with SIGKILL, the command takes the launcher with it (a parent-death signal, which the
+launcher answers by stopping its ranks), and a rank whose launcher is gone exits (slimdet/_lifeline.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from slimdet._lifeline import Lifeline
 from slimdet.errors import SlimdetError
 from slimdet.interrupts import STOP_SIGNALS, Interrupted, verb
 
@@ -127,7 +131,9 @@ def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> int:
             "drop --nproc when starting slimdet through paddle.distributed.launch"
         )
     args = strip_nproc(command)
-    process = subprocess.Popen(launch_command(nproc, args, log_dir=log_dir), env=launch_env(nproc))
+    lifeline = Lifeline.to_this_process()  # killed, this process takes the launcher along, which stops the ranks
+    launch = launch_command(nproc, args, log_dir=log_dir)
+    process = subprocess.Popen(launch, env=launch_env(nproc), preexec_fn=lifeline.arm_before_exec)
     with _stop_forwarded(process) as stopped:
         code = process.wait()
     if stopped:
@@ -163,3 +169,9 @@ def _rank0_stop_line(log_dir: Path) -> str | None:
         return None
     said = [line.strip() for line in lines if line.startswith((verb(signal.SIGINT), verb(signal.SIGTERM)))]
     return said[-1] if said else None
+
+
+def die_with_launcher() -> None:
+    """In a launched rank (its parent is the launcher): exit when the launcher is gone. Asked to stop, it
+    stops its ranks; killed outright, it would leave them training for nobody."""
+    Lifeline(os.getppid(), death_signal=False).hold()  # which launcher thread started us is not ours to know

@@ -12,6 +12,7 @@ from typing import Any
 
 from slimdet.config.geometry import DEFAULT_NUM_CLASSES, HEAD_SECTION, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 from slimdet.errors import PlanError, SlimdetError
+from slimdet.slim.balance import BALANCES, DEFAULT_BALANCE
 from slimdet.slim.plan import PruningPlan
 TEACHER_ENGINES = ("auto", "inference", "dygraph")  # auto: inference on a CPU, dygraph on a GPU
 
@@ -25,6 +26,7 @@ def check_distill_prune(
     teacher_pretrained: str | None,
     criterion: str = "l1_norm",
     teacher_engine: str = "auto",
+    distill_balance: str = DEFAULT_BALANCE,
 ) -> PruningPlan:
     """Check a distill-prune request and return its pruning plan; one ``SlimdetError`` lists every problem.
 
@@ -49,6 +51,8 @@ def check_distill_prune(
     problems += _teacher_weights_problems(teacher_pretrained)
     if teacher_engine not in TEACHER_ENGINES:
         problems.append(f"unknown teacher engine '{teacher_engine}': choose one of {', '.join(TEACHER_ENGINES)}")
+    if distill_balance not in BALANCES:
+        problems.append(f"unknown distill balance '{distill_balance}': choose one of {', '.join(BALANCES)}")
     if problems:
         raise SlimdetError("; ".join(problems))
     assert plan is not None  # no problems means the plan parsed

@@ -10,6 +10,9 @@ with student logits s·, teacher logits t· and σ the sigmoid:
 and the distillation loss is ``weight`` (legacy 1000) × the sum over levels of reg + cls + obj. Where the
 teacher is confident something is there (σ(tobj) high) the student copies its boxes and classes; its
 objectness copies the teacher's hard decision everywhere.
+
+The weight is applied per batch through ``slimdet.slim.balance``: these terms are grid means while the
+YOLOv3 loss is a grid sum, so a fixed weight would mean something else at every input size.
 """
 
 from __future__ import annotations

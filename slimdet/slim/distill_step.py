@@ -6,7 +6,8 @@ docs/legacy.md, "Distillation"):
 
 1. the student's forward in train mode: its YOLOv3 loss terms and its raw head outputs;
 2. the frozen teacher's raw outputs on the same image (eval mode, no gradients);
-3. ``distill_loss_from_outputs`` × ``distill_weight`` (legacy 1000);
+3. ``distill_loss_from_outputs`` × ``distill_weight`` (legacy 1000), balanced for this batch's input size
+   (``distill_balance``, see ``slimdet.slim.balance``);
 4. the trainer then runs backward on ``loss = student_loss + distill_loss``.
 
 Reported per step: ``loss`` (the total, what the optimizer minimises, as the legacy log's "loss"),
@@ -22,6 +23,7 @@ from __future__ import annotations
 import paddle
 
 from slimdet.engine.trainer import Batch, Trainer, split_batch
+from slimdet.slim.balance import DEFAULT_BALANCE, balanced_weight
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher, distill_loss_from_outputs
 
 
@@ -34,10 +36,16 @@ class DistillStep:
     """
 
     def __init__(
-        self, teacher: FrozenTeacher, *, distill_weight: float = DEFAULT_DISTILL_WEIGHT, teacher_loss_every: int = 1
+        self,
+        teacher: FrozenTeacher,
+        *,
+        distill_weight: float = DEFAULT_DISTILL_WEIGHT,
+        distill_balance: str = DEFAULT_BALANCE,
+        teacher_loss_every: int = 1,
     ) -> None:
         self.teacher = teacher
         self.distill_weight = distill_weight
+        self.distill_balance = distill_balance
         self.teacher_loss_every = teacher_loss_every
 
     def __call__(self, trainer: Trainer, batch: Batch) -> dict[str, paddle.Tensor]:
@@ -49,7 +57,7 @@ class DistillStep:
             outputs["head_outputs"],
             teacher_outputs,
             self.teacher.model.num_classes,
-            self.distill_weight,
+            balanced_weight(self.distill_weight, (image.shape[2], image.shape[3]), self.distill_balance),
             num_anchors=len(self.teacher.model.anchor_masks[0]),
         )
         losses = {

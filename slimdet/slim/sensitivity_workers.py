@@ -3,7 +3,8 @@
 Each worker is started with 'spawn' (a fork of a process running paddle threads can hang), builds its own
 :class:`~slimdet.slim.sensitivity_trials.TrialSession` (same config, weights and eval set, so the same
 numbers) and takes (param, ratio) jobs from one shared queue until none are left. Only the calling
-process writes the sensitivity file, so there is never more than one writer.
+process writes the sensitivity file, so there is never more than one writer. Workers hold a lifeline
+to the calling process (slimdet/_lifeline.py): if it is killed, even with SIGKILL, they exit too.
 """
 
 import zlib  # noqa: F401  (before paddle in every worker process, see slimdet/__init__.py)
@@ -16,6 +17,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from slimdet._lifeline import Lifeline
 from slimdet.errors import SlimdetError
 from slimdet.slim.sensitivity_trials import TrialSpec
 
@@ -44,7 +46,7 @@ def run_in_workers(spec: TrialSpec, jobs: Sequence[Job], workers: int) -> Iterat
     procs = [
         ctx.Process(
             target=_work,
-            args=(spec, threads_per_worker(workers), tasks, results),
+            args=(Lifeline.to_this_process(), spec, threads_per_worker(workers), tasks, results),
             daemon=True,
             name=f"slimdet-sensitivity-{i}",
         )
@@ -84,8 +86,9 @@ def _next_message(results: Any, procs: list[Any]) -> tuple[str, Any]:
                 return "failure", f"{dead[0].name} exited with code {dead[0].exitcode}"
 
 
-def _work(spec: TrialSpec, threads: int, tasks: Any, results: Any) -> None:
+def _work(lifeline: Lifeline, spec: TrialSpec, threads: int, tasks: Any, results: Any) -> None:
     """Worker main: set threads before paddle loads, build the session, run jobs until the stop sign."""
+    lifeline.hold()
     from slimdet.runtime import set_threads
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the calling process's business
@@ -97,8 +100,7 @@ def _work(spec: TrialSpec, threads: int, tasks: Any, results: Any) -> None:
         from slimdet.slim.sensitivity_trials import TrialSession
 
         session = TrialSession(spec)
-        parent = multiprocessing.parent_process()
-        while (job := tasks.get()) is not None and (parent is None or parent.is_alive()):
+        while (job := tasks.get()) is not None:
             param, ratio = job
             results.put(("result", (param, ratio, session.trial_map(param, ratio))))
         session.check_restored()

@@ -124,18 +124,18 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     def fake_distill_prune(student_cfg, teacher_cfg, **kwargs):
         seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name, keep=teacher_cfg.section("YOLOv3Head"))
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
-        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 1000.0, plan,
-                                  training, teacher_cfg.overrides)  # fmt: skip
+        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 30.0,
+                                  kwargs["distill_balance"], plan, training, teacher_cfg.overrides)  # fmt: skip
 
     monkeypatch.setattr("slimdet.commands.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
                   "--teacher-pretrained", "t.pdparams", "--pruned-params", "yolo_block.0.0.0.conv.weights",
                   "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval",
-                  "--seed", "3", "-o", "log_iter=2", "YOLOv3Head.nms.keep_top_k=9", "MobileNet.norm_decay=0.0",
-                  "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
+                  "--seed", "3", "--distill-balance", "legacy", "-o", "log_iter=2", "YOLOv3Head.nms.keep_top_k=9",
+                  "MobileNet.norm_decay=0.0", "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"]) == (
-        "tiny", "shapes_yolov3_r34", "geometry_median", 30.0
+    assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"], seen["distill_balance"]) == (
+        "tiny", "shapes_yolov3_r34", "geometry_median", 30.0, "legacy"
     )
     assert (seen["keep"]["nms"]["keep_top_k"], seen["keep"]["nms"]["nms_top_k"]) == (7, 70)  # -to wins over -o
     assert seen["eval"] is True and seen["seed"] == 3
@@ -143,6 +143,7 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     assert "512 → 256" in text and "-25.00%" in text and "-40.00%" in text  # FLOPs 20 → 15, params 1000 → 600
     assert text.index("512 → 256") < text.index("distill-prune") < text.index("teacher_loss 0.5000")
     assert "out/tiny/model_final.plan.json" in text
+    assert "30 (legacy balance)" in text
     rows = text[text.index("teacher overrides") : text.index("distill weight")].splitlines()[:-1]
     assert [row.split("│")[-2].strip() for row in rows] == [
         "log_iter=2", "YOLOv3Head.nms.keep_top_k=9", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70"

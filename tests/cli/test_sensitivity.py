@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from tests.processes import assert_sigkill_leaves_nothing, spawned_workers, wait_for
 from tests.slim.test_sensitivity_file import hand_made_table
 
 A, B = "yolo_block.0.0.0.conv.weights", "yolo_block.2.tip.conv.weights"
@@ -139,3 +140,20 @@ def test_installed_entry_point_runs_the_subcommands(two_shards, tmp_path: Path):
 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["pruned_params"] == f"{A},{B}"
+
+
+def test_a_sigkilled_run_with_workers_leaves_no_process_behind(small_shapes_checkpoint, tmp_path: Path):
+    config, weights = small_shapes_checkpoint
+    command = [str(Path(sys.executable).with_name("slimdet")), "sensitivity", "-c", str(config),
+               "-o", f"weights={weights}", "EvalReader.worker_num=0", "-p", A, "--pruned_ratios", "0.3,0.6",
+               "-s", str(tmp_path / "sens.json"), "--eval-images", "4", "--workers", "2"]  # fmt: skip
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        assert wait_for(lambda: len(spawned_workers(process.pid)) == 2, timeout=120), log.read_text()
+        killed = assert_sigkill_leaves_nothing(process)
+    finally:
+        process.kill()
+        process.wait()
+    assert sum("multiprocessing.spawn" in c for c in killed) == 2  # the trial workers

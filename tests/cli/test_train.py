@@ -1,5 +1,5 @@
 """``slimdet train``: JSON result and checkpoints, SIGTERM / Ctrl-C → exit 143 / 130 and a checkpoint to resume
-from, user errors."""
+from, user errors, no worker left behind even after SIGKILL."""
 
 import json
 import signal
@@ -12,6 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from tests.processes import (
+    assert_sigkill_leaves_nothing,
+    descendants,
+    running,
+    shared_blocks,
+    spawned_workers,
+    wait_for,
+)
 
 
 def run(*args):
@@ -34,19 +42,6 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
     assert report["loss_history"][-1][0] == 4
 
 
-def _children(pid: int) -> set[int]:
-    """The pids of ``pid``'s child processes (its loader workers), from /proc."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
 def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(tiny_train_config):
     """kill (a scheduler, systemd) mid-run: one line naming the checkpoint, exit 143, the loader workers gone,
     no paddle C++ traceback; resuming reproduces the run that was never stopped. (Ctrl-C takes the same path:
@@ -60,16 +55,14 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
         lines.append(line)
         if line.startswith("iter 2/") or time.monotonic() > deadline:
             break
-    workers = _children(process.pid)
+    workers = descendants(process.pid)
     process.send_signal(signal.SIGTERM)
     _, rest = process.communicate(timeout=120)
     lines += rest.splitlines(keepends=True)
     assert process.returncode == 143, "".join(lines)
     assert "Traceback" not in "".join(lines)  # neither Python's nor paddle's "C++ Traceback"
     assert len(workers) >= 2  # two loader workers (and multiprocessing's resource tracker)
-    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.2)  # the resource tracker leaves once it sees its parent gone
-    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert wait_for(lambda: not any(map(running, workers)), timeout=10)  # the tracker leaves once its parent has
     last = lines[-1].strip()
     assert last.startswith("terminated after iteration ") and "resume with --resume " in last
     stopped_at = int(last.split()[3].rstrip(";"))
@@ -125,3 +118,25 @@ def test_pruning_flags_prune_then_finetune_and_resume_reads_the_plan_back(tiny_t
     unpruned = run("train", "-c", tiny_train_config, "--json", "-o", "max_iters=1")
     assert unpruned.exit_code == 0, unpruned.output
     assert load_plan(output / "model_final") is None  # the pruned run's sidecar does not outlive its weights
+
+
+def test_a_sigkilled_training_leaves_no_worker_and_no_shared_block(tiny_train_config):
+    config = tiny_train_config.read_text()
+    big = config.replace("sizes: [64]", "sizes: [192]")  # batches of 1.8 MB: they travel through shared memory
+    assert big != config
+    tiny_train_config.write_text(big)
+    log = tiny_train_config.parent / "stderr.txt"
+    command = [str(Path(sys.executable).with_name("slimdet")), "train", "-c", str(tiny_train_config),
+               "-o", "TrainReader.worker_num=2", "max_iters=500"]  # fmt: skip
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        assert wait_for(lambda: len(spawned_workers(process.pid)) == 2, timeout=120), log.read_text()
+        process.send_signal(signal.SIGSTOP)  # frozen, it takes no batch: those the workers make wait in /dev/shm
+        assert wait_for(lambda: shared_blocks(process.pid), timeout=60)
+        killed = assert_sigkill_leaves_nothing(process)
+    finally:
+        process.kill()
+        process.wait()
+    assert sum("multiprocessing.spawn" in c for c in killed) == 2  # the data workers
+    assert sum("resource_tracker" in c for c in killed) == 1  # it lives as long as a worker holds its pipe

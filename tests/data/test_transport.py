@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,11 @@ def test_large_batches_round_trip_through_a_shared_block_that_is_then_removed():
         "gt_class": rng.integers(0, 3, (2, 50)).astype(np.int32),
         "im_id": np.arange(2, dtype=np.int64),
     }
-    kind, data = payload = _transport.pack(batch)
+    kind, data = payload = _transport.pack(batch, owner=os.getpid())
     if kind == "inline":
         pytest.skip("no room in /dev/shm on this machine")
     assert kind == "shared" and Path("/dev/shm", data[0]).exists()
+    assert data[0].startswith(f"slimdet_{os.getpid()}_")  # how a run's leftovers would be found
     out = _transport.unpack(payload)
     assert not Path("/dev/shm", data[0]).exists()
     assert out.keys() == batch.keys()
@@ -31,11 +33,11 @@ def test_large_batches_round_trip_through_a_shared_block_that_is_then_removed():
 
 def test_small_batches_travel_inline():
     batch = {"image": np.zeros((1, 3, 8, 8), np.float32)}
-    kind, data = _transport.pack(batch)
+    kind, data = _transport.pack(batch, owner=os.getpid())
     assert kind == "inline" and data is batch
 
 
 def test_without_usable_shared_memory_batches_travel_inline(monkeypatch):
     monkeypatch.setattr(_transport, "SHM_DIR", "/nonexistent-shm")
-    kind, _ = _transport.pack({"image": np.zeros((4, 3, 320, 320), np.float32)})
+    kind, _ = _transport.pack({"image": np.zeros((4, 3, 320, 320), np.float32)}, owner=os.getpid())
     assert kind == "inline"

@@ -95,7 +95,7 @@ def test_repeated_sigterms_still_stop_politely(tmp_path, make_trainer):
 
     with pytest.raises(TrainingInterrupted) as err:
         make_trainer([LauncherLike(), CheckpointHook(100, tmp_path)]).train(0, 5)
-    assert err.value.iteration == 1 and err.value.checkpoint is None  # (engine.train fills in the checkpoint)
+    assert err.value.iteration == 1 and err.value.checkpoint is None  # (commands.train fills in the checkpoint)
     assert (tmp_path / "1.state.json").exists()
 
 

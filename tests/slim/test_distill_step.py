@@ -70,10 +70,11 @@ def make_models(seed: int = 0):
     return student, FrozenTeacher(teacher)
 
 
-def make_trainer(student, teacher, *, weight=1000.0, every=1, hooks=()):
+def make_trainer(student, teacher, *, weight=1000.0, balance="legacy", every=1, hooks=()):
+    """``balance`` defaults to legacy here: the toy's 4 px inputs would scale the weight to nothing."""
     scheduler = paddle.optimizer.lr.PiecewiseDecay([1000], [LR, LR])
     optimizer = paddle.optimizer.SGD(learning_rate=scheduler, parameters=student.parameters())
-    step = DistillStep(teacher, distill_weight=weight, teacher_loss_every=every)
+    step = DistillStep(teacher, distill_weight=weight, distill_balance=balance, teacher_loss_every=every)
     return Trainer(student, optimizer, scheduler, batches, hooks, step=step)
 
 
@@ -81,15 +82,16 @@ def state(model):
     return {name: tensor.numpy().copy() for name, tensor in model.state_dict().items()}
 
 
-def test_reported_total_is_student_loss_plus_distill_loss():
+@pytest.mark.parametrize(("balance", "weight"), [("legacy", 50.0), ("input-size", 50.0 * SIDE * SIDE / 608**2)])
+def test_reported_total_is_student_loss_plus_distill_loss(balance, weight):
     student, teacher = make_models()
     reference, _ = make_models()  # an identical student, to see what the step sees
     batch = next(batches(0))
     image = paddle.to_tensor(batch["image"])
     outputs = reference(image, gt={"target": paddle.to_tensor(batch["target"])})
-    expected = distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES, 50.0)
+    expected = distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES, weight)
 
-    trainer = make_trainer(student, teacher, weight=50.0)
+    trainer = make_trainer(student, teacher, weight=50.0, balance=balance)
     trainer.train(0, 1)
     losses = trainer.losses
 
@@ -98,7 +100,8 @@ def test_reported_total_is_student_loss_plus_distill_loss():
     for key in ("distill_loss", "distill_reg", "distill_cls", "distill_obj"):
         assert losses[key] == pytest.approx(float(expected[key]), rel=1e-5)
     assert losses["loss"] == pytest.approx(losses["student_loss"] + losses["distill_loss"], rel=1e-6)
-    assert losses["distill_loss"] > losses["student_loss"]  # weight 50 on a random teacher: it dominates
+    if balance == "legacy":
+        assert losses["distill_loss"] > losses["student_loss"]  # weight 50 on a random teacher: it dominates
 
 
 def test_the_step_descends_the_gradient_of_the_total():

@@ -1,0 +1,266 @@
+"""Does distillation win? Prune-only vs distill-pruned over several seeds, from a plateaued baseline.
+
+The protocol (all on the synthetic shapes set, every step an installed ``slimdet`` child process):
+
+1. a teacher, YOLOv3-ResNet34, trained long enough to be clearly stronger than the student;
+2. a baseline student, YOLOv3-MobileNetV1, trained to a plateau (its mAP curve, one evaluation every
+   ``--eval-every`` iterations, is kept), so that a pruned model cannot win by extra iterations alone;
+3. two pruning plans: ``r578`` (the legacy model zoo's, −69.57% FLOPs at 608 px) and ``sens50``, the
+   ratios ``slimdet sensitivity ratios --target-flops 0.5`` derives from the baseline's sensitivities;
+4. for each plan and seed (the seed drives the fine-tuning's data order and augmentation): prune-only
+   (``slimdet train --pruned_params …``) and distill-pruned (``slimdet distill-prune``), from the same
+   baseline with the same plan and the same iterations; each scored by ``slimdet eval``;
+5. optional levers (``--lever NAME="--distill-… flags"``): more distill-pruned runs with other flags, kept
+   under ``levers`` in the results, so each lever's effect is measured against the same prune-only runs.
+
+Everything is resumable: each finished child's JSON is kept under ``--out/logs`` and a re-run skips it.
+Results go to ``--results`` (JSON, written after every run) and a table is printed at the end.
+
+Cost on 2 idle cores, 128 px, one thread per child and ``--jobs 2``: the teacher (6000 iterations, 1.2 s each)
+two hours, the baseline (3000, 0.85 s each) 45 minutes beside it; every fine-tune about 10 minutes, so
+5 seeds × 2 plans × 2 methods take about two hours more; an interrupted run resumes from its last snapshot.
+``--teacher-iters 4 --baseline-iters 4 --finetune-iters 2 --seeds 1 --num-train 16 --num-test 8 --out /tmp/q
+--results /tmp/q/r.json`` is a smoke run (half an hour on a busy machine; its mAPs mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from distill_prune_shapes import R578
+
+from slimdet._files import write_text_atomic
+from slimdet.demo_configs import FULL, STUDENT_BASE, TEACHER_BASE, demo_config, shipped_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+SLIMDET = Path(sys.executable).with_name("slimdet")
+METHODS = ("prune_only", "distill")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "output" / "distill_quality", help="data, configs, runs")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "distill_quality.json")
+    parser.add_argument("--size", type=int, default=128, help="train and eval input side")
+    parser.add_argument("--num-train", type=int, default=1024)
+    parser.add_argument("--num-test", type=int, default=256)
+    parser.add_argument("--teacher-iters", type=int, default=6000)
+    parser.add_argument("--baseline-iters", type=int, default=3000)
+    parser.add_argument("--eval-every", type=int, default=300, help="snapshot/eval interval of teacher and baseline")
+    parser.add_argument("--finetune-iters", type=int, default=800, help="prune-only and distill-pruned alike")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--target-flops", type=float, default=0.5, help="FLOPs share the sensitivity plan cuts")
+    parser.add_argument("--sensitivity-images", type=int, default=64)
+    parser.add_argument("--distill-args", default="", help="extra distill-prune flags of the main comparison")
+    parser.add_argument("--lever", action="append", default=[], metavar='NAME="FLAGS"',
+                        help="another distill-pruned variant, e.g. legacy_w100=\"--distill-balance legacy --distill-weight 100\"")  # fmt: skip
+    parser.add_argument("--plans", nargs="+", default=["r578", "sens50"], choices=["r578", "sens50"])
+    parser.add_argument("--jobs", type=int, default=2, help="children run side by side (one thread each)")
+    return parser.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One child command whose JSON output, once it exists in ``log``, means the run is finished.
+
+    A training run (``checkpoints`` set) that was stopped part-way resumes from its latest complete
+    snapshot, so an interrupted benchmark loses at most one snapshot interval per run.
+    """
+
+    name: str
+    args: tuple[str, ...]
+    log: Path
+    checkpoints: Path | None = None
+
+    def latest_snapshot(self) -> Path | None:
+        if self.checkpoints is None:
+            return None
+        complete = [state.with_suffix("").with_suffix("") for state in self.checkpoints.glob("*.state.json")]
+        complete = [stem for stem in complete if stem.name.isdigit() and stem.with_suffix(".pdopt").is_file()]
+        return max(complete, key=lambda stem: int(stem.name), default=None)
+
+    def result(self) -> dict | None:
+        return json.loads(self.log.read_text()) if self.log.is_file() else None
+
+    def __call__(self) -> dict:
+        done = self.result()
+        if done is not None:
+            return done
+        snapshot = self.latest_snapshot()
+        command = [str(SLIMDET), "--threads", "1", *self.args, *(["--resume", str(snapshot)] if snapshot else []), "--json"]
+        started = time.perf_counter()
+        print(f"[{time.strftime('%H:%M:%S')}] start {self.name}", file=sys.stderr, flush=True)
+        with open(self.log.with_suffix(".stderr"), "w") as stderr:
+            child = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        if child.returncode != 0:
+            raise SystemExit(f"{self.name} failed ({child.returncode}): {' '.join(command)}; see {stderr.name}")
+        result = {**json.loads(child.stdout), "wall_seconds": round(time.perf_counter() - started, 1)}
+        write_text_atomic(self.log, json.dumps(result, indent=1))
+        print(f"[{time.strftime('%H:%M:%S')}] done  {self.name} in {result['wall_seconds']:.0f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return result
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = args.out.resolve()
+        self.data = self.out / "shapes"
+        for folder in ("configs", "logs", "runs"):
+            (self.out / folder).mkdir(parents=True, exist_ok=True)
+        self.size = replace(FULL, input_size=args.size)
+
+    def run(self, name: str, *args: str, trains: bool = False) -> Run:
+        return Run(name, args, self.out / "logs" / f"{name}.json", self.out / "runs" / name if trains else None)
+
+    def config(self, name: str, base: str, iters: int, pretrain: Path | None = None) -> Path:
+        path = self.out / "configs" / f"{name}.yml"
+        text = demo_config(shipped_configs() / base, self.size, dataset=self.data, save_dir=self.out / "runs",
+                           name=name, iters=iters, pretrain=pretrain)  # fmt: skip
+        write_text_atomic(path, text)
+        return path
+
+    def final(self, name: str) -> Path:
+        return self.out / "runs" / name / "model_final"
+
+    def train(self, name: str, base: str, iters: int) -> Run:
+        config = self.config(name, base, iters)
+        every = min(self.args.eval_every, iters)
+        return self.run(name, "train", "-c", str(config), "--eval", "--seed", "0", "-o", f"snapshot_iter={every}", trains=True)
+
+    def evaluate(self, name: str, config: Path, weights: Path) -> float:
+        return self.run(f"eval_{name}", "eval", "-c", str(config), "-w", str(weights))()["metrics"]["mAP"]
+
+    def sensitivity_plan(self, baseline: Path) -> dict[str, float]:
+        config = self.out / "configs" / "baseline.yml"
+        sens = self.out / "sensitivities.json"
+        self.run("sensitivity", "sensitivity", "-c", str(config), "-o", f"weights={baseline}", "-s", str(sens),
+                 "--pruned-ratios", "0.1 0.3 0.5 0.7 0.9", "--eval-images", str(self.args.sensitivity_images))()  # fmt: skip
+        chosen = self.run("sensitivity_ratios", "sensitivity", "ratios", str(sens), "-c", str(config),
+                          "--target-flops", str(self.args.target_flops))()  # fmt: skip
+        return {name: float(ratio) for name, ratio in chosen["ratios"].items()}
+
+    def finetunes(self, plan_name: str, plan: dict[str, float], seed: int, baseline: Path, teacher: Path) -> list[Run]:
+        """Prune-only, distill-pruned and every lever's distill-pruned run of one plan and seed."""
+        flags = ["--pruned_params", ",".join(plan), "--pruned_ratios", ",".join(f"{r:g}" for r in plan.values())]
+        runs = []
+        variants = [("prune_only", None), ("distill", self.args.distill_args)]
+        variants += [tuple(lever.split("=", 1)) for lever in self.args.lever]
+        for method, extra in variants:
+            name = f"{plan_name}_{method}_s{seed}"
+            config = self.config(name, STUDENT_BASE, self.args.finetune_iters, pretrain=baseline)
+            if extra is None:
+                command = ["train", "-c", str(config), *flags]
+            else:
+                command = ["distill-prune", "-c", str(config), "-t", str(self.out / "configs" / "teacher.yml"),
+                           "--teacher_pretrained", str(teacher), *flags, *extra.split()]  # fmt: skip
+            runs.append(self.run(name, *command, "--seed", str(seed), "-o", f"snapshot_iter={self.args.eval_every}",
+                                 trains=True))  # fmt: skip
+        return runs
+
+
+def climb_over_last_fifth(curve: list[dict]) -> float:
+    """mAP points gained over the last 20% of a training's iterations (its evaluations, in order)."""
+    last = curve[-1]["iteration"]
+    before = [point for point in curve if point["iteration"] <= 0.8 * last]
+    start = before[-1]["mAP"] if before else curve[0]["mAP"]
+    return 100 * (max(point["mAP"] for point in curve if point["iteration"] >= 0.8 * last) - start)
+
+
+def summary(pairs: list[tuple[float, float]]) -> dict:
+    """Mean ± std of both sides and of the paired difference (in mAP points), and the wins of the second."""
+    first, second = [100 * a for a, _ in pairs], [100 * b for _, b in pairs]
+    diffs = [b - a for a, b in zip(first, second)]
+
+    def stats(values: list[float]) -> tuple[float, float]:
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+    return {"first": stats(first), "second": stats(second), "diff": stats(diffs),
+            "wins": sum(d > 0 for d in diffs), "n": len(diffs)}  # fmt: skip
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    bench = Bench(args)
+    if not (bench.data / "trainval.txt").is_file():
+        bench.run("data", "data", "synth", "--out", str(bench.data), "--num-train", str(args.num_train),
+                  "--num-test", str(args.num_test), "--size", "160")()  # fmt: skip
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        teacher_run = pool.submit(bench.train("teacher", TEACHER_BASE, args.teacher_iters))
+        baseline_run = pool.submit(bench.train("baseline", STUDENT_BASE, args.baseline_iters))
+        teacher_train, baseline_train = teacher_run.result(), baseline_run.result()
+    teacher, baseline = bench.final("teacher"), bench.final("baseline")
+    results: dict = {
+        "teacher_map": bench.evaluate("teacher", bench.out / "configs" / "teacher.yml", teacher),
+        "baseline_map": bench.evaluate("baseline", bench.out / "configs" / "baseline.yml", baseline),
+        "curves": {"teacher": teacher_train["evals"], "baseline": baseline_train["evals"]},
+        "input_size": args.size,
+        "iterations": {"teacher": args.teacher_iters, "baseline": args.baseline_iters, "finetune": args.finetune_iters},
+        "images": {"train": args.num_train, "test": args.num_test},
+        "distill_args": args.distill_args,
+        "plans": {},
+        "plan_ratios": {},
+        "levers": {},
+        "seconds": {"teacher": teacher_train["seconds"], "baseline": baseline_train["seconds"]},
+    }
+    results["baseline_climb_last_fifth"] = climb_over_last_fifth(baseline_train["evals"])
+    results["teacher_margin"] = 100 * (results["teacher_map"] - results["baseline_map"])
+    plans = {"r578": R578}
+    if "sens50" in args.plans:
+        plans["sens50"] = bench.sensitivity_plan(baseline)
+    plans = {name: plan for name, plan in plans.items() if name in args.plans}
+    runs = [run for name, plan in plans.items() for seed in range(args.seeds)
+            for run in bench.finetunes(name, plan, seed, baseline, teacher)]  # fmt: skip
+
+    def scored(run: Run) -> float:
+        run()
+        config = bench.out / "configs" / f"{run.name}.yml"
+        return bench.evaluate(run.name, config, bench.final(run.name))
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        maps = dict(zip((run.name for run in runs), pool.map(scored, runs)))
+    for name, plan in plans.items():
+        results["plan_ratios"][name] = plan
+        results["plans"][name] = {m: [maps[f"{name}_{m}_s{s}"] for s in range(args.seeds)] for m in METHODS}
+        for lever in args.lever:
+            lever_name = lever.split("=", 1)[0]
+            results["levers"].setdefault(lever_name, {"flags": lever.split("=", 1)[1]})[name] = [
+                maps[f"{name}_{lever_name}_s{s}"] for s in range(args.seeds)
+            ]
+    results["seconds"]["finetunes"] = sum(run.result()["seconds"] for run in runs)
+    write_text_atomic(args.results, json.dumps(results, indent=1) + "\n")
+    print_table(results)
+
+
+def print_table(results: dict) -> None:
+    print(f"teacher {100 * results['teacher_map']:.2f}, baseline {100 * results['baseline_map']:.2f} (mAP %, "
+          f"{results['input_size']} px): teacher margin {results['teacher_margin']:+.2f} (goal ≥ +10), baseline climb "
+          f"over its last 20% of iterations {results['baseline_climb_last_fifth']:+.2f} (plateau: ≤ +1)")  # fmt: skip
+    print("| plan | prune-only | distill-pruned | distill − prune-only | distill wins | distill − baseline |")
+    print("|---|---|---|---|---|---|")
+    for name, by_method in results["plans"].items():
+        s = summary(list(zip(by_method["prune_only"], by_method["distill"])))
+        vs_base = s["second"][0] - 100 * results["baseline_map"]
+        print(f"| {name} | {s['first'][0]:.2f} ± {s['first'][1]:.2f} | {s['second'][0]:.2f} ± {s['second'][1]:.2f} "
+              f"| {s['diff'][0]:+.2f} ± {s['diff'][1]:.2f} | {s['wins']}/{s['n']} | {vs_base:+.2f} |")  # fmt: skip
+    for lever, by_plan in results["levers"].items():
+        for name, maps in by_plan.items():
+            if name == "flags":
+                continue
+            s = summary(list(zip(results["plans"][name]["prune_only"], maps)))
+            print(f"lever {lever} ({by_plan['flags']}) on {name}: {s['second'][0]:.2f} ± {s['second'][1]:.2f}, "
+                  f"vs prune-only {s['diff'][0]:+.2f}, wins {s['wins']}/{s['n']}")  # fmt: skip
+    print(f"threads per child 1, cores {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,59 @@
+"""A child holding a lifeline exits on its own when its parent is killed: by the watchdog alone, when the
+parent dies before the child gets to hold it, and when the child is another program (exec'd)."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processes import running, wait_for
+
+# A parent that starts one child holding a lifeline to it, prints the child's pid, then sleeps until killed.
+PARENT = """
+import os, subprocess, sys, time, multiprocessing
+from slimdet._lifeline import Lifeline
+
+def child(lifeline):
+    lifeline.hold()
+    print("holding", flush=True)
+    time.sleep(120)
+
+if __name__ == "__main__":
+    kind = sys.argv[1]
+    lifeline = Lifeline(os.getpid(), death_signal=kind != "watchdog")
+    if kind == "program":
+        sleeper = [sys.executable, "-c", "print('holding', flush=True); import time; time.sleep(120)"]
+        pid = subprocess.Popen(sleeper, preexec_fn=lifeline.arm_before_exec).pid
+    else:
+        proc = multiprocessing.get_context("spawn").Process(target=child, args=(lifeline,), daemon=True)
+        proc.start()
+        pid = proc.pid
+    print(pid, flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "kill_when"),
+    [("watchdog", "holding"), ("signal", "at-once"), ("program", "holding")],
+    ids=["watchdog-alone", "parent-dies-before-the-child-holds", "program-run-with-subprocess"],
+)
+def test_a_child_exits_soon_after_its_parent_is_sigkilled(tmp_path: Path, kind: str, kill_when: str):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    parent = subprocess.Popen([sys.executable, str(script), kind], stdout=subprocess.PIPE, text=True)
+    lines = [parent.stdout.readline(), parent.stdout.readline() if kill_when == "holding" else ""]
+    child = int(next(line for line in lines if line.strip().isdigit()))
+    try:
+        assert kill_when != "holding" or "holding\n" in lines  # then only the lifeline itself can notice
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        assert wait_for(lambda: not running(child), timeout=5), "the child outlived its parent"
+    finally:
+        parent.kill()
+        parent.wait()
+        if running(child):  # only when the test failed
+            os.kill(child, signal.SIGKILL)
