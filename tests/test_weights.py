@@ -306,7 +306,7 @@ def _tar_bytes(members: dict[str, bytes]) -> bytes:
     ],
 )
 def test_bad_downloads_are_clear_errors_and_leave_no_cache_entry(web, tmp_path, case, message):
-    served, base, requests, cache = web
+    served, base, _, cache = web
     good = _lod_file(bytes.fromhex("08051004"), np.ones(4, "<f4").tobytes())
     if case == "cut":
         blob = _tar_bytes({"r/conv1_weights": good * 400})[:1500]

@@ -104,8 +104,8 @@ class YOLOv3Head(nn.Layer):
                     ConvBN(
                         channels, TRANSITION_CHANNELS // 2**i, 1, UnitNames.dotted(f"{name_prefix}yolo_transition.{i}"),
                         act="leaky", norm_decay=norm_decay, weight_init=_init(),
-                    )  # fmt: skip
-                )
+                    )
+                )  # fmt: skip
         self.blocks = nn.LayerList(blocks)
         self.outputs = nn.LayerList(outputs)
         self.transitions = nn.LayerList(transitions)
@@ -113,6 +113,7 @@ class YOLOv3Head(nn.Layer):
     def forward(self, features: Sequence[paddle.Tensor]) -> list[paddle.Tensor]:
         outputs = []
         x = features[-1]
+        route = None  # the previous level's route conv output
         for i, feature in enumerate(reversed(features)):
             if i > 0:
                 up = F.interpolate(self.transitions[i - 1](route), scale_factor=2, mode="nearest")

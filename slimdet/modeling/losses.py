@@ -119,10 +119,8 @@ class YOLOv3Loss:
         geometry = geometry or YOLOv3Geometry.from_config(cfg)
         head = cfg.get("YOLOv3Head") or {}
         loss_section = head.get("yolo_loss", "YOLOv3Loss")
-        if isinstance(loss_section, Mapping):  # an inline `!YOLOv3Loss {...}` tag
-            loss_cfg = loss_section
-        else:
-            loss_cfg = cfg.get(str(loss_section)) or {}
+        # an inline `!YOLOv3Loss {...}` tag, or the name of a section
+        loss_cfg = loss_section if isinstance(loss_section, Mapping) else cfg.get(str(loss_section)) or {}
         return cls(
             geometry,
             ignore_thresh=loss_cfg.get("ignore_thresh", 0.7),

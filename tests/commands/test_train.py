@@ -1,5 +1,7 @@
 """train_from_config on the real model and data: it learns and it resumes exactly (eval: tests/cli)."""
 
+import itertools
+
 import pytest
 
 from slimdet.commands.train import train_from_config
@@ -16,7 +18,7 @@ def test_loss_falls_steadily_when_overfitting_a_handful_of_images(tiny_train_con
     result = train_from_config(cfg, quiet=True)
     curve = [loss for _, loss in result.loss_history]
     assert [it for it, _ in result.loss_history] == [2, 4, 6, 8, 10, 12]
-    assert all(later < earlier for earlier, later in zip(curve, curve[1:])), curve
+    assert all(later < earlier for earlier, later in itertools.pairwise(curve)), curve
     assert curve[-1] < 0.25 * curve[0], curve
     assert set(result.losses) == {"loss", "loss_xy", "loss_wh", "loss_obj", "loss_cls"}
 

@@ -76,6 +76,8 @@ def test_forever_resumes_at_any_iteration(shapes_config):
 def test_a_bad_image_in_a_worker_surfaces_as_a_data_error_naming_it(shapes_config, voc_copy):
     victim = voc_copy / "JPEGImages" / "test_00002.jpg"
     victim.write_bytes(b"garbage")
-    with build_loader(reader_config(voc_copy), "eval", workers=1) as loader:
-        with pytest.raises(DataError, match=r"cannot decode image .*test_00002\.jpg"):
-            list(loader)
+    with (
+        build_loader(reader_config(voc_copy), "eval", workers=1) as loader,
+        pytest.raises(DataError, match=r"cannot decode image .*test_00002\.jpg"),
+    ):
+        list(loader)

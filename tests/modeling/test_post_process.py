@@ -18,10 +18,10 @@ def _one_box_output(num_classes: int = 2) -> np.ndarray:
     """A 2x2 map (stride 8, 16-px input) for 2 images: only anchor 1 at row 1, col 0 of image 0 is confident."""
     out = np.zeros((2, 3, 5 + num_classes, 2, 2), dtype="float32")
     out[:, :, 4] = -20.0  # objectness ~ 2e-9: below the 0.01 threshold everywhere
-    a, k, l = 1, 1, 0
-    out[0, a, 0:4, k, l] = [0.0, 0.0, math.log(0.5), math.log(0.5)]  # tx, ty, tw, th
-    out[0, a, 4, k, l] = 20.0
-    out[0, a, 5:, k, l] = [3.0, -3.0]
+    a, k, col = 1, 1, 0
+    out[0, a, 0:4, k, col] = [0.0, 0.0, math.log(0.5), math.log(0.5)]  # tx, ty, tw, th
+    out[0, a, 4, k, col] = 20.0
+    out[0, a, 5:, k, col] = [3.0, -3.0]
     return out.reshape(2, 3 * (5 + num_classes), 2, 2)
 
 

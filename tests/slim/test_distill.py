@@ -122,7 +122,7 @@ def test_teacher_weights_and_bn_statistics_are_bit_identical_after_training_step
     teacher_before, student_before = state(teacher_model), state(student)
     optimizer = paddle.optimizer.Momentum(learning_rate=0.1, parameters=pair.parameters())
 
-    for step in range(3):
+    for _ in range(3):
         pair.train()  # a trainer's usual call on its container...
         teacher.train()  # ...or on the teacher itself...
         teacher_model.train()  # ...or even on the wrapped model: none of them may flip it

@@ -49,10 +49,10 @@ class BasicBlock(nn.Layer):
             ConvBN(
                 in_channels, channels, 1, _names(f"{unit}_branch1", name_prefix=name_prefix),
                 stride=stride, norm_decay=norm_decay,
-            )  # fmt: skip
+            )
             if project
             else None
-        )
+        )  # fmt: skip
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         short = x if self.branch1 is None else self.branch1(x)
@@ -95,8 +95,8 @@ class ResNet(nn.Layer):
                     BasicBlock(
                         in_channels, channels, stride, f"res{stage}{string.ascii_lowercase[index]}",
                         project=project, name_prefix=name_prefix, norm_decay=norm_decay,
-                    )  # fmt: skip
-                )
+                    )
+                )  # fmt: skip
                 in_channels = channels
             stages.append(nn.Sequential(*layers))
         self.stages = nn.LayerList(stages)
