@@ -146,6 +146,10 @@ def _register() -> None:
     app.command("export", cls=SlimdetCommand)(export_command)
     app.command("infer", cls=SlimdetCommand)(infer_command)
 
+    from slimdet.cli.quantize import quantize_command
+
+    app.command("quantize", cls=SlimdetCommand)(quantize_command)
+
     from slimdet.cli.data import check_command, show_command, synth_command
 
     data_app.command("synth", cls=SlimdetCommand)(synth_command)

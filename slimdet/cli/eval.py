@@ -1,9 +1,9 @@
-"""``slimdet eval``: score a checkpoint (pruned or not) with the config's metric, per class."""
+"""``slimdet eval``: score a checkpoint (pruned or not), or an exported folder, with the config's metric, per class."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +17,9 @@ from slimdet.cli._options import (
     QuietOption,
 )
 from slimdet.cli._render import key_value_table, print_json, progress, stdout_console, table
+
+if TYPE_CHECKING:
+    from slimdet.metrics import EvalResult
 
 
 def eval_command(
@@ -33,13 +36,34 @@ def eval_command(
         typer.Option("--output-eval", "--output_eval", help="Also write the detections to DIR/bbox.json (COCO result format)."),
     ] = None,
     device: DeviceOption = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-dir", "--model_dir", help="Score a folder made by slimdet export or quantize instead of a checkpoint."
+        ),
+    ] = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="With --model-dir: run its model.onnx on onnxruntime.")] = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate a checkpoint on the EvalReader's data: VOC mAP (11point/integral) or COCO mAP, per class.
 
     A pruned checkpoint is rebuilt from its .plan.json sidecar (or from --pruned_params/--pruned_ratios).
+    With --model-dir, the exported (float or int8) model is scored as deployed: its own preprocessing, batch 1.
     """
+    if model_dir is not None:
+        from slimdet.errors import SlimdetError
+
+        given = [flag for flag, value in (("--weights", weights), ("--pruned_params", pruned_params),
+                                          ("--output_eval", output_eval), ("--device", device)) if value]  # fmt: skip
+        if given:
+            raise SlimdetError(f"--model-dir scores an exported folder as it is: drop {', '.join(given)}")
+        _eval_exported(model_dir, config, overrides or [], onnx=onnx, quiet=quiet, as_json=as_json)
+        return
+    if onnx:
+        from slimdet.errors import SlimdetError
+
+        raise SlimdetError("--onnx scores an exported folder's model.onnx: add --model-dir DIR")
     from slimdet.commands.evaluate import evaluate_checkpoint
     from slimdet.config import load_config
     from slimdet.slim.plan import PruningPlan
@@ -59,23 +83,49 @@ def eval_command(
     if as_json:
         print_json(result.to_dict())
         return
-    out = stdout_console()
-    summary = result.summary
+    _print_summary(
+        result.summary,
+        {
+            "config": result.config,
+            "weights": result.weights,
+            "pruned": "yes" if result.pruned else "no",
+            "images": result.images,
+            "mAP": f"{result.summary.metrics['mAP']:.4f}",
+            "time": f"{result.seconds:.1f} s",
+            **({"bbox.json": result.bbox_json} if result.bbox_json else {}),
+        },
+    )
+
+
+def _eval_exported(model_dir: Path, config: Path, overrides: list[str], *, onnx: bool, quiet: bool, as_json: bool) -> None:
+    from slimdet.deploy.evaluate import evaluate_exported
+
+    with progress(quiet) as bar:
+        task = bar.add_task("eval", total=None)
+        result = evaluate_exported(
+            model_dir, config, overrides, onnx=onnx, on_image=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    _print_summary(
+        result.summary,
+        {
+            "config": result.config,
+            "model dir": result.model_dir,
+            "engine": f"{result.engine} ({result.precision})",
+            "images": result.images,
+            "mAP": f"{result.summary.metrics['mAP']:.4f}",
+            "time": f"{result.seconds:.1f} s",
+        },
+    )
+
+
+def _print_summary(summary: EvalResult, facts: dict[str, Any]) -> None:
+    """The per-class table of an ``EvalResult``, then the run's facts."""
     rows = [
         (row.name, f"{row.ap:.4f}" if row.ap is not None else "-", row.num_gt, row.num_det) for row in summary.classes
     ]
+    out = stdout_console()
     out.print(table(f"{summary.metric} {summary.description}", ["class", "AP", "ground truths", "detections"], rows))
-    out.print(
-        key_value_table(
-            "eval",
-            {
-                "config": result.config,
-                "weights": result.weights,
-                "pruned": "yes" if result.pruned else "no",
-                "images": result.images,
-                "mAP": f"{summary.metrics['mAP']:.4f}",
-                "time": f"{result.seconds:.1f} s",
-                **({"bbox.json": result.bbox_json} if result.bbox_json else {}),
-            },
-        )
-    )
+    out.print(key_value_table("eval", facts))

@@ -23,7 +23,15 @@ from slimdet.data import build_dataset
 from slimdet.deploy.draw import class_name, draw_boxes, save_image
 from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
 from slimdet.deploy.infer_cfg import InferConfig
-from slimdet.deploy.predictor import MODEL_FILE, PARAMS_FILE, Detector, DygraphPredictor, PaddlePredictor
+from slimdet.deploy.predictor import (
+    MODEL_FILE,
+    ONNX_FILE,
+    PARAMS_FILE,
+    Detector,
+    DygraphPredictor,
+    OnnxPredictor,
+    PaddlePredictor,
+)
 from slimdet.deploy.preprocess import Preprocessor, list_images
 from slimdet.errors import DataError, SlimdetError, WeightsError
 from slimdet.slim.assemble import build_trained_model
@@ -155,8 +163,11 @@ def detect_images(
     )
 
 
-def open_exported(model_dir: Path) -> tuple[Detector, InferConfig]:
-    """A Paddle Inference detector and the ``infer_cfg.yml`` of a folder made by ``slimdet export``."""
+def open_exported(
+    model_dir: Path, *, onnx: bool = False, threads: int | None = None
+) -> tuple[Detector, InferConfig]:
+    """A detector and the ``infer_cfg.yml`` of a folder made by ``slimdet export`` or ``slimdet quantize``:
+    Paddle Inference (with its int8 kernels when the file says int8), or ``model.onnx`` with ``onnx``."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise WeightsError(f"model folder '{model_dir}' does not exist: run slimdet export first")
@@ -165,7 +176,10 @@ def open_exported(model_dir: Path) -> tuple[Detector, InferConfig]:
         raise WeightsError(
             f"'{model_dir}' lacks {', '.join(missing)}: point --model-dir at a folder made by slimdet export"
         )
-    return PaddlePredictor(model_dir), InferConfig.read(model_dir)
+    infer_cfg = InferConfig.read(model_dir)
+    if onnx:
+        return OnnxPredictor(model_dir / ONNX_FILE, threads=threads), infer_cfg
+    return PaddlePredictor(model_dir, threads=threads, int8=infer_cfg.precision == "int8"), infer_cfg
 
 
 def open_checkpoint(

@@ -27,6 +27,7 @@ ARCH = "YOLO"  # the legacy arch family key for every YOLOv3 variant
 MIN_SUBGRAPH_SIZE = 3  # TensorRT sub-graph threshold the legacy export used for YOLO
 DRAW_THRESHOLD = 0.5
 MODE = "paddle"  # plain Paddle Inference (no TensorRT); the 2.x deploy tools' name for it
+PRECISIONS = ("float32", "int8")  # int8: written by slimdet quantize; engines then load their int8 kernels
 
 # Reader transform -> (deploy name, legacy defaults of the keys the deploy side reads).
 # Defaults are the legacy transform defaults, used only when the config leaves a key out.
@@ -56,6 +57,7 @@ class InferConfig:
     min_subgraph_size: int = MIN_SUBGRAPH_SIZE
     with_background: bool = False
     draw_threshold: float = DRAW_THRESHOLD
+    precision: str = "float32"  # one of PRECISIONS; legacy files have no key and are float32
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], label_list: Sequence[str]) -> InferConfig:
@@ -90,6 +92,9 @@ class InferConfig:
         if missing:
             raise ConfigError(f"{source} lacks {', '.join(missing)}: re-export the model with slimdet export")
         preprocess = tuple(dict(step) for step in data["Preprocess"])
+        precision = str(data.get("precision", PRECISIONS[0]))
+        if precision not in PRECISIONS:
+            raise ConfigError(f"{source}: precision '{precision}' is not one of {', '.join(PRECISIONS)}")
         for step in preprocess:
             if step.get("type") not in DEPLOY_NAMES:
                 raise ConfigError(
@@ -106,6 +111,7 @@ class InferConfig:
             min_subgraph_size=int(data.get("min_subgraph_size", MIN_SUBGRAPH_SIZE)),
             with_background=bool(data.get("with_background", False)),
             draw_threshold=float(data.get("draw_threshold", DRAW_THRESHOLD)),
+            precision=precision,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +123,7 @@ class InferConfig:
             "arch": self.arch,
             "min_subgraph_size": self.min_subgraph_size,
             "with_background": self.with_background,
+            "precision": self.precision,
             "Preprocess": [dict(step) for step in self.preprocess],
             "label_list": list(self.label_list),
         }

@@ -58,14 +58,18 @@ class PaddlePredictor:
 
     name = "paddle_inference"
 
-    def __init__(self, model_dir: Path, *, threads: int | None = None, mkldnn: bool = False) -> None:
+    def __init__(
+        self, model_dir: Path, *, threads: int | None = None, mkldnn: bool = False, int8: bool = False
+    ) -> None:
         model_dir = Path(model_dir)
         missing = [name for name in (MODEL_FILE, PARAMS_FILE) if not (model_dir / name).is_file()]
         if missing:
             raise WeightsError(
                 f"'{model_dir}' lacks {', '.join(missing)}: point --model-dir at a folder made by slimdet export"
             )
-        self._predictor = cpu_predictor(model_dir / MODEL_FILE, model_dir / PARAMS_FILE, threads=threads, mkldnn=mkldnn)
+        self._predictor = cpu_predictor(
+            model_dir / MODEL_FILE, model_dir / PARAMS_FILE, threads=threads, mkldnn=mkldnn, int8=int8
+        )
         self._inputs = self._predictor.get_input_names()
         self._outputs = self._predictor.get_output_names()
 
@@ -116,7 +120,7 @@ class OnnxPredictor:
     def __init__(self, path: Path, *, threads: int | None = None) -> None:
         _, onnxruntime = import_onnx_tools()
         if not Path(path).is_file():
-            raise WeightsError(f"'{path}' does not exist: export with slimdet export --onnx")
+            raise WeightsError(f"'{path}' does not exist: make it with slimdet export --onnx (or quantize --onnx)")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_threads(threads)
         options.log_severity_level = 3  # errors only

@@ -43,3 +43,19 @@ def test_missing_weights_is_one_line_exit_2(tiny_train_config, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "nothing.pdparams" in lines[0]
     assert not (tmp_path / "dets").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--model-dir", "m", "-w", "w.pdparams"], "drop --weights"),
+        (["--onnx"], "add --model-dir"),
+        (["--model-dir", "nowhere"], "'nowhere' does not exist"),
+    ],
+)
+def test_model_dir_flag_mistakes_are_one_line(tiny_train_config, tmp_path, flags, expected):
+    flags = [str(tmp_path / f) if f in ("m", "nowhere") else f for f in flags]
+    result = run("eval", "-c", tiny_train_config, *flags)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0].replace(str(tmp_path) + "/", "")
