@@ -24,8 +24,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# Tests run in TEST_WORKERS processes (pytest-xdist), each module whole in one of them so that its shared
+# fixtures are built once; tests/conftest.py splits the cores between them. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # The whole workflow on built-in data (at most 25 min on 2 CPU cores); a re-run reuses finished stages.
 demo: $(STAMP)

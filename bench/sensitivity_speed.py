@@ -6,10 +6,15 @@ re-runs only head → post-processing → VOC mAP on them.
 The naive way (the legacy sensitive.py loop, in dygraph): for every trial a new pruner (a new trace), then
 a full forward over the eval loader (images decoded again).
 
+slimdet's trials run on ``--engine`` (default auto: on this small eval set, dygraph; ``--engine inference``
+shows the compiled graph's cost and its float-rounding differences).
+
 Both start from the same MobileNetV1-YOLOv3 of configs/shapes_yolov3_mobilenet_v1.yml with seeded random
 weights (they score a small but non-zero mAP, enough for losses) on a synthetic shapes eval set, and
 analyse the 18 yolo_block convs × 9 ratios by default. The run checks that both give the same losses
-(max |Δloss| ≤ 1e-6) and prints the time of each (set-up included) and the speed-up.
+(max |Δloss| ≤ 1e-6 when both run dygraph kernels; through Paddle Inference, whose fused kernels round
+differently, the losses must agree to the 4 decimals `slimdet sensitivity` prints) and prints the time of
+each (set-up included) and the speed-up.
 
 Cost: the full grid (162 trials each way, 8 images of 160 px) takes about ten minutes on 2 free cores, most
 of it in the naive way; --quick (3 convs × 3 ratios) about half a minute.
@@ -27,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BASE_CONFIG = ROOT / "configs" / "shapes_yolov3_mobilenet_v1.yml"
 TOLERANCE = 1e-6
+PRINTED = 5e-5  # losses are printed with 4 decimals
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -36,6 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=8, help="synthetic eval images")
     parser.add_argument("--size", type=int, default=160, help="image and input side (px)")
     parser.add_argument("--quick", action="store_true", help="3 convs (one per level) × 3 ratios")
+    parser.add_argument("--engine", default="auto", choices=("auto", "inference", "dygraph"), help="slimdet's trials")
     return parser.parse_args(argv)
 
 
@@ -73,8 +80,8 @@ EvalReader:
     return config, weights
 
 
-def slimdet_way(spec, jobs) -> tuple[dict, float]:
-    """Losses per job, and the set-up time (model, weights, trace, features, base mAP)."""
+def slimdet_way(spec, jobs) -> tuple[dict, float, str]:
+    """Losses per job, the set-up time (model, weights, trace, features, base mAP) and the engine used."""
     from slimdet.slim.sensitivity_trials import TrialSession
 
     started = time.perf_counter()
@@ -83,11 +90,11 @@ def slimdet_way(spec, jobs) -> tuple[dict, float]:
     setup = time.perf_counter() - started
     losses = {(p, r): (base - session.trial_map(p, r)) / base for p, r in jobs}
     session.check_restored()
-    print(f"  slimdet's way ran as: {session.eval_set.mode}")
-    return losses, setup
+    print(f"  slimdet's way ran as: {session.mode}")
+    return losses, setup, session.engine
 
 
-def naive_way(config: Path, jobs) -> tuple[dict, float]:
+def naive_way(config: Path, jobs) -> tuple[dict, float, str]:
     """Losses per job, and the set-up time (model, weights, base mAP)."""
     from slimdet.config import load_config
     from slimdet.data import build_loader
@@ -109,7 +116,7 @@ def naive_way(config: Path, jobs) -> tuple[dict, float]:
     for param, ratio in jobs:
         with TracedPruner(model, criterion="l1_norm").pruned({param: ratio}):  # a fresh trace every trial
             losses[param, ratio] = (base - run_inference(model, batches, evaluator)["mAP"]) / base
-    return losses, setup
+    return losses, setup, "dygraph"
 
 
 def main(argv: list[str]) -> int:
@@ -124,19 +131,20 @@ def main(argv: list[str]) -> int:
     jobs = [(p, r) for p in params for r in ratios]
     with tempfile.TemporaryDirectory(prefix="slimdet-bench-") as tmp:
         config, _ = write_setup(Path(tmp), args.images, args.size)
-        spec = TrialSpec(config=str(config), params=tuple(params), ratios=ratios, data_workers=0)
+        spec = TrialSpec(config=str(config), params=tuple(params), ratios=ratios, data_workers=0, engine=args.engine)
         print(f"{len(params)} convs × {len(ratios)} ratios = {len(jobs)} trials, {args.images} images, {args.size} px")
-        timings, results = {}, {}
+        timings, results, engines = {}, {}, {}
         for name, run in (("slimdet", lambda: slimdet_way(spec, jobs)), ("naive", lambda: naive_way(config, jobs))):
             started = time.perf_counter()
-            results[name], setup = run()
+            results[name], setup, engines[name] = run()
             timings[name] = time.perf_counter() - started
             per_trial = (timings[name] - setup) / len(jobs)
             print(f"  {name:8s} {timings[name]:8.1f} s in all: set-up {setup:.1f} s, then {per_trial:.3f} s per trial")
     worst = max(abs(results["slimdet"][job] - results["naive"][job]) for job in jobs)
-    print(f"max |Δloss| = {worst:.3g} (must be ≤ {TOLERANCE:g})")
+    allowed = TOLERANCE if engines["slimdet"] == "dygraph" else PRINTED
+    print(f"max |Δloss| = {worst:.3g} (must be ≤ {allowed:g}: slimdet's trials ran {engines['slimdet']})")
     print(f"speed-up (whole run, set-up included): {timings['naive'] / timings['slimdet']:.2f}x")
-    return 0 if worst <= TOLERANCE else 1
+    return 0 if worst <= allowed else 1
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """slimdet vs PaddleDetection 2.6, side by side in one run: seconds per training step (YOLOv3-MobileNetV1,
-and distill-prune: r578-pruned student + frozen R34 teacher), eval images/s, peak RSS; printed as
-slimdet/ppdet ratios (below 1: slimdet is faster / smaller).
+one process and ``--nproc auto``'s data-parallel processes; and distill-prune: r578-pruned student + frozen
+R34 teacher), eval images/s, peak RSS; printed as slimdet/ppdet ratios (below 1: slimdet is faster /
+smaller) against two ppdet columns: as installed, and like with like (given slimdet's MKL setting).
 
 Both sides see the same synthetic shapes images, input size and batch, on the CPU, with no augmentation
 (decode → resize → normalise → YOLO targets) and random initial weights (timing does not depend on them).
@@ -8,7 +9,12 @@ Each measurement runs in its own fresh process (peak RSS is that process's), sli
 interpreter, ppdet's with ``--ppdet-python``. Each side gets the environment a user would give it: ppdet
 the one this script started with (plus any ``--ppdet-env``), slimdet that plus what ``import slimdet`` sets,
 which on AMD CPUs includes ``MKL_DEBUG_CPU_TYPE=5`` (see ``slimdet.runtime.default_mkl_code_path``).
-``--ppdet-env MKL_DEBUG_CPU_TYPE=5`` gives ppdet the same MKL kernels, to compare like with like.
+ppdet runs twice: as installed, and with whatever MKL variable slimdet set (the same MKL kernels: like
+with like); on a CPU where slimdet sets none, the two columns are one measurement.
+
+slimdet runs as its commands do on a CPU: eval and the teacher through Paddle Inference (eval's one-off
+compile is timed apart, as ``compile_s``), and the ``plain_dp`` row trains as ``--nproc auto`` does: one
+single-threaded process per core, the batch shared out (its peak RSS is rank 0's).
 
 paddledet 2.6.0 cannot live in slimdet's environment: it requires opencv-python<=4.6.0 and numpy<1.24,
 while paddleslim 2.6.0 pins opencv-python==4.6.0.66 (and it imports sklearn without declaring it). So it
@@ -42,13 +48,15 @@ R578 = {f"yolo_block.{lv}.{conv}.conv.weights": r for lv, r in ((0, 0.5), (1, 0.
 ANCHORS = "[[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198], [373, 326]]"
 MASKS = "[[6, 7, 8], [3, 4, 5], [0, 1, 2]]"
 NORM = "{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true}"
-TASKS = ("plain", "distill", "eval")
+TASKS = ("plain", "plain_dp", "distill", "eval")
 # One schedule for both sides (a constant 0.001), so that their losses can be compared step for step.
 LEARNING_RATE = """LearningRate:
   base_lr: 0.001
   schedulers: [!PiecewiseDecay {gamma: 0.1, milestones: [1000]}, !LinearWarmup {start_factor: 1., steps: 1}]"""
 # ppdet's child saves its initial weights here and slimdet's starts from them (see load_start).
 START = {"plain": "ppdet_start_plain.npz", "distill": "ppdet_start_distill.npz", "teacher": "ppdet_start_teacher.npz"}
+PPDET_TASK = {"plain_dp": "plain"}  # the ppdet measurement a slimdet row is compared with
+MKL_VARIABLE = "MKL_DEBUG_CPU_TYPE"
 
 
 # ---------------------------------------------------------------- configs, one per side
@@ -242,28 +250,44 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
     paddle.seed(0)
     student = load_config(work / "slimdet_student.yml").to_dict()
     if task == "eval":
-        from slimdet.engine.evaluate import build_evaluator, run_inference
+        from slimdet.engine.evaluate import build_evaluator, detector_for
 
         model = build_model(student)
         model.eval()
         loader = build_loader(student, "eval")
         evaluator = build_evaluator(student, loader.dataset)
+        started = time.perf_counter()
+        detect = detector_for(model, "inference")  # what `slimdet eval` runs on a CPU (--engine auto)
+        compile_s = time.perf_counter() - started
+
+        def one_pass() -> None:
+            evaluator.reset()
+            for batch in loader:
+                evaluator.process(batch, detect(batch["image"], batch["im_size"]))
+            evaluator.evaluate()
+
         with loader:
-            run_inference(model, loader, evaluator)  # warm-up pass
+            one_pass()  # warm-up pass
             started = time.perf_counter()
-            run_inference(model, loader, evaluator)
-        return {"images_per_s": len(loader.dataset) / (time.perf_counter() - started), "peak_rss_mib": _peak_rss_mib()}
+            one_pass()
+        images_per_s = len(loader.dataset) / (time.perf_counter() - started)
+        return {"images_per_s": images_per_s, "compile_s": compile_s, "peak_rss_mib": _peak_rss_mib()}
+    world_size = paddle.distributed.get_world_size()
+    if task == "plain_dp":  # one of --nproc auto's processes: its share of every batch
+        paddle.distributed.init_parallel_env()
+        student["TrainReader"]["batch_size"] //= world_size
     model = build_model(student)
     if task == "distill":
         PruningPlan(ratios=R578).apply(model, input_size=int(os.environ["BENCH_SIZE"]))
-    if (work / START[task]).is_file():
-        load_start(model, work / START[task])
-    loader = build_loader(student, "train", seed=0)
+    if (work / START[PPDET_TASK.get(task, task)]).is_file():
+        load_start(model, work / START[PPDET_TASK.get(task, task)])
+    loader = build_loader(student, "train", seed=0, rank=paddle.distributed.get_rank(), world_size=world_size)
     from slimdet.engine.trainer import Trainer
 
-    if task == "plain":
+    if task in ("plain", "plain_dp"):
         optimizer, scheduler = build_optimizer(student, model)
-        trainer = Trainer(model, optimizer, scheduler, loader.forever)
+        net = paddle.DataParallel(model) if world_size > 1 else model
+        trainer = Trainer(net, optimizer, scheduler, loader.forever)
     else:
         from slimdet.slim.distill import FrozenTeacher
         from slimdet.slim.distill_step import DistillStep
@@ -370,12 +394,28 @@ def prepare(work: Path, size: int, batch: int, images: int) -> None:
     (work / "ppdet_slim.yml").write_text(ppdet_slim_yaml(work / "ppdet_teacher.yml"))
 
 
-def measure(python: str, side: str, task: str, args: argparse.Namespace) -> dict:
-    command = [python, str(Path(__file__).resolve()), "--child", side, task, "--work", str(args.work),
-               "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
-    base = os.environ if side == "slimdet" else {**STARTING_ENV, **dict(p.split("=", 1) for p in args.ppdet_env)}
+def ppdet_envs(extra: list[str]) -> dict[str, dict[str, str]]:
+    """ppdet's two environments: as the script started (plus ``--ppdet-env``), and that plus slimdet's MKL setting."""
+    installed = {**STARTING_ENV, **dict(pair.split("=", 1) for pair in extra)}
+    same_mkl = dict(installed)
+    if MKL_VARIABLE in os.environ:  # set by `import slimdet` (AMD with AVX2) or by the user
+        same_mkl[MKL_VARIABLE] = os.environ[MKL_VARIABLE]
+    return {"as installed": installed, "like with like": same_mkl}
+
+
+def measure(python: str, side: str, task: str, args: argparse.Namespace, base: dict[str, str]) -> dict:
+    script = [str(Path(__file__).resolve()), "--child", side, task, "--work", str(args.work),
+              "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
     env = {**base, "BENCH_SIZE": str(args.size), "PYTHONPATH": str(ROOT)}
     env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    command = [python, *script]
+    if task == "plain_dp":  # as `slimdet train --nproc auto` starts it
+        from slimdet.engine.distributed import auto_processes, launch_env
+
+        nproc = auto_processes(args.batch, int(env["OMP_NUM_THREADS"]))
+        env = launch_env(nproc, env)
+        command = [python, "-m", "paddle.distributed.launch", "--nproc_per_node", str(nproc),
+                   "--log_dir", str(args.work / "launch_log"), *script]  # fmt: skip
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -383,7 +423,7 @@ def measure(python: str, side: str, task: str, args: argparse.Namespace) -> dict
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])
         return {"error": f"exit {done.returncode}: {tail}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def main(argv: list[str]) -> int:
@@ -413,26 +453,38 @@ def main(argv: list[str]) -> int:
     if not Path(args.ppdet_python).is_file():
         print(f"no ppdet interpreter at {args.ppdet_python}: see this script's docstring", file=sys.stderr)
         return 1
+    envs = ppdet_envs(args.ppdet_env)
+    extra = {key: value for key, value in envs["like with like"].items() if envs["as installed"].get(key) != value}
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU threads, {args.size} px, batch {args.batch}, "
-          f"{args.steps} timed steps after {args.warmup} warm-up; "
-          f"ppdet env: {' '.join(args.ppdet_env) or 'as started'}")  # fmt: skip
-    print(f"{'task':<9} {'metric':<18} {'slimdet':>10} {'ppdet':>10} {'ratio':>7}")
+          f"{args.steps} timed steps after {args.warmup} warm-up; ppdet as installed: {' '.join(args.ppdet_env) or 'as started'}; "
+          f"like with like adds: {' '.join(f'{k}={v}' for k, v in extra.items()) or 'nothing (same run)'}")  # fmt: skip
+    print(f"{'task':<9} {'metric':<18} {'slimdet':>10} {'ppdet':>10} {'ratio':>7} {'ppdet l.w.l.':>12} {'ratio':>7}")
     failed = False
+    theirs: dict[str, dict[str, dict]] = {}
     for task in args.tasks.split(","):
-        for name in START.values():
-            (args.work / name).unlink(missing_ok=True)
-        theirs = measure(args.ppdet_python, "ppdet", task, args)  # first: it writes the starting weights
-        ours = measure(sys.executable, "slimdet", task, args)
-        for side, result in (("slimdet", ours), ("ppdet", theirs)):
+        ppdet_task = PPDET_TASK.get(task, task)
+        if ppdet_task not in theirs:
+            for name in START.values():
+                (args.work / name).unlink(missing_ok=True)
+            # ppdet first: it writes the starting weights
+            installed = measure(args.ppdet_python, "ppdet", ppdet_task, args, envs["as installed"])
+            same = measure(args.ppdet_python, "ppdet", ppdet_task, args, envs["like with like"]) if extra else installed
+            theirs[ppdet_task] = {"as installed": installed, "like with like": same}
+        ours = measure(sys.executable, "slimdet", task, args, dict(os.environ))
+        results = {"slimdet": ours, **{f"ppdet {k}": v for k, v in theirs[ppdet_task].items()}}
+        for side, result in results.items():
             if "error" in result:
                 print(f"{task:<9} {side} failed: {result['error']}")
                 failed = True
-        if "error" in ours or "error" in theirs:
+        if any("error" in result for result in results.values()):
             continue
+        a_side, b_side = theirs[ppdet_task]["as installed"], theirs[ppdet_task]["like with like"]
         key = "images_per_s" if task == "eval" else "seconds_per_step"
         for metric in (key, "peak_rss_mib", *(["first_loss", "loss"] if task != "eval" else [])):
-            a, b = ours[metric], theirs[metric]
-            print(f"{task:<9} {metric:<18} {a:>10.3f} {b:>10.3f} {a / b:>7.2f}")
+            a, b, c = ours[metric], a_side[metric], b_side[metric]
+            print(f"{task:<9} {metric:<18} {a:>10.3f} {b:>10.3f} {a / b:>7.2f} {c:>12.3f} {a / c:>7.2f}")
+        if "compile_s" in ours:
+            print(f"{task:<9} {'compile_s':<18} {ours['compile_s']:>10.3f}")
     return 1 if failed else 0
 
 

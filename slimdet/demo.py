@@ -114,25 +114,25 @@ class DemoResult:
 class _Stages:
     """Runs named stages, timing each and noting whether it was reused."""
 
-    def __init__(self, on_stage: Callable[[str, bool], None] | None) -> None:
+    def __init__(self, on_stage: Callable[[StageTime], None] | None) -> None:
         self.on_stage = on_stage
         self.times: list[StageTime] = []
 
     def run(self, name: str, done: Path | None, work: Callable[[], Any]) -> Any:
         """``work()`` unless ``done`` exists (then None); ``done=None``: always run."""
         reused = done is not None and done.exists()
-        if self.on_stage is not None:
-            self.on_stage(name, reused)
         started = time.perf_counter()
         value = None if reused else work()
         self.times.append(StageTime(name, time.perf_counter() - started, reused))
+        if self.on_stage is not None:
+            self.on_stage(self.times[-1])
         return value
 
 
 def run_demo(
-    out: str | Path = "demo_output", *, fast: bool = False, on_stage: Callable[[str, bool], None] | None = None
+    out: str | Path = "demo_output", *, fast: bool = False, on_stage: Callable[[StageTime], None] | None = None
 ) -> DemoResult:
-    """Run (or finish) the demo in ``out``; ``on_stage(name, reused)`` is called as each stage starts."""
+    """Run (or finish) the demo in ``out``; ``on_stage(time)`` is called as each stage ends."""
     size = FAST if fast else FULL
     out = Path(out).resolve()
     stages = _Stages(on_stage)

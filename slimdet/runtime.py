@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
 import importlib.util
+import io
 import os
 import random
 import sys
 from collections.abc import MutableMapping
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
+
+# What ``import paddle`` prints on stderr whenever OMP_NUM_THREADS is above 1 (a warning for data-parallel
+# GPU users; slimdet sets the variable on purpose). Only lines starting with these are held back.
+PADDLE_IMPORT_NOISE = ("WARNING: OMP_NUM_THREADS set to ", "PLEASE USE OMP_NUM_THREADS WISELY.")
 
 
 def missing_paddle_message() -> str | None:
@@ -57,6 +66,63 @@ def _is_amd_with_avx2(cpuinfo: Path) -> bool:
     return fields.get("vendor_id") == "AuthenticAMD" and "avx2" in fields.get("flags", "").split()
 
 
+def quiet_native_logs(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Keep paddle's glog INFO and WARNING lines (``New Executor is Running``, pass reports) off stderr;
+    its errors still show. A user's own ``GLOG_minloglevel`` wins. Read once, when paddle loads."""
+    environ.setdefault("GLOG_minloglevel", "2")
+
+
+class _QuietPaddleLoader(importlib.abc.Loader):
+    """Runs paddle's own loader with its import-time OMP warning held back; any other text it prints on
+    stderr while loading is passed on, so real problems still show."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__spec__.loader = module.__loader__ = self.loader  # the module keeps paddle's real loader
+        held = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(held):
+                self.loader.exec_module(module)
+        finally:
+            lines = held.getvalue().splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not line.startswith(PADDLE_IMPORT_NOISE)))
+
+
+class _QuietPaddleImport(importlib.abc.MetaPathFinder):
+    """Finds ``paddle`` through the other finders and hands it to ``_QuietPaddleLoader``; any other name
+    is left to them."""
+
+    def __init__(self) -> None:
+        self._searching = False  # set while the other finders are asked, so that they are not sent back here
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        if name != "paddle" or self._searching:
+            return None
+        self._searching = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._searching = False
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietPaddleLoader(spec.loader)
+        return spec
+
+
+def quiet_paddle_import() -> None:
+    """Make the first ``import paddle`` in this process leave stderr to slimdet (see ``PADDLE_IMPORT_NOISE``).
+
+    Commands import paddle lazily, from whichever module needs it first (``slimdet.cli`` must not load
+    it), so the hook sits on the import system instead of at one import statement.
+    """
+    if "paddle" not in sys.modules and not any(isinstance(f, _QuietPaddleImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietPaddleImport())
+
+
 def set_threads(threads: int) -> None:
     """Set the CPU thread count; effective only before paddle is first imported in this process."""
     if "paddle" in sys.modules:
@@ -77,11 +143,21 @@ def set_device(device: str) -> str:
     """Select ``cpu`` or ``gpu`` (``gpu:N`` too) for paddle; returns the device paddle reports."""
     import paddle
 
-    from slimdet.errors import SlimdetError
+    from slimdet.errors import SlimdetError, did_you_mean
 
-    if device.startswith("gpu") and not paddle.device.is_compiled_with_cuda():
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "gpu") or (kind == "cpu" and index) or (index and not index.isdigit()):
+        raise SlimdetError(
+            f"--device '{device}' is not a device slimdet knows{did_you_mean(kind, ('cpu', 'gpu'))}: "
+            "use cpu, gpu or gpu:N"
+        )
+    if kind == "gpu" and not paddle.device.is_compiled_with_cuda():
         raise SlimdetError(
             "this paddle build has no CUDA support: install 'slimdet[gpu]' or use --device cpu"
+        )
+    if index and int(index) >= paddle.device.cuda.device_count():
+        raise SlimdetError(
+            f"--device {device}: this machine has {paddle.device.cuda.device_count()} GPUs (gpu:0 is the first)"
         )
     paddle.set_device(device)
     return paddle.device.get_device()

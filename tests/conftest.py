@@ -5,7 +5,19 @@ import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+# Commands that train run in one process in tests (``--nproc auto`` would launch one per core); the tests
+# of data-parallel runs ask for their processes explicitly.
+os.environ["SLIMDET_NPROC"] = "1"
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # pytest-xdist workers run side by side: each takes its share of the cores (paddle reads this at import),
+    # or two 2-thread workers on 2 cores would fight over them.
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = os.environ["FLAGS_paddle_num_threads"] = str(
+        min(_share, int(os.environ.get("OMP_NUM_THREADS") or _share))
+    )
 
 import pytest
 
@@ -73,7 +85,9 @@ def small_shapes_checkpoint(synthetic_voc: Path, tmp_path_factory: pytest.TempPa
 TINY_TRAIN_SIZE = 64
 
 
-def _tiny_train_yaml(dataset: Path, save_dir: Path) -> str:
+def _tiny_train_yaml(
+    dataset: Path, save_dir: Path, train_list: str = "trainval.txt", eval_list: str = "test.txt"
+) -> str:
     """The shapes demo config trained at 64 px for a few steps: deterministic readers (no crop, flip or
     colour jitter), batch 4, no worker processes, so a test run is quick and repeatable."""
     normalize = "!NormalizeImage {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true, is_channel_first: false}"
@@ -87,7 +101,7 @@ LearningRate:
   base_lr: 0.001
   schedulers: []
 TrainReader:
-  dataset: !VOCDataSet {{dataset_dir: {dataset}, anno_path: trainval.txt, use_default_label: false, with_background: false}}
+  dataset: !VOCDataSet {{dataset_dir: {dataset}, anno_path: {train_list}, use_default_label: false, with_background: false}}
   sample_transforms:
     - !DecodeImage {{to_rgb: true}}
     - !NormalizeBox {{}}
@@ -104,7 +118,7 @@ TrainReader:
   batch_size: 4
   worker_num: 0
 EvalReader:
-  dataset: !VOCDataSet {{dataset_dir: {dataset}, anno_path: test.txt, use_default_label: false, with_background: false}}
+  dataset: !VOCDataSet {{dataset_dir: {dataset}, anno_path: {eval_list}, use_default_label: false, with_background: false}}
   sample_transforms:
     - !DecodeImage {{to_rgb: true}}
     - !ResizeImage {{target_size: {TINY_TRAIN_SIZE}, interp: 2}}
@@ -137,6 +151,56 @@ def write_tiny_train_config(synthetic_voc: Path):
         return config
 
     return write
+
+
+@dataclass(frozen=True)
+class OverfitModel:
+    """A trained tiny model: ``config`` trains on and evaluates the same 4 images; ``weights`` is its
+    ``model_final.pdparams``, whose mAP the training run's last evaluation recorded as ``metrics``."""
+
+    config: Path
+    weights: Path
+    metrics: dict
+
+
+OVERFIT_STEPS = 40  # mAP about 0.7 on its 4 images (0.06 after 30 steps)
+
+
+@pytest.fixture(scope="session")
+def overfit_tiny(synthetic_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> OverfitModel:
+    """The tiny model overfit on 4 training images, for tests that compare mAPs: an mAP that is clearly not 0
+    makes "the same mAP" mean something. Trained once per session, shared by pytest-xdist's workers (the
+    first one trains, under a lock; the others read its result). Read-only: its output folder must stay."""
+    import fcntl
+    import json
+
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:  # the workers' temp folders share the session's parent
+        shared = shared.parent
+    folder = shared / "overfit_tiny"
+    with open(shared / "overfit_tiny.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / "overfit.json"
+        if not done.is_file():
+            done.write_text(json.dumps(_train_overfit_model(synthetic_voc, folder)))
+    recorded = json.loads(done.read_text())
+    return OverfitModel(Path(recorded["config"]), Path(recorded["weights"]), recorded["metrics"])
+
+
+def _train_overfit_model(dataset: Path, folder: Path) -> dict:
+    from slimdet.config import load_config
+    from slimdet.commands.train import train_from_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    handful = folder / "handful.txt"
+    handful.write_text("".join((dataset / "trainval.txt").read_text().splitlines(keepends=True)[:4]))
+    config = folder / "overfit.yml"
+    config.write_text(_tiny_train_yaml(dataset, folder / "output", str(handful), str(handful)))
+    steps = [f"max_iters={OVERFIT_STEPS}", f"snapshot_iter={OVERFIT_STEPS}", "log_iter=10"]
+    result = train_from_config(load_config(config, steps), eval=True, quiet=True)
+    assert result.evals[-1].metrics["mAP"] > 0.3, result.evals  # the point of this fixture
+    weights = Path(result.final_checkpoint).with_suffix(".pdparams")
+    return {"config": str(config), "weights": str(weights), "metrics": dict(result.evals[-1].metrics)}
 
 
 TEACHER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "shapes_yolov3_r34.yml"

@@ -51,7 +51,7 @@ def test_the_full_demo_fits_25_minutes_on_the_slow_machine_with_a_teacher_traine
 
 def test_a_stage_whose_output_exists_is_reused_and_not_run(tmp_path):
     ran, announced = [], []
-    stages = _Stages(lambda name, reused: announced.append((name, reused)))
+    stages = _Stages(lambda time: announced.append((time.stage, time.reused)))
     (tmp_path / "done").touch()
     assert stages.run("old", tmp_path / "done", lambda: ran.append("old")) is None
     assert stages.run("new", tmp_path / "missing", lambda: ran.append("new") or 42) == 42

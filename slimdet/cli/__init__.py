@@ -2,16 +2,20 @@
 
 Each command lives in its own module and only parses, calls the core once and renders. This module
 registers them and owns the one way to fail: a ``SlimdetError`` becomes one red line and exit code 2, an
-``OSError`` (disk full, read-only folder) one red line and exit code 1 (``slimdet --debug ...`` shows the
-traceback instead), Ctrl-C and SIGTERM one yellow line and exit code 130 / 143.
+``OSError`` (disk full, read-only folder) one red line and exit code 1 (``slimdet --debug ...`` prints the
+traceback before that line, with the same exit code), Ctrl-C and SIGTERM one yellow line and exit code 130 / 143.
 """
 
 from __future__ import annotations
 
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer 0.29 vendors click without exporting these
 from typer.core import TyperCommand, TyperGroup
 
 from slimdet.cli._launch import RAW_ARGS_KEY
@@ -45,8 +49,31 @@ def expand_variadic_options(args: list[str]) -> list[str]:
     return expanded
 
 
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """A command-line mistake (unknown option or command, a value out of range, a missing option) as one red
+    line and exit 2, like every other user error, instead of click's usage block."""
+    try:
+        yield
+    except NoArgsIsHelpError:
+        raise  # a bare `slimdet` or `slimdet config`: the help is what was asked for
+    except UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        message = " ".join(err.format_message().split())
+        stderr_console().print(f"[red]error:[/red] {escape(message)}{hint}", soft_wrap=True, highlight=False)
+        raise typer.Exit(code=2) from None
+
+
 class _SlimdetParsing:
     """Legacy ``-o`` parsing and slimdet's user-error convention, for commands and command groups alike."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:  # groups only: an unknown subcommand
+        with _one_line_usage_errors():
+            return super().resolve_command(ctx, args)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         ctx.meta[RAW_ARGS_KEY] = list(args)  # as typed, for --nproc to re-launch the command with
@@ -59,7 +86,7 @@ class _SlimdetParsing:
         except (SlimdetError, OSError) as err:  # OSError: the system refused (disk full, read-only): exit 1
             root = ctx.find_root()
             if root.obj and root.obj.get("debug"):
-                raise
+                traceback.print_exc()  # --debug adds the traceback; the exit code stays that of a user error
             message = " ".join(str(err).split())  # one line, whatever the message held
             stderr_console().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
             raise typer.Exit(code=2 if isinstance(err, SlimdetError) else 1) from None
@@ -75,16 +102,22 @@ class SlimdetGroup(_SlimdetParsing, TyperGroup):
 
 app = typer.Typer(
     name="slimdet",
+    cls=SlimdetGroup,
     help="Prune, distill, evaluate and export YOLOv3 detectors (PaddleDetection 0.x compatible).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: option names wrap instead of being cut, switches show no metavar
 )
-config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True)
-data_app = typer.Typer(help="Create, check and look at datasets.", no_args_is_help=True)
+config_app = typer.Typer(cls=SlimdetGroup, help="Inspect configurations.", no_args_is_help=True, rich_markup_mode=None)
+data_app = typer.Typer(
+    cls=SlimdetGroup, help="Create, check and look at datasets.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
-sensitivity_app = typer.Typer(cls=SlimdetGroup, invoke_without_command=True, no_args_is_help=True)
+sensitivity_app = typer.Typer(
+    cls=SlimdetGroup, invoke_without_command=True, no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(sensitivity_app, name="sensitivity")
 
 

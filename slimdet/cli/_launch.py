@@ -1,4 +1,4 @@
-"""``--nproc N``: a command starts itself again in N data-parallel processes (``engine.distributed``)."""
+"""``--nproc N|auto``: a command starts itself again in N data-parallel processes (``engine.distributed``)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,77 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from slimdet.errors import SlimdetError
+
 if TYPE_CHECKING:
     from slimdet.config import Config
 
 RAW_ARGS_KEY = "slimdet.raw_args"  # ctx.meta entry: the command's own arguments as typed (set by the CLI class)
+AUTO = "auto"
 
 NprocOption = Annotated[
-    int | None,
+    str,
     typer.Option(
         "--nproc",
-        min=1,
+        envvar="SLIMDET_NPROC",
         help="Run data-parallel in N processes on this machine (re-launches itself through "
-        "python -m paddle.distributed.launch; CPU: gloo). Every process takes TrainReader.batch_size images "
-        "per step, so a step sees N × batch_size images; max_iters, snapshot_iter and the LR schedule count "
-        "these global steps, and base_lr is not rescaled (scale it with the global batch yourself). "
+        "python -m paddle.distributed.launch; CPU: gloo). With a number, every process takes TrainReader.batch_size "
+        "images per step, so a step sees N × batch_size images; max_iters, snapshot_iter and the LR schedule count "
+        "these global steps, and base_lr is not rescaled. auto (the default): on a CPU, one single-threaded "
+        "process per core (of --threads) among which batch_size splits evenly, so a step still sees batch_size "
+        "images, only faster; one process on a GPU. 1: one process. "
         "Only rank 0 logs, evaluates and writes; all ranks' logs go to save_dir/<config>/launch_log/.",
     ),
 ]
 
 
-def relaunch_with_nproc(ctx: Any, nproc: int | None, cfg: Config) -> None:
-    """Re-run this command in ``nproc`` processes and exit with the launcher's code; return if not asked."""
-    if nproc is None or nproc == 1:
+def relaunch_with_nproc(ctx: Any, nproc: str, cfg: Config, device: str | None = None) -> None:
+    """Re-run this command in the processes ``nproc`` asks for and exit with the launcher's code; return
+    when that is this one process."""
+    from slimdet.engine.distributed import launched_world_size
+
+    if launched_world_size() > 1 and nproc == AUTO:
+        return  # already one of the launched processes
+    count, extra = _processes(nproc, cfg, device)
+    if count == 1:
         return
     from slimdet.engine.distributed import relaunch
 
-    command = [ctx.info_name, *ctx.meta.get(RAW_ARGS_KEY, [])]
+    command = [ctx.info_name, *ctx.meta.get(RAW_ARGS_KEY, []), *extra]
     log_dir = Path(cfg.save_dir) / cfg.name / "launch_log"
-    raise typer.Exit(code=relaunch(nproc, command, log_dir=log_dir))
+    raise typer.Exit(code=relaunch(count, command, log_dir=log_dir))
+
+
+def _processes(nproc: str, cfg: Config, device: str | None) -> tuple[int, list[str]]:
+    """(processes, arguments to add): ``auto`` also gives each rank its share of the batch."""
+    if nproc != AUTO:
+        try:
+            count = int(nproc)
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise SlimdetError(f"--nproc must be a whole number of at least 1, or auto; got '{nproc}'")
+        return count, []
+    if not _on_cpu(cfg, device):
+        return 1, []
+    from slimdet.engine.distributed import auto_processes
+    from slimdet.runtime import cpu_threads
+
+    batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
+    count = auto_processes(batch_size, cpu_threads())
+    return count, ["-o", f"TrainReader.batch_size={batch_size // count}"]
+
+
+def _on_cpu(cfg: Config, device: str | None) -> bool:
+    """Whether the run will be on the CPU, decided without importing paddle (this runs before it)."""
+    if device:
+        return device.startswith("cpu")
+    if not cfg.use_gpu:
+        return True
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        distribution("paddlepaddle-gpu")
+    except PackageNotFoundError:
+        return True
+    return False

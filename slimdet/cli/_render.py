@@ -97,6 +97,7 @@ def print_training(
     summary = {
         **head,
         "device": result.device,
+        **({"resumed from": result.resumed_from} if result.resumed_from else {}),
         "iterations": f"{result.start_iter} → {result.iterations}",
         "final checkpoint": result.final_checkpoint,
         **(after_checkpoint or {}),

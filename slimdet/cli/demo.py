@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from slimdet.cli._options import JsonOption
+from slimdet.cli._options import JsonOption, QuietOption
 from slimdet.cli._render import print_json, stderr_console, stdout_console, table
 
 
@@ -18,6 +18,7 @@ def demo_command(
     fast: Annotated[
         bool, typer.Option("--fast", help="Tiny sizes and a few steps (a smoke run, ~1 minute): the numbers mean nothing.")
     ] = False,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Synthetic data → train the R34 teacher and the MobileNetV1 student → sensitivity → ratios for a FLOPs
@@ -27,14 +28,14 @@ def demo_command(
     (delete --out to start over). The full demo takes about 9 minutes on a fast 2-core machine, up to 25 on a
     slow one.
     """
-    from slimdet.demo import run_demo
+    from slimdet.demo import StageTime, run_demo
 
     log = stderr_console()
 
-    def announce(stage: str, reused: bool) -> None:
-        log.print(f"[bold]{stage}[/bold]" + (" (reused)" if reused else ""), highlight=False)
+    def announce(done: StageTime) -> None:  # one plain line per finished stage, for logs as much as terminals
+        log.print(f"{done.stage} (reused)" if done.reused else f"{done.stage} done in {done.seconds:.1f} s", highlight=False)
 
-    result = run_demo(out, fast=fast, on_stage=announce)
+    result = run_demo(out, fast=fast, on_stage=None if quiet else announce)
     if as_json:
         print_json(result.to_dict())
         return

@@ -82,15 +82,18 @@ def distill_prune_command(
         Path | None,
         typer.Option(
             "--resume",
+            "--resume-checkpoint",
+            "--resume_checkpoint",
             "-r",
-            help="Continue from a distill-prune checkpoint (e.g. output/<config>/2000); its .plan.json gives "
-            "the pruned structure, so the pruning flags may be left out.",
+            help="Continue from a distill-prune checkpoint (e.g. output/<config>/2000) or the latest complete "
+            "one in a folder (output/<config>); its .plan.json gives the pruned structure, so the pruning flags "
+            "may be left out.",
         ),
     ] = None,
     seed: SeedOption = 0,
     device: DeviceOption = None,
     quiet: QuietOption = False,
-    nproc: NprocOption = None,
+    nproc: NprocOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Prune the student (-c) with PaddleSlim and train it with its YOLOv3 loss plus the split distillation
@@ -108,7 +111,7 @@ def distill_prune_command(
     from slimdet.config import load_config
 
     student_cfg = load_config(config, overrides or [])
-    relaunch_with_nproc(ctx, nproc, student_cfg)  # --nproc N: this command again, in N processes
+    relaunch_with_nproc(ctx, nproc, student_cfg, device)  # --nproc: this command again, in N processes
     teacher_cfg = load_config(teacher_config, teacher_overrides or [], shared=overrides or [])
     result = distill_prune(
         student_cfg,

@@ -36,6 +36,14 @@ def eval_command(
         typer.Option("--output-eval", "--output_eval", help="Also write the detections to DIR/bbox.json (COCO result format)."),
     ] = None,
     device: DeviceOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="What runs the checkpoint: inference (Paddle Inference graph, fused conv+BN and oneDNN: several times "
+            "faster on a CPU, same mAP up to float rounding), dygraph, or auto (inference on a CPU, dygraph on a GPU).",
+        ),
+    ] = "auto",
     model_dir: Annotated[
         Path | None,
         typer.Option(
@@ -55,7 +63,8 @@ def eval_command(
         from slimdet.errors import SlimdetError
 
         given = [flag for flag, value in (("--weights", weights), ("--pruned_params", pruned_params),
-                                          ("--output_eval", output_eval), ("--device", device)) if value]  # fmt: skip
+                                          ("--output_eval", output_eval), ("--device", device),
+                                          ("--engine", engine if engine != "auto" else None)) if value]  # fmt: skip
         if given:
             raise SlimdetError(f"--model-dir scores an exported folder as it is: drop {', '.join(given)}")
         _eval_exported(model_dir, config, overrides or [], onnx=onnx, quiet=quiet, as_json=as_json)
@@ -78,6 +87,7 @@ def eval_command(
             plan=plan,
             output_eval=output_eval,
             device=device,
+            engine=engine,
             on_batch=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:
@@ -89,6 +99,7 @@ def eval_command(
             "config": result.config,
             "weights": result.weights,
             "pruned": "yes" if result.pruned else "no",
+            "engine": result.engine,
             "images": result.images,
             "mAP": f"{result.summary.metrics['mAP']:.4f}",
             "time": f"{result.seconds:.1f} s",

@@ -14,6 +14,7 @@ from slimdet.cli._options import (
     OverrideOption,
     PrunedParamsOption,
     PrunedRatiosOption,
+    QuietOption,
 )
 from slimdet.cli._render import key_value_table, print_json, stderr_console, stdout_console, table
 
@@ -27,8 +28,9 @@ def export_command(
         Path, typer.Option("--output-dir", "--output_dir", help="The model goes to OUTPUT_DIR/<config name>/.")
     ] = Path("output"),
     onnx: Annotated[
-        bool, typer.Option("--onnx", help="Also write model.onnx (needs pip install 'slimdet\\[onnx]').")
+        bool, typer.Option("--onnx", help="Also write model.onnx (needs pip install 'slimdet[onnx]').")
     ] = False,
+    quiet: QuietOption = False,  # no progress output here; accepted so that scripts pass -q to every command
     as_json: JsonOption = False,
 ) -> None:
     """Export a checkpoint (-o weights=W) for Paddle Inference: model.pdmodel, model.pdiparams, infer_cfg.yml.

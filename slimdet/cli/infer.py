@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from slimdet.cli._options import JsonOption, OverrideOption
+from slimdet.cli._options import JsonOption, OverrideOption, QuietOption
 from slimdet.cli._render import print_json, stderr_console, stdout_console, table
 
 EXIT_SOME_SKIPPED = 1  # the run finished, but some files of --image-dir could not be read
@@ -43,6 +43,7 @@ def infer_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Stop at the first file of --image-dir that cannot be read (exit 2).")
     ] = False,
+    quiet: QuietOption = False,  # no progress output here (skipped files still warn); accepted so that scripts pass -q
     as_json: JsonOption = False,
 ) -> None:
     """Detect objects in --image or --image-dir; drawn copies go to --output-dir, detections to stdout.

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
+from rich.table import Table
 
 from slimdet.cli._options import ConfigOption, JsonOption, OverrideOption, PrunedParamsOption, PrunedRatiosOption
 from slimdet.cli._render import key_value_table, print_json, stdout_console, table
+
+if TYPE_CHECKING:
+    from slimdet.commands.params import ParamsReport
 
 
 def params_command(
@@ -86,3 +90,30 @@ def params_command(
             },
         )
     )
+    if report.before is not None:
+        out.print(_pruning_table(report))
+        out.print(
+            table(
+                f"pruned ({report.plan['criterion'] if report.plan else ''})",
+                ["parameter", "ratio", "filters"],
+                [(row.name, f"{row.ratio:g}", f"{row.channels_before} → {row.channels_after}") for row in report.pruned],
+            )
+        )
+
+
+def _pruning_table(report: ParamsReport) -> Table:
+    """The whole model before → after the plan, with the reduction in percent (legacy units first)."""
+    before, after, cut = report.before, report.after, report.before.reduction_pct(report.after)
+    size = report.input_size
+    figures = [
+        (f"GFLOPs @ {size} (legacy: conv MACs / 2^30)", "legacy_gflops", "{:.2f}"),
+        (f"FLOPs @ {size} (PaddleSlim dygraph_flops)", "paddleslim_flops", "{:,}"),
+        (f"FLOPs @ {size} (PaddleSlim, only_conv)", "paddleslim_conv_flops", "{:,}"),
+        ("parameters", "params", "{:,}"),
+        ("size (float32 MiB)", "size_mib", "{:.2f}"),
+    ]
+    rows = [
+        (label, form.format(getattr(before, key)), form.format(getattr(after, key)), f"-{cut[key]:.2f}%")
+        for label, key, form in figures
+    ]
+    return table("pruning plan: before → after", ["", "before", "after", "reduction"], rows)

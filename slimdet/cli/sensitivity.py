@@ -46,7 +46,7 @@ def sensitivity_command(
             "--pruned-ratios",
             "--pruned_ratios",
             help="Ratios to try on each conv, space- or comma-separated. "
-            "\\[default: 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9]",
+            "[default: 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9]",
         ),
     ] = None,
     sensitivities_file: Annotated[
@@ -56,7 +56,7 @@ def sensitivity_command(
             "--sensitivities_file",
             "-s",
             help="JSON file the results go to, one trial at a time; an existing file is resumed. "
-            "\\[default: SAVE_DIR/<config name>/sensitivities.json]",
+            "[default: SAVE_DIR/<config name>/sensitivities.json]",
         ),
     ] = None,
     eval_images: Annotated[
@@ -98,6 +98,15 @@ def sensitivity_command(
         ),
     ] = 2048.0,
     device: DeviceOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="What scores each trial: inference (the pruned model compiled into a Paddle Inference graph: a few "
+            "seconds per trial, then several times faster than dygraph on a CPU), dygraph, or auto (on a CPU, "
+            "whichever scored the base model faster; dygraph on a GPU).",
+        ),
+    ] = "auto",
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -124,6 +133,7 @@ def sensitivity_command(
         batch_size=batch_size,
         cache_mb=cache_mb,
         device=device,
+        engine=engine,
     )
     with progress(quiet, "loss") as bar:
         task = bar.add_task("setting up", total=None, loss="")

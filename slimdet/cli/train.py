@@ -35,8 +35,8 @@ def train_command(
             "--resume-checkpoint",
             "--resume_checkpoint",
             "-r",
-            help="Continue from a checkpoint written by slimdet train (e.g. output/<config>/2000): "
-            "iteration, optimizer, LR, seed and random state.",
+            help="Continue from a checkpoint written by slimdet train (e.g. output/<config>/2000), or from "
+            "the latest complete one in a folder (output/<config>): iteration, optimizer, LR, seed and random state.",
         ),
     ] = None,
     pruned_params: PrunedParamsOption = None,
@@ -45,7 +45,7 @@ def train_command(
     seed: SeedOption = 0,
     device: DeviceOption = None,
     quiet: QuietOption = False,
-    nproc: NprocOption = None,
+    nproc: NprocOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Train for max_iters steps; checkpoints go to save_dir/<config name>/ (<iter>, model_final, best_model).
@@ -61,7 +61,7 @@ def train_command(
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
-    relaunch_with_nproc(ctx, nproc, cfg)  # --nproc N: this command again, in N processes
+    relaunch_with_nproc(ctx, nproc, cfg, device)  # --nproc: this command again, in N processes
     plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
     result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
     if as_json:

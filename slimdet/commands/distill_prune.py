@@ -26,9 +26,10 @@ from typing import Any
 
 from slimdet.commands.train import TrainResult, train_from_config
 from slimdet.config import Config
-from slimdet.engine.checkpoint import checkpoint_stem, read_state
+from slimdet.engine.checkpoint import read_state, resume_stem
 from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
+from slimdet.inference import resolve_engine
 from slimdet.modeling.build import build_model
 from slimdet.slim.balance import DEFAULT_BALANCE
 from slimdet.slim.checks import check_distill_prune
@@ -108,7 +109,7 @@ def distill_prune(
     student, teacher_data = student_cfg.to_dict(), teacher_cfg.to_dict()
     saved = None
     if resume is not None:
-        resume = checkpoint_stem(resume)
+        resume = resume_stem(resume)  # a folder: its latest complete checkpoint
         read_state(resume)  # not resumable (missing files): say so before anything is built
         saved = _saved_plan(resume)
         if pruned_params is None and pruned_ratios is None:
@@ -122,12 +123,13 @@ def distill_prune(
         criterion=criterion,
         teacher_engine=teacher_engine,
         distill_balance=distill_balance,
+        evaluate=eval,
     )
     plan = resolve_plan(plan, saved)
     assert plan is not None and teacher_pretrained  # the checks demand both
 
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
-    engine = _teacher_engine(teacher_engine, used)
+    engine = resolve_engine(teacher_engine, used)
     teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference")
     training = train_from_config(
         student_cfg,
@@ -167,13 +169,6 @@ def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: boo
     model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
     return FrozenTeacher(model, compiled=compiled)
-
-
-def _teacher_engine(requested: str, device: str) -> str:
-    """The engine ``requested`` ("auto" resolved for ``device``); the name was checked with the flags."""
-    if requested == "auto":
-        return "inference" if device.startswith("cpu") else "dygraph"
-    return requested
 
 
 def _saved_plan(checkpoint: Path) -> PruningPlan:

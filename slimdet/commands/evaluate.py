@@ -14,6 +14,7 @@ from slimdet.config import Config
 from slimdet.data import build_loader
 from slimdet.engine.device import select_device
 from slimdet.engine.evaluate import build_evaluator, run_inference
+from slimdet.inference import resolve_engine
 from slimdet.metrics import EvalResult
 from slimdet.slim.assemble import build_trained_model
 from slimdet.slim.plan import PruningPlan
@@ -30,6 +31,7 @@ class CheckpointEvalResult:
     seconds: float
     summary: EvalResult
     bbox_json: str | None = None
+    engine: str = "dygraph"  # what ran the model: "inference" (Paddle Inference graph) or "dygraph"
     config_file: str = ""  # the file read: shows when ``-c NAME`` found a shipped config
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,6 +42,7 @@ class CheckpointEvalResult:
             "pruned": self.pruned,
             "images": self.images,
             "seconds": round(self.seconds, 3),
+            "engine": self.engine,
             "bbox_json": self.bbox_json,
             **self.summary.to_dict(),
         }
@@ -52,17 +55,19 @@ def evaluate_checkpoint(
     plan: PruningPlan | None = None,
     output_eval: str | Path | None = None,
     device: str | None = None,
+    engine: str = "auto",
     on_batch: Callable[[int, int], None] | None = None,
 ) -> CheckpointEvalResult:
     """Rebuild the checkpoint (``weights`` or the config's ``weights``; pruned by its plan sidecar or
     ``plan``), run it over the EvalReader's data and score it with the config's metric.
 
     ``output_eval``: also write the detections there as ``bbox.json`` (COCO result format), atomically.
+    ``engine``: "inference", "dygraph" or "auto" (inference on a CPU, dygraph on a GPU).
     ``on_batch(images_done, images_total)`` reports progress.
     """
     data = cfg.to_dict()
     weights = weights or cfg.weights
-    select_device(device, cfg.use_gpu)
+    engine = resolve_engine(engine, select_device(device, cfg.use_gpu))
     model, used_plan = build_trained_model(data, weights, plan)  # wrong weights fail before data is read
     loader = build_loader(data, "eval")
     evaluator = build_evaluator(data, loader.dataset)
@@ -76,7 +81,7 @@ def evaluate_checkpoint(
 
     started = time.perf_counter()
     with loader:
-        run_inference(model, loader, evaluator, on_batch=count)
+        run_inference(model, loader, evaluator, engine=engine, on_batch=count)
     seconds = time.perf_counter() - started
     bbox_json = None
     if output_eval is not None:
@@ -92,4 +97,5 @@ def evaluate_checkpoint(
         seconds=seconds,
         summary=evaluator.summary(),
         bbox_json=bbox_json,
+        engine=engine,
     )

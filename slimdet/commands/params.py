@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from slimdet.errors import SlimdetError, WeightsError
 from slimdet.modeling.build import build_model
 from slimdet.modeling.layers import ConvBN
 from slimdet.slim.flops import count_conv_macs, paddleslim_flops, parameter_mib
-from slimdet.slim.plan import PruningPlan, load_plan, prunable_convs, resolve_plan
+from slimdet.slim.plan import FLOATS_PER_MIB, PrunedParam, PruningPlan, load_plan, prunable_convs, resolve_plan
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,27 @@ class ParamRow:
 
 
 @dataclass(frozen=True)
+class ModelTotals:
+    """A model's cost in the units the legacy tables and PaddleSlim use."""
+
+    params: int  # every persistable, BN statistics included (the legacy count)
+    size_mib: float  # params as float32 MiB
+    legacy_gflops: float  # conv MACs / 2^30
+    paddleslim_flops: int  # paddleslim.analysis.dygraph_flops: conv MACs + relu/BN elements
+    paddleslim_conv_flops: int  # the same with only_conv=True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def reduction_pct(self, after: ModelTotals) -> dict[str, float]:
+        """How much smaller ``after`` is, in percent of this, per figure."""
+        return {
+            key: 100.0 * (value - getattr(after, key)) / value if value else 0.0
+            for key, value in self.to_dict().items()
+        }
+
+
+@dataclass(frozen=True)
 class ParamsReport:
     """The selected rows, and totals for the whole model (whatever the selection)."""
 
@@ -61,6 +82,15 @@ class ParamsReport:
     config: str = ""  # the config's name, when built from a file
     config_file: str = ""  # that file (shows when ``-c NAME`` found a shipped config)
     plan: Mapping[str, Any] | None = None  # the pruning plan the model was pruned by (PruningPlan.to_dict())
+    before: ModelTotals | None = None  # the unpruned model's totals, when a plan was applied
+    pruned: tuple[PrunedParam, ...] = ()  # per listed conv: its filters before → after
+
+    @property
+    def after(self) -> ModelTotals:
+        """This model's totals (pruned when a plan was applied), comparable with ``before``."""
+        return ModelTotals(
+            self.total_params, self.size_mib, self.legacy_gflops, self.paddleslim_flops, self.paddleslim_conv_flops
+        )
 
     @property
     def selected_params(self) -> int:
@@ -83,6 +113,9 @@ class ParamsReport:
                 "selected_rows": len(self.rows),
                 "selected_params": self.selected_params,
             },
+            "before": self.before.to_dict() if self.before is not None else None,
+            "reduction_pct": self.before.reduction_pct(self.after) if self.before is not None else None,
+            "pruned": [row.to_dict() for row in self.pruned],
         }
 
 
@@ -140,9 +173,18 @@ def describe_parameters(
         raise SlimdetError(f"input size {size} must be a positive multiple of {COARSEST_STRIDE} (the coarsest stride)")
 
     model = build_model(cfg)
-    if plan is not None:
-        plan.prune(model)
     model.eval()
+    before, pruned = None, ()
+    if plan is not None:
+        mib = parameter_mib(model)
+        before = ModelTotals(
+            params=round(mib * FLOATS_PER_MIB),
+            size_mib=mib,
+            legacy_gflops=count_conv_macs(model, size).gflops,
+            paddleslim_flops=paddleslim_flops(model, size),
+            paddleslim_conv_flops=paddleslim_flops(model, size, only_conv=True),
+        )
+        pruned = plan.prune(model)
     macs = count_conv_macs(model, size)
     prunable = prunable_convs(model)
     owner = _conv_of_each_tensor(model)
@@ -175,6 +217,8 @@ def describe_parameters(
         paddleslim_flops=paddleslim_flops(model, size),
         paddleslim_conv_flops=paddleslim_flops(model, size, only_conv=True),
         plan=plan.to_dict() if plan is not None else None,
+        before=before,
+        pruned=pruned,
     )
 
 

@@ -28,9 +28,10 @@ from slimdet.engine import checkpoint
 from slimdet.engine.device import select_device
 from slimdet.engine.distributed import die_with_launcher
 from slimdet.engine.evaluate import build_evaluator, run_inference
-from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
+from slimdet.engine.hooks import CheckpointHook, ClassNamesHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Step, Trainer, TrainingInterrupted, model_losses
+from slimdet.inference import resolve_engine
 from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
 from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan
@@ -58,6 +59,7 @@ class TrainResult:
     pretrained: Mapping[str, int] = field(default_factory=dict)  # counts of the pretrain_weights load
     pruning: PruneReport | None = None  # what the plan cut, when training a pruned model
     config_file: str = ""  # the file read: shows when ``-c NAME`` found a shipped config
+    resumed_from: str | None = None  # the checkpoint a resume started from (a folder resolves to its latest)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,7 +84,8 @@ def train_from_config(
     plan: PruningPlan | None = None,
     step: Step = model_losses,
 ) -> TrainResult:
-    """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``).
+    """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``: a checkpoint or
+    a folder of them, whose latest complete one is taken).
 
     Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once the resumable checkpoint is written.
@@ -94,13 +97,16 @@ def train_from_config(
         die_with_launcher()
         paddle.distributed.init_parallel_env()
     if resume is not None:
+        resume = checkpoint.resume_stem(resume)
         seed = checkpoint.read_state(resume)["seed"]
         # A pruned checkpoint resumes pruned: its sidecar gives the structure (a plan given too must agree).
-        plan = resolve_plan(plan, load_plan(checkpoint.checkpoint_stem(resume)))
+        plan = resolve_plan(plan, load_plan(resume))
     seed_everything(seed)
     geometry = YOLOv3Geometry.from_config(data)  # one geometry for the model and its training targets
     loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size, geometry=geometry)
     model = build_model(data, geometry=geometry)
+    if plan is not None:
+        plan.check(model)  # a misspelt name fails before any weight is read or downloaded
     pretrained: dict[str, int] = {}
     if resume is None and cfg.pretrain_weights:
         report = load_weights(
@@ -120,17 +126,20 @@ def train_from_config(
     if eval and rank == 0:
         eval_loader = loaders.enter_context(build_loader(data, "eval"))
         evaluator = build_evaluator(data, eval_loader.dataset)
+        engine = resolve_engine("auto", device_used)  # a CPU scores each snapshot through Paddle Inference
         evaluation = EvalHook(
-            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator), best_dir=out_dir
+            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator, engine=engine), best_dir=out_dir
         )
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
     progress = ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation)
     # Order matters: the checkpoint is written before evaluating, so a crashing evaluation still leaves
     # the snapshot to resume from; progress comes last to report the step's losses and the new mAP. The
-    # plan sidecar only acts before a save (a stale one goes when the run is not pruned).
+    # sidecars only act before a save: the plan (a stale one goes when the run is not pruned) and the class
+    # names, so that export and infer name the classes on a machine without the dataset.
     hooks: list[Hook] = []
     if rank == 0:
-        hooks = [PlanSidecarHook(plan), saver, *([evaluation] if evaluation else []), history, progress]
+        sidecars = [PlanSidecarHook(plan), ClassNamesHook(loader.dataset.class_names)]
+        hooks = [*sidecars, saver, *([evaluation] if evaluation else []), history, progress]
 
     net = paddle.DataParallel(model) if world_size > 1 else model
     trainer = Trainer(net, optimizer, scheduler, loader.forever, hooks, step=step, seed=seed)
@@ -161,5 +170,6 @@ def train_from_config(
         best=evaluation.best if evaluation else None,
         pretrained=pretrained,
         pruning=pruning,
+        resumed_from=str(resume) if resume is not None else None,
     )
 

@@ -66,6 +66,23 @@ def build_dataset(
     )
 
 
+def dataset_folder_problems(cfg: Mapping[str, Any], split: Split) -> list[str]:
+    """Whether the ``split``'s dataset folder and annotation file exist, checked without reading them: for
+    pre-flight checks that must report every problem before anything slow starts."""
+    reader = cfg.get(READERS[split])
+    entry = reader.get("dataset") if isinstance(reader, Mapping) else None
+    if not isinstance(entry, Mapping) or not entry.get("dataset_dir"):
+        return []  # nothing to look for here; building the loader says what is missing
+    where = f"{READERS[split]}.dataset"
+    root = Path(str(entry["dataset_dir"])).expanduser()
+    if not root.is_dir():
+        return [f"{where}.dataset_dir {root} does not exist: point it at your data (-o {where}.dataset_dir=...)"]
+    anno = entry.get("anno_path")
+    if anno and not (root / str(anno)).is_file():
+        return [f"{where}.anno_path {root / str(anno)} does not exist"]
+    return []
+
+
 def build_pipeline(
     cfg: Mapping[str, Any],
     split: Split,

@@ -24,7 +24,7 @@ from paddle.static import InputSpec
 
 from slimdet._files import atomic_dir
 from slimdet.config import load_config
-from slimdet.data import build_dataset
+from slimdet.data.labels import class_names_for_model
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.parity import ParityReport, compare_detections
 from slimdet.deploy.predictor import (
@@ -36,6 +36,7 @@ from slimdet.deploy.predictor import (
     PaddlePredictor,
     import_onnx_tools,
 )
+from slimdet.engine.evaluate import InferenceGraph
 from slimdet.modeling.modes import eval_mode
 from slimdet.slim.assemble import build_trained_model
 from slimdet.slim.flops import count_conv_macs, parameter_mib
@@ -82,18 +83,6 @@ def probe_batch(input_size: int, batch: int = 2, seed: int = PROBE_SEED) -> tupl
     image = rng.standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
     im_size = np.array([[input_size + 37 * i, int(input_size * 1.5) - 11 * i] for i in range(batch)], np.int32)
     return image, im_size
-
-
-class InferenceGraph(nn.Layer):
-    """The model's eval forward with outputs in a fixed order, (bbox, bbox_num), as deploy code expects."""
-
-    def __init__(self, detector: nn.Layer) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, image, im_size):
-        out = self.detector(image, im_size)
-        return out["bbox"], out["bbox_num"]
 
 
 def save_inference_model(model: nn.Layer, input_size: int, folder: Path) -> None:
@@ -199,13 +188,14 @@ def export_checkpoint(
     ``output_dir/<config name>/``.
 
     The pruned structure comes from the checkpoint's plan sidecar and/or the pruning flags (which must
-    agree); the class names from the EvalReader's dataset.
+    agree); the class names from the EvalReader's label settings, the names recorded beside the weights,
+    or (last) its dataset: a machine without the training data can export.
     """
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
     if onnx:
         import_onnx_tools()  # a missing extra fails before any heavy work
     flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
-    label_list = build_dataset(data, "eval").class_names
+    label_list = class_names_for_model(data, "eval", cfg.weights)
     model, plan = build_trained_model(data, cfg.weights, flags_plan)
     return export_model(model, data, plan, Path(output_dir) / cfg.name, label_list=label_list, onnx=onnx)

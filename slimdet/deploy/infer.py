@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from slimdet.config import load_config
-from slimdet.data import build_dataset
+from slimdet.data.labels import class_names_for_model
 from slimdet.deploy.draw import class_name, draw_boxes, save_image
 from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
 from slimdet.deploy.infer_cfg import InferConfig
@@ -182,15 +182,13 @@ def open_exported(
     return PaddlePredictor(model_dir, threads=threads, int8=infer_cfg.precision == "int8"), infer_cfg
 
 
-def open_checkpoint(
-    config: Path, overrides: Sequence[str] = (), images: Sequence[Path] = ()
-) -> tuple[Detector, InferConfig]:
+def open_checkpoint(config: Path, overrides: Sequence[str] = ()) -> tuple[Detector, InferConfig]:
     """The dygraph model of a checkpoint (the config's ``weights``, e.g. ``-o weights=W``), pruned as its
     sidecar says, with the preprocessing of the config's EvalReader and the class names of its TestReader
     (as the legacy infer tool took them)."""
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
-    label_list = build_dataset(data, "test", images=list(images)).class_names
+    label_list = class_names_for_model(data, "test", cfg.weights)  # no dataset needed on a deployment machine
     infer_cfg = InferConfig.from_config(data, label_list)  # config problems show before the model is built
     model, _ = build_trained_model(data, cfg.weights)
     return DygraphPredictor(model), infer_cfg
@@ -219,7 +217,7 @@ def infer(
     if model_dir is not None:
         detector, infer_cfg = open_exported(model_dir)
     else:
-        detector, infer_cfg = open_checkpoint(config, overrides, images)
+        detector, infer_cfg = open_checkpoint(config, overrides)
     return detect_images(
         detector,
         infer_cfg,

@@ -6,6 +6,9 @@
 * ``.state.json``: what else a resume needs (iteration, LR scheduler, python/numpy RNG, seed), small
   and readable. It is written last, so its presence marks a complete, resumable checkpoint.
 
+``--resume`` takes a checkpoint or the folder a run wrote them to (:func:`resume_stem`): after a crash a
+user types ``output/<config>`` and gets the latest complete checkpoint in it.
+
 Every file goes to a temp name first and is renamed into place: a crash never leaves a half file.
 """
 
@@ -36,6 +39,41 @@ def checkpoint_stem(path: str | Path) -> Path:
         if path.name.endswith(suffix):
             return path.with_name(path.name[: -len(suffix)])
     return path
+
+
+def _is_complete(stem: Path) -> bool:
+    return all(Path(f"{stem}{suffix}").is_file() for suffix in _SUFFIXES)
+
+
+def latest_checkpoint(folder: str | Path) -> Path:
+    """The complete checkpoint of ``folder`` with the highest iteration (the newest of equals).
+
+    Only complete ones count: a run killed while writing one leaves it without its state file, and the
+    one before it is taken.
+    """
+    folder = Path(folder)
+    stems = [checkpoint_stem(p) for p in folder.glob("*" + STATE_SUFFIX)]
+    complete = [stem for stem in stems if _is_complete(stem)]
+    if not complete:
+        raise WeightsError(
+            f"{folder} holds no resumable checkpoint (<name>.pdparams, .pdopt and .state.json): "
+            "point --resume at a folder or checkpoint written by slimdet train or distill-prune"
+        )
+
+    def recency(stem: Path) -> tuple[int, float]:
+        state_file = Path(f"{stem}{STATE_SUFFIX}")
+        return int(json.loads(state_file.read_text())["iteration"]), state_file.stat().st_mtime
+
+    return max(complete, key=recency)
+
+
+def resume_stem(path: str | Path) -> Path:
+    """What ``--resume`` names as a checkpoint stem: a checkpoint (stem or one of its files) as given, a
+    folder (that is not itself a checkpoint's stem) as its :func:`latest_checkpoint`."""
+    stem = checkpoint_stem(path)
+    if stem.is_dir() and not Path(f"{stem}{STATE_SUFFIX}").is_file():
+        return latest_checkpoint(stem)
+    return stem
 
 
 def _paddle_bytes(obj: Any) -> bytes:

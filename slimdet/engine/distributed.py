@@ -10,6 +10,13 @@ its share of every global batch, and only rank 0 logs, evaluates and writes.
 the launcher on itself (``relaunch``), with the same arguments minus ``--nproc``, and returns its exit
 code. On several machines, or to pick GPUs, call the launcher directly (README "Scaling out").
 
+``--nproc auto`` (the default) is the fastest correct choice on a CPU: Paddle's CPU depthwise convolution
+runs on one thread whatever the setting, so one process leaves the other cores idle during it, while one
+single-threaded process per core keeps them all busy. ``auto_processes`` picks as many processes as there
+are cores (the thread budget) that split the configured batch evenly, and each rank then takes its share,
+so a step still sees ``TrainReader.batch_size`` images and the run matches one process's (up to each
+rank's own batch-norm statistics and random augmentation draws, as on any data-parallel run).
+
 Killed, even with SIGKILL, the command takes the launcher with it (a parent-death signal, which the
 launcher answers by stopping its ranks), and a rank whose launcher is gone exits (slimdet/_lifeline.py).
 """
@@ -71,6 +78,11 @@ def slimdet_entry_point() -> str:
     return found
 
 
+def auto_processes(batch_size: int, cores: int) -> int:
+    """The most processes, one per core at most, among which ``batch_size`` splits evenly (1: stay single)."""
+    return max(n for n in range(1, max(1, min(cores, batch_size)) + 1) if batch_size % n == 0)
+
+
 def strip_nproc(args: Sequence[str]) -> list[str]:
     """``args`` without ``--nproc N`` / ``--nproc=N``, so that the launched processes do not relaunch."""
     kept: list[str] = []
@@ -109,6 +121,7 @@ def launch_env(nproc: int, environ: Mapping[str, str] = os.environ) -> dict[str,
     else all cores) is shared out between the processes, so that N processes do not fight over the cores.
     """
     env = dict(environ)
+    env.pop("SLIMDET_NPROC", None)  # the launched processes are the ranks: they must not launch again
     if env.get("CUDA_VISIBLE_DEVICES") == "":
         del env["CUDA_VISIBLE_DEVICES"]
     budget = int(env.get("OMP_NUM_THREADS") or os.cpu_count() or 1)

@@ -2,7 +2,10 @@
 
 ``run_inference`` owns the loop, ``paddle.no_grad`` and the eval mode, and gives the model back in the
 mode it came in (a trainer evaluating mid-run keeps training afterwards; a frozen teacher stays frozen).
-``slimdet eval``'s core (rebuild a checkpoint, score it) is ``slimdet.commands.evaluate``.
+It runs the model in dygraph or, with ``engine="inference"``, frozen into a Paddle Inference graph
+(fused conv + BN, oneDNN: several times faster on a CPU, detections equal up to float rounding; see
+:mod:`slimdet.inference`). ``slimdet eval``'s core (rebuild a checkpoint, score it) is
+``slimdet.commands.evaluate``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,47 @@ from typing import Any
 
 import numpy as np
 import paddle
+from paddle.static import InputSpec
 
 from slimdet.data.datasets import DetectionDataset
 from slimdet.errors import ConfigError, did_you_mean
+from slimdet.inference import CompiledGraph
 from slimdet.metrics import COCOMetric, Evaluator, ReportingEvaluator, VOCMetric
 from slimdet.modeling.modes import inference_context
+
+
+class InferenceGraph(paddle.nn.Layer):
+    """The model's eval forward with outputs in a fixed order, (bbox, bbox_num), as graphs need them."""
+
+    def __init__(self, detector: paddle.nn.Layer) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, image, im_size):
+        out = self.detector(image, im_size)
+        return out["bbox"], out["bbox_num"]
+
+
+Detect = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]  # (image, im_size) -> bbox, bbox_num
+
+
+def detector_for(model: paddle.nn.Layer, engine: str) -> Detect:
+    """``model``'s eval forward on numpy batches: in dygraph, or compiled into a graph of its weights as now."""
+    if engine == "inference":
+        spec = [InputSpec([-1, 3, -1, -1], "float32", name="image"), InputSpec([-1, 2], "int32", name="im_size")]
+        graph = CompiledGraph(InferenceGraph(model), spec)
+
+        def compiled(image: np.ndarray, im_size: np.ndarray) -> dict[str, np.ndarray]:
+            bbox, bbox_num = graph(image.astype(np.float32, copy=False), im_size.astype(np.int32, copy=False))
+            return {"bbox": bbox, "bbox_num": bbox_num}
+
+        return compiled
+
+    def dygraph(image: np.ndarray, im_size: np.ndarray) -> dict[str, np.ndarray]:
+        out = model(paddle.to_tensor(image), paddle.to_tensor(im_size))
+        return {"bbox": out["bbox"].numpy(), "bbox_num": out["bbox_num"].numpy()}
+
+    return dygraph
 
 
 def run_inference(
@@ -25,18 +64,19 @@ def run_inference(
     loader: Iterable[Mapping[str, np.ndarray]],
     evaluator: Evaluator,
     *,
+    engine: str = "dygraph",
     on_batch: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """Feed every eval batch (``image``, ``im_size``, ground truth …) through ``model`` and ``evaluator``.
 
+    ``engine``: "dygraph" or "inference" (the model compiled once per call, from its current weights).
     ``on_batch(images_in_batch)`` is called after each batch (progress bars).
     """
     evaluator.reset()
     with inference_context(model):
+        detect = detector_for(model, engine)
         for batch in loader:
-            outputs = model(paddle.to_tensor(batch["image"]), paddle.to_tensor(batch["im_size"]))
-            detections = {"bbox": outputs["bbox"].numpy(), "bbox_num": outputs["bbox_num"].numpy()}
-            evaluator.process(batch, detections)
+            evaluator.process(batch, detect(batch["image"], batch["im_size"]))
             if on_batch is not None:
                 on_batch(len(batch["image"]))
     return evaluator.evaluate()

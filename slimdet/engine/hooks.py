@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from slimdet.data.labels import save_class_names
 from slimdet.engine import checkpoint
 from slimdet.errors import SlimdetError
 from slimdet.interrupts import signals_deferred
@@ -47,6 +48,17 @@ class Hook:
 
     def after_train(self, trainer: Trainer) -> None:
         pass
+
+
+class ClassNamesHook(Hook):
+    """Writes the class names beside every checkpoint and best model (``<stem>.labels.txt``), so that export
+    and infer name the classes on a machine that has the weights but not the dataset."""
+
+    def __init__(self, class_names: Sequence[str]) -> None:
+        self.class_names = list(class_names)
+
+    def before_save(self, trainer: Trainer, stem: Path) -> None:
+        save_class_names(self.class_names, stem)
 
 
 class CheckpointHook(Hook):
@@ -145,7 +157,8 @@ class LossHistory(Hook):
 
 class ProgressHook(Hook):
     """A rich progress bar on stderr (iteration, losses, lr, images/s, ETA) plus a plain log line every
-    ``log_iter`` steps, which is what remains when stderr is not a terminal. ``quiet`` silences both."""
+    ``log_iter`` steps (iteration, losses, lr, s/iter, images/s, ETA), which is what remains when stderr
+    is not a terminal (CI, nohup, a log file), as the legacy tools logged. ``quiet`` silences both."""
 
     def __init__(
         self,
@@ -193,7 +206,11 @@ class ProgressHook(Hook):
         lr = trainer.lr_scheduler.last_lr
         self._bar.update(self._task, completed=trainer.iter, status=f"{losses} lr {lr:.3g} {speed:.1f} img/s")
         if self.log_iter > 0 and (trainer.iter % self.log_iter == 0 or trainer.iter == trainer.max_iter):
-            self._print(f"iter {trainer.iter}/{trainer.max_iter} {losses} lr {lr:.6g} {speed:.2f} img/s eta {eta}")
+            per_iter = seconds / done
+            self._print(
+                f"iter {trainer.iter}/{trainer.max_iter} {losses} lr {lr:.6g} {per_iter:.2f} s/iter "
+                f"{speed:.2f} img/s eta {eta}"
+            )
         if self.eval_hook is not None and len(self.eval_hook.history) > self._reported_evals:
             self._reported_evals = len(self.eval_hook.history)
             record = self.eval_hook.history[-1]

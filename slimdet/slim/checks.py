@@ -1,7 +1,9 @@
-"""Pre-flight checks for ``distill-prune``: configs and flags only, before any model or data exists.
+"""Pre-flight checks for ``distill-prune``: configs, flags and folders, before any weight or data is read.
 
-Building two detectors, loading weights and reading data takes minutes on a CPU; a wrong flag should
-cost a second. Every problem is collected and reported together, each as one clause with its fix.
+Loading two detectors' weights (downloads, with URLs) and reading data takes minutes on a CPU; a wrong
+flag should cost a second. The pruned names are checked against the student's architecture built
+without weights (a second on a CPU). Every problem is collected and reported together, each as one
+clause with its fix.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from slimdet.config.geometry import DEFAULT_NUM_CLASSES, HEAD_SECTION, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
-from slimdet.errors import PlanError, SlimdetError
+from slimdet.data.build import dataset_folder_problems
+from slimdet.errors import ConfigError, PlanError, SlimdetError, did_you_mean
+from slimdet.inference import ENGINES as TEACHER_ENGINES
 from slimdet.slim.balance import BALANCES, DEFAULT_BALANCE
 from slimdet.slim.plan import PruningPlan
-TEACHER_ENGINES = ("auto", "inference", "dygraph")  # auto: inference on a CPU, dygraph on a GPU
 
 
 def check_distill_prune(
@@ -27,11 +30,12 @@ def check_distill_prune(
     criterion: str = "l1_norm",
     teacher_engine: str = "auto",
     distill_balance: str = DEFAULT_BALANCE,
+    evaluate: bool = False,
 ) -> PruningPlan:
     """Check a distill-prune request and return its pruning plan; one ``SlimdetError`` lists every problem.
 
     ``student`` and ``teacher`` are merged configs shaped like ``Config.to_dict()``; the flags are the
-    command's raw strings.
+    command's raw strings; ``evaluate`` (--eval) adds the EvalReader's folders to the checks.
     """
     problems = []
     if not student.get("use_fine_grained_loss"):
@@ -48,11 +52,22 @@ def check_distill_prune(
             plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
         except PlanError as err:
             problems.append(str(err))
+        else:
+            problems += _plan_problems(student, plan)
     problems += _teacher_weights_problems(teacher_pretrained)
+    problems += _weights_problems(student.get("pretrain_weights"), "the student's pretrain_weights")
+    for split in ("train", "eval") if evaluate else ("train",):
+        problems += dataset_folder_problems(student, split)
     if teacher_engine not in TEACHER_ENGINES:
-        problems.append(f"unknown teacher engine '{teacher_engine}': choose one of {', '.join(TEACHER_ENGINES)}")
+        problems.append(
+            f"unknown teacher engine '{teacher_engine}'{did_you_mean(teacher_engine, TEACHER_ENGINES)}: "
+            f"choose one of {', '.join(TEACHER_ENGINES)}"
+        )
     if distill_balance not in BALANCES:
-        problems.append(f"unknown distill balance '{distill_balance}': choose one of {', '.join(BALANCES)}")
+        problems.append(
+            f"unknown distill balance '{distill_balance}'{did_you_mean(distill_balance, BALANCES)}: "
+            f"choose one of {', '.join(BALANCES)}"
+        )
     if problems:
         raise SlimdetError("; ".join(problems))
     assert plan is not None  # no problems means the plan parsed
@@ -90,14 +105,30 @@ def _normalised(value: Any) -> Any:
     return value
 
 
+def _plan_problems(student: Mapping[str, Any], plan: PruningPlan) -> list[str]:
+    """The plan against the student's architecture, built without weights (nothing read or downloaded)."""
+    from slimdet.modeling.build import build_model
+
+    try:
+        model = build_model(student)
+    except ConfigError as err:
+        return [str(err)]
+    return plan.problems(model)
+
+
 def _teacher_weights_problems(source: str | None) -> list[str]:
     if not source:
         return [
             "--teacher_pretrained is required: give the teacher's weights "
             "(a .pdparams file, a legacy weights folder or .tar, or a URL)"
         ]
-    if "://" in source:
-        return []  # downloaded (and checked) by the weights loader
+    return _weights_problems(source, "--teacher_pretrained")
+
+
+def _weights_problems(source: str | None, what: str) -> list[str]:
+    """A local weights path that is not there (URLs are downloaded, and checked, by the weights loader)."""
+    if not source or "://" in source:
+        return []
     if os.path.exists(source) or os.path.exists(source + ".pdparams"):
         return []
-    return [f"--teacher_pretrained '{source}' does not exist: check the path"]
+    return [f"{what} '{source}' does not exist: check the path"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -135,13 +136,13 @@ def run_sensitivity(
         table.save(path)
         grid = shard.select([(p, r) for p in session.params for r in spec.ratios])
         todo = [job for job in grid if not table.done(*job)]
-        mode = session.eval_set.mode
+        mode = session.mode
         if on_start is not None:
             on_start(len(todo), mode)
         workers = min(workers, max(len(todo), 1))
-        results: Iterable[tuple[str, float, float]]
+        results: Iterator[tuple[str, float, float]]
         if workers > 1:
-            worker_spec = replace(spec, params=session.params, data_workers=0)
+            worker_spec = replace(spec, params=session.params, data_workers=0, engine=session.engine)
             session.close()
             session = None  # free the model and cached features before the workers build theirs
             from slimdet.slim.sensitivity_workers import run_in_workers
@@ -149,12 +150,13 @@ def run_sensitivity(
             results = run_in_workers(worker_spec, todo, workers)
         else:
             results = ((p, r, session.trial_map(p, r)) for p, r in todo)
-        for param, ratio, pruned_map in results:
-            table = table.with_result(param, ratio, pruned_map)
-            with signals_deferred():  # the result just measured is not lost to a signal
-                table.save(path)
-            if on_trial is not None:
-                on_trial(param, ratio, table.results[param][ratio])
+        with closing(results):  # stops the workers at once on an error or Ctrl-C, not when garbage-collected
+            for param, ratio, pruned_map in results:
+                table = table.with_result(param, ratio, pruned_map)
+                with signals_deferred():  # the result just measured is not lost to a signal
+                    table.save(path)
+                if on_trial is not None:
+                    on_trial(param, ratio, table.results[param][ratio])
         if session is not None:
             session.check_restored()
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the trial in progress is dropped, the file is whole

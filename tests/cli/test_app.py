@@ -2,6 +2,7 @@
 write, the installed entry point."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,10 +56,11 @@ def test_user_error_prints_one_red_line_and_exits_2():
     assert "Traceback" not in result.output
 
 
-def test_debug_flag_shows_the_exception_instead():
+def test_debug_flag_adds_the_traceback_and_keeps_exit_code_2():
     result = CliRunner().invoke(_app_raising(ConfigError("bad")), ["--debug", "boom"])
-    assert result.exit_code == 1
-    assert isinstance(result.exception, ConfigError)
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "ConfigError: bad" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: bad"
 
 
 def test_unexpected_errors_are_not_swallowed():
@@ -131,4 +133,79 @@ def test_a_refused_write_is_one_red_line_exit_1_naming_the_file_and_nothing_is_l
 def test_debug_shows_the_traceback_of_a_refused_write(full_disk, synthetic_voc, small_shapes_checkpoint):
     args = _write_into(full_disk, synthetic_voc, small_shapes_checkpoint)["data synth"]
     result = CliRunner().invoke(app, ["--debug", *args])
-    assert isinstance(result.exception, WriteError) and isinstance(result.exception.__cause__, OSError)
+    assert result.exit_code == 1  # --debug adds the traceback, the exit code stays
+    assert "Traceback" in result.stderr and "WriteError" in result.stderr and "OSError" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot write {full_disk}/")
+
+
+def _legacy_table() -> list[tuple[list[str], list[str]]]:
+    """The README's legacy-spelling table as (legacy flags, modern flags) pairs; a row listing the same number
+    of flags on both sides pairs them in order (`--infer_img / --infer_dir` ↔ `--image / --image-dir`)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Legacy flag spellings", 1)[1].split("\n## ", 1)[0]
+    pairs = []
+    for line in section.splitlines():
+        cells = line.strip().strip("|").split("|")
+        if len(cells) != 2 or "---" in line or "legacy" in cells[0]:
+            continue
+        legacy, modern = ([flag for flag in re.findall(r"`([^`]+)`", cell) if flag.startswith("-")] for cell in cells)
+        if len(legacy) == len(modern) > 1:
+            pairs += [([old], [new]) for old, new in zip(legacy, modern)]
+        else:
+            pairs.append((legacy, modern))
+    return pairs
+
+
+def _all_commands(command, path=()):
+    for name, sub in getattr(command, "commands", {}).items():  # a group
+        yield from _all_commands(sub, (*path, name))
+    yield " ".join(path), command
+
+
+def test_every_legacy_spelling_in_the_readme_works_wherever_the_option_exists():
+    pairs = _legacy_table()
+    assert len(pairs) >= 12  # the table was found and read
+    missing = []
+    for name, command in _all_commands(typer.main.get_command(app)):
+        for param in command.params:
+            spellings = set(param.opts) | set(param.secondary_opts)
+            for legacy, modern in pairs:
+                if spellings & set(modern):
+                    missing += [f"{name}: {flag}" for flag in legacy if flag not in spellings]
+    assert missing == []
+
+
+def test_help_at_80_columns_shows_whole_option_names_and_no_metavar_on_switches():
+    for name, _ in _all_commands(typer.main.get_command(app)):
+        result = CliRunner().invoke(app, [*name.split(), "--help"], terminal_width=80, env={"COLUMNS": "80"})
+        assert result.exit_code == 0, name
+        assert "<bool>" not in result.stdout, name
+        assert not re.search(r"^[ │*]*-\S*…", result.stdout, re.MULTILINE), name  # an option name cut short
+        assert max(map(len, result.stdout.splitlines())) <= 80, name
+    train = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "80"}).stdout
+    assert "-r, --resume, --resume-checkpoint, --resume_checkpoint <path>" in train
+
+
+def test_quiet_is_accepted_by_every_command_that_runs_a_model():
+    for name in ("train", "distill-prune", "sensitivity", "eval", "export", "infer", "demo"):
+        help_text = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "80"}).stdout
+        assert "-q, --quiet" in help_text, name
+
+
+def test_installed_entry_point_leaves_stderr_empty_on_success_and_one_line_on_a_user_error(
+    small_shapes_checkpoint, tmp_path
+):
+    # paddle prints a two-line warning at import when OMP_NUM_THREADS > 1, and export's Paddle Inference
+    # check makes glog log "New Executor is Running": neither may reach the user's stderr.
+    import os
+
+    config, weights = small_shapes_checkpoint
+    env = {key: value for key, value in os.environ.items() if key != "GLOG_minloglevel"} | {"OMP_NUM_THREADS": "2"}
+    script = str(Path(sys.executable).with_name("slimdet"))
+    export = [script, "export", "-c", str(config), "-o", f"weights={weights}", "--output-dir", str(tmp_path)]
+    done = subprocess.run([*export, "--json"], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    typo = ["--pruned_params", "yolo_block.0.0.0.conv.weight", "--pruned_ratios", "0.5"]  # found after paddle loads
+    failed = subprocess.run([*export, *typo], capture_output=True, text=True, timeout=600, env=env)
+    assert failed.returncode == 2
+    assert len(failed.stderr.splitlines()) == 1 and "did you mean 'yolo_block.0.0.0.conv.weights'" in failed.stderr

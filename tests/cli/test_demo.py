@@ -8,6 +8,8 @@ from typer.testing import CliRunner
 from slimdet.cli import app
 from slimdet.demo_configs import FAST
 
+pytestmark = pytest.mark.slow  # the whole demo, every stage for real
+
 TRAINING_STAGES = {"data", "teacher", "student", "baseline", "prune-only", "distill-prune", "export"}
 
 

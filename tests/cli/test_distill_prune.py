@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEACHER_CONFIG = ROOT / "configs" / "shapes_yolov3_r34.yml"
 PARAMS = "yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights,yolo_block.0.1.0.conv.weights"
 RATIOS = "0.2,0.3,0.4"
+STEPS = 4
 
 
 def _run(*args):
@@ -20,29 +21,31 @@ def _run(*args):
 
 
 @pytest.fixture(scope="module")
-def trained(write_tiny_train_config, shapes_teacher_weights, small_shapes_checkpoint, tmp_path_factory):
-    """(config, JSON result) of the README's command line, legacy spellings and all, on the tiny config; the
+def trained(overfit_tiny, tmp_path_factory):
+    """(config, JSON result) of the README's command line, legacy spellings and all, with --eval: the trained
+    tiny model pruned and distilled from its unpruned self (the teacher), evaluated on its 4 images. The
     teacher's YAML says 4 classes, as a user's does before -o num_classes moves it to their data."""
-    folder = tmp_path_factory.mktemp("cli_distill_prune")
-    config = write_tiny_train_config(folder)
-    teacher = folder / "teacher.yml"
-    teacher.write_text(f"_BASE_: {TEACHER_CONFIG}\nnum_classes: 4\n")
+    out = tmp_path_factory.mktemp("cli_distill_prune")
+    config = overfit_tiny.config
+    teacher = out / "teacher.yml"
+    teacher.write_text(f"_BASE_: {config}\nnum_classes: 4\n")
     result = _run(
-        "distill-prune", "-c", config, "-t", teacher, f"--teacher_pretrained={shapes_teacher_weights}",
+        "distill-prune", "-c", config, "-t", teacher, f"--teacher_pretrained={overfit_tiny.weights}",
         "--pruned_params", PARAMS, f"--pruned_ratios={RATIOS}", "--prune_criterion", "l1_norm",
-        "--quiet", "--json",
-        "-o", "use_fine_grained_loss=true", f"pretrain_weights={small_shapes_checkpoint[1]}", "max_iters=2",
-        "num_classes=3", "MobileNet.norm_decay=0.0",
+        "--eval", "--quiet", "--json",  # the default weight, balanced for the input size: about 11 at 64 px
+        "-o", "use_fine_grained_loss=true", f"pretrain_weights={overfit_tiny.weights}", f"max_iters={STEPS}",
+        f"snapshot_iter={STEPS}", f"save_dir={out}", "num_classes=3",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return config, json.loads(result.stdout)
 
 
-def test_legacy_command_line_prunes_distills_and_reports_json(trained, small_shapes_checkpoint):
+def test_legacy_command_line_prunes_distills_and_reports_json(trained, overfit_tiny):
     _, report = trained
-    assert report["iterations"] == 2 and report["teacher_config"] == "teacher"
-    assert report["teacher_overrides"] == [  # -o reached the teacher, but not the student-only MobileNet section
-        "use_fine_grained_loss=true", f"pretrain_weights={small_shapes_checkpoint[1]}", "max_iters=2", "num_classes=3"
+    assert report["iterations"] == STEPS and report["teacher_config"] == "teacher"
+    assert report["teacher_overrides"] == [  # -o reached the teacher: its weights fit only with 3 classes
+        "use_fine_grained_loss=true", f"pretrain_weights={overfit_tiny.weights}", f"max_iters={STEPS}",
+        f"snapshot_iter={STEPS}", f"save_dir={Path(report['output_dir']).parent}", "num_classes=3",
     ]  # fmt: skip
     assert report["plan"]["criterion"] == "l1_norm"
     assert [(r["name"], r["channels_before"], r["channels_after"]) for r in report["pruning"]["rows"]] == [
@@ -63,9 +66,30 @@ def evaluated_by_sidecar(trained) -> dict:
     return json.loads(result.stdout)
 
 
-def test_eval_rebuilds_the_pruned_student_from_the_sidecar_alone(evaluated_by_sidecar):
-    assert evaluated_by_sidecar["pruned"] is True and evaluated_by_sidecar["images"] == 8
-    assert 0.0 <= evaluated_by_sidecar["metrics"]["mAP"] <= 1.0
+def test_eval_rebuilds_the_pruned_student_from_the_sidecar_alone(trained, evaluated_by_sidecar):
+    _, report = trained
+    assert evaluated_by_sidecar["pruned"] is True and evaluated_by_sidecar["images"] == 4
+    recorded = {name: value for name, value in report["evals"][-1].items() if name != "iteration"}
+    assert evaluated_by_sidecar["metrics"] == pytest.approx(recorded, abs=1e-9)
+    assert evaluated_by_sidecar["metrics"]["mAP"] > 0.1  # equal mAPs here are not two zeros
+
+
+def test_distillation_raises_the_map_of_the_pruned_model_before_fine_tuning(overfit_tiny, trained, tmp_path):
+    from slimdet.config import load_config
+    from slimdet.commands.evaluate import evaluate_checkpoint
+    from slimdet.modeling.build import build_model
+    from slimdet.slim.plan import PruningPlan
+    from slimdet.weights import load_weights, save_weights
+
+    _, report = trained
+    cfg = load_config(overfit_tiny.config)
+    plan = PruningPlan.from_flags(PARAMS, RATIOS)
+    model = build_model(cfg.to_dict())
+    load_weights(model, overfit_tiny.weights, strict=True)
+    plan.prune(model)  # what distill-prune starts from: the trained weights, pruned
+    before = evaluate_checkpoint(cfg, str(save_weights(model, tmp_path / "pruned.pdparams")), plan=plan)
+    assert report["evals"][-1]["iteration"] == STEPS
+    assert report["evals"][-1]["mAP"] > before.summary.metrics["mAP"] + 0.02, (report["evals"], before.summary.metrics)
 
 
 def test_eval_accepts_the_legacy_flags_that_match_the_sidecar(trained, evaluated_by_sidecar):
@@ -86,14 +110,46 @@ def test_eval_refuses_flags_that_contradict_the_sidecar_with_one_line(trained):
     assert result.stdout == ""
 
 
+def _forbid_weights_and_data(monkeypatch, must_not_run) -> None:
+    """Pre-flight may build an architecture, but reads (or downloads) no weights and loads no data."""
+    for target in (
+        "slimdet.weights.load_weights",
+        "slimdet.commands.train.load_weights",  # where the cores look them up
+        "slimdet.commands.distill_prune.load_weights",
+        "slimdet.commands.train.build_loader",
+        "slimdet.data.build_loader",
+    ):
+        monkeypatch.setattr(target, must_not_run)
+
+
+def test_every_preflight_problem_is_one_line_before_any_weight_or_data_is_read(
+    tiny_train_config, tmp_path, monkeypatch
+):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("read weights or data before the checks passed")
+
+    _forbid_weights_and_data(monkeypatch, must_not_run)
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
+                  "--teacher-pretrained", tmp_path / "no_teacher.pdparams",
+                  "--pruned-params", "yolo_block.0.0.0.conv.weight", "--pruned-ratios", "0.5",
+                  "-o", f"TrainReader.dataset.dataset_dir={tmp_path / 'no_data'}",
+                  f"pretrain_weights={tmp_path / 'no_student.pdparams'}")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "'yolo_block.0.0.0.conv.weight' is not a parameter of this model" in line
+    assert "(did you mean 'yolo_block.0.0.0.conv.weights'?)" in line
+    assert "no_teacher.pdparams' does not exist" in line and "no_student.pdparams' does not exist" in line
+    assert "TrainReader.dataset.dataset_dir" in line and "no_data does not exist" in line
+    assert not (tmp_path / "output").exists()
+
+
 def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built(
     tiny_train_config, shapes_teacher_weights, tmp_path, monkeypatch
 ):
     def must_not_run(*args, **kwargs):
         raise AssertionError("built something before the checks passed")
 
-    for where in ("commands.distill_prune.build_model", "commands.train.build_model", "commands.train.build_loader"):
-        monkeypatch.setattr(f"slimdet.{where}", must_not_run)  # where the cores look them up
+    _forbid_weights_and_data(monkeypatch, must_not_run)
     result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
                   "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
                   "-o", "use_fine_grained_loss=false")  # fmt: skip
@@ -150,13 +206,13 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     ]  # fmt: skip
 
 
-def test_teacher_opt_wins_over_o_and_a_disagreement_exits_2_before_anything_is_built(
+def test_teacher_opt_wins_over_o_and_a_disagreement_exits_2_before_any_weight_or_data_is_read(
     tiny_train_config, shapes_teacher_weights, monkeypatch
 ):
     def must_not_run(*args, **kwargs):
-        raise AssertionError("built something before the checks passed")
+        raise AssertionError("read weights or data before the checks passed")
 
-    monkeypatch.setattr("slimdet.modeling.build.build_model", must_not_run)
+    _forbid_weights_and_data(monkeypatch, must_not_run)
     result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
                   "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
                   "-o", "num_classes=3", "--teacher-opt", "num_classes=4")  # fmt: skip

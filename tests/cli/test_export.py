@@ -105,3 +105,33 @@ def test_onnx_without_the_extra_is_one_line_naming_the_install(small_shapes_chec
     result = _export("-c", str(config), "-o", f"weights={weights}", "--output-dir", str(tmp_path), "--onnx")
     assert "pip install 'slimdet[onnx]'" in _one_error_line(result)
     assert list(tmp_path.iterdir()) == []
+
+
+def _without_dataset(tmp_path: Path) -> list[str]:
+    """-o items that point every reader at a dataset folder that does not exist (a deployment machine)."""
+    gone = tmp_path / "no_dataset_here"
+    return [f"{reader}.dataset.dataset_dir={gone}" for reader in ("TrainReader", "EvalReader", "TestReader")]
+
+
+def test_export_needs_no_dataset_when_the_weights_carry_their_class_names(small_shapes_checkpoint, tmp_path):
+    from slimdet.data.labels import save_class_names
+
+    config, weights = small_shapes_checkpoint
+    deployed = tmp_path / "deployed" / "model.pdparams"
+    deployed.parent.mkdir()
+    shutil.copy(weights, deployed)
+    save_class_names(["circle", "square", "triangle"], deployed)  # what training writes beside every checkpoint
+    result = _export("-c", str(config), "-o", f"weights={deployed}", *_without_dataset(tmp_path),
+                     "--output-dir", str(tmp_path / "out"), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    infer_cfg = (tmp_path / "out" / config.stem / "infer_cfg.yml").read_text()
+    assert "label_list: [circle, square, triangle]" in infer_cfg
+
+
+def test_export_without_dataset_or_recorded_names_is_one_line_and_writes_nothing(small_shapes_checkpoint, tmp_path):
+    config, weights = small_shapes_checkpoint
+    result = _export("-c", str(config), "-o", f"weights={weights}", *_without_dataset(tmp_path),
+                     "--output-dir", str(tmp_path / "out"))  # fmt: skip
+    line = _one_error_line(result)
+    assert "class names" in line and "random.labels.txt is not beside the weights" in line
+    assert not (tmp_path / "out").exists()

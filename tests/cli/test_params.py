@@ -100,3 +100,29 @@ def test_a_checkpoints_plan_gives_the_structure_and_contradicting_flags_exit_2(p
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "contradict the checkpoint's saved plan" in lines[0]
+
+
+R578_PARAMS = ",".join(
+    f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in ("0.0", "0.1", "1.0", "1.1", "2", "tip")
+)
+R578_RATIOS = ",".join(["0.5"] * 6 + ["0.7"] * 6 + ["0.8"] * 6)
+
+
+def test_a_plan_shows_before_after_and_reduction_as_the_legacy_zoo_counted_r578():
+    # Every conv's output grid scales with the input side (64 = 608 × 2/19 down to the 2×2 grid), so
+    # FLOPs shares and reductions at 64 px are those at 608 px, at a fraction of the cost.
+    args = ("--pruned_params", R578_PARAMS, "--pruned_ratios", R578_RATIOS, "--input-size", "64", "--filter", "^$")
+    report = json.loads(_run(*args, "--json").stdout)
+    before, after, cut = report["before"], report["totals"], report["reduction_pct"]
+    assert round(before["legacy_gflops"] * (608 / 64) ** 2, 2) == 20.20
+    assert round(after["legacy_gflops"] * (608 / 64) ** 2, 2) == 6.15 and round(cut["legacy_gflops"], 2) == 69.57
+    assert (round(before["size_mib"], 2), round(after["size_mib"], 2)) == (92.65, 30.09)
+    assert before["params"] == 24_286_881 and after["params"] < before["params"]
+    assert after["paddleslim_flops"] < before["paddleslim_flops"] and 0 < cut["paddleslim_flops"] < 100
+    first = report["pruned"][0]
+    assert (first["name"], first["channels_before"], first["channels_after"]) == ("yolo_block.0.0.0.conv.weights", 512, 256)
+    assert report["pruned"][-1]["channels_after"] == 51  # yolo_block.2.tip: 256 filters at 0.8
+
+    table = _run(*args).stdout
+    assert "pruning plan: before → after" in table and "-69.57%" in table and "92.65" in table and "30.09" in table
+    assert "yolo_block.2.tip.conv.weights" in table and "512 → 256" in table

@@ -36,9 +36,10 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
     assert [e["iteration"] for e in report["evals"]] == [2, 4]
     assert report["best"]["mAP"] == max(e["mAP"] for e in report["evals"])
     assert sorted(p.name for p in output.iterdir()) == [
-        "2.pdopt", "2.pdparams", "2.state.json", "best_model.pdparams",
-        "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
+        "2.labels.txt", "2.pdopt", "2.pdparams", "2.state.json", "best_model.labels.txt", "best_model.pdparams",
+        "model_final.labels.txt", "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
     ]  # fmt: skip
+    assert (output / "best_model.labels.txt").read_text() == "circle\nsquare\ntriangle\n"  # for export without data
     assert report["loss_history"][-1][0] == 4
 
 
@@ -70,15 +71,50 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
     assert checkpoint == tiny_train_config.parent / "output" / "tiny" / str(stopped_at)
 
     until = ["-o", f"max_iters={stopped_at + 1}"]
-    resumed = run("train", "-c", tiny_train_config, "--resume", checkpoint, "--json", *until)
+    folder = checkpoint.parent  # what a user types after a crash: the folder, whose latest checkpoint is taken
+    resumed = run("train", "-c", tiny_train_config, "--resume", folder, "--json", *until)
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
     assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
+    assert report["resumed_from"] == str(checkpoint)
     straight = run("train", "-c", tiny_train_config, "--json", *until, f"save_dir={tiny_train_config.parent / 'straight'}")
     assert straight.exit_code == 0, straight.output
     expected = json.loads(straight.stdout)["loss_history"][stopped_at:]
     assert [it for it, _ in report["loss_history"]] == [it for it, _ in expected]
     assert [loss for _, loss in report["loss_history"]] == pytest.approx([loss for _, loss in expected], abs=1e-5)
+
+
+def _train_until_killed(args: list[str], after_line: str, delay: float) -> None:
+    """``slimdet train ARGS`` in a subprocess, killed with SIGKILL ``delay`` s after it logs ``after_line``."""
+    command = [str(Path(sys.executable).with_name("slimdet")), "train", *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if line.startswith(after_line):
+            break
+    time.sleep(delay)
+    assert process.poll() is None, "finished before it could be killed"
+    process.kill()
+    process.wait(timeout=60)
+
+
+@pytest.mark.slow  # three processes, two of them killed
+def test_after_sigkill_at_any_moment_resuming_the_folder_ends_with_the_uninterrupted_loss(tiny_train_config):
+    from slimdet.config import load_config
+    from slimdet.commands.train import train_from_config
+
+    steps = ["max_iters=6", "snapshot_iter=1"]
+    elsewhere = f"save_dir={tiny_train_config.parent / 'straight'}"
+    straight = train_from_config(load_config(tiny_train_config, [*steps, elsewhere]), quiet=True)
+    folder = tiny_train_config.parent / "output" / "tiny"
+    # Killed during step 2 (checkpoint 1 written), then resumed from the folder and killed again a moment
+    # after step 3 logged, where it may be writing checkpoint 3 or computing step 4.
+    _train_until_killed(["-c", str(tiny_train_config), "-o", *steps], "iter 1/", 0.0)
+    _train_until_killed(["-c", str(tiny_train_config), "--resume", str(folder), "-o", *steps], "iter 3/", 0.3)
+    resumed = run("train", "-c", tiny_train_config, "--resume", folder, "--json", "-q", "-o", *steps)
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads(resumed.stdout)
+    assert 3 <= report["start_iter"] < 6 and report["resumed_from"] == str(folder / str(report["start_iter"]))
+    assert report["losses"] == pytest.approx(straight.losses, abs=1e-5)
 
 
 def test_resuming_from_something_that_is_not_a_checkpoint_is_one_line_exit_2(tiny_train_config):

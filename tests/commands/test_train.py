@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 
 from slimdet.commands.train import train_from_config
@@ -35,17 +36,52 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_train_config):
 
 
 
-def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(tiny_train_config):
+def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(overfit_tiny, tmp_path):
     from slimdet.commands.evaluate import evaluate_checkpoint
     from slimdet.slim.plan import PruningPlan, load_plan
 
     plan = PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.5})
-    cfg = load_config(tiny_train_config, ["max_iters=2", "snapshot_iter=1"])
+    overrides = ["max_iters=2", "snapshot_iter=1", f"save_dir={tmp_path}", f"pretrain_weights={overfit_tiny.weights}"]
+    cfg = load_config(overfit_tiny.config, overrides)
     result = train_from_config(cfg, eval=True, quiet=True, plan=plan)
     assert result.pruning.gflops_after < result.pruning.gflops_before and result.pruning.input_size == 64
-    output = tiny_train_config.parent / "output" / "tiny"
+    output = tmp_path / "overfit"
     for stem in ("1", "model_final", "best_model"):
         assert load_plan(output / stem) == plan
     again = evaluate_checkpoint(cfg, str(output / "best_model.pdparams"))  # the structure comes from the sidecar
     assert again.pruned
     assert again.summary.metrics == pytest.approx(result.best.metrics, abs=1e-9)
+    assert again.summary.metrics["mAP"] > 0.1  # the trained model, pruned: equal mAPs are not two zeros
+
+
+def test_the_pretrained_weights_are_loaded_then_pruned_keeping_the_largest_filters(
+    tiny_train_config, small_shapes_checkpoint, monkeypatch
+):
+    from slimdet.commands import train
+    from slimdet.engine.trainer import Trainer
+    from slimdet.slim.plan import PruningPlan
+    from slimdet.weights import legacy_state, read_weights
+
+    pretrained_file = small_shapes_checkpoint[1]
+    cut, following = "yolo_block.0.0.0.conv.weights", "yolo_block.0.0.1.conv.weights"
+    seen = {}
+
+    class SeesTheModelBeforeTraining(Trainer):
+        def __init__(self, model, *args, **kwargs) -> None:
+            seen.update({name: tensor.numpy() for name, tensor in legacy_state(model).items()})
+            super().__init__(model, *args, **kwargs)
+
+    monkeypatch.setattr(train, "Trainer", SeesTheModelBeforeTraining)
+    cfg = load_config(tiny_train_config, ["max_iters=1", f"pretrain_weights={pretrained_file}"])
+    plan = PruningPlan(ratios={cut: 0.5})
+    result = train_from_config(cfg, quiet=True, plan=plan)
+    assert result.pretrained["matched"] > 0
+    pretrained = read_weights(pretrained_file)
+    # L1 pruning of the loaded weights keeps the 256 filters of largest L1 norm, in their order; pruning
+    # first and loading after would leave these shapes unfilled (freshly initialised values).
+    norms = np.abs(pretrained[cut]).sum(axis=(1, 2, 3))
+    kept = np.sort(np.argsort(-norms, kind="stable")[:256])
+    np.testing.assert_array_equal(seen[cut], pretrained[cut][kept])
+    np.testing.assert_array_equal(seen[following], pretrained[following][:, kept])
+    untouched = [name for name in pretrained if name in seen and seen[name].shape == pretrained[name].shape]
+    assert len(untouched) > 100 and all(np.array_equal(seen[name], pretrained[name]) for name in untouched)

@@ -1,11 +1,13 @@
-"""Checkpoint files: atomic, complete only when the state file is there, resumable by any of their names."""
+"""Checkpoint files: atomic, complete only when the state file is there, resumable by any of their names
+or by their folder."""
 
+import os
 
 import numpy as np
 import pytest
 
 import slimdet._files as files
-from slimdet.engine.checkpoint import checkpoint_stem, load_checkpoint, save_checkpoint
+from slimdet.engine.checkpoint import checkpoint_stem, load_checkpoint, resume_stem, save_checkpoint
 from slimdet.errors import WeightsError
 from slimdet.weights import load_weights
 
@@ -76,3 +78,23 @@ def test_a_checkpoint_restores_weights_and_momentum(tmp_path, make_trainer):
 @pytest.mark.parametrize("given", ["out/200", "out/200.pdparams", "out/200.pdopt", "out/200.state.json"])
 def test_every_checkpoint_file_names_the_same_checkpoint(given):
     assert checkpoint_stem(given).as_posix() == "out/200"
+
+
+def test_a_folder_resumes_from_its_latest_complete_checkpoint(tmp_path, make_trainer):
+    trainer = trained(make_trainer, 2)
+    for stem, iteration, mtime in (("2", 2, 100), ("10", 10, 50), ("model_final", 2, 200)):
+        state = {**trainer.state_dict(), "iteration": iteration}
+        save_checkpoint(tmp_path / stem, trainer.model, trainer.optimizer, state)
+        os.utime(tmp_path / f"{stem}.state.json", (mtime, mtime))
+    (tmp_path / "best_model.pdparams").write_bytes((tmp_path / "2.pdparams").read_bytes())  # weights only: no resume
+    assert resume_stem(tmp_path) == tmp_path / "10"  # by iteration, not by name or age
+    assert resume_stem(tmp_path / "2.pdopt") == tmp_path / "2"  # a checkpoint is taken as named
+
+    (tmp_path / "10.pdopt").unlink()  # killed while writing 10: of the two at iteration 2, the newer
+    assert resume_stem(tmp_path) == tmp_path / "model_final"
+
+
+def test_a_folder_without_a_complete_checkpoint_is_refused(tmp_path):
+    (tmp_path / "2.pdparams").write_bytes(b"weights only")
+    with pytest.raises(WeightsError, match=r"holds no resumable checkpoint \(<name>.pdparams, .pdopt and"):
+        resume_stem(tmp_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slimdet.engine.distributed import launch_env, launched_world_size, strip_nproc
+from slimdet.engine.distributed import auto_processes, launch_env, launched_world_size, strip_nproc
 from slimdet.errors import SlimdetError
 
 WORKER = Path(__file__).with_name("dp_worker.py")
@@ -30,6 +30,28 @@ def test_launch_env_drops_an_empty_cuda_list_and_shares_the_thread_budget():
     assert (env["OMP_NUM_THREADS"], env["FLAGS_paddle_num_threads"], env["PATH"]) == ("2", "2", "/bin")
     assert launch_env(4, {"CUDA_VISIBLE_DEVICES": "0,1", "OMP_NUM_THREADS": "2"})["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert launch_env(4, {"OMP_NUM_THREADS": "2"})["OMP_NUM_THREADS"] == "1"
+
+
+def test_auto_takes_one_process_per_core_that_splits_the_batch_evenly():
+    assert [auto_processes(8, 2), auto_processes(8, 3), auto_processes(12, 4)] == [2, 2, 4]
+    assert [auto_processes(9, 2), auto_processes(1, 4), auto_processes(8, 1)] == [1, 1, 1]
+
+
+def test_nproc_auto_relaunches_with_the_batch_shared_out_and_1_stays_in_process(tiny_train_config, monkeypatch):
+    from typer.testing import CliRunner
+
+    import slimdet.engine.distributed as distributed
+    from slimdet.cli import app
+
+    launched = []
+    monkeypatch.setattr(distributed, "relaunch", lambda n, command, log_dir: launched.append((n, command)) or 7)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.delenv("SLIMDET_NPROC")
+    result = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--quiet"])
+    assert result.exit_code == 7, result.output  # the launcher's exit code
+    assert launched == [(2, ["train", "-c", str(tiny_train_config), "--quiet", "-o", "TrainReader.batch_size=2"])]
+    bad = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--nproc", "two"])
+    assert bad.exit_code == 2 and "--nproc must be a whole number" in bad.stderr
 
 
 def test_world_size_comes_from_the_launcher_environment():
@@ -75,6 +97,7 @@ def _single_process(config: Path, batch_size: int, save_dir: Path) -> dict[str, 
     return {p.name: p.numpy() for p in trainers[0].model.parameters()}
 
 
+@pytest.mark.slow  # launches processes through paddle.distributed.launch
 def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(two_ranks):
     _, [(weights0, info0), (weights1, info1)] = two_ranks
     assert [info0["wrapped"], info0["world_size"], info1["world_size"]] == ["DataParallel", 2, 2]
@@ -83,6 +106,7 @@ def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(t
         np.testing.assert_array_equal(weights0[name], weights1[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes_one_checkpoint(two_ranks):
     config, [(_, info0), (_, info1)] = two_ranks
     assert info1["final_checkpoint"] is None
@@ -91,6 +115,7 @@ def test_only_rank_0_writes_one_checkpoint(two_ranks):
     assert Path(info0["final_checkpoint"]) == config.parent / "output" / "tiny" / "model_final"
 
 
+@pytest.mark.slow
 def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
     config, [(weights, _), _] = two_ranks
     doubled = _single_process(config, 8, tmp_path / "b8")
@@ -101,6 +126,7 @@ def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
     assert max(np.abs(weights[name] - halved[name]).max() for name in weights) > 1e-3
 
 
+@pytest.mark.slow
 def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(write_tiny_train_config, tmp_path):
     """--nproc 2 sent SIGTERM (as by `kill` or a scheduler): both ranks stop after the same step, rank 0 alone
     writes the checkpoint, one line says where to resume from, exit 143; --resume then runs to the end."""

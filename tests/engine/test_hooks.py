@@ -44,7 +44,7 @@ def test_progress_logs_a_plain_line_every_log_iter_when_stderr_is_not_a_terminal
     lines = out.getvalue().splitlines()
     iter_lines = [line for line in lines if line.startswith("iter ")]
     assert [line.split()[1] for line in iter_lines] == ["2/5", "4/5", "5/5"]
-    assert all(word in iter_lines[0] for word in ("loss", "loss_mse", "loss_l1", "lr", "img/s", "eta"))
+    assert all(word in iter_lines[0] for word in ("loss", "loss_mse", "loss_l1", "lr", "s/iter", "img/s", "eta"))
     assert "eval at iter 4: mAP 0.2500" in lines
     assert "\x1b[" not in out.getvalue()  # no colour codes or bar redraws in a log file
 

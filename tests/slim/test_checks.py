@@ -117,13 +117,20 @@ def test_flag_problems_are_reported_with_the_rest(ratios, teacher_pretrained, me
         check(config(), config(), source, ratios=ratios)
 
 
-def test_legacy_readme_configs_pass_once_fine_grained_loss_is_switched_on(teacher_weights):
+def test_legacy_readme_configs_pass_once_fine_grained_loss_is_switched_on(teacher_weights, synthetic_voc):
     # The distill_pruned_model README pairs these two configs; their use_fine_grained_loss is false.
     from slimdet.config import load_config
 
+    data = [f"TrainReader.dataset.dataset_dir={synthetic_voc}", "TrainReader.dataset.anno_path=trainval.txt"]
     teacher = load_config(CONFIGS / "yolov3_r34_voc.yml").to_dict()
-    student = load_config(CONFIGS / "yolov3_mobilenet_v1_voc.yml").to_dict()
+    student = load_config(CONFIGS / "yolov3_mobilenet_v1_voc.yml", data).to_dict()
     with pytest.raises(SlimdetError, match="set -o use_fine_grained_loss=true$"):
         check(student, teacher, teacher_weights)
-    student = load_config(CONFIGS / "yolov3_mobilenet_v1_voc.yml", ["use_fine_grained_loss=true"]).to_dict()
+    student = load_config(CONFIGS / "yolov3_mobilenet_v1_voc.yml", [*data, "use_fine_grained_loss=true"]).to_dict()
     check(student, teacher, teacher_weights)
+
+
+def test_missing_dataset_folder_is_reported_with_the_override_that_fixes_it(teacher_weights, tmp_path):
+    student = config(TrainReader={"dataset": {"type": "VOCDataSet", "dataset_dir": str(tmp_path / "none")}})
+    with pytest.raises(SlimdetError, match=r"TrainReader.dataset.dataset_dir .*none does not exist: .*-o TrainReader"):
+        check(student, config(), teacher_weights)

@@ -5,6 +5,7 @@ computing the same grid must write the very same file.
 """
 
 import json
+import multiprocessing
 import os
 import signal
 from pathlib import Path
@@ -61,7 +62,7 @@ def test_losses_are_the_same_in_another_run_in_another_order(spec, reference: Pa
         assert again.losses(param) == first.losses(param)
 
 
-def test_interrupted_run_resumes_to_the_same_file(spec, reference: Path, tmp_path: Path):
+def test_a_run_with_two_workers_interrupted_then_resumed_writes_the_same_file(spec, reference: Path, tmp_path: Path):
     path = tmp_path / "sens.json"
     seen = []
 
@@ -71,24 +72,18 @@ def test_interrupted_run_resumes_to_the_same_file(spec, reference: Path, tmp_pat
             os.kill(os.getpid(), signal.SIGTERM)  # right after the second result was written
 
     with sigterm_raises(), pytest.raises(Interrupted) as stop:  # as the CLI does
-        run_sensitivity(spec, path, on_trial=stop_after_two)
+        run_sensitivity(spec, path, workers=2, on_trial=stop_after_two)
     assert stop.value.signum == signal.SIGTERM
     assert str(stop.value) == (
         f"terminated with 4 grid points still missing; run the same command again to continue the sensitivities file {path}"
     )
+    assert not multiprocessing.active_children()  # the workers were stopped with the run
     assert sorted(load_table(path).missing()) == sorted(set((p, r) for p in PARAMS for r in RATIOS) - set(seen))
 
-    resumed = run_sensitivity(spec, path)
+    resumed = run_sensitivity(spec, path, workers=2)
 
-    assert (resumed.computed, resumed.skipped) == (4, 2)
+    assert (resumed.computed, resumed.skipped, resumed.workers) == (4, 2, 2)
     assert path.read_bytes() == reference.read_bytes()
-
-
-def test_two_workers_write_the_same_file(spec, reference: Path, tmp_path: Path):
-    run = run_sensitivity(spec, tmp_path / "sens.json", workers=2)
-
-    assert run.workers == 2
-    assert Path(run.path).read_bytes() == reference.read_bytes()
 
 
 def test_two_shards_merged_give_the_same_file(spec, reference: Path, tmp_path: Path):
@@ -130,6 +125,19 @@ def test_head_only_trials_score_like_a_full_forward(session):
     with session.pruner.pruned({PARAMS[0]: 0.5}):
         full = run_inference(session.model, session.batches, session.evaluator)["mAP"]
     assert session.trial_map(PARAMS[0], 0.5) == full
+
+
+def test_inference_trials_score_like_dygraph_up_to_float_rounding(session):
+    from slimdet.engine.evaluate import run_inference
+
+    assert session.engine == "dygraph"  # auto: 8 tiny images score faster than a graph compiles
+    with session.pruner.pruned({PARAMS[0]: 0.5}):
+        dygraph = session.eval_set.evaluate(session.model, session.evaluator, "dygraph")["mAP"]
+        head_graph = session.eval_set.evaluate(session.model, session.evaluator, "inference")["mAP"]
+        full_graph = run_inference(session.model, session.batches, session.evaluator, engine="inference")["mAP"]
+    assert dygraph > 0
+    assert head_graph == pytest.approx(dygraph, abs=1e-3) and full_graph == pytest.approx(dygraph, abs=1e-3)
+    session.check_restored()
 
 
 def test_a_backbone_conv_makes_trials_run_the_full_forward(spec):

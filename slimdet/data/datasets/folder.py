@@ -34,7 +34,7 @@ class ImageFolder(DetectionDataset):
         sample_num: int = -1,
     ):
         root = Path(dataset_dir).expanduser() if dataset_dir else None
-        names = _class_names(root, anno_path, use_default_label, label_list)
+        names = folder_class_names(root, anno_path, use_default_label, label_list)
         super().__init__([], names, with_background=with_background)
         if images is None:
             if root is None:
@@ -46,9 +46,10 @@ class ImageFolder(DetectionDataset):
         self.records = [ImageRecord(im_file=str(f), im_id=i) for i, f in enumerate(files)]
 
 
-def _class_names(
+def folder_class_names(
     root: Path | None, anno_path: str | None, use_default_label: bool | None, label_list: str
 ) -> list[str]:
+    """An ImageFolder entry's class names, by the rules of the module docstring (no image is read)."""
     if use_default_label:
         return list(VOC_CLASSES)
     if anno_path:
