@@ -121,7 +121,7 @@ def time_all(folders: dict[str, tuple[Path, Path]], size: int, threads: int, arg
             for detector in detectors:
                 detector(batch, im_size)
             break
-        except Exception as err:  # noqa: BLE001  (the ONNX NMS failure named in --score-onnx)
+        except Exception as err:
             print(f"# {image.name} skipped for timing: {' '.join(str(err).split())[:120]}", file=sys.stderr)
     assert batch.shape[-1] == size
     latencies = median_latency_ms(detectors, batch, im_size, warmup=args.warmup, repeats=args.repeats)

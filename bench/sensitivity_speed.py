@@ -22,11 +22,12 @@ of it in the naive way; --quick (3 convs × 3 ratios) about half a minute.
 
 from __future__ import annotations
 
+import zlib  # noqa: F401  (before paddle: paddle 2.6.2 exports its own zlib symbols)
+
 import argparse
 import sys
 import tempfile
 import time
-import zlib  # noqa: F401  (before paddle: paddle 2.6.2 exports its own zlib symbols)
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,6 +30,8 @@ Cost: about (warm-up + --steps) training steps per task per side; ~10 s a step a
 
 from __future__ import annotations
 
+import zlib  # noqa: F401  (before paddle in every process that imports it)
+
 import argparse
 import json
 import os
@@ -37,7 +39,6 @@ import resource
 import subprocess
 import sys
 import time
-import zlib  # noqa: F401  (before paddle in every process that imports it)
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 import paddle
+import pytest
 from paddle import nn
 
 from slimdet.config import load_config
@@ -21,7 +20,6 @@ from slimdet.errors import WeightsError
 from slimdet.modeling.build import build_model
 from slimdet.modeling.layers import ConvBN, UnitNames
 from slimdet.weights import load_weights, parse_lod_tensor, save_weights
-
 
 OPTIMIZER_LEFTOVERS = ("conv1_weights_velocity_0", "learning_rate_0")
 MOBILENET_VOC = Path(__file__).resolve().parents[1] / "configs" / "yolov3_mobilenet_v1_voc.yml"

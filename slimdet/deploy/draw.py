@@ -12,7 +12,6 @@ import numpy as np
 
 from slimdet._files import write_bytes_atomic
 
-
 MIN_DRAWN_SIDE = 480  # pixels; smaller pictures are drawn enlarged so that their captions can be read
 
 

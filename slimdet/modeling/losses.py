@@ -14,8 +14,8 @@ from typing import Any
 import paddle
 import paddle.nn.functional as F
 
-from slimdet.errors import ConfigError
 from slimdet.config.geometry import YOLOv3Geometry
+from slimdet.errors import ConfigError
 
 FINE_GRAINED_TERMS = ("loss_xy", "loss_wh", "loss_obj", "loss_cls")
 

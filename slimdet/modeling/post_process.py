@@ -16,8 +16,8 @@ from typing import Any
 import paddle
 from paddle import nn
 
-from slimdet.errors import ConfigError
 from slimdet.config.geometry import YOLOv3Geometry
+from slimdet.errors import ConfigError
 
 
 @dataclass(frozen=True)

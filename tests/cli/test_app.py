@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from slimdet import __version__
 from slimdet.cli import SlimdetCommand, app, expand_variadic_options
-from slimdet.errors import ConfigError, WriteError
+from slimdet.errors import ConfigError
 from slimdet.interrupts import Interrupted, Terminated
 
 

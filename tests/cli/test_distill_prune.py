@@ -75,8 +75,8 @@ def test_eval_rebuilds_the_pruned_student_from_the_sidecar_alone(trained, evalua
 
 
 def test_distillation_raises_the_map_of_the_pruned_model_before_fine_tuning(overfit_tiny, trained, tmp_path):
-    from slimdet.config import load_config
     from slimdet.commands.evaluate import evaluate_checkpoint
+    from slimdet.config import load_config
     from slimdet.modeling.build import build_model
     from slimdet.slim.plan import PruningPlan
     from slimdet.weights import load_weights, save_weights

@@ -99,8 +99,8 @@ def _train_until_killed(args: list[str], after_line: str, delay: float) -> None:
 
 @pytest.mark.slow  # three processes, two of them killed
 def test_after_sigkill_at_any_moment_resuming_the_folder_ends_with_the_uninterrupted_loss(tiny_train_config):
-    from slimdet.config import load_config
     from slimdet.commands.train import train_from_config
+    from slimdet.config import load_config
 
     steps = ["max_iters=6", "snapshot_iter=1"]
     elsewhere = f"save_dir={tiny_train_config.parent / 'straight'}"

@@ -102,9 +102,11 @@ def test_a_dead_worker_fails_the_loader_unless_its_process_is_stopping(shapes_co
     cfg = shapes_config(fine_grained=False)
     in_process = list(build_loader(cfg, "train", seed=3, workers=0))
     signal_on_start(monkeypatch, signal.SIGKILL)
-    with build_loader(cfg, "train", seed=3, workers=2) as loader:
-        with pytest.raises(RuntimeError, match=r"data worker slimdet-data-\d died \(exit code -9\)"):
-            list(loader)
+    with (
+        build_loader(cfg, "train", seed=3, workers=2) as loader,
+        pytest.raises(RuntimeError, match=r"data worker slimdet-data-\d died \(exit code -9\)"),
+    ):
+        list(loader)
 
     monkeypatch.undo()
     signal_on_start(monkeypatch, signal.SIGKILL, this_process=signal.SIGTERM)

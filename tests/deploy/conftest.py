@@ -1,6 +1,7 @@
 """Deploy fixtures: the small shapes model, once exported, and a few real pictures to run it on."""
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
+
 from pathlib import Path
 
 import cv2

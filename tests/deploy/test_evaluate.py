@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
+from slimdet.commands.evaluate import evaluate_checkpoint
+from slimdet.commands.train import train_from_config
 from slimdet.config import load_config
 from slimdet.deploy.evaluate import check_classes, evaluate_exported
 from slimdet.deploy.export import export_checkpoint
 from slimdet.deploy.infer_cfg import InferConfig
-from slimdet.commands.evaluate import evaluate_checkpoint
-from slimdet.commands.train import train_from_config
 from slimdet.errors import ConfigError
 
 

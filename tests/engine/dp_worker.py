@@ -8,9 +8,10 @@ statistics are per rank under DataParallel, as in the legacy multi-GPU training,
 ones is a step on 2 ranks × B images the same computation as one step on 2B images in one process.
 """
 
+import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
+
 import json
 import sys
-import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path

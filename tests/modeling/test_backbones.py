@@ -1,8 +1,7 @@
 """Backbones carry the legacy names and shapes of docs/legacy.md, "Parameter names" and give strides 8/16/32."""
 
-import pytest
-
 import paddle
+import pytest
 
 from slimdet.errors import ConfigError
 from slimdet.modeling.backbones import BACKBONES, DarkNet, MobileNetV1, ResNet
@@ -24,7 +23,7 @@ def _dotted(unit: str, shape: list[int]) -> dict[str, list[int]]:
 
 
 def test_backbones_are_found_by_their_legacy_config_name():
-    assert BACKBONES == {"MobileNet": MobileNetV1, "ResNet": ResNet, "DarkNet": DarkNet}
+    assert {"MobileNet": MobileNetV1, "ResNet": ResNet, "DarkNet": DarkNet} == BACKBONES
 
 
 def test_mobilenet_v1_has_every_legacy_name_and_shape():

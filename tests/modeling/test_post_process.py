@@ -3,12 +3,11 @@
 import math
 
 import numpy as np
+import paddle
 import pytest
 
-import paddle
-
-from slimdet.errors import ConfigError
 from slimdet.config.geometry import DOWNSAMPLE_RATIOS, YOLOv3Geometry
+from slimdet.errors import ConfigError
 from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
 
 SMALL_ANCHORS = [[10, 13], [16, 30], [33, 23]]

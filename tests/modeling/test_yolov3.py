@@ -1,8 +1,7 @@
 """YOLOv3's contract: raw outputs, eval detections, train losses + head outputs, exposed anchors."""
 
-import pytest
-
 import paddle
+import pytest
 
 from slimdet.config.geometry import YOLOV3_ANCHORS, YOLOv3Geometry
 from slimdet.modeling.backbones import MobileNetV1

@@ -5,8 +5,8 @@ import paddle
 import pytest
 from paddle import nn
 
-from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs
 from slimdet.engine.trainer import Trainer
+from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs
 from slimdet.slim.distill_step import DistillStep
 from tests.engine.toy import LossRecorder
 

@@ -16,6 +16,7 @@ from slimdet.slim.plan import (
     save_plan,
     sidecar_path,
 )
+
 from .toy import TOY_INPUT, build_toy
 
 ROUTE = "yolo_block.0.2.conv.weights"

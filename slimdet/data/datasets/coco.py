@@ -9,7 +9,6 @@ kept and marked difficult, so the VOC-style metric ignores them.
 from __future__ import annotations
 
 import functools
-
 import json
 from collections import defaultdict
 from pathlib import Path

@@ -10,7 +10,6 @@ that detections on them count). Anything unreadable raises ``DataError`` naming 
 from __future__ import annotations
 
 import functools
-
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
