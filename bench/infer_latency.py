@@ -48,7 +48,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--nms-load", choices=sorted(NMS_LOADS), default="coarse", help="boxes reaching NMS (see above)")
+    parser.add_argument(
+        "--nms-load", choices=sorted(NMS_LOADS), default="coarse", help="boxes reaching NMS (see above)"
+    )
     parser.add_argument("--quick", action="store_true", help="320 only, 2 warm-up and 5 timed runs")
     args = parser.parse_args(argv)
     if args.quick:

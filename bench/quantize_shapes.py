@@ -52,8 +52,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--score-onnx", action="store_true",
-                        help="also score the ONNX models (paddle2onnx's NMS fails on an image where one box survives)")
+    parser.add_argument(
+        "--score-onnx",
+        action="store_true",
+        help="also score the ONNX models (paddle2onnx's NMS fails on an image where one box survives)",
+    )
     return parser.parse_args(argv)
 
 
@@ -148,14 +151,18 @@ def main(argv: list[str]) -> None:
 
     print(f"\n# accuracy and size: {scored[MODELS[0]].metric} on {scored[MODELS[0]].eval_images} test images at "
           f"{eval_size} px, calibration: {args.calib_images} training images, {args.algo}")  # fmt: skip
-    print(f"{'model':<13} {'engine':<17} {'float mAP':>9} {'int8 mAP':>9} {'Δ points':>9} {'float MiB':>10} {'int8 MiB':>9}")
+    print(
+        f"{'model':<13} {'engine':<17} {'float mAP':>9} {'int8 mAP':>9} {'Δ points':>9} {'float MiB':>10} {'int8 MiB':>9}"
+    )
     for name in MODELS:
         for float_row, int8 in scored[name].pairs():
             print(f"{name:<13} {int8.engine:<17} {100 * float_row.mean_ap:>9.1f} {100 * int8.mean_ap:>9.1f} "
                   f"{100 * (int8.mean_ap - float_row.mean_ap):>+9.1f} {float_row.size_bytes / MIB:>10.2f} "
                   f"{int8.size_bytes / MIB:>9.2f}")  # fmt: skip
     print(f"\n# batch-1 latency at {args.size} px (median of {args.repeats}, all graphs taking turns)")
-    print(f"{'model':<13} {'engine':<17} {'threads':>7} {'float ms':>9} {'int8 ms':>8} {'int8/float':>10} {'int8/unpruned float':>19}")
+    print(
+        f"{'model':<13} {'engine':<17} {'threads':>7} {'float ms':>9} {'int8 ms':>8} {'int8/float':>10} {'int8/unpruned float':>19}"
+    )
     for threads, times in latency.items():
         for name in MODELS:
             for engine in ("paddle_inference", "onnxruntime"):

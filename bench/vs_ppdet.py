@@ -186,8 +186,14 @@ def legacy_name(key: str) -> str:
     if parts[0] == "yolo_head":  # yolo_head.yolo_output.<i>.weight|bias
         return f"yolo_output.{parts[2]}.conv.{'weights' if leaf == 'weight' else 'bias'}"
     if parts[0] == "neck":  # neck.yolo_transition.<i>.… | neck.yolo_block.<i>[.conv_module].<conv>.…
-        unit = f"yolo_transition.{parts[2]}" if parts[1] == "yolo_transition" else f"yolo_block.{parts[2]}.{_BLOCK_CONV[parts[-3]]}"
-        return f"{unit}.conv.weights" if parts[-2] == "conv" else f"{unit}.bn.{_BN_LEAF[leaf].replace('variance', 'var')}"
+        unit = (
+            f"yolo_transition.{parts[2]}"
+            if parts[1] == "yolo_transition"
+            else f"yolo_block.{parts[2]}.{_BLOCK_CONV[parts[-3]]}"
+        )
+        return (
+            f"{unit}.conv.weights" if parts[-2] == "conv" else f"{unit}.bn.{_BN_LEAF[leaf].replace('variance', 'var')}"
+        )
     if parts[1].startswith("res"):  # backbone.res2.res2a.<branch2a|branch2b|short>.<conv|norm>.<leaf>
         branch = parts[3].replace("short", "branch1")
         weight, bn = f"{parts[2]}_{branch}", f"bn{parts[2][3:]}_{branch}"
@@ -438,8 +444,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement before giving up")
     parser.add_argument("--work", type=Path, default=ROOT / "output" / "bench_vs_ppdet")
     parser.add_argument("--ppdet-python", default=os.environ.get("PPDET_PYTHON", str(ROOT / ".venv-ppdet/bin/python")))
-    parser.add_argument("--ppdet-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for ppdet's processes (repeatable), e.g. MKL_DEBUG_CPU_TYPE=5")
+    parser.add_argument(
+        "--ppdet-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for ppdet's processes (repeatable), e.g. MKL_DEBUG_CPU_TYPE=5",
+    )
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if any("=" not in pair for pair in args.ppdet_env):

@@ -46,7 +46,9 @@ class DemoSize:
 
 
 def _block(levels: range) -> tuple[str, ...]:
-    return tuple(f"yolo_block.{level}.{conv}.conv.weights" for level in levels for conv in ("0.0", "0.1", "1.0", "1.1", "2"))
+    return tuple(
+        f"yolo_block.{level}.{conv}.conv.weights" for level in levels for conv in ("0.0", "0.1", "1.0", "1.1", "2")
+    )
 
 
 FULL = DemoSize(

@@ -133,7 +133,9 @@ def load_weights(
             missing.append(name)
         elif tuple(values[name].shape) != tuple(tensor.shape):
             mismatched.append(name)
-            mismatch_details.append(f"'{name}' {list(values[name].shape)} in the file, {list(tensor.shape)} in the model")
+            mismatch_details.append(
+                f"'{name}' {list(values[name].shape)} in the file, {list(tensor.shape)} in the model"
+            )
         else:
             matched.append(name)
     report = LoadReport(
@@ -284,9 +286,7 @@ def _parse_variables(files: Mapping[str, bytes], origin: Path | str) -> dict[str
 
 def _is_variable(relative: str) -> bool:
     base = relative.rsplit("/", 1)[-1]
-    return not (
-        base.startswith(".") or base in _NOT_VARIABLES or base.endswith(_NON_VARIABLE_SUFFIXES)
-    )
+    return not (base.startswith(".") or base in _NOT_VARIABLES or base.endswith(_NON_VARIABLE_SUFFIXES))
 
 
 def parse_lod_tensor(data: bytes, *, name: str = "variable") -> np.ndarray:
@@ -449,4 +449,3 @@ def _safe_extract(archive: Path, dest: Path, origin: str) -> None:
         raise WeightsError(f"refusing {origin}: {err}") from None
     except (tarfile.TarError, EOFError, OSError) as err:
         raise WeightsError(f"{origin} is not a readable tar archive ({err}); download it again") from None
-

@@ -79,7 +79,12 @@ def pruning_tables(report: Any) -> list[Table]:
                 f"-{report.flops_reduction:.2f}%",
             ),
             ("parameters", f"{report.params_before:,}", f"{report.params_after:,}", f"-{report.params_reduction:.2f}%"),
-            ("size (float32 MiB)", f"{report.mib_before:.2f}", f"{report.mib_after:.2f}", f"-{report.params_reduction:.2f}%"),
+            (
+                "size (float32 MiB)",
+                f"{report.mib_before:.2f}",
+                f"{report.mib_after:.2f}",
+                f"-{report.params_reduction:.2f}%",
+            ),
         ],
     )
     return [per_param, totals]

@@ -37,7 +37,9 @@ def distill_prune_command(
     config: ConfigOption,
     teacher_config: Annotated[
         Path,
-        typer.Option("--teacher-config", "--teacher_config", "-t", help="The teacher's config (e.g. yolov3_r34_voc.yml)."),
+        typer.Option(
+            "--teacher-config", "--teacher_config", "-t", help="The teacher's config (e.g. yolov3_r34_voc.yml)."
+        ),
     ],
     teacher_pretrained: Annotated[
         str | None,

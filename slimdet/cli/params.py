@@ -26,11 +26,15 @@ def params_command(
     ] = None,
     input_size: Annotated[
         int | None,
-        typer.Option("--input-size", "--input_size", help="Square input side for FLOPs (default: EvalReader size, 608)."),
+        typer.Option(
+            "--input-size", "--input_size", help="Square input side for FLOPs (default: EvalReader size, 608)."
+        ),
     ] = None,
     weights: Annotated[
         str | None,
-        typer.Option("--weights", "-w", help="A pruned checkpoint: its .plan.json gives the structure (values are not loaded)."),
+        typer.Option(
+            "--weights", "-w", help="A pruned checkpoint: its .plan.json gives the structure (values are not loaded)."
+        ),
     ] = None,
     pruned_params: PrunedParamsOption = None,
     pruned_ratios: PrunedRatiosOption = None,
@@ -96,7 +100,10 @@ def params_command(
             table(
                 f"pruned ({report.plan['criterion'] if report.plan else ''})",
                 ["parameter", "ratio", "filters"],
-                [(row.name, f"{row.ratio:g}", f"{row.channels_before} → {row.channels_after}") for row in report.pruned],
+                [
+                    (row.name, f"{row.ratio:g}", f"{row.channels_before} → {row.channels_after}")
+                    for row in report.pruned
+                ],
             )
         )
 

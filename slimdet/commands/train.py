@@ -172,4 +172,3 @@ def train_from_config(
         pruning=pruning,
         resumed_from=str(resume) if resume is not None else None,
     )
-

@@ -78,9 +78,7 @@ class Config:
         return copy.deepcopy(dict(self.merged))
 
 
-def load_config(
-    path: str | os.PathLike[str], overrides: Sequence[str] = (), *, shared: Sequence[str] = ()
-) -> Config:
+def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = (), *, shared: Sequence[str] = ()) -> Config:
     """Read ``path`` (with ``_READER_``/``_BASE_`` includes), apply ``-o`` items, validate, return a Config.
 
     ``shared`` are another config's ``-o`` items that this one gets too (distill-prune's teacher gets the

@@ -163,9 +163,7 @@ def detect_images(
     )
 
 
-def open_exported(
-    model_dir: Path, *, onnx: bool = False, threads: int | None = None
-) -> tuple[Detector, InferConfig]:
+def open_exported(model_dir: Path, *, onnx: bool = False, threads: int | None = None) -> tuple[Detector, InferConfig]:
     """A detector and the ``infer_cfg.yml`` of a folder made by ``slimdet export`` or ``slimdet quantize``:
     Paddle Inference (with its int8 kernels when the file says int8), or ``model.onnx`` with ``onnx``."""
     model_dir = Path(model_dir)

@@ -182,7 +182,5 @@ def _deploy_step(step: Mapping[str, Any]) -> dict[str, Any]:
 def _input_size(preprocess: Sequence[Mapping[str, Any]]) -> int:
     sizes = [int(step["target_size"]) for step in preprocess if step.get("type") == "Resize"]
     if len(sizes) != 1:
-        raise ConfigError(
-            f"the preprocessing needs exactly one Resize step to fix the input size, found {len(sizes)}"
-        )
+        raise ConfigError(f"the preprocessing needs exactly one Resize step to fix the input size, found {len(sizes)}")
     return sizes[0]

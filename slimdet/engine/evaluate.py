@@ -94,4 +94,6 @@ def build_evaluator(cfg: Mapping[str, Any], dataset: DetectionDataset) -> Report
             raise ConfigError(f"metric: COCO needs a !COCODataSet in EvalReader.dataset, not {entry.get('type')!r}")
         clsid2catid = {index + dataset.class_offset: cat for index, cat in enumerate(category_ids)}
         return COCOMetric(Path(entry["dataset_dir"]) / entry["anno_path"], clsid2catid)
-    raise ConfigError(f"metric: {metric!r} is not supported (use VOC or COCO){did_you_mean(str(metric), ('VOC', 'COCO'))}")
+    raise ConfigError(
+        f"metric: {metric!r} is not supported (use VOC or COCO){did_you_mean(str(metric), ('VOC', 'COCO'))}"
+    )

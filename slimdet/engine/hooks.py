@@ -129,7 +129,9 @@ class EvalHook(Hook):
         metrics = dict(self.evaluate_fn())
         self.seconds += time.perf_counter() - started
         if not isinstance(metrics.get("mAP"), float):
-            raise SlimdetError(f"the evaluator returned no float 'mAP' (got keys {sorted(metrics)}); check the config's metric")
+            raise SlimdetError(
+                f"the evaluator returned no float 'mAP' (got keys {sorted(metrics)}); check the config's metric"
+            )
         record = EvalRecord(trainer.iter, metrics)
         self.history.append(record)
         if self.best is None or metrics["mAP"] > self.best.metrics["mAP"]:

@@ -81,4 +81,3 @@ def build_model(cfg: Mapping[str, Any], *, name_prefix: str = "", geometry: YOLO
         scale_x_y=float(head_section.get("scale_x_y", 1.0)),
     )
     return YOLOv3(backbone, head, post_process, YOLOv3Loss.from_config(cfg, geometry), name_prefix=name_prefix)
-

@@ -41,7 +41,9 @@ class YOLOv3(nn.Layer):
     ) -> None:
         super().__init__()
         if head.geometry != post_process.geometry:
-            raise ValueError(f"head and post-process were given different geometries: {head.geometry} vs {post_process.geometry}")
+            raise ValueError(
+                f"head and post-process were given different geometries: {head.geometry} vs {post_process.geometry}"
+            )
         self.backbone = backbone
         self.head = head
         self.post_process = post_process

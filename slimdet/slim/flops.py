@@ -53,9 +53,7 @@ def count_conv_macs(model, input_size: int) -> ConvMacs:
         h_out, w_out = output.shape[2], output.shape[3]
         per_weight[layer.weight.name] = c_in_per_group * k_h * k_w * c_out * h_out * w_out
 
-    handles = [
-        sub.register_forward_post_hook(hook) for sub in model.sublayers() if isinstance(sub, nn.Conv2D)
-    ]
+    handles = [sub.register_forward_post_hook(hook) for sub in model.sublayers() if isinstance(sub, nn.Conv2D)]
     try:
         with inference_context(model):
             RawOutputs(model)(paddle.zeros([1, 3, input_size, input_size], dtype="float32"))

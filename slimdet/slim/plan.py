@@ -195,9 +195,7 @@ class PruningPlan:
         if not names:
             raise PlanError("--pruned_ratios was given without --pruned_params: name the conv weights to prune")
         if not ratio_words:
-            raise PlanError(
-                "--pruned_params needs --pruned_ratios: give one ratio per name, or one ratio for all"
-            )
+            raise PlanError("--pruned_params needs --pruned_ratios: give one ratio per name, or one ratio for all")
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise PlanError(f"--pruned_params lists {', '.join(duplicates)} more than once: list each name once")

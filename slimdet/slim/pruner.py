@@ -159,9 +159,7 @@ def _drop_backups(model: nn.Layer, names: set[str]) -> None:
 def _quiet_paddleslim() -> Iterator[None]:
     """PaddleSlim logs every group and leaf at INFO/WARNING to its own handlers; core code stays silent."""
     loggers = [
-        logging.getLogger(name)
-        for name in list(logging.Logger.manager.loggerDict)
-        if name.startswith("paddleslim")
+        logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict) if name.startswith("paddleslim")
     ]
     levels = [logger.level for logger in loggers]
     for logger in loggers:

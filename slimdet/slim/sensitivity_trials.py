@@ -16,7 +16,6 @@ bit for bit. Three things make a trial cheap without changing its result:
   eval set. The two agree up to float rounding in the fused kernels (same engine: bit for bit).
 """
 
-
 from __future__ import annotations
 
 import hashlib
@@ -242,9 +241,7 @@ class TrialSession:
         widest.check(self.model)
         self.pruner = TracedPruner(self.model, criterion=widest.criterion)
         self.batches = FirstImages(loader, spec.eval_images)
-        self.eval_set = prepare_eval_set(
-            self.model, self.batches, head_only=self._head_only(), cache_mb=spec.cache_mb
-        )
+        self.eval_set = prepare_eval_set(self.model, self.batches, head_only=self._head_only(), cache_mb=spec.cache_mb)
         self.engine, self._base_map = self._pick_engine(resolve_engine(spec.engine, device), spec.engine == "auto")
         self._fingerprint = weights_sha256(self.model)
         self.save_dir = str(Path(cfg.save_dir) / cfg.name)  # where the sensitivity file goes by default

@@ -191,7 +191,11 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
                   "MobileNet.norm_decay=0.0", "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"], seen["distill_balance"]) == (
-        "tiny", "shapes_yolov3_r34", "geometry_median", 30.0, "legacy"
+        "tiny",
+        "shapes_yolov3_r34",
+        "geometry_median",
+        30.0,
+        "legacy",
     )
     assert (seen["keep"]["nms"]["keep_top_k"], seen["keep"]["nms"]["nms_top_k"]) == (7, 70)  # -to wins over -o
     assert seen["eval"] is True and seen["seed"] == 3

@@ -66,8 +66,17 @@ def pruned_checkpoint(small_shapes_checkpoint, tmp_path_factory) -> Path:
 def test_pruning_flags_rebuild_a_pruned_checkpoint(small_shapes_checkpoint, pruned_checkpoint, tmp_path):
     config, _ = small_shapes_checkpoint
     result = _export(
-        "-c", str(config), "-o", f"weights={pruned_checkpoint}", "--pruned_params", R578_PARAMS,
-        "--pruned_ratios", R578_RATIOS, "--output-dir", str(tmp_path), "--json",
+        "-c",
+        str(config),
+        "-o",
+        f"weights={pruned_checkpoint}",
+        "--pruned_params",
+        R578_PARAMS,
+        "--pruned_ratios",
+        R578_RATIOS,
+        "--output-dir",
+        str(tmp_path),
+        "--json",
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

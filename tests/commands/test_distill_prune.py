@@ -17,7 +17,11 @@ from slimdet.weights import legacy_state, read_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACHER_CONFIG = ROOT / "configs" / "shapes_yolov3_r34.yml"
-PLAN = {"yolo_block.0.0.0.conv.weights": 0.5, "yolo_block.0.0.1.conv.weights": 0.5, "yolo_block.1.0.0.conv.weights": 0.3}
+PLAN = {
+    "yolo_block.0.0.0.conv.weights": 0.5,
+    "yolo_block.0.0.1.conv.weights": 0.5,
+    "yolo_block.1.0.0.conv.weights": 0.3,
+}
 FLAGS = {"pruned_params": ",".join(PLAN), "pruned_ratios": ",".join(map(str, PLAN.values()))}
 STEPS, SNAPSHOT = 4, 2
 

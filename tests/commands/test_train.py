@@ -31,9 +31,10 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_train_config):
     resumed = train_from_config(load_config(tiny_train_config, overrides), quiet=True, resume=checkpoint, seed=99)
     assert (resumed.start_iter, resumed.iterations) == (2, 4)
     assert [it for it, _ in resumed.loss_history] == [3, 4]  # log_iter 1: every step's loss
-    assert [loss for _, loss in resumed.loss_history] == pytest.approx([loss for _, loss in straight.loss_history[2:]], abs=1e-5)
+    assert [loss for _, loss in resumed.loss_history] == pytest.approx(
+        [loss for _, loss in straight.loss_history[2:]], abs=1e-5
+    )
     assert resumed.losses == pytest.approx(straight.losses, abs=1e-5)
-
 
 
 def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(overfit_tiny, tmp_path):

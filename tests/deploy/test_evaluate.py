@@ -35,4 +35,7 @@ def test_a_model_of_other_classes_is_refused():
     infer_cfg = InferConfig(input_size=64, preprocess=(), label_list=("cat", "dog"))
     with pytest.raises(ConfigError, match="not the EvalReader's"):
         check_classes(infer_cfg, DetectionDataset([], ["dog", "cat"], with_background=False))
-    check_classes(dataclasses.replace(infer_cfg, label_list=("dog", "cat")), DetectionDataset([], ["dog", "cat"], with_background=False))
+    check_classes(
+        dataclasses.replace(infer_cfg, label_list=("dog", "cat")),
+        DetectionDataset([], ["dog", "cat"], with_background=False),
+    )

@@ -89,7 +89,9 @@ def test_onnx_model_gives_the_paddle_inference_detections(exported, test_images)
     folder = Path(exported.out_dir)
     assert exported.onnx_parity is not None and exported.onnx_parity.ok
     report = check_parity(
-        PaddlePredictor(folder, threads=1), OnnxPredictor(folder / "model.onnx", threads=1), test_images,
+        PaddlePredictor(folder, threads=1),
+        OnnxPredictor(folder / "model.onnx", threads=1),
+        test_images,
         InferConfig.read(folder),
     )
     assert report.detections >= 4 * 50

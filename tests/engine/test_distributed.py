@@ -70,8 +70,13 @@ def test_nproc_inside_a_launched_job_is_refused(monkeypatch):
 def _launch(nproc: int, script_and_args: list[str], log_dir: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(nproc)]
     command += ["--log_dir", str(log_dir), *script_and_args]
-    return subprocess.run(command, env=launch_env(nproc, {**os.environ, "OMP_NUM_THREADS": "2"}),
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        command,
+        env=launch_env(nproc, {**os.environ, "OMP_NUM_THREADS": "2"}),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +139,9 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(wri
     out_dir, slimdet = tmp_path / "output" / "tiny", Path(sys.executable).parent / "slimdet"
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
     train = [str(slimdet), "train", "-c", str(config), "--nproc", "2", "-o", "snapshot_iter=100"]
-    process = subprocess.Popen([*train, "max_iters=500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*train, "max_iters=500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     rank0_log, deadline = out_dir / "launch_log" / "workerlog.0", time.monotonic() + 240
     while not (rank0_log.is_file() and "iter 2/" in rank0_log.read_text()) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -147,7 +154,9 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(wri
     rank1_said = (out_dir / "launch_log" / "workerlog.1").read_text().strip().splitlines()[-1]
     assert rank1_said == f"terminated after iteration {stopped_at}"  # the same step, and no checkpoint
     assert "Traceback" not in stderr + rank0_log.read_text()
-    assert sorted(p.name for p in out_dir.glob(f"{stopped_at}.*")) == [f"{stopped_at}.{s}" for s in ("pdopt", "pdparams", "state.json")]
+    assert sorted(p.name for p in out_dir.glob(f"{stopped_at}.*")) == [
+        f"{stopped_at}.{s}" for s in ("pdopt", "pdparams", "state.json")
+    ]
 
     resume = [f"max_iters={stopped_at + 1}", "--resume", str(out_dir / str(stopped_at)), "--quiet", "--json"]
     run = subprocess.run([*train, *resume], env=env, capture_output=True, text=True, timeout=240)

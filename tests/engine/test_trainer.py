@@ -156,7 +156,9 @@ def test_the_trainer_runs_the_step_it_is_given(make_trainer):
     assert trainer.step is doubled
     trainer.train(0, 3)
     assert trainer.iter == 3
-    assert trainer.losses["loss"] == pytest.approx(2 * (trainer.losses["loss_mse"] + trainer.losses["loss_l1"]), rel=1e-5)
+    assert trainer.losses["loss"] == pytest.approx(
+        2 * (trainer.losses["loss_mse"] + trainer.losses["loss_l1"]), rel=1e-5
+    )
 
 
 def test_final_checkpoint_holds_the_trained_weights(tmp_path, make_trainer):

@@ -6,7 +6,26 @@ from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.modeling.head import YOLOv3Head
 
 # docs/legacy.md, "Pruning and r578": the 18 detection-block convs the legacy slim model zoo prunes, in its order
-MODEL_ZOO_PRUNED_PARAMS = ["yolo_block.0.0.0.conv.weights", "yolo_block.0.0.1.conv.weights", "yolo_block.0.1.0.conv.weights", "yolo_block.0.1.1.conv.weights", "yolo_block.0.2.conv.weights", "yolo_block.0.tip.conv.weights", "yolo_block.1.0.0.conv.weights", "yolo_block.1.0.1.conv.weights", "yolo_block.1.1.0.conv.weights", "yolo_block.1.1.1.conv.weights", "yolo_block.1.2.conv.weights", "yolo_block.1.tip.conv.weights", "yolo_block.2.0.0.conv.weights", "yolo_block.2.0.1.conv.weights", "yolo_block.2.1.0.conv.weights", "yolo_block.2.1.1.conv.weights", "yolo_block.2.2.conv.weights", "yolo_block.2.tip.conv.weights"]
+MODEL_ZOO_PRUNED_PARAMS = [
+    "yolo_block.0.0.0.conv.weights",
+    "yolo_block.0.0.1.conv.weights",
+    "yolo_block.0.1.0.conv.weights",
+    "yolo_block.0.1.1.conv.weights",
+    "yolo_block.0.2.conv.weights",
+    "yolo_block.0.tip.conv.weights",
+    "yolo_block.1.0.0.conv.weights",
+    "yolo_block.1.0.1.conv.weights",
+    "yolo_block.1.1.0.conv.weights",
+    "yolo_block.1.1.1.conv.weights",
+    "yolo_block.1.2.conv.weights",
+    "yolo_block.1.tip.conv.weights",
+    "yolo_block.2.0.0.conv.weights",
+    "yolo_block.2.0.1.conv.weights",
+    "yolo_block.2.1.0.conv.weights",
+    "yolo_block.2.1.1.conv.weights",
+    "yolo_block.2.2.conv.weights",
+    "yolo_block.2.tip.conv.weights",
+]
 
 
 def _head_table(first_in: tuple[int, int, int]) -> list[tuple[str, list[int]]]:

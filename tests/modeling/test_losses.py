@@ -175,7 +175,11 @@ def test_fine_grained_loss_on_gt2yolotarget_targets_equals_the_fused_op_on_three
     targets = [np.stack([t[level] for t in per_image]) for level in range(3)]
     # precondition: every gt has its own (level, anchor, cell), where the op and the targets agree
     assert sum(int((t[:, :, 5] > 0).sum()) for t in targets) == int((gt_score > 0).sum())
-    gt = {"gt_bbox": paddle.to_tensor(gt_bbox), "gt_class": paddle.to_tensor(gt_class), "gt_score": paddle.to_tensor(gt_score)}
+    gt = {
+        "gt_bbox": paddle.to_tensor(gt_bbox),
+        "gt_class": paddle.to_tensor(gt_class),
+        "gt_score": paddle.to_tensor(gt_score),
+    }
     gt.update({f"target{level}": paddle.to_tensor(t) for level, t in enumerate(targets)})
     outputs = [
         paddle.to_tensor(rng.normal(size=(n, 3 * (5 + classes), size // r, size // r)).astype("float32"))
@@ -198,10 +202,19 @@ def test_from_config_reads_the_legacy_sections():
     cfg = {
         "num_classes": 20,
         "use_fine_grained_loss": True,
-        "YOLOv3Head": {"anchors": [[1, 2]] * 9, "anchor_masks": [[6, 7, 8], [3, 4, 5], [0, 1, 2]], "yolo_loss": "YOLOv3Loss"},
+        "YOLOv3Head": {
+            "anchors": [[1, 2]] * 9,
+            "anchor_masks": [[6, 7, 8], [3, 4, 5], [0, 1, 2]],
+            "yolo_loss": "YOLOv3Loss",
+        },
         "YOLOv3Loss": {"ignore_thresh": 0.6, "label_smooth": False},
     }
     loss = YOLOv3Loss.from_config(cfg)
-    assert (loss.num_classes, loss.ignore_thresh, loss.label_smooth, loss.use_fine_grained_loss) == (20, 0.6, False, True)
+    assert (loss.num_classes, loss.ignore_thresh, loss.label_smooth, loss.use_fine_grained_loss) == (
+        20,
+        0.6,
+        False,
+        True,
+    )
     assert loss.downsample_ratios == [32, 16, 8]
     assert loss.anchors[0] == [1.0, 2.0]

@@ -79,4 +79,3 @@ def test_head_and_post_process_must_share_one_geometry():
     post = YOLOv3PostProcess(YOLOv3Geometry(4))
     with pytest.raises(ValueError, match="different geometries"):
         YOLOv3(backbone, head, post)
-

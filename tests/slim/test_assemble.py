@@ -62,7 +62,9 @@ def test_flags_that_contradict_the_sidecar_are_a_plan_error(shapes_dict, pruned_
     from slimdet.slim.plan import PruningPlan
 
     with pytest.raises(PlanError, match="contradict"):
-        build_trained_model(shapes_dict, pruned_checkpoint[0], PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.3}))
+        build_trained_model(
+            shapes_dict, pruned_checkpoint[0], PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.3})
+        )
 
 
 def test_no_weights_is_a_weights_error(shapes_dict):

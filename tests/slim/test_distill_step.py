@@ -110,10 +110,14 @@ def test_the_step_descends_the_gradient_of_the_total():
     batch = next(batches(0))
     image = paddle.to_tensor(batch["image"])
     outputs = reference(image, gt={"target": paddle.to_tensor(batch["target"])})
-    total = outputs["loss"] + distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES)["distill_loss"]
+    total = (
+        outputs["loss"] + distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES)["distill_loss"]
+    )
     total.backward()
     # BN running statistics are (non-trainable) parameters of nn.BatchNorm: the forward moved them alike.
-    expected = {p.name: p.numpy() if p.stop_gradient else p.numpy() - LR * p.grad.numpy() for p in reference.parameters()}
+    expected = {
+        p.name: p.numpy() if p.stop_gradient else p.numpy() - LR * p.grad.numpy() for p in reference.parameters()
+    }
 
     make_trainer(student, teacher).train(0, 1)
 

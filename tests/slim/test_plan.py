@@ -178,9 +178,12 @@ def test_pruning_a_route_conv_cuts_its_bn_and_both_consumers_keeping_the_stronge
     [row] = report.rows
     assert (row.channels_before, row.channels_after) == (8, 4)
     assert set(row.pulled_along) == {
-        "yolo_block.0.2.bn.scale[axis 0]", "yolo_block.0.2.bn.offset[axis 0]",
-        "yolo_block.0.2.bn.mean[axis 0]", "yolo_block.0.2.bn.var[axis 0]",
-        "yolo_block.0.tip.conv.weights[axis 1]", "yolo_transition.0.conv.weights[axis 1]",
+        "yolo_block.0.2.bn.scale[axis 0]",
+        "yolo_block.0.2.bn.offset[axis 0]",
+        "yolo_block.0.2.bn.mean[axis 0]",
+        "yolo_block.0.2.bn.var[axis 0]",
+        "yolo_block.0.tip.conv.weights[axis 1]",
+        "yolo_transition.0.conv.weights[axis 1]",
     }
 
 

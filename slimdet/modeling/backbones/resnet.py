@@ -35,7 +35,15 @@ class BasicBlock(nn.Layer):
     """3x3 (stride, ReLU) → 3x3 (no act), plus identity or 1x1 projection, then ReLU."""
 
     def __init__(
-        self, in_channels: int, channels: int, stride: int, unit: str, *, project: bool, name_prefix: str, norm_decay: float
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int,
+        unit: str,
+        *,
+        project: bool,
+        name_prefix: str,
+        norm_decay: float,
     ) -> None:
         super().__init__()
         self.branch2a = ConvBN(
@@ -82,7 +90,9 @@ class ResNet(nn.Layer):
             raise ConfigError(f"ResNet.feature_maps: {list(feature_maps)} must be a non-empty subset of {list(STAGES)}")
         self.feature_maps = sorted(feature_maps)
         self.freeze_at = freeze_at
-        self.conv1 = ConvBN(3, 64, 7, _names("conv1", name_prefix=name_prefix), stride=2, act="relu", norm_decay=norm_decay)
+        self.conv1 = ConvBN(
+            3, 64, 7, _names("conv1", name_prefix=name_prefix), stride=2, act="relu", norm_decay=norm_decay
+        )
         stages = []
         in_channels = 64
         for stage, blocks, channels in zip(STAGES[: max(self.feature_maps) - 1], STAGE_BLOCKS[depth], STAGE_CHANNELS):
