@@ -116,7 +116,7 @@ def test_only_rank_0_writes_one_checkpoint(two_ranks):
     config, [(_, info0), (_, info1)] = two_ranks
     assert info1["final_checkpoint"] is None
     written = sorted(p.name for p in (config.parent / "output" / "tiny").iterdir())
-    assert written == ["model_final.pdopt", "model_final.pdparams", "model_final.state.json"]
+    assert written == [f"model_final.{s}" for s in ("labels.txt", "pdopt", "pdparams", "state.json")]
     assert Path(info0["final_checkpoint"]) == config.parent / "output" / "tiny" / "model_final"
 
 
@@ -155,7 +155,7 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(wri
     assert rank1_said == f"terminated after iteration {stopped_at}"  # the same step, and no checkpoint
     assert "Traceback" not in stderr + rank0_log.read_text()
     assert sorted(p.name for p in out_dir.glob(f"{stopped_at}.*")) == [
-        f"{stopped_at}.{s}" for s in ("pdopt", "pdparams", "state.json")
+        f"{stopped_at}.{s}" for s in ("labels.txt", "pdopt", "pdparams", "state.json")
     ]
 
     resume = [f"max_iters={stopped_at + 1}", "--resume", str(out_dir / str(stopped_at)), "--quiet", "--json"]
