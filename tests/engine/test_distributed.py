@@ -51,7 +51,8 @@ def test_nproc_auto_relaunches_with_the_batch_shared_out_and_1_stays_in_process(
     assert result.exit_code == 7, result.output  # the launcher's exit code
     assert launched == [(2, ["train", "-c", str(tiny_train_config), "--quiet", "-o", "TrainReader.batch_size=2"])]
     bad = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--nproc", "two"])
-    assert bad.exit_code == 2 and "--nproc must be a whole number" in bad.stderr
+    assert bad.exit_code == 2 and "Invalid value for '--nproc'" in bad.stderr
+    assert "a whole number of at least 1, or auto; got 'two'" in bad.stderr and not launched[1:]
 
 
 def test_world_size_comes_from_the_launcher_environment():
