@@ -68,9 +68,9 @@ class DistillTrainer(Trainer):
         distill = distill_loss_from_outputs(
             outputs["head_outputs"],
             teacher_outputs,
-            self.teacher.model.num_classes,
+            self.teacher.num_classes,
             balanced_weight(self.distill_weight, (image.shape[2], image.shape[3]), self.distill_balance),
-            num_anchors=len(self.teacher.model.anchor_masks[0]),
+            num_anchors=self.teacher.num_anchors,
         )
         losses = {
             "loss": student["loss"] + distill["distill_loss"],
@@ -78,8 +78,7 @@ class DistillTrainer(Trainer):
             "distill_loss": distill["distill_loss"],
         }
         if self._logs_this_step():
-            with paddle.no_grad():
-                losses["teacher_loss"] = self.teacher.model.loss(teacher_outputs, gt)["loss"]
+            losses["teacher_loss"] = self.teacher.loss(teacher_outputs, gt)["loss"]
         terms = {name: value for name, value in {**student, **distill}.items() if name not in losses}
         return self.optimize({**losses, **terms})
 

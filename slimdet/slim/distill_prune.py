@@ -176,9 +176,12 @@ def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: boo
     from slimdet.modeling.build import build_model
     from slimdet.weights import load_weights
 
-    model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
+    cfg = {**teacher_cfg, "use_fine_grained_loss": True}
+    if compiled:
+        return FrozenTeacher.compiled_from(cfg, weights, prefix=TEACHER_PREFIX)
+    model = build_model(cfg, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
-    return FrozenTeacher(model, compiled=compiled)
+    return FrozenTeacher(model)
 
 
 def _saved_plan(checkpoint: Path) -> PruningPlan:
