@@ -165,8 +165,4 @@ class CompiledGraph:
             handle.reshape(list(array.shape))
             handle.copy_from_cpu(array)
         self._predictor.run()
-        outputs = [handle.copy_to_cpu() for handle in self._outputs]
-        if os.environ.get("SLIMDET_SHRINK"):
-            self._predictor.clear_intermediate_tensor()
-            self._predictor.try_shrink_memory()
-        return outputs
+        return [handle.copy_to_cpu() for handle in self._outputs]
