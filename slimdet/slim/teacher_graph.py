@@ -23,32 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import paddle
-from paddle import nn
+from paddle.static import InputSpec
 
 from slimdet.inference import CompiledGraph, save_traced
-
-
-class _RawOutputs(nn.Layer):
-    """The detector's head outputs as the graph's outputs (coarsest level first)."""
-
-    def __init__(self, detector: nn.Layer) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, image):
-        return self.detector.raw_outputs(image)
+from slimdet.modeling.modes import RawOutputs
 
 
 def _save_teacher_graph(cfg: Mapping[str, Any], weights: str, prefix: str, stem: Path) -> None:
     """In the child: the teacher of ``cfg`` with ``weights`` loaded strictly, traced to ``stem``."""
-    from paddle.static import InputSpec
-
     from slimdet.modeling.build import build_model
     from slimdet.weights import load_weights
 
     model = build_model(cfg, name_prefix=prefix)
     load_weights(model, weights, strict=True)
-    save_traced(_RawOutputs(model), [InputSpec([-1, 3, -1, -1], "float32", name="image")], stem)
+    save_traced(RawOutputs(model), [InputSpec([-1, 3, -1, -1], "float32", name="image")], stem)
 
 
 class TeacherGraph:
