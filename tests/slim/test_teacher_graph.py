@@ -14,7 +14,6 @@ from slimdet.weights import save_weights
 
 from ..modeling.voc_configs import voc_cfg
 
-
 R34 = {**voc_cfg("yolov3_r34_voc"), "num_classes": 3, "use_fine_grained_loss": True}
 
 
