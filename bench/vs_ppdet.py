@@ -13,8 +13,10 @@ ppdet runs twice: as installed, and with whatever MKL variable slimdet set (the 
 with like); on a CPU where slimdet sets none, the two columns are one measurement.
 
 slimdet runs as its commands do on a CPU: eval and the teacher through Paddle Inference (eval's one-off
-compile is timed apart, as ``compile_s``), and the ``plain_dp`` row trains as ``--nproc auto`` does: one
-single-threaded process per core, the batch shared out (its peak RSS is rank 0's).
+compile is timed apart, as ``compile_s``; the teacher's graph is built in a short-lived child process, whose
+peak RSS is shown apart, as ``compile_child_rss_mib``), and the ``plain_dp`` and ``distill_dp`` rows train
+as ``--nproc auto`` does: one single-threaded process per core, the batch shared out (their peak RSS is
+rank 0's), compared with ppdet's one process.
 
 paddledet 2.6.0 cannot live in slimdet's environment: it requires opencv-python<=4.6.0 and numpy<1.24,
 while paddleslim 2.6.0 pins opencv-python==4.6.0.66 (and it imports sklearn without declaring it). So it
@@ -49,14 +51,15 @@ R578 = {f"yolo_block.{lv}.{conv}.conv.weights": r for lv, r in ((0, 0.5), (1, 0.
 ANCHORS = "[[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198], [373, 326]]"
 MASKS = "[[6, 7, 8], [3, 4, 5], [0, 1, 2]]"
 NORM = "{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true}"
-TASKS = ("plain", "plain_dp", "distill", "eval")
+TASKS = ("plain", "plain_dp", "distill", "distill_dp", "eval")
 # One schedule for both sides (a constant 0.001), so that their losses can be compared step for step.
 LEARNING_RATE = """LearningRate:
   base_lr: 0.001
   schedulers: [!PiecewiseDecay {gamma: 0.1, milestones: [1000]}, !LinearWarmup {start_factor: 1., steps: 1}]"""
 # ppdet's child saves its initial weights here and slimdet's starts from them (see load_start).
 START = {"plain": "ppdet_start_plain.npz", "distill": "ppdet_start_distill.npz", "teacher": "ppdet_start_teacher.npz"}
-PPDET_TASK = {"plain_dp": "plain"}  # the ppdet measurement a slimdet row is compared with
+TEACHER_WEIGHTS = "slimdet_teacher.pdparams"  # ppdet's starting teacher as a weights file (see child_slimdet)
+PPDET_TASK = {"plain_dp": "plain", "distill_dp": "distill"}  # the ppdet measurement a slimdet row is compared with
 MKL_VARIABLE = "MKL_DEBUG_CPU_TYPE"
 
 
@@ -232,8 +235,8 @@ def load_start(model, path: Path, prefix: str = "") -> None:
 # ---------------------------------------------------------------- children: one measurement each
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def _time_steps(step, steps: int, warmup: int) -> dict:
@@ -256,6 +259,15 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
 
     paddle.seed(0)
     student = load_config(work / "slimdet_student.yml").to_dict()
+    teacher_cfg = {**load_config(work / "slimdet_teacher.yml").to_dict(), "use_fine_grained_loss": True}
+    if task == "teacher_weights":  # run apart, so that the measured process never holds the dygraph teacher
+        from slimdet.weights import save_weights
+
+        teacher_model = build_model(teacher_cfg, name_prefix="teacher_")
+        if (work / START["teacher"]).is_file():
+            load_start(teacher_model, work / START["teacher"], prefix="teacher_")
+        save_weights(teacher_model, work / TEACHER_WEIGHTS)
+        return {}
     if task == "eval":
         from slimdet.engine.evaluate import build_evaluator, detector_for
 
@@ -280,11 +292,11 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         images_per_s = len(loader.dataset) / (time.perf_counter() - started)
         return {"images_per_s": images_per_s, "compile_s": compile_s, "peak_rss_mib": _peak_rss_mib()}
     world_size = paddle.distributed.get_world_size()
-    if task == "plain_dp":  # one of --nproc auto's processes: its share of every batch
+    if task.endswith("_dp"):  # one of --nproc auto's processes: its share of every batch
         paddle.distributed.init_parallel_env()
         student["TrainReader"]["batch_size"] //= world_size
     model = build_model(student)
-    if task == "distill":
+    if task.startswith("distill"):
         PruningPlan(ratios=R578).apply(model, input_size=int(os.environ["BENCH_SIZE"]))
     if (work / START[PPDET_TASK.get(task, task)]).is_file():
         load_start(model, work / START[PPDET_TASK.get(task, task)])
@@ -300,19 +312,19 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         from slimdet.slim.distill_step import DistillStep
 
         optimizer, scheduler = build_optimizer(student, model)
-        teacher_cfg = {**load_config(work / "slimdet_teacher.yml").to_dict(), "use_fine_grained_loss": True}
-        teacher_model = build_model(teacher_cfg, name_prefix="teacher_")
-        if (work / START["teacher"]).is_file():
-            load_start(teacher_model, work / START["teacher"], prefix="teacher_")
         # compiled: what `slimdet distill-prune` runs on a CPU (--teacher-engine auto)
-        teacher = FrozenTeacher(teacher_model, compiled=True)
+        teacher = FrozenTeacher.compiled_from(teacher_cfg, str(work / TEACHER_WEIGHTS), prefix="teacher_")
+        net = paddle.DataParallel(model) if world_size > 1 else model
         # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it
         step = DistillStep(teacher, teacher_loss_every=1)
-        trainer = Trainer(model, optimizer, scheduler, loader.forever, step=step)
+        trainer = Trainer(net, optimizer, scheduler, loader.forever, step=step)
     trainer.max_iter = steps + warmup
     trainer.data = loader.forever(0)
     with loader:
-        return _time_steps(lambda: trainer.run_step()["loss"], steps, warmup)
+        timed = _time_steps(lambda: trainer.run_step()["loss"], steps, warmup)
+    if task.startswith("distill"):
+        timed["compile_child_rss_mib"] = _peak_rss_mib(resource.RUSAGE_CHILDREN)
+    return timed
 
 
 def child_ppdet(task: str, work: Path, steps: int, warmup: int) -> dict:
@@ -416,7 +428,7 @@ def measure(python: str, side: str, task: str, args: argparse.Namespace, base: d
     env = {**base, "BENCH_SIZE": str(args.size), "PYTHONPATH": str(ROOT)}
     env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     command = [python, *script]
-    if task == "plain_dp":  # as `slimdet train --nproc auto` starts it
+    if task.endswith("_dp"):  # as `slimdet train --nproc auto` starts it
         from slimdet.engine.distributed import auto_processes, launch_env
 
         nproc = auto_processes(args.batch, int(env["OMP_NUM_THREADS"]))
@@ -482,6 +494,12 @@ def main(argv: list[str]) -> int:
             installed = measure(args.ppdet_python, "ppdet", ppdet_task, args, envs["as installed"])
             same = measure(args.ppdet_python, "ppdet", ppdet_task, args, envs["like with like"]) if extra else installed
             theirs[ppdet_task] = {"as installed": installed, "like with like": same}
+        if ppdet_task == "distill":
+            prepared = measure(sys.executable, "slimdet", "teacher_weights", args, dict(os.environ))
+            if "error" in prepared:
+                print(f"{task:<9} slimdet failed: {prepared['error']}")
+                failed = True
+                continue
         ours = measure(sys.executable, "slimdet", task, args, dict(os.environ))
         results = {"slimdet": ours, **{f"ppdet {k}": v for k, v in theirs[ppdet_task].items()}}
         for side, result in results.items():
@@ -495,8 +513,9 @@ def main(argv: list[str]) -> int:
         for metric in (key, "peak_rss_mib", *(["first_loss", "loss"] if task != "eval" else [])):
             a, b, c = ours[metric], a_side[metric], b_side[metric]
             print(f"{task:<9} {metric:<18} {a:>10.3f} {b:>10.3f} {a / b:>7.2f} {c:>12.3f} {a / c:>7.2f}")
-        if "compile_s" in ours:
-            print(f"{task:<9} {'compile_s':<18} {ours['compile_s']:>10.3f}")
+        for extra_metric in ("compile_s", "compile_child_rss_mib"):
+            if extra_metric in ours:
+                print(f"{task:<9} {extra_metric:<18} {ours[extra_metric]:>10.3f}")
     return 1 if failed else 0
 
 

@@ -102,6 +102,35 @@ def cpu_predictor(
         return inference.create_predictor(config)
 
 
+def save_traced(layer: Any, input_spec: Sequence[Any], stem: Path) -> None:
+    """Trace ``layer``'s forward (in eval mode) and write it as a graph at ``stem`` (``.pdmodel`` + ``.pdiparams``).
+
+    The layer is given back as it was (it may go on training). Paddle keeps the traced program, and with it
+    the layer's weights, referenced for the rest of the process: a caller that must not hold them twice
+    traces in a process of its own (see ``slimdet.slim.teacher_graph``).
+    """
+    import paddle
+
+    sublayers = layer.sublayers(include_self=True)
+    modes = [(sub, sub.training) for sub in sublayers]
+    # Tracing swaps every sublayer's ``forward`` for a converted copy that breaks later dygraph steps
+    # (e.g. ``Tensor.size`` becomes a call): the instances' own ``forward`` entries are put back after.
+    forwards = [(sub, sub.__dict__.get("forward")) for sub in sublayers]
+    for sub in sublayers:  # flags only: layer.eval() would also switch paddle's global tracer to eval mode
+        sub.training = False
+    try:
+        with output_silenced():  # glog's "New Executor is Running" from the save's executor
+            paddle.jit.save(paddle.jit.to_static(layer, input_spec=list(input_spec), full_graph=True), str(stem))
+    finally:
+        for sub, training in modes:
+            sub.training = training
+        for sub, forward in forwards:
+            if forward is None:
+                sub.__dict__.pop("forward", None)
+            else:
+                sub.forward = forward
+
+
 class CompiledGraph:
     """A layer's forward traced once into a Paddle Inference graph (oneDNN) and run on numpy arrays.
 
@@ -111,34 +140,22 @@ class CompiledGraph:
     """
 
     def __init__(self, layer: Any, input_spec: Sequence[Any], *, threads: int | None = None) -> None:
-        import paddle
+        with tempfile.TemporaryDirectory(prefix="slimdet-graph-") as folder:
+            stem = Path(folder) / _STEM
+            save_traced(layer, input_spec, stem)
+            self._load(stem, threads)  # the predictor reads program and weights into memory, so the folder may go
 
-        sublayers = layer.sublayers(include_self=True)
-        modes = [(sub, sub.training) for sub in sublayers]
-        # Tracing swaps every sublayer's ``forward`` for a converted copy that breaks later dygraph steps
-        # (e.g. ``Tensor.size`` becomes a call): the instances' own ``forward`` entries are put back after.
-        forwards = [(sub, sub.__dict__.get("forward")) for sub in sublayers]
-        for sub in sublayers:  # flags only: layer.eval() would also switch paddle's global tracer to eval mode
-            sub.training = False
-        try:
-            with tempfile.TemporaryDirectory(prefix="slimdet-graph-") as folder:
-                stem = Path(folder) / _STEM
-                with output_silenced():  # glog's "New Executor is Running" from the save's executor
-                    paddle.jit.save(
-                        paddle.jit.to_static(layer, input_spec=list(input_spec), full_graph=True), str(stem)
-                    )
-                # The predictor reads program and weights into memory, so the folder may go.
-                self._predictor = cpu_predictor(
-                    Path(f"{stem}.pdmodel"), Path(f"{stem}.pdiparams"), threads=threads, mkldnn=True, memory_optim=True
-                )
-        finally:
-            for sub, training in modes:
-                sub.training = training
-            for sub, forward in forwards:
-                if forward is None:
-                    sub.__dict__.pop("forward", None)
-                else:
-                    sub.forward = forward
+    @classmethod
+    def from_files(cls, stem: Path, *, threads: int | None = None) -> CompiledGraph:
+        """The graph ``save_traced`` wrote at ``stem`` (``.pdmodel`` + ``.pdiparams``); the files may go after."""
+        graph = cls.__new__(cls)
+        graph._load(stem, threads)
+        return graph
+
+    def _load(self, stem: Path, threads: int | None) -> None:
+        self._predictor = cpu_predictor(
+            Path(f"{stem}.pdmodel"), Path(f"{stem}.pdiparams"), threads=threads, mkldnn=True, memory_optim=True
+        )
         self._inputs = [self._predictor.get_input_handle(name) for name in self._predictor.get_input_names()]
         self._outputs = [self._predictor.get_output_handle(name) for name in self._predictor.get_output_names()]
 

@@ -166,9 +166,12 @@ def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: boo
     use_fine_grained_loss=true`` reached the teacher too) printed it. ``compiled`` runs its forward
     through Paddle Inference (see ``FrozenTeacher``).
     """
-    model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
+    cfg = {**teacher_cfg, "use_fine_grained_loss": True}
+    if compiled:
+        return FrozenTeacher.compiled_from(cfg, weights, prefix=TEACHER_PREFIX)
+    model = build_model(cfg, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
-    return FrozenTeacher(model, compiled=compiled)
+    return FrozenTeacher(model)
 
 
 def _saved_plan(checkpoint: Path) -> PruningPlan:

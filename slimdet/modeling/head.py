@@ -111,13 +111,27 @@ class YOLOv3Head(nn.Layer):
         self.transitions = nn.LayerList(transitions)
 
     def forward(self, features: Sequence[paddle.Tensor]) -> list[paddle.Tensor]:
-        outputs = []
-        x = features[-1]
-        route = None  # the previous level's route conv output
-        for i, feature in enumerate(reversed(features)):
+        return [output for _, output in self.levels(features)]
+
+    def levels(
+        self, features: Sequence[paddle.Tensor], start: int = 0, route: paddle.Tensor | None = None
+    ) -> list[tuple[paddle.Tensor, paddle.Tensor]]:
+        """(route, raw output) of each level from ``start`` on; after level 0, ``route`` is level ``start - 1``'s.
+
+        Level i reads its backbone feature and, after level 0, level i-1's route (through the transition):
+        so levels before ``start`` need not run again when only later ones changed (sensitivity trials).
+        """
+        done = []
+        coarse_first = list(reversed(features))
+        for i in range(start, len(coarse_first)):
+            x = feature = coarse_first[i]
             if i > 0:
                 up = F.interpolate(self.transitions[i - 1](route), scale_factor=2, mode="nearest")
                 x = paddle.concat([up, feature], axis=1)  # route first, backbone second
             route, tip = self.blocks[i](x)
-            outputs.append(self.outputs[i](tip))
-        return outputs
+            done.append((route, self.outputs[i](tip)))
+        return done
+
+    def output_from_route(self, level: int, route: paddle.Tensor) -> paddle.Tensor:
+        """Level ``level``'s raw output from its route: all that changes when only its tip or output conv does."""
+        return self.outputs[level](self.blocks[level].tip(route))

@@ -18,12 +18,13 @@ YOLOv3 loss is a grid sum, so a fixed weight would mean something else at every 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from slimdet.modeling.losses import split_output
+from slimdet.modeling.losses import YOLOv3Loss, split_output
 from slimdet.slim.teacher_graph import TeacherGraph
 
 DEFAULT_DISTILL_WEIGHT = 1000.0
@@ -94,26 +95,51 @@ class FrozenTeacher:
     invisible to a container's ``train()``, ``parameters()`` (so no optimizer sees it) and
     ``state_dict()`` (so checkpoints do not carry it). Every call also re-asserts eval mode, in case
     someone reached the wrapped model directly.
+
+    ``FrozenTeacher(model)`` runs a dygraph model; ``FrozenTeacher.compiled_from(cfg, weights)`` a Paddle
+    Inference graph whose weights never enter this process as dygraph tensors (``model`` is then None).
+    Either way ``loss`` is the teacher's own YOLOv3 loss on its raw outputs: it needs no weights.
     """
 
-    def __init__(self, model: nn.Layer, *, compiled: bool = False) -> None:
-        self._model = model
+    def __init__(self, model: nn.Layer) -> None:
+        self._model: nn.Layer | None = model
+        self._graph: Any = None
+        self._loss: Any = None  # the model's own, read when asked for (not every model under test has one)
         for param in model.parameters():
             param.stop_gradient = True
             param.trainable = False
         self._hold_eval()
-        # Compiled: the forward runs as a Paddle Inference graph (several times faster on a CPU; see
-        # teacher_graph). The dygraph model stays for the teacher's own loss and for inspection.
-        self._graph = None
-        if compiled:
-            self._graph = TeacherGraph(model)
+
+    @classmethod
+    def compiled_from(cls, cfg: Mapping[str, Any], weights: str, *, prefix: str = "") -> FrozenTeacher:
+        """The teacher of ``cfg`` with ``weights``, its forward a Paddle Inference graph (several times faster
+        on a CPU; see ``slimdet.slim.teacher_graph``), built in a child process."""
+        teacher = cls.__new__(cls)
+        teacher._model = None
+        teacher._graph = TeacherGraph(cfg, weights, prefix=prefix)
+        teacher._loss = YOLOv3Loss.from_config(cfg)
+        return teacher
+
+    @property
+    def num_classes(self) -> int:
+        return self._described_by().num_classes
+
+    @property
+    def num_anchors(self) -> int:
+        """Anchors per output level."""
+        return len(self._described_by().anchor_masks[0])
+
+    def _described_by(self) -> Any:
+        """The model, or for a compiled teacher its loss: both know the classes and anchor masks."""
+        return self._model if self._model is not None else self._loss
 
     @property
     def compiled(self) -> bool:
         return self._graph is not None
 
     @property
-    def model(self) -> nn.Layer:
+    def model(self) -> nn.Layer | None:
+        """The dygraph model, or None for a compiled teacher (its weights live only in the graph)."""
         return self._model
 
     @property
@@ -131,14 +157,22 @@ class FrozenTeacher:
 
     def __call__(self, image: paddle.Tensor) -> list[paddle.Tensor]:
         """The teacher's raw head outputs for ``image``, computed without gradients."""
-        self._hold_eval()
         if self._graph is not None:
             return self._graph(image)
+        self._hold_eval()
         with paddle.no_grad():
             return self._model.raw_outputs(image)
+
+    def loss(self, outputs: Sequence[paddle.Tensor], gt: Mapping[str, paddle.Tensor]) -> dict[str, paddle.Tensor]:
+        """The teacher's own YOLOv3 loss terms for its raw ``outputs`` against ``gt``, without gradients."""
+        loss = self._loss if self._loss is not None else self._model.loss
+        with paddle.no_grad():
+            return loss(list(outputs), gt)
 
     def _hold_eval(self) -> None:
         # Set the flag on each layer rather than calling model.eval(): that would also switch paddle's
         # global tracer to eval mode under the student's feet.
+        if self._model is None:
+            return
         for layer in self._model.sublayers(include_self=True):
             layer.training = False

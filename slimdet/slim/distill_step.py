@@ -56,9 +56,9 @@ class DistillStep:
         distill = distill_loss_from_outputs(
             outputs["head_outputs"],
             teacher_outputs,
-            self.teacher.model.num_classes,
+            self.teacher.num_classes,
             balanced_weight(self.distill_weight, (image.shape[2], image.shape[3]), self.distill_balance),
-            num_anchors=len(self.teacher.model.anchor_masks[0]),
+            num_anchors=self.teacher.num_anchors,
         )
         losses = {
             "loss": student["loss"] + distill["distill_loss"],
@@ -66,8 +66,7 @@ class DistillStep:
             "distill_loss": distill["distill_loss"],
         }
         if self._logs_this_step(trainer):
-            with paddle.no_grad():
-                losses["teacher_loss"] = self.teacher.model.loss(teacher_outputs, gt)["loss"]
+            losses["teacher_loss"] = self.teacher.loss(teacher_outputs, gt)["loss"]
         terms = {name: value for name, value in {**student, **distill}.items() if name not in losses}
         return {**losses, **terms}
 

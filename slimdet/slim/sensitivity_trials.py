@@ -7,6 +7,9 @@ bit for bit. Three things make a trial cheap without changing its result:
 * when every analysed conv and everything cut with it lies in the head, the backbone's features of the
   eval set are computed once and each trial re-runs only head → post-processing → metric (the same ops on
   the same inputs as a full forward, so the same numbers);
+* in dygraph, the head's levels of the unpruned model are kept too, and a trial recomputes only the levels
+  its cut changes (:class:`HeadChange`): level i feeds level i+1 through its route, so a cut inside
+  ``yolo_block.i`` changes levels i…2, a cut of ``yolo_block.i.tip`` (or ``yolo_output.i``) level i alone;
 * the eval batches (features, or decoded images otherwise) stay in memory when they fit ``cache_mb``;
   beyond that they are streamed from the loader for every trial;
 * on a CPU a trial can score the pruned model through Paddle Inference (:mod:`slimdet.inference`): the
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,10 +62,53 @@ class TrialSpec:
     engine: str = "auto"  # what scores each trial: "dygraph", "inference", or "auto" (the faster on the base model)
 
 
+_HEAD_UNIT = re.compile(r"yolo_(block|output|transition)\.(\d+)\.(tip\.)?")
+
+
+@dataclass(frozen=True)
+class HeadChange:
+    """The head levels a cut changes: every level from ``full_from`` on (None: none), plus ``tips``, earlier
+    levels whose route is unchanged but whose tip (or output conv) was cut."""
+
+    full_from: int | None
+    tips: frozenset[int]
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> HeadChange:
+        """From the names of the tensors a cut touches (all in the head: ``CachedFeatures`` makes sure)."""
+        full, tips = [], set()
+        for name in names:
+            match = _HEAD_UNIT.search(name)
+            if match is None:
+                raise ValueError(f"{name} is not in the YOLOv3 head")
+            unit, level = match.group(1), int(match.group(2))
+            if unit == "transition":  # its output is level+1's input
+                full.append(level + 1)
+            elif unit == "output" or match.group(3):
+                tips.add(level)
+            else:  # the block's body: its route, and so every later level, changes
+                full.append(level)
+        start = min(full, default=None)
+        return cls(start, frozenset(level for level in tips if start is None or level < start))
+
+    def outputs(self, head: Any, features: Sequence[Any], base: Sequence[tuple[Any, Any]]) -> list[Any]:
+        """The head's raw outputs after the cut, from the unpruned model's (route, output) per level."""
+        outputs = [output for _, output in base]
+        for level in self.tips:
+            outputs[level] = head.output_from_route(level, base[level][0])
+        if self.full_from is not None:
+            route = base[self.full_from - 1][0] if self.full_from > 0 else None
+            for offset, (_, output) in enumerate(head.levels(features, self.full_from, route)):
+                outputs[self.full_from + offset] = output
+        return outputs
+
+
 class EvalSet(Protocol):
     mode: str  # how trials run, for people
 
-    def evaluate(self, model: Any, evaluator: Any, engine: str = "dygraph") -> dict[str, float]: ...
+    def evaluate(
+        self, model: Any, evaluator: Any, engine: str = "dygraph", change: HeadChange | None = None
+    ) -> dict[str, float]: ...
 
 
 class FirstImages:
@@ -89,7 +136,10 @@ class StreamedImages:
     def __init__(self, batches: Iterable[Mapping[str, np.ndarray]]) -> None:
         self.batches = batches
 
-    def evaluate(self, model: Any, evaluator: Any, engine: str = "dygraph") -> dict[str, float]:
+    def evaluate(
+        self, model: Any, evaluator: Any, engine: str = "dygraph", change: HeadChange | None = None
+    ) -> dict[str, float]:
+        """``change`` is not needed: a full forward recomputes everything."""
         from slimdet.engine.evaluate import run_inference
 
         return run_inference(model, self.batches, evaluator, engine=engine)
@@ -105,27 +155,32 @@ class CachedFeatures:
     """Backbone features of every eval batch, computed once; a trial runs head → post-processing → metric.
 
     The eval forward of :class:`~slimdet.modeling.yolov3.YOLOv3` is ``post_process(head(backbone(image)),
-    im_size)``; with the backbone untouched by every trial, its output is the same for every trial.
+    im_size)``; with the backbone untouched by every trial, its output is the same for every trial. Each
+    item also keeps the unpruned head's (route, output) per level, from which a dygraph trial given its
+    ``change`` recomputes only the levels the cut changes.
     """
 
     mode = "head only, backbone features cached"
 
-    def __init__(self, items: list[tuple[list[Any], Any, dict[str, np.ndarray]]]) -> None:
-        self.items = items  # (features, im_size tensor, batch without its image)
+    def __init__(self, items: list[tuple[list[Any], Any, dict[str, np.ndarray], list[tuple[Any, Any]]]]) -> None:
+        self.items = items  # (features, im_size tensor, batch without its image, unpruned head levels)
 
-    def evaluate(self, model: Any, evaluator: Any, engine: str = "dygraph") -> dict[str, float]:
+    def evaluate(
+        self, model: Any, evaluator: Any, engine: str = "dygraph", change: HeadChange | None = None
+    ) -> dict[str, float]:
         from slimdet.modeling.modes import inference_context
 
         evaluator.reset()
         with inference_context(model):
             if engine == "inference":
                 graph = _compile_head(model, self.items[0][0])
-                for features, im_size, batch in self.items:
+                for features, im_size, batch, _ in self.items:
                     bbox, bbox_num = graph(*(f.numpy() for f in features), im_size.numpy())
                     evaluator.process(batch, {"bbox": bbox, "bbox_num": bbox_num})
             else:
-                for features, im_size, batch in self.items:
-                    out = model.post_process(model.head(features), im_size)
+                for features, im_size, batch, levels in self.items:
+                    raw = model.head(features) if change is None else change.outputs(model.head, features, levels)
+                    out = model.post_process(raw, im_size)
                     evaluator.process(batch, {"bbox": out["bbox"].numpy(), "bbox_num": out["bbox_num"].numpy()})
         return evaluator.evaluate()
 
@@ -172,10 +227,12 @@ def prepare_eval_set(model: Any, batches: FirstImages, *, head_only: bool, cache
     with inference_context(model):
         for batch in itertools.chain([first], stream):
             features = model.backbone(paddle.to_tensor(batch["image"]))
-            if not items and sum(int(f.size) for f in features) * 4 / len(batch["image"]) * batches.total > budget:
+            levels = model.head.levels(features)
+            kept = [*features, *(tensor for level in levels for tensor in level)]
+            if not items and sum(int(t.size) for t in kept) * 4 / len(batch["image"]) * batches.total > budget:
                 return StreamedImages(batches)
             rest = {key: value for key, value in batch.items() if key != "image"}
-            items.append((features, paddle.to_tensor(batch["im_size"]), rest))
+            items.append((features, paddle.to_tensor(batch["im_size"]), rest, levels))
     batches.loader.close()
     return CachedFeatures(items)
 
@@ -243,6 +300,7 @@ class TrialSession:
         self.batches = FirstImages(loader, spec.eval_images)
         self.eval_set = prepare_eval_set(self.model, self.batches, head_only=self._head_only(), cache_mb=spec.cache_mb)
         self.engine, self._base_map = self._pick_engine(resolve_engine(spec.engine, device), spec.engine == "auto")
+        self._levels_cached = isinstance(self.eval_set, CachedFeatures)
         self._fingerprint = weights_sha256(self.model)
         self.save_dir = str(Path(cfg.save_dir) / cfg.name)  # where the sensitivity file goes by default
         dataset = data["EvalReader"]["dataset"]
@@ -300,8 +358,9 @@ class TrialSession:
 
     def trial_map(self, param: str, ratio: float) -> float:
         """mAP with ``param`` pruned by ``ratio``; the model is exactly as loaded again afterwards."""
-        with self.pruner.pruned({param: ratio}):
-            return float(self.eval_set.evaluate(self.model, self.evaluator, self.engine)["mAP"])
+        with self.pruner.pruned({param: ratio}) as cuts:
+            change = HeadChange.of(cut.name for cut in cuts[param]) if self._levels_cached else None
+            return float(self.eval_set.evaluate(self.model, self.evaluator, self.engine, change)["mAP"])
 
     def close(self) -> None:
         """Stop the data loader's processes (streamed eval sets keep them)."""

@@ -37,10 +37,8 @@ def run_distill_prune(config, teacher_weights, overrides=(), **kwargs):
     )
 
 
-@pytest.fixture(scope="module")
-def run(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
-    """One 4-step run of the tiny student (64 px), a snapshot at 2; also hands back the teacher it used."""
-    config = write_tiny_train_config(tmp_path_factory.mktemp("distill_prune"))
+def run_keeping_teacher(config, teacher_weights, overrides=(), **kwargs):
+    """``run_distill_prune``, also handing back the teacher it used."""
     teachers = []
 
     def keep_teacher(*args, **kwargs):
@@ -50,17 +48,30 @@ def run(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
     build_teacher = core.build_teacher
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(core, "build_teacher", keep_teacher)
-        result = run_distill_prune(config, shapes_teacher_weights, **FLAGS)
-    return config, result, teachers[0]
+        result = run_distill_prune(config, teacher_weights, overrides, **kwargs)
+    return result, teachers[0]
 
 
 @pytest.fixture(scope="module")
-def dygraph_run(run, shapes_teacher_weights, tmp_path_factory):
-    """The same run with the teacher in dygraph, a checkpoint after every step: the exact-resume reference."""
+def run(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
+    """One 4-step run of the tiny student (64 px), a snapshot at 2; also hands back the teacher it used."""
+    config = write_tiny_train_config(tmp_path_factory.mktemp("distill_prune"))
+    return config, *run_keeping_teacher(config, shapes_teacher_weights, **FLAGS)
+
+
+@pytest.fixture(scope="module")
+def dygraph_teacher_run(run, shapes_teacher_weights, tmp_path_factory):
+    """The same run with the teacher in dygraph, a checkpoint after every step: the exact-resume reference;
+    also hands back the teacher."""
     config, _, _ = run
     out = tmp_path_factory.mktemp("dygraph_teacher")
     overrides = [f"save_dir={out}", "snapshot_iter=1"]
-    return run_distill_prune(config, shapes_teacher_weights, overrides, teacher_engine="dygraph", **FLAGS)
+    return run_keeping_teacher(config, shapes_teacher_weights, overrides, teacher_engine="dygraph", **FLAGS)
+
+
+@pytest.fixture(scope="module")
+def dygraph_run(dygraph_teacher_run):
+    return dygraph_teacher_run[0]
 
 
 def test_every_checkpoint_has_the_plan_beside_it_and_pruned_weights(run):
@@ -120,14 +131,27 @@ def test_an_unknown_teacher_engine_is_refused(run, shapes_teacher_weights):
         run_distill_prune(config, shapes_teacher_weights, teacher_engine="tensorrt", **FLAGS)
 
 
-def test_teacher_weights_and_bn_statistics_are_bit_identical_after_the_run(run, shapes_teacher_weights):
-    _, _, teacher = run
+def test_teacher_weights_and_bn_statistics_are_bit_identical_after_the_run(dygraph_teacher_run, shapes_teacher_weights):
+    _, teacher = dygraph_teacher_run
     on_disk = read_weights(shapes_teacher_weights)
     after = {name: tensor.numpy() for name, tensor in legacy_state(teacher.model).items()}
     assert after.keys() == on_disk.keys()
     assert any(name.endswith(".mean") or name.endswith("_mean") for name in after)  # BN statistics are compared too
     assert all(np.array_equal(after[name], on_disk[name]) for name in after)
     assert not any(layer.training for layer in teacher.model.sublayers(include_self=True))
+
+
+def test_the_compiled_teacher_keeps_no_dygraph_weights_and_gives_the_same_outputs_after_the_run(
+    run, shapes_teacher_weights
+):
+    import paddle
+
+    _, _, teacher = run
+    assert teacher.model is None  # its weights live only in the predictor, which cannot train them
+    fresh = core.build_teacher(load_config(TEACHER_CONFIG).to_dict(), str(shapes_teacher_weights), compiled=True)
+    image = np.random.default_rng(0).uniform(size=(2, 3, 64, 64)).astype("float32")
+    for after, before in zip(teacher(paddle.to_tensor(image)), fresh(paddle.to_tensor(image))):
+        assert np.array_equal(after.numpy(), before.numpy())
 
 
 def _checkpoint_arrays(stem: Path) -> dict[str, np.ndarray]:

@@ -132,7 +132,7 @@ def test_teacher_loss_is_reported_on_logging_steps_only():
     # Steps 2 and 4 log with every=2; the run ends after 3, whose last step logs too.
     assert ["teacher_loss" in recorder.steps[i] for i in range(3)] == [False, True, True]
     batch = next(batches(1))
-    own = teacher.model.loss(teacher(paddle.to_tensor(batch["image"])), {"target": paddle.to_tensor(batch["target"])})
+    own = teacher.loss(teacher(paddle.to_tensor(batch["image"])), {"target": paddle.to_tensor(batch["target"])})
     assert recorder.steps[1]["teacher_loss"] == pytest.approx(float(own["loss"]), rel=1e-6)
     assert set(recorder.steps[0]) == {
         "loss", "student_loss", "distill_loss", "loss_mse", "distill_reg", "distill_cls", "distill_obj"

@@ -130,6 +130,27 @@ def test_head_only_trials_score_like_a_full_forward(session):
     assert session.trial_map(PARAMS[0], 0.5) == full
 
 
+@pytest.mark.parametrize(
+    ("param", "full_from", "tips"),
+    [("yolo_block.1.0.0.conv.weights", 1, set()), ("yolo_block.2.tip.conv.weights", None, {2}), (PARAMS[0], 0, set())],
+)
+def test_a_trial_recomputes_only_the_levels_its_cut_changes_and_gets_the_full_heads_outputs(
+    session, param, full_from, tips
+):
+    from slimdet.engine.evaluate import inference_context
+    from slimdet.slim.sensitivity_trials import HeadChange
+
+    features, _, _, levels = session.eval_set.items[0]
+    with session.pruner.pruned({param: 0.5}) as cuts, inference_context(session.model):
+        change = HeadChange.of(cut.name for cut in cuts[param])
+        assert (change.full_from, set(change.tips)) == (full_from, tips)
+        want, have = session.model.head(features), change.outputs(session.model.head, features, levels)
+    changed = set(range(full_from, 3)) if full_from is not None else tips
+    for level, (expected, got) in enumerate(zip(want, have)):
+        assert np.array_equal(expected.numpy(), got.numpy())  # bit for bit, kept or recomputed
+        assert (got is levels[level][1]) == (level not in changed)  # unchanged levels are the kept tensors
+
+
 def test_inference_trials_score_like_dygraph_up_to_float_rounding(session):
     from slimdet.engine.evaluate import run_inference
 

@@ -1,4 +1,5 @@
-"""The compiled teacher: a Paddle Inference graph that gives the dygraph teacher's outputs, at any size."""
+"""The compiled teacher: a Paddle Inference graph, built in a child process from the weights on disk, that gives
+the dygraph teacher's outputs at any size and own loss, and keeps no dygraph copy of its weights."""
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
@@ -6,17 +7,21 @@ import numpy as np
 import paddle
 import pytest
 
+from slimdet.errors import WeightsError
 from slimdet.modeling.build import build_model
 from slimdet.slim.distill import FrozenTeacher
+from slimdet.weights import save_weights
 
 from ..modeling.voc_configs import voc_cfg
+
+R34 = {**voc_cfg("yolov3_r34_voc"), "num_classes": 3, "use_fine_grained_loss": True}
 
 
 @pytest.fixture(scope="module")
 def r34_teacher_model():
     """A real YOLOv3-R34 (upsampling, concatenation, three levels) with random, non-trivial BN statistics."""
     paddle.seed(3)
-    model = build_model({**voc_cfg("yolov3_r34_voc"), "num_classes": 3}, name_prefix="teacher_")
+    model = build_model(R34, name_prefix="teacher_")
     for layer in model.sublayers():
         if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             layer._mean.set_value(paddle.randn(layer._mean.shape) * 0.1)
@@ -25,8 +30,13 @@ def r34_teacher_model():
 
 
 @pytest.fixture(scope="module")
-def both_teachers(r34_teacher_model):
-    return FrozenTeacher(r34_teacher_model), FrozenTeacher(r34_teacher_model, compiled=True)
+def r34_weights(r34_teacher_model, tmp_path_factory):
+    return save_weights(r34_teacher_model, tmp_path_factory.mktemp("teacher") / "r34.pdparams")
+
+
+@pytest.fixture(scope="module")
+def both_teachers(r34_teacher_model, r34_weights):
+    return FrozenTeacher(r34_teacher_model), FrozenTeacher.compiled_from(R34, str(r34_weights), prefix="teacher_")
 
 
 @pytest.mark.parametrize(("batch", "size"), [(2, 64), (1, 96), (3, 32)])
@@ -43,12 +53,25 @@ def test_compiled_teacher_gives_the_dygraph_outputs_for_any_batch_and_size(both_
     assert all(out.stop_gradient for out in got)
 
 
-def test_compiling_leaves_the_teacher_weights_untouched():
+def test_the_compiled_teacher_holds_no_dygraph_weights_and_gives_the_dygraph_teachers_loss(both_teachers):
+    dygraph, compiled = both_teachers
+    assert compiled.model is None  # its weights live only in the predictor: nothing in this process can train them
+    assert (compiled.num_classes, compiled.num_anchors) == (dygraph.num_classes, dygraph.num_anchors) == (3, 3)
+    image = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype("float32"))
+    rng = np.random.default_rng(1)
+    boxes = np.zeros((2, 50, 4), dtype="float32")
+    boxes[:, 0] = [0.5, 0.5, 0.4, 0.3]  # one box per image (cx, cy, w, h), the rest padding
+    gt = {"gt_bbox": paddle.to_tensor(boxes)}
+    for level, stride in enumerate((32, 16, 8)):  # fine-grained targets: (x, y, w, h, scale, obj, classes…)
+        side = 64 // stride
+        gt[f"target{level}"] = paddle.to_tensor(rng.uniform(size=(2, 3, 6 + 3, side, side)).astype("float32"))
+    want, have = dygraph.loss(dygraph(image), gt)["loss"], compiled.loss(compiled(image), gt)["loss"]
+    assert float(have) == pytest.approx(float(want), rel=1e-4) and float(have) > 0
+
+
+def test_a_weights_file_that_does_not_fit_is_reported_from_the_child(tmp_path):
     paddle.seed(5)
-    model = build_model({**voc_cfg("yolov3_mobilenet_v1_voc"), "num_classes": 3}, name_prefix="teacher_")
-    before = {name: tensor.numpy().copy() for name, tensor in model.state_dict().items()}
-    teacher = FrozenTeacher(model, compiled=True)
-    teacher(paddle.rand([1, 3, 64, 64]))
-    after = model.state_dict()
-    assert all(np.array_equal(before[name], after[name].numpy()) for name in before)
-    assert not any(layer.training for layer in model.sublayers(include_self=True))
+    mobilenet = {**voc_cfg("yolov3_mobilenet_v1_voc"), "num_classes": 3, "use_fine_grained_loss": True}
+    wrong = save_weights(build_model(mobilenet), tmp_path / "mobilenet.pdparams")
+    with pytest.raises(WeightsError):
+        FrozenTeacher.compiled_from(R34, str(wrong), prefix="teacher_")
