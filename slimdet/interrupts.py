@@ -7,6 +7,12 @@ runs (``finally`` blocks, temp files, loader workers) instead of the process dyi
 
 ``import paddle`` installs C++ handlers for SIGTERM (they print a "FatalError … C++ Traceback" and kill the
 process): :func:`sigterm_raises` takes SIGTERM back as soon as paddle has been imported.
+
+Helper processes (loader and sensitivity workers) leave both signals to the process that started them,
+which stops them itself: they ignore them. A signal sent to the whole process group (Ctrl-C in a terminal,
+``kill -TERM -PGID``, systemd, paddle's launcher) also reaches a helper that is still starting up, before
+it could ignore anything, and would kill it: :func:`start_helpers` starts them with both signals blocked,
+and :func:`leave_stops_to_parent` turns the block into "ignored" once the helper is ready.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ import importlib.util
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 from types import ModuleType
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _VERBS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+_CAN_BLOCK = hasattr(signal, "pthread_sigmask")  # POSIX; on Windows no signal reaches a process group anyway
+_stop_requested = 0  # the signal that asked for the stop that stop_requests() is carrying out, 0 while none did
 
 
 class Terminated(KeyboardInterrupt):
@@ -101,12 +110,16 @@ def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
     while SIGTERM stays a request: paddle's launcher sends it three times within a second, and a scheduler
     that insists sends SIGKILL. The handlers from before are back when the block ends.
     """
+    global _stop_requested
     if not _on_main_thread():
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    outer_request = _stop_requested
 
     def handler(signum: int, frame: Any) -> None:
+        global _stop_requested
+        _stop_requested = _stop_requested or signum
         request_stop(signum)
         signal.signal(signal.SIGINT, _restorable(previous[signal.SIGINT], signal.SIGINT))
 
@@ -117,6 +130,16 @@ def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, _restorable(old, signum))
+        _stop_requested = outer_request
+
+
+def stop_requested() -> int:
+    """The signal that asked for a stop that is under way (see :func:`stop_requests`), 0 while none did.
+
+    Code waiting for helper processes asks it when one has died: while this process is stopping, that is
+    part of the stop (the helper may have been sent the same signal), not a crash to report.
+    """
+    return _stop_requested
 
 
 @contextmanager
@@ -135,6 +158,49 @@ def signals_deferred() -> Iterator[None]:
             signal.signal(signum, _restorable(old, signum))
         for signum in dict.fromkeys(pending):  # in arrival order, each once
             signal.raise_signal(signum)
+
+
+def start_helpers(processes: Sequence[BaseProcess]) -> None:
+    """Start helper processes with SIGINT and SIGTERM blocked, so that one still starting up does not die of
+    a signal sent to the whole process group; each must call :func:`leave_stops_to_parent` when ready.
+
+    The mask is per thread and inherited through fork and exec ('spawn'). Another thread of this process
+    may still take a signal meanwhile, so Python's handlers wait too (:func:`signals_deferred`): no helper is
+    left half-started, without the data it was to read from this process. A signal that arrived is handled
+    once all are started; should its handler raise (``KeyboardInterrupt``, :class:`Terminated`), the caller
+    stops the helpers.
+    """
+    with signals_deferred(), _stop_signals_blocked():
+        for process in processes:
+            process.start()
+
+
+@contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread, and in the processes it starts, until the block ends."""
+    if not _CAN_BLOCK:
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    # Starting a process starts multiprocessing's resource tracker first if it is not running, and that
+    # unblocks both signals afterwards (it blocks them for its own start): have it running before blocking.
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def leave_stops_to_parent() -> None:
+    """In a helper started by :func:`start_helpers`, once nothing it imports installs handlers of its own
+    any more (paddle does): ignore SIGINT and SIGTERM, then unblock them. One that arrived while they were
+    blocked is dropped: the process that started the helper got it too, and stops the helper itself."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    if _CAN_BLOCK:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):

@@ -9,7 +9,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from multiprocessing.context import SpawnProcess
 from pathlib import Path
+
+import pytest
 
 from slimdet.data._transport import BLOCK_PREFIX, SHM_DIR
 
@@ -78,6 +81,22 @@ def assert_sigkill_leaves_nothing(process: subprocess.Popen, within: float = 10.
         _clean_up(left, process.pid)
     assert gone, f"left behind: {left}, shared blocks {blocks}"
     return sorted(tree.values())
+
+
+def signal_on_start(monkeypatch: pytest.MonkeyPatch, *signums: int, this_process: int = 0) -> None:
+    """For the rest of the test, each process started with 'spawn' is sent ``signums`` as soon as its
+    ``start()`` returns, while it is still starting up (Python itself is still loading), as when a signal
+    sent to a whole process group reaches workers just started; this process then gets ``this_process``."""
+    start = SpawnProcess.start
+
+    def start_then_signal(process: SpawnProcess) -> None:
+        start(process)
+        for signum in signums:
+            os.kill(process.pid, signum)
+        if this_process:
+            os.kill(os.getpid(), this_process)
+
+    monkeypatch.setattr(SpawnProcess, "start", start_then_signal)
 
 
 def _clean_up(left: dict[int, str], owner: int) -> None:

@@ -7,19 +7,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from slimdet.errors import SlimdetError
-
 if TYPE_CHECKING:
     from slimdet.config import Config
 
 RAW_ARGS_KEY = "slimdet.raw_args"  # ctx.meta entry: the command's own arguments as typed (set by the CLI class)
 AUTO = "auto"
 
+
+def _checked_nproc(value: str) -> str:
+    """``auto`` or a whole number of at least 1, checked while parsing: a mistake is a usage error."""
+    if value != AUTO and not (value.isdigit() and int(value) >= 1):
+        raise typer.BadParameter(f"a whole number of at least 1, or {AUTO}; got '{value}'")
+    return value
+
+
 NprocOption = Annotated[
     str,
     typer.Option(
         "--nproc",
         envvar="SLIMDET_NPROC",
+        callback=_checked_nproc,
         help="Run data-parallel in N processes on this machine (re-launches itself through "
         "python -m paddle.distributed.launch; CPU: gloo). With a number, every process takes TrainReader.batch_size "
         "images per step, so a step sees N × batch_size images; max_iters, snapshot_iter and the LR schedule count "
@@ -51,13 +58,7 @@ def relaunch_with_nproc(ctx: Any, nproc: str, cfg: Config, device: str | None = 
 def _processes(nproc: str, cfg: Config, device: str | None) -> tuple[int, list[str]]:
     """(processes, arguments to add): ``auto`` also gives each rank its share of the batch."""
     if nproc != AUTO:
-        try:
-            count = int(nproc)
-        except ValueError:
-            count = 0
-        if count < 1:
-            raise SlimdetError(f"--nproc must be a whole number of at least 1, or auto; got '{nproc}'")
-        return count, []
+        return int(nproc), []  # checked while parsing
     if not _on_cpu(cfg, device):
         return 1, []
     from slimdet.engine.distributed import auto_processes

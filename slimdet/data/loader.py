@@ -6,7 +6,10 @@ randomness comes from (seed, epoch, index) (see pipeline.py), results are identi
 workers. Workers are started with 'spawn' (a fork of a process that runs paddle/OpenCV threads can
 hang), take whole batches from one task queue and hand them back through shared memory (see
 _transport.py); the loader yields them in order. They hold a lifeline to the loader's process
-(slimdet/_lifeline.py): if it is killed, even with SIGKILL, they exit within a second.
+(slimdet/_lifeline.py): if it is killed, even with SIGKILL, they exit within a second. SIGINT and SIGTERM
+are the loader's process's business (slimdet/interrupts.py): workers ignore them from their start on, and
+one that dies anyway while that process is stopping is part of the stop: the loader builds the batches
+left in-process (the same batches), so that the step in progress finishes and the checkpoint is written.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import itertools
 import math
 import multiprocessing
 import queue
-import signal
 import time
 import traceback
 import weakref
@@ -31,6 +33,7 @@ from slimdet.data.datasets import DetectionDataset
 from slimdet.data.pipeline import Batch, Pipeline, shuffle_rng
 from slimdet.data.transforms import Sample
 from slimdet.errors import DataError, SlimdetError
+from slimdet.interrupts import leave_stops_to_parent, start_helpers, stop_requested
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,16 @@ class DataLoader:
     def epoch_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         batches = self.sampler.batches(epoch)
         keys = [(self.sampler.rank, k) for k in range(len(batches))]
-        if self.workers <= 0:
-            for k in range(start, len(batches)):
-                yield self.pipeline.load_batch(batches[k], epoch, self.seed, keys[k])
-            return
+        if self.workers > 0:
+            for batch in self._pooled(batches, keys, epoch, start):
+                yield batch
+                start += 1
+        for k in range(start, len(batches)):  # no workers, or they died while this process is stopping
+            yield self.pipeline.load_batch(batches[k], epoch, self.seed, keys[k])
+
+    def _pooled(self, batches: list[list[int]], keys: list[tuple[int, int]], epoch: int, start: int) -> Iterator[Batch]:
+        """Batches ``start`` … of an epoch from the workers, in order; ends early if a worker died while this
+        process is stopping (see :func:`~slimdet.interrupts.stop_requested`)."""
         if self._pool is None:
             self._pool = _WorkerPool(self.pipeline, self.workers)
         run = next(self._runs)
@@ -148,7 +157,13 @@ class DataLoader:
                 self._pool.put((run, submitted), (batches[submitted], epoch, self.seed, keys[submitted]))
                 submitted += 1
             while want not in ready:
-                (got_run, k), batch, error = self._pool.get()
+                try:
+                    (got_run, k), batch, error = self._pool.get()
+                except _WorkerDied:
+                    if not stop_requested():
+                        raise
+                    self.close()
+                    return
                 if got_run == run:  # results of an abandoned earlier run are dropped
                     ready[k] = (batch, error)
             batch, error = ready.pop(want)
@@ -168,6 +183,10 @@ class DataLoader:
         self.close()
 
 
+class _WorkerDied(RuntimeError):
+    """A worker process ended before the loader stopped it."""
+
+
 class _WorkerPool:
     """Worker processes sharing one task queue and one result queue."""
 
@@ -182,9 +201,15 @@ class _WorkerPool:
             )
             for i in range(workers)
         ]
-        for proc in self.procs:
-            proc.start()
         self._finalizer = weakref.finalize(self, _stop, self.procs, self.tasks, self.results)
+        try:
+            start_helpers(self.procs)
+        except BaseException:  # Ctrl-C or SIGTERM as they started: they have no work to finish yet
+            for proc in self.procs:
+                if proc.pid is not None:
+                    proc.kill()
+            self.close()
+            raise
 
     def put(self, tag: tuple[int, int], args: tuple) -> None:
         self.tasks.put((tag, args))
@@ -197,7 +222,7 @@ class _WorkerPool:
             except queue.Empty:
                 dead = [p for p in self.procs if not p.is_alive()]
                 if dead:
-                    raise RuntimeError(f"data worker {dead[0].name} died (exit code {dead[0].exitcode})") from None
+                    raise _WorkerDied(f"data worker {dead[0].name} died (exit code {dead[0].exitcode})") from None
 
     def close(self) -> None:
         self._finalizer()
@@ -205,11 +230,10 @@ class _WorkerPool:
 
 def _work(lifeline: Lifeline, pipeline: Pipeline, tasks: Any, results: Any) -> None:
     """Worker main loop: build batches until the None sentinel arrives (or the loader's process is gone)."""
+    leave_stops_to_parent()  # the loader's process stops with a checkpoint, and then stops its workers
     lifeline.hold()
     import cv2
 
-    for signum in (signal.SIGINT, signal.SIGTERM):  # the main process's business: it stops with a checkpoint
-        signal.signal(signum, signal.SIG_IGN)
     cv2.setNumThreads(1)  # parallelism comes from the processes
     while (task := tasks.get()) is not None:
         tag, args = task
@@ -227,25 +251,29 @@ def _portable(err: Exception) -> BaseException:
 
 
 def _stop(procs: list, tasks: Any, results: Any) -> None:
-    for _ in procs:
-        tasks.put(None)
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        # Drain, so that a worker blocked on a full result pipe can exit, and until the workers are gone
-        # and the pipe is empty, so that no shared block they sent outlives the loader.
-        alive = any(p.is_alive() for p in procs)
-        try:
-            _, payload, _ = results.get(timeout=0.05)
-        except queue.Empty:
-            if not alive:
-                break
-            continue
-        if payload is not None:
-            unpack(payload)
-    for proc in procs:
-        if proc.is_alive():
-            proc.kill()  # a worker ignores SIGTERM, and holds nothing to save
-        proc.join(timeout=1.0)
-    for q in (tasks, results):
-        q.cancel_join_thread()
-        q.close()
+    try:
+        for _ in procs:
+            tasks.put(None)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            # Drain, so that a worker blocked on a full result pipe can exit, and until the workers are gone
+            # and the pipe is empty, so that no shared block they sent outlives the loader.
+            alive = any(p.is_alive() for p in procs)
+            try:
+                _, payload, _ = results.get(timeout=0.05)
+            except queue.Empty:
+                if not alive:
+                    break
+                continue
+            if payload is not None:
+                unpack(payload)
+    finally:  # also when a repeated Ctrl-C cuts the wait short: no worker outlives the loader
+        for proc in procs:
+            if proc.pid is None:  # never started (interrupted while starting them)
+                continue
+            if proc.is_alive():
+                proc.kill()  # a worker ignores SIGTERM, and holds nothing to save
+            proc.join(timeout=1.0)
+        for q in (tasks, results):
+            q.cancel_join_thread()
+            q.close()

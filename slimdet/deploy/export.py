@@ -22,6 +22,7 @@ from paddle import nn
 
 from slimdet._files import atomic_dir
 from slimdet.deploy.infer_cfg import InferConfig
+from slimdet.deploy.onnx_graph import pin_nms_squeeze_axes
 from slimdet.deploy.parity import ParityReport, compare_detections
 from slimdet.deploy.predictor import (
     MODEL_FILE,
@@ -111,7 +112,8 @@ def _native_stdout_to_stderr() -> Iterator[None]:
 
 
 def write_onnx(folder: Path) -> Path:
-    """Convert ``folder/model.pdmodel`` to ``folder/model.onnx`` with paddle2onnx (ONNX checker on)."""
+    """Convert ``folder/model.pdmodel`` to ``folder/model.onnx`` with paddle2onnx (ONNX checker on), then repair
+    the NMS part so that it also runs when exactly one box is kept."""
     paddle2onnx, _ = import_onnx_tools()
     target = folder / ONNX_FILE
     with _native_stdout_to_stderr():  # paddle2onnx prints its warnings on stdout even with verbose=False
@@ -123,7 +125,18 @@ def write_onnx(folder: Path) -> Path:
             verbose=False,
             enable_onnx_checker=True,
         )
+    _repair_onnx(target)
     return target
+
+
+def _repair_onnx(path: Path) -> None:
+    """Apply :mod:`slimdet.deploy.onnx_graph`'s repairs to ``path`` in place and check the result."""
+    import onnx
+
+    model = onnx.load(str(path))
+    if pin_nms_squeeze_axes(model):
+        onnx.checker.check_model(model)
+        onnx.save(model, str(path))
 
 
 def export_model(

@@ -105,12 +105,15 @@ class DygraphPredictor:
 
 
 def import_onnx_tools():
-    """(paddle2onnx, onnxruntime), or one line saying how to install them."""
+    """(paddle2onnx, onnxruntime), or one line saying how to install them (onnx too: export repairs the graph)."""
     try:
+        import onnx  # noqa: F401
         import onnxruntime
         import paddle2onnx
     except ImportError as err:
-        raise SlimdetError(f"ONNX needs paddle2onnx and onnxruntime ({err.name} is missing): {ONNX_INSTALL_HINT}") from None
+        raise SlimdetError(
+            f"ONNX needs paddle2onnx, onnxruntime and onnx ({err.name} is missing): {ONNX_INSTALL_HINT}"
+        ) from None
     return paddle2onnx, onnxruntime
 
 

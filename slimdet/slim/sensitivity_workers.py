@@ -4,7 +4,8 @@ Each worker is started with 'spawn' (a fork of a process running paddle threads 
 :class:`~slimdet.slim.sensitivity_trials.TrialSession` (same config, weights and eval set, so the same
 numbers) and takes (param, ratio) jobs from one shared queue until none are left. Only the calling
 process writes the sensitivity file, so there is never more than one writer. Workers hold a lifeline
-to the calling process (slimdet/_lifeline.py): if it is killed, even with SIGKILL, they exit too.
+to the calling process (slimdet/_lifeline.py): if it is killed, even with SIGKILL, they exit too. SIGINT
+and SIGTERM are the calling process's business: workers ignore them from their start on (slimdet/interrupts.py).
 """
 
 import zlib  # noqa: F401  (before paddle in every worker process, see slimdet/__init__.py)
@@ -12,13 +13,13 @@ import zlib  # noqa: F401  (before paddle in every worker process, see slimdet/_
 import multiprocessing
 import os
 import queue
-import signal
 import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from slimdet._lifeline import Lifeline
 from slimdet.errors import SlimdetError
+from slimdet.interrupts import leave_stops_to_parent, start_helpers
 from slimdet.slim.sensitivity_trials import TrialSpec
 
 Job = tuple[str, float]
@@ -54,10 +55,9 @@ def run_in_workers(spec: TrialSpec, jobs: Sequence[Job], workers: int) -> Iterat
     ]
     for _ in procs:
         tasks.put(None)  # one stop sign per worker, after the jobs
-    for proc in procs:
-        proc.start()
     finished = 0
     try:
+        start_helpers(procs)
         while finished < len(procs):
             kind, payload = _next_message(results, procs)
             if kind == "user-error":
@@ -70,6 +70,8 @@ def run_in_workers(spec: TrialSpec, jobs: Sequence[Job], workers: int) -> Iterat
                 yield payload
     finally:
         for proc in procs:
+            if proc.pid is None:  # never started (interrupted while starting them)
+                continue
             proc.join(timeout=10 if finished == len(procs) else 0)
             if proc.is_alive():
                 proc.kill()  # workers write nothing, so nothing is lost (and SIGKILL spares paddle's SIGTERM dump)
@@ -91,11 +93,10 @@ def _work(lifeline: Lifeline, spec: TrialSpec, threads: int, tasks: Any, results
     lifeline.hold()
     from slimdet.runtime import set_threads
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the calling process's business
     set_threads(threads)
     import paddle  # noqa: F401  (after set_threads; it installs a SIGTERM handler that prints a C++ traceback)
 
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # so is SIGTERM (the calling process kills its workers)
+    leave_stops_to_parent()  # after paddle's handler, which it replaces; the calling process kills its workers
     try:
         from slimdet.slim.sensitivity_trials import TrialSession
 

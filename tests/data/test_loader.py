@@ -1,15 +1,19 @@
-"""Loaders: same batches with any number of workers, per-epoch reshuffle, rank split, resumable stream."""
+"""Loaders: same batches with any number of workers, per-epoch reshuffle, rank split, resumable stream, workers
+that leave SIGINT and SIGTERM to the loader's process."""
 
 from __future__ import annotations
 
 import itertools
+import signal
 
 import numpy as np
 import pytest
 
 from slimdet.data import BatchSampler, build_loader
 from slimdet.errors import DataError
+from slimdet.interrupts import stop_requests
 
+from ..processes import signal_on_start
 from .configs import reader_config
 
 
@@ -79,3 +83,29 @@ def test_a_bad_image_in_a_worker_surfaces_as_a_data_error_naming_it(shapes_confi
     with build_loader(reader_config(voc_copy), "eval", workers=1) as loader:
         with pytest.raises(DataError, match=r"cannot decode image .*test_00002\.jpg"):
             list(loader)
+
+
+def test_workers_signalled_while_starting_leave_the_stop_to_the_loaders_process(shapes_config, monkeypatch):
+    cfg = shapes_config(fine_grained=False)
+    in_process = list(build_loader(cfg, "train", seed=3, workers=0))
+    signal_on_start(monkeypatch, signal.SIGINT, signal.SIGTERM, this_process=signal.SIGTERM)  # a process group's
+    stops = []
+    with stop_requests(stops.append), build_loader(cfg, "train", seed=3, workers=2) as loader:
+        pooled = list(loader)
+    _assert_same_batches(in_process, pooled)
+    assert stops and set(stops) == {signal.SIGTERM}  # handled here once both workers were started
+
+
+def test_a_dead_worker_fails_the_loader_unless_its_process_is_stopping(shapes_config, monkeypatch):
+    cfg = shapes_config(fine_grained=False)
+    in_process = list(build_loader(cfg, "train", seed=3, workers=0))
+    signal_on_start(monkeypatch, signal.SIGKILL)
+    with build_loader(cfg, "train", seed=3, workers=2) as loader:
+        with pytest.raises(RuntimeError, match=r"data worker slimdet-data-\d died \(exit code -9\)"):
+            list(loader)
+
+    monkeypatch.undo()
+    signal_on_start(monkeypatch, signal.SIGKILL, this_process=signal.SIGTERM)
+    with stop_requests(lambda signum: None), build_loader(cfg, "train", seed=3, workers=2) as loader:
+        stopping = list(loader)  # the workers' death is part of the stop: the batches are built here instead
+    _assert_same_batches(in_process, stopping)

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from slimdet.deploy import export as export_module
 from slimdet.deploy.export import export_model
 from slimdet.deploy.infer_cfg import InferConfig
-from slimdet.deploy.parity import check_parity
+from slimdet.deploy.parity import check_parity, compare_detections
 from slimdet.deploy.predictor import DygraphPredictor, OnnxPredictor, PaddlePredictor
 from slimdet.deploy.preprocess import Preprocessor
 from slimdet.errors import SlimdetError
@@ -93,6 +94,35 @@ def test_onnx_model_gives_the_paddle_inference_detections(exported, test_images)
     )
     assert report.detections >= 4 * 50
     assert report.ok, report.to_dict()
+
+
+@pytest.mark.skipif(not _has_onnx_extra(), reason="the onnx extra (paddle2onnx, onnxruntime) is not installed")
+def test_onnx_nms_agrees_when_no_box_one_box_or_several_survive(
+    exported, shapes_model, shapes_cfg, shapes_labels, test_images, tmp_path, monkeypatch
+):
+    """paddle2onnx's NMS graph failed in onnxruntime when exactly one box was kept on an image: re-export with a
+    score threshold between an image's two best scores, so that only its best box survives."""
+    folder = Path(exported.out_dir)
+    _, image, im_size = Preprocessor(InferConfig.read(folder).preprocess).prepare(test_images[0])
+    several = PaddlePredictor(folder, threads=1)(image, im_size)
+    best, second = np.sort(several.bbox[:, 1])[::-1][:2]
+    assert best > second
+    post = shapes_model.post_process
+    monkeypatch.setattr(post, "nms", replace(post.nms, score_threshold=float(best + second) / 2))
+    strict = export_model(shapes_model, shapes_cfg, None, tmp_path / "m", label_list=shapes_labels, onnx=True)
+    assert strict.onnx_parity is not None and strict.onnx_parity.ok
+
+    blank = np.zeros_like(image)  # the normalised mean colour: nothing reaches the threshold
+    cases = [(folder, image, several.bbox_num[0]), (tmp_path / "m", image, 1), (tmp_path / "m", blank, 0)]
+    for model_dir, batch, kept in cases:
+        paddle_out = PaddlePredictor(model_dir, threads=1)(batch, im_size)
+        onnx_out = OnnxPredictor(model_dir / "model.onnx", threads=1)(batch, im_size)
+        assert paddle_out.bbox_num.tolist() == onnx_out.bbox_num.tolist() == [kept]
+        report = compare_detections(
+            [(paddle_out, onnx_out)], reference="paddle", candidate="onnx", box_tol=1e-4, score_tol=1e-4
+        )
+        assert report.ok, report.to_dict()
+    assert several.bbox_num[0] >= 2
 
 
 def test_onnx_without_the_extra_names_the_install_command(monkeypatch):

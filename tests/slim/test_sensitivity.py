@@ -19,6 +19,8 @@ from slimdet.slim.sensitivity import Shard, parse_params, parse_ratios, run_sens
 from slimdet.slim.sensitivity_file import load_table, merge_tables
 from slimdet.slim.sensitivity_trials import TrialSession, TrialSpec
 
+from ..processes import signal_on_start
+
 PARAMS = ("yolo_block.0.2.conv.weights", "yolo_block.2.tip.conv.weights")  # a route conv (two consumers), a tip
 RATIOS = (0.2, 0.5, 0.8)
 
@@ -62,7 +64,8 @@ def test_losses_are_the_same_in_another_run_in_another_order(spec, reference: Pa
         assert again.losses(param) == first.losses(param)
 
 
-def test_a_run_with_two_workers_interrupted_then_resumed_writes_the_same_file(spec, reference: Path, tmp_path: Path):
+def test_a_run_with_two_workers_interrupted_then_resumed_writes_the_same_file(spec, reference, tmp_path, monkeypatch):
+    signal_on_start(monkeypatch, signal.SIGINT, signal.SIGTERM)  # as a process group's would reach them: ignored
     path = tmp_path / "sens.json"
     seen = []
 
