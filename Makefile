@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 EXTRAS := $(DEVICE),test,coco,onnx
 STAMP  := $(VENV)/.installed-$(DEVICE)
 
-.PHONY: setup test demo bench bench-ppdet clean
+.PHONY: setup lint test demo bench bench-ppdet clean
 
 setup: $(STAMP)
 
@@ -18,10 +18,16 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# Style and the layer contracts (pyproject's [tool.ruff] and [tool.importlinter]): fast, so they run first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
 # Tests run in TEST_WORKERS processes (pytest-xdist), each module whole in one of them so that its shared
 # fixtures are built once; tests/conftest.py splits the cores between them. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # The whole workflow on built-in data (at most 25 min on 2 CPU cores); a re-run reuses finished stages.

@@ -125,8 +125,7 @@ def main(argv: list[str]) -> int:
     if args.train_step:
         header += ["train step img/s", "best pipeline / step"]
     print(
-        f"training pipeline throughput, batch {BATCH_SIZE}, {args.batches} timed batches, "
-        f"{args.image_size} px sources"
+        f"training pipeline throughput, batch {BATCH_SIZE}, {args.batches} timed batches, {args.image_size} px sources"
     )
     print(" | ".join(header))
     for size, cells, model_ips in rows:

@@ -4,8 +4,8 @@ Rows (all evaluated by ``slimdet eval`` on the same test images, FLOPs and size 
 
 * teacher: YOLOv3-ResNet34 (configs/shapes_yolov3_r34.yml), trained by ``slimdet train``;
 * (a) baseline: YOLOv3-MobileNetV1 (configs/shapes_yolov3_mobilenet_v1.yml), trained by ``slimdet train``;
-* (b) r578: (a) pruned with the model zoo's r578 ratios (reference §1.5) and fine-tuned without a teacher
-  (``slimdet train --pruned_params …``, the legacy slim/prune/prune.py);
+* (b) r578: (a) pruned with the model zoo's r578 ratios (docs/legacy.md, "Pruning and r578") and fine-tuned
+  without a teacher (``slimdet train --pruned_params …``, the legacy slim/prune/prune.py);
 * (c) r578 + distill: (a) pruned the same way and trained with the split distillation loss from the
   teacher (``slimdet distill-prune``), for as many iterations as (b).
 
@@ -46,10 +46,14 @@ READERS = ("TrainReader", "EvalReader", "TestReader")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "output" / "bench_distill_prune", help="dataset + checkpoints")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "output" / "bench_distill_prune", help="dataset + checkpoints"
+    )
     parser.add_argument("--data", type=Path, help="a shapes dataset to use (default: --out/shapes, written if missing)")
     parser.add_argument("--teacher", help="trained shapes R34 checkpoint (default: trained into --out if missing)")
-    parser.add_argument("--student", help="trained shapes MobileNetV1 checkpoint (default: trained into --out if missing)")
+    parser.add_argument(
+        "--student", help="trained shapes MobileNetV1 checkpoint (default: trained into --out if missing)"
+    )
     parser.add_argument("--iters", type=int, help="iterations for a baseline trained here (default: its config's 1000)")
     parser.add_argument("--finetune-iters", type=int, default=300, help="iterations of (b) and (c), the same for both")
     parser.add_argument("--distill-weight", type=float, default=1000.0)
@@ -135,7 +139,9 @@ def main(argv: list[str]) -> None:
     def change(value: float, reference: float) -> str:
         return f"{100 * (value - reference) / reference:+.2f}%" if reference else ""
 
-    print(f"\n{'backbone':<12} {'strategy':<20} {'GFLOPs':>18} {'size MiB':>18} {'input':>6} {'teacher':>16} {'mAP':>16}")
+    print(
+        f"\n{'backbone':<12} {'strategy':<20} {'GFLOPs':>18} {'size MiB':>18} {'input':>6} {'teacher':>16} {'mAP':>16}"
+    )
     for (backbone, strategy, *_, teacher_name), m in zip(rows, measured):
         student_row = strategy not in ("teacher", "(a) baseline")
         gflops = f"{m['gflops']:.4f}" + (f" ({change(m['gflops'], base['gflops'])})" if student_row else "")
@@ -146,8 +152,10 @@ def main(argv: list[str]) -> None:
     gain = 100 * (measured[3]["mAP"] - measured[2]["mAP"])
     print(f"\ndistillation vs plain fine-tuning of the same pruned student, {args.finetune_iters} iterations each: "
           f"{gain:+.1f} mAP points; (c) vs unpruned baseline: {100 * (measured[3]['mAP'] - base['mAP']):+.1f}")  # fmt: skip
-    print(f"teacher: {teacher}\nbaseline: {student}\n"
-          f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'all cores')}, cores: {os.cpu_count()}")
+    print(
+        f"teacher: {teacher}\nbaseline: {student}\n"
+        f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'all cores')}, cores: {os.cpu_count()}"
+    )
 
 
 if __name__ == "__main__":

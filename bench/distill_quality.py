@@ -96,7 +96,14 @@ class Run:
         if done is not None:
             return done
         snapshot = self.latest_snapshot()
-        command = [str(SLIMDET), "--threads", "1", *self.args, *(["--resume", str(snapshot)] if snapshot else []), "--json"]
+        command = [
+            str(SLIMDET),
+            "--threads",
+            "1",
+            *self.args,
+            *(["--resume", str(snapshot)] if snapshot else []),
+            "--json",
+        ]
         started = time.perf_counter()
         print(f"[{time.strftime('%H:%M:%S')}] start {self.name}", file=sys.stderr, flush=True)
         with open(self.log.with_suffix(".stderr"), "w") as stderr:
@@ -135,7 +142,9 @@ class Bench:
     def train(self, name: str, base: str, iters: int) -> Run:
         config = self.config(name, base, iters)
         every = min(self.args.eval_every, iters)
-        return self.run(name, "train", "-c", str(config), "--eval", "--seed", "0", "-o", f"snapshot_iter={every}", trains=True)
+        return self.run(
+            name, "train", "-c", str(config), "--eval", "--seed", "0", "-o", f"snapshot_iter={every}", trains=True
+        )
 
     def evaluate(self, name: str, config: Path, weights: Path) -> float:
         return self.run(f"eval_{name}", "eval", "-c", str(config), "-w", str(weights))()["metrics"]["mAP"]

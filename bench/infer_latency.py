@@ -1,8 +1,8 @@
 """Does pruning make the deployed detector faster? Unpruned vs r578-pruned MobileNetV1-YOLOv3, side by side.
 
 Both models come from configs/yolov3_mobilenet_v1_voc.yml (20 classes) with random weights, the second
-pruned with the slim model zoo's r578 ratios (reference §1.5). Each is exported by slimdet at every input
-size and timed through Paddle Inference on the CPU, batch 1, at each thread count; the two models
+pruned with the slim model zoo's r578 ratios (docs/legacy.md, "Pruning and r578"). Each is exported by slimdet
+at every input size and timed through Paddle Inference on the CPU, batch 1, at each thread count; the two models
 alternate run by run so that both see the same machine load. Printed next to the latency ratio: the conv
 FLOPs ratio (the most pruning can give, if only convolutions cost time) and the on-disk size ratio.
 
@@ -48,7 +48,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--nms-load", choices=sorted(NMS_LOADS), default="coarse", help="boxes reaching NMS (see above)")
+    parser.add_argument(
+        "--nms-load", choices=sorted(NMS_LOADS), default="coarse", help="boxes reaching NMS (see above)"
+    )
     parser.add_argument("--quick", action="store_true", help="320 only, 2 warm-up and 5 timed runs")
     args = parser.parse_args(argv)
     if args.quick:
@@ -90,7 +92,7 @@ def build_models(cfg: dict, level_bias: tuple[float, ...]):
     pruned = build_model(cfg)
     pruned.set_state_dict(base.state_dict())
     plan = PruningPlan(ratios=R578)
-    plan.apply(pruned)
+    plan.prune(pruned)
     return base, pruned, plan
 
 

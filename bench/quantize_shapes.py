@@ -52,8 +52,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--score-onnx", action="store_true",
-                        help="also score the ONNX models (paddle2onnx's NMS fails on an image where one box survives)")
+    parser.add_argument(
+        "--score-onnx",
+        action="store_true",
+        help="also score the ONNX models (paddle2onnx's NMS fails on an image where one box survives)",
+    )
     return parser.parse_args(argv)
 
 
@@ -80,7 +83,7 @@ def export_and_quantize(name: str, weights: str, size: int, overrides: list[str]
     from slimdet.deploy.export import export_model
     from slimdet.deploy.infer_cfg import InferConfig
     from slimdet.deploy.quantize import quantize_export, write_int8
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
 
     cfg = load_config(CONFIG, overrides).to_dict()
     model, plan = build_trained_model(cfg, weights)
@@ -121,7 +124,7 @@ def time_all(folders: dict[str, tuple[Path, Path]], size: int, threads: int, arg
             for detector in detectors:
                 detector(batch, im_size)
             break
-        except Exception as err:  # noqa: BLE001  (the ONNX NMS failure named in --score-onnx)
+        except Exception as err:
             print(f"# {image.name} skipped for timing: {' '.join(str(err).split())[:120]}", file=sys.stderr)
     assert batch.shape[-1] == size
     latencies = median_latency_ms(detectors, batch, im_size, warmup=args.warmup, repeats=args.repeats)
@@ -136,7 +139,7 @@ def main(argv: list[str]) -> None:
     args.dataset = train_out / "shapes"
     overrides = [f"{reader}.dataset.dataset_dir={args.dataset}" for reader in READERS]
     from slimdet.config import load_config
-    from slimdet.modeling.inspect import eval_input_size
+    from slimdet.config.sizes import eval_input_size
 
     eval_size = eval_input_size(load_config(CONFIG, overrides).to_dict())
     scored, timed = {}, {}
@@ -148,14 +151,18 @@ def main(argv: list[str]) -> None:
 
     print(f"\n# accuracy and size: {scored[MODELS[0]].metric} on {scored[MODELS[0]].eval_images} test images at "
           f"{eval_size} px, calibration: {args.calib_images} training images, {args.algo}")  # fmt: skip
-    print(f"{'model':<13} {'engine':<17} {'float mAP':>9} {'int8 mAP':>9} {'Δ points':>9} {'float MiB':>10} {'int8 MiB':>9}")
+    print(
+        f"{'model':<13} {'engine':<17} {'float mAP':>9} {'int8 mAP':>9} {'Δ points':>9} {'float MiB':>10} {'int8 MiB':>9}"
+    )
     for name in MODELS:
         for float_row, int8 in scored[name].pairs():
             print(f"{name:<13} {int8.engine:<17} {100 * float_row.mean_ap:>9.1f} {100 * int8.mean_ap:>9.1f} "
                   f"{100 * (int8.mean_ap - float_row.mean_ap):>+9.1f} {float_row.size_bytes / MIB:>10.2f} "
                   f"{int8.size_bytes / MIB:>9.2f}")  # fmt: skip
     print(f"\n# batch-1 latency at {args.size} px (median of {args.repeats}, all graphs taking turns)")
-    print(f"{'model':<13} {'engine':<17} {'threads':>7} {'float ms':>9} {'int8 ms':>8} {'int8/float':>10} {'int8/unpruned float':>19}")
+    print(
+        f"{'model':<13} {'engine':<17} {'threads':>7} {'float ms':>9} {'int8 ms':>8} {'int8/float':>10} {'int8/unpruned float':>19}"
+    )
     for threads, times in latency.items():
         for name in MODELS:
             for engine in ("paddle_inference", "onnxruntime"):

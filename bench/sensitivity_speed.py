@@ -100,7 +100,7 @@ def naive_way(config: Path, jobs) -> tuple[dict, float, str]:
     from slimdet.config import load_config
     from slimdet.data import build_loader
     from slimdet.engine.evaluate import build_evaluator, run_inference
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
     from slimdet.slim.pruner import TracedPruner
     from slimdet.slim.sensitivity_trials import FirstImages
 

@@ -64,14 +64,25 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="slimdet-bench-") as tmp:
         dataset = Path(tmp) / "shapes"
-        subprocess.run([str(SLIMDET), "data", "synth", "--out", str(dataset), "--json"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(SLIMDET), "data", "synth", "--out", str(dataset), "--json"], check=True, stdout=subprocess.DEVNULL
+        )
         rows = []
         for name in args.configs:
             config, target = CONFIGS[name]
             result, seconds, rss = train(config, dataset, Path(tmp) / "output", args)
             best = result["best"]["mAP"] if result["best"] else float("nan")
             rows.append(
-                (name, result["iterations"], best, target, seconds, result["eval_seconds"], result["seconds_per_iter"], rss)
+                (
+                    name,
+                    result["iterations"],
+                    best,
+                    target,
+                    seconds,
+                    result["eval_seconds"],
+                    result["seconds_per_iter"],
+                    rss,
+                )
             )
             evals = ", ".join(f"{e['iteration']}: {e['mAP']:.3f}" for e in result["evals"])
             print(f"{name}: mAP at each snapshot {evals}", flush=True)

@@ -186,8 +186,14 @@ def legacy_name(key: str) -> str:
     if parts[0] == "yolo_head":  # yolo_head.yolo_output.<i>.weight|bias
         return f"yolo_output.{parts[2]}.conv.{'weights' if leaf == 'weight' else 'bias'}"
     if parts[0] == "neck":  # neck.yolo_transition.<i>.… | neck.yolo_block.<i>[.conv_module].<conv>.…
-        unit = f"yolo_transition.{parts[2]}" if parts[1] == "yolo_transition" else f"yolo_block.{parts[2]}.{_BLOCK_CONV[parts[-3]]}"
-        return f"{unit}.conv.weights" if parts[-2] == "conv" else f"{unit}.bn.{_BN_LEAF[leaf].replace('variance', 'var')}"
+        unit = (
+            f"yolo_transition.{parts[2]}"
+            if parts[1] == "yolo_transition"
+            else f"yolo_block.{parts[2]}.{_BLOCK_CONV[parts[-3]]}"
+        )
+        return (
+            f"{unit}.conv.weights" if parts[-2] == "conv" else f"{unit}.bn.{_BN_LEAF[leaf].replace('variance', 'var')}"
+        )
     if parts[1].startswith("res"):  # backbone.res2.res2a.<branch2a|branch2b|short>.<conv|norm>.<leaf>
         branch = parts[3].replace("short", "branch1")
         weight, bn = f"{parts[2]}_{branch}", f"bn{parts[2][3:]}_{branch}"
@@ -279,19 +285,19 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         student["TrainReader"]["batch_size"] //= world_size
     model = build_model(student)
     if task == "distill":
-        PruningPlan(ratios=R578, input_size=int(os.environ["BENCH_SIZE"])).apply(model)
+        PruningPlan(ratios=R578).apply(model, input_size=int(os.environ["BENCH_SIZE"]))
     if (work / START[PPDET_TASK.get(task, task)]).is_file():
         load_start(model, work / START[PPDET_TASK.get(task, task)])
     loader = build_loader(student, "train", seed=0, rank=paddle.distributed.get_rank(), world_size=world_size)
-    if task in ("plain", "plain_dp"):
-        from slimdet.engine.trainer import Trainer
+    from slimdet.engine.trainer import Trainer
 
+    if task in ("plain", "plain_dp"):
         optimizer, scheduler = build_optimizer(student, model)
         net = paddle.DataParallel(model) if world_size > 1 else model
         trainer = Trainer(net, optimizer, scheduler, loader.forever)
     else:
-        from slimdet.engine.distill_trainer import DistillTrainer
         from slimdet.slim.distill import FrozenTeacher
+        from slimdet.slim.distill_step import DistillStep
 
         optimizer, scheduler = build_optimizer(student, model)
         teacher_cfg = {**load_config(work / "slimdet_teacher.yml").to_dict(), "use_fine_grained_loss": True}
@@ -301,7 +307,8 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         # compiled: what `slimdet distill-prune` runs on a CPU (--teacher-engine auto)
         teacher = FrozenTeacher(teacher_model, compiled=True)
         # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it
-        trainer = DistillTrainer(model, optimizer, scheduler, loader.forever, teacher=teacher, teacher_loss_every=1)
+        step = DistillStep(teacher, teacher_loss_every=1)
+        trainer = Trainer(model, optimizer, scheduler, loader.forever, step=step)
     trainer.max_iter = steps + warmup
     trainer.data = loader.forever(0)
     with loader:
@@ -437,8 +444,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement before giving up")
     parser.add_argument("--work", type=Path, default=ROOT / "output" / "bench_vs_ppdet")
     parser.add_argument("--ppdet-python", default=os.environ.get("PPDET_PYTHON", str(ROOT / ".venv-ppdet/bin/python")))
-    parser.add_argument("--ppdet-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for ppdet's processes (repeatable), e.g. MKL_DEBUG_CPU_TYPE=5")
+    parser.add_argument(
+        "--ppdet-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for ppdet's processes (repeatable), e.g. MKL_DEBUG_CPU_TYPE=5",
+    )
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if any("=" not in pair for pair in args.ppdet_env):

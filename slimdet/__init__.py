@@ -13,6 +13,7 @@ These must happen before anything imports paddle, so they happen here:
 """
 
 import zlib  # noqa: F401  (must precede paddle, see the module docstring)
+
 import warnings
 
 # paddleslim imports distutils, and setuptools' shim warns about it on every command.

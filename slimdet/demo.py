@@ -33,7 +33,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from slimdet.commands.distill_prune import distill_prune
+from slimdet.commands.evaluate import evaluate_checkpoint
+from slimdet.commands.train import train_from_config
+from slimdet.config import load_config
+from slimdet.config.sizes import eval_input_size
+from slimdet.data.synth import write_synthetic_voc
 from slimdet.demo_configs import FAST, FULL, STUDENT_BASE, TEACHER_BASE, DemoSize, demo_config, shipped_configs
+from slimdet.deploy.export import export_checkpoint
+from slimdet.deploy.infer import infer
+from slimdet.errors import SlimdetError
+from slimdet.slim.assemble import build_trained_model
+from slimdet.slim.flops import count_conv_macs, parameter_mib
+from slimdet.slim.plan import PruningPlan
+from slimdet.slim.sensitivity import run_sensitivity
+from slimdet.slim.sensitivity_ratios import choose_ratios
+from slimdet.slim.sensitivity_trials import TrialSpec
 
 FINAL = "model_final"
 # A detector trained for minutes on a CPU rarely scores 0.5 (the exported draw_threshold): at 0.5 the demo's
@@ -118,10 +133,6 @@ def run_demo(
     out: str | Path = "demo_output", *, fast: bool = False, on_stage: Callable[[StageTime], None] | None = None
 ) -> DemoResult:
     """Run (or finish) the demo in ``out``; ``on_stage(time)`` is called as each stage ends."""
-    from slimdet.config import load_config
-    from slimdet.data.synth import write_synthetic_voc
-    from slimdet.engine.train import train_from_config
-
     size = FAST if fast else FULL
     out = Path(out).resolve()
     stages = _Stages(on_stage)
@@ -204,8 +215,6 @@ def run_demo(
 
 def _claim(marker: Path, fast: bool) -> None:
     """Refuse to mix a --fast demo's outputs with a full one's (each stage would reuse the other's)."""
-    from slimdet.errors import SlimdetError
-
     mode = "fast" if fast else "full"
     if marker.is_file():
         made = json.loads(marker.read_text()).get("mode")
@@ -217,9 +226,6 @@ def _claim(marker: Path, fast: bool) -> None:
 
 
 def _sensitivity(config: Path, size: DemoSize, path: Path) -> Any:
-    from slimdet.slim.sensitivity import run_sensitivity
-    from slimdet.slim.sensitivity_trials import TrialSpec
-
     spec = TrialSpec(
         config=str(config),
         params=size.sensitivity_params,
@@ -231,28 +237,18 @@ def _sensitivity(config: Path, size: DemoSize, path: Path) -> Any:
 
 
 def _ratios(path: Path, config: Path, size: DemoSize) -> Any:
-    from slimdet.slim.sensitivity_ratios import choose_ratios
-
     return choose_ratios(path, target_flops=size.target_flops, config=config)
 
 
 def _prune_only(config: Path, pruned_params: str, pruned_ratios: str) -> Any:
-    from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
-    from slimdet.modeling.inspect import eval_input_size
-    from slimdet.slim.plan import PruningPlan
-
     cfg = load_config(config)
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, input_size=eval_input_size(cfg.to_dict()))
+    plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
     return train_from_config(cfg, quiet=True, plan=plan)
 
 
 def _distill(
     config: Path, teacher_config: Path, teacher_weights: Path, pruned_params: str, pruned_ratios: str, weight: float
 ) -> Any:
-    from slimdet.config import load_config
-    from slimdet.slim.distill_prune import distill_prune
-
     return distill_prune(
         load_config(config),
         load_config(teacher_config),
@@ -266,12 +262,6 @@ def _distill(
 
 def _score(config: Path, weights: Path) -> dict[str, float]:
     """mAP on the test split, and the rebuilt model's conv GFLOPs and parameter MiB at the eval input size."""
-    from slimdet.config import load_config
-    from slimdet.engine.evaluate import evaluate_checkpoint
-    from slimdet.modeling.assemble import build_trained_model
-    from slimdet.modeling.inspect import eval_input_size
-    from slimdet.slim.flops import count_conv_macs, parameter_mib
-
     cfg = load_config(config)
     result = evaluate_checkpoint(cfg, str(weights))
     model, _ = build_trained_model(cfg.to_dict(), str(weights))
@@ -283,15 +273,11 @@ def _score(config: Path, weights: Path) -> dict[str, float]:
 
 
 def _export(config: Path, weights: Path, export_dir: Path) -> Any:
-    from slimdet.deploy.export import export_checkpoint
-
     return export_checkpoint(config, [f"weights={weights}"], output_dir=export_dir)
 
 
 def _infer(model_dir: Path, dataset: Path, count: int, out: Path) -> list[str]:
     """The exported model on the first ``count`` test images; the drawn copies' paths."""
-    from slimdet.deploy.infer import infer
-
     images = out / "infer_inputs"
     if images.exists():
         shutil.rmtree(images)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import slimdet
+from slimdet.config.shipped import SHIPPED_DIR
+from slimdet.errors import ConfigError
 
 TEACHER_BASE = "shapes_yolov3_r34.yml"
 STUDENT_BASE = "shapes_yolov3_mobilenet_v1.yml"
@@ -45,7 +46,9 @@ class DemoSize:
 
 
 def _block(levels: range) -> tuple[str, ...]:
-    return tuple(f"yolo_block.{level}.{conv}.conv.weights" for level in levels for conv in ("0.0", "0.1", "1.0", "1.1", "2"))
+    return tuple(
+        f"yolo_block.{level}.{conv}.conv.weights" for level in levels for conv in ("0.0", "0.1", "1.0", "1.1", "2")
+    )
 
 
 FULL = DemoSize(
@@ -81,15 +84,10 @@ def estimated_seconds(size: DemoSize) -> float:
 
 
 def shipped_configs() -> Path:
-    """The repository's ``configs/`` folder (the demo runs from a clone, installed editable)."""
-    from slimdet.errors import ConfigError
-
-    folder = Path(slimdet.__file__).resolve().parents[1] / "configs"
-    if not (folder / STUDENT_BASE).is_file():
-        raise ConfigError(
-            f"the shipped configs are not at {folder}: run the demo from a clone of slimdet installed with pip install -e ."
-        )
-    return folder
+    """The package's ``configs/`` folder (package data: there in a clone and in a wheel install alike)."""
+    if not (SHIPPED_DIR / STUDENT_BASE).is_file():
+        raise ConfigError(f"the shipped configs are not at {SHIPPED_DIR}: reinstall slimdet (pip install slimdet)")
+    return SHIPPED_DIR
 
 
 def demo_config(

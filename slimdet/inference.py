@@ -124,7 +124,9 @@ class CompiledGraph:
             with tempfile.TemporaryDirectory(prefix="slimdet-graph-") as folder:
                 stem = Path(folder) / _STEM
                 with output_silenced():  # glog's "New Executor is Running" from the save's executor
-                    paddle.jit.save(paddle.jit.to_static(layer, input_spec=list(input_spec), full_graph=True), str(stem))
+                    paddle.jit.save(
+                        paddle.jit.to_static(layer, input_spec=list(input_spec), full_graph=True), str(stem)
+                    )
                 # The predictor reads program and weights into memory, so the folder may go.
                 self._predictor = cpu_predictor(
                     Path(f"{stem}.pdmodel"), Path(f"{stem}.pdiparams"), threads=threads, mkldnn=True, memory_optim=True

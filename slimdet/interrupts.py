@@ -56,7 +56,7 @@ def exit_code(signum: int) -> int:
 
 
 def verb(signum: int) -> str:
-    """"interrupted" (Ctrl-C) or "terminated" (SIGTERM), for the one line a stopped command prints."""
+    """ "interrupted" (Ctrl-C) or "terminated" (SIGTERM), for the one line a stopped command prints."""
     return _VERBS.get(signum, f"stopped by {signal.Signals(signum).name}")
 
 

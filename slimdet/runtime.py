@@ -23,9 +23,7 @@ def missing_paddle_message() -> str | None:
     """A one-line install hint when neither paddle wheel is present (checked without importing it)."""
     if importlib.util.find_spec("paddle") is not None:
         return None
-    return (
-        "slimdet needs PaddlePaddle 2.6.2: pip install 'slimdet[cpu]' (or 'slimdet[gpu]' for CUDA machines)"
-    )
+    return "slimdet needs PaddlePaddle 2.6.2: pip install 'slimdet[cpu]' (or 'slimdet[gpu]' for CUDA machines)"
 
 
 def default_threads() -> None:
@@ -152,9 +150,7 @@ def set_device(device: str) -> str:
             "use cpu, gpu or gpu:N"
         )
     if kind == "gpu" and not paddle.device.is_compiled_with_cuda():
-        raise SlimdetError(
-            "this paddle build has no CUDA support: install 'slimdet[gpu]' or use --device cpu"
-        )
+        raise SlimdetError("this paddle build has no CUDA support: install 'slimdet[gpu]' or use --device cpu")
     if index and int(index) >= paddle.device.cuda.device_count():
         raise SlimdetError(
             f"--device {device}: this machine has {paddle.device.cuda.device_count()} GPUs (gpu:0 is the first)"

@@ -5,7 +5,7 @@ Sources ``load_weights`` understands:
 * our ``.pdparams`` (a pickle of {legacy name: ndarray}, as written by ``save_weights`` and by 0.2+'s
   ``fluid.save``); a path without suffix whose ``<path>.pdparams`` exists works too, as in 0.x;
 * a legacy release folder: one file per variable, file name = variable name, each in Paddle's
-  LoDTensor format (reference §10.2), possibly inside one top-level folder;
+  LoDTensor format (docs/legacy.md, "Weight files"), possibly inside one top-level folder;
 * a ``.tar`` of such a folder (read in memory, nothing extracted); a folder or tar holding no variable
   files but a single ``.pdparams`` is read as that checkpoint;
 * an ``http(s)://`` URL of either: downloaded once into ``$SLIMDET_HOME/weights`` (default
@@ -133,7 +133,9 @@ def load_weights(
             missing.append(name)
         elif tuple(values[name].shape) != tuple(tensor.shape):
             mismatched.append(name)
-            mismatch_details.append(f"'{name}' {list(values[name].shape)} in the file, {list(tensor.shape)} in the model")
+            mismatch_details.append(
+                f"'{name}' {list(values[name].shape)} in the file, {list(tensor.shape)} in the model"
+            )
         else:
             matched.append(name)
     report = LoadReport(
@@ -284,13 +286,11 @@ def _parse_variables(files: Mapping[str, bytes], origin: Path | str) -> dict[str
 
 def _is_variable(relative: str) -> bool:
     base = relative.rsplit("/", 1)[-1]
-    return not (
-        base.startswith(".") or base in _NOT_VARIABLES or base.endswith(_NON_VARIABLE_SUFFIXES)
-    )
+    return not (base.startswith(".") or base in _NOT_VARIABLES or base.endswith(_NON_VARIABLE_SUFFIXES))
 
 
 def parse_lod_tensor(data: bytes, *, name: str = "variable") -> np.ndarray:
-    """Decode one variable file in Paddle's LoDTensor format (reference §10.2); errors name the file."""
+    """Decode one variable file in Paddle's LoDTensor format (docs/legacy.md, "Weight files"); errors name the file."""
     try:
         return _decode(memoryview(data))
     except (struct.error, ValueError, IndexError) as err:
@@ -449,4 +449,3 @@ def _safe_extract(archive: Path, dest: Path, origin: str) -> None:
         raise WeightsError(f"refusing {origin}: {err}") from None
     except (tarfile.TarError, EOFError, OSError) as err:
         raise WeightsError(f"{origin} is not a readable tar archive ({err}); download it again") from None
-

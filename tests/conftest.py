@@ -188,8 +188,8 @@ def overfit_tiny(synthetic_voc: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def _train_overfit_model(dataset: Path, folder: Path) -> dict:
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
 
     folder.mkdir(parents=True, exist_ok=True)
     handful = folder / "handful.txt"
@@ -242,4 +242,3 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", str(mount_point)], check=True)
-

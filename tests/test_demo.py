@@ -21,8 +21,15 @@ def test_demo_configs_load_and_train_evaluate_and_export_at_the_chosen_size(base
     path = tmp_path / "demo_x.yml"
     pretrain = tmp_path / "start.pdparams"
     path.write_text(
-        demo_config(shipped_configs() / base, FULL, dataset=tmp_path / "shapes", save_dir=tmp_path / "out",
-                    name="demo_x", iters=7, pretrain=pretrain)
+        demo_config(
+            shipped_configs() / base,
+            FULL,
+            dataset=tmp_path / "shapes",
+            save_dir=tmp_path / "out",
+            name="demo_x",
+            iters=7,
+            pretrain=pretrain,
+        )
     )
     cfg = load_config(path)
     assert (cfg.max_iters, cfg.snapshot_iter, cfg.num_classes) == (7, 7, 3)

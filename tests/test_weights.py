@@ -11,9 +11,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 import paddle
+import pytest
 from paddle import nn
 
 from slimdet.config import load_config
@@ -21,7 +20,6 @@ from slimdet.errors import WeightsError
 from slimdet.modeling.build import build_model
 from slimdet.modeling.layers import ConvBN, UnitNames
 from slimdet.weights import load_weights, parse_lod_tensor, save_weights
-
 
 OPTIMIZER_LEFTOVERS = ("conv1_weights_velocity_0", "learning_rate_0")
 MOBILENET_VOC = Path(__file__).resolve().parents[1] / "configs" / "yolov3_mobilenet_v1_voc.yml"
@@ -65,12 +63,17 @@ class Tiny(nn.Layer):
         self.name_prefix = name_prefix
         with paddle.utils.unique_name.guard():
             self.block = ConvBN(3, 4, 3, UnitNames.dotted(f"{name_prefix}yolo_block.0.0.0"))
-            self.out = ConvBN(4, out_channels, 1, UnitNames.underscored(f"{name_prefix}conv1", f"{name_prefix}conv1_bn"))
+            self.out = ConvBN(
+                4, out_channels, 1, UnitNames.underscored(f"{name_prefix}conv1", f"{name_prefix}conv1_bn")
+            )
 
 
 def _tiny_arrays(seed: int = 0, out_channels: int = 2) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {t.name: rng.standard_normal(t.shape).astype("float32") for t in Tiny(out_channels=out_channels).state_dict().values()}
+    return {
+        t.name: rng.standard_normal(t.shape).astype("float32")
+        for t in Tiny(out_channels=out_channels).state_dict().values()
+    }
 
 
 def _values(model) -> dict[str, np.ndarray]:
@@ -195,11 +198,19 @@ def test_partial_load_skips_excluded_and_reshaped_params_and_reports_them(tmp_pa
     model = Tiny()
     report = load_weights(model, _folder(tmp_path, arrays), strict=False, exclude=["yolo_block.0.0.0.bn.s"])
     assert report.excluded == ("yolo_block.0.0.0.bn.scale",)
-    assert set(report.shape_mismatched) == {f"conv1_{s}" for s in ("weights", "bn_scale", "bn_offset", "bn_mean", "bn_variance")}
+    assert set(report.shape_mismatched) == {
+        f"conv1_{s}" for s in ("weights", "bn_scale", "bn_offset", "bn_mean", "bn_variance")
+    }
     assert set(report.matched) == {f"yolo_block.0.0.0.{s}" for s in ("conv.weights", "bn.offset", "bn.mean", "bn.var")}
     assert float(model.block.bn.weight.numpy().max()) == 1.0  # excluded: keeps its initial value
     np.testing.assert_array_equal(model.block.conv.weight.numpy(), arrays["yolo_block.0.0.0.conv.weights"])
-    assert report.to_dict()["counts"] == {"matched": 4, "missing": 0, "unexpected": 0, "shape_mismatched": 5, "excluded": 1}
+    assert report.to_dict()["counts"] == {
+        "matched": 4,
+        "missing": 0,
+        "unexpected": 0,
+        "shape_mismatched": 5,
+        "excluded": 1,
+    }
 
 
 def test_weights_of_another_model_are_an_error_even_when_partial(tmp_path):
@@ -266,7 +277,9 @@ def test_url_downloads_once_then_loads_from_the_cache(web, tmp_path):
     tar_folder(_folder(tmp_path, arrays), served / "tiny_release.tar", "tiny_release")
     seen = []
     model = Tiny()
-    report = load_weights(model, f"{base}/tiny_release.tar", strict=True, progress=lambda done, total: seen.append((done, total)))
+    report = load_weights(
+        model, f"{base}/tiny_release.tar", strict=True, progress=lambda done, total: seen.append((done, total))
+    )
     assert len(report.matched) == 10 and requests == ["/tiny_release.tar"]
     assert seen and seen[-1][0] == seen[-1][1] == (served / "tiny_release.tar").stat().st_size
     entries = list(cache.iterdir())
@@ -306,7 +319,7 @@ def _tar_bytes(members: dict[str, bytes]) -> bytes:
     ],
 )
 def test_bad_downloads_are_clear_errors_and_leave_no_cache_entry(web, tmp_path, case, message):
-    served, base, requests, cache = web
+    served, base, _, cache = web
     good = _lod_file(bytes.fromhex("08051004"), np.ones(4, "<f4").tobytes())
     if case == "cut":
         blob = _tar_bytes({"r/conv1_weights": good * 400})[:1500]

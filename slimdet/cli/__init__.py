@@ -193,9 +193,11 @@ def _register() -> None:
 
     app.command("demo", cls=SlimdetCommand)(demo_command)
 
+    from slimdet.cli.config import list_command as config_list_command
     from slimdet.cli.config import show_command as config_show_command
 
     config_app.command("show", cls=SlimdetCommand)(config_show_command)
+    config_app.command("list", cls=SlimdetCommand)(config_list_command)
 
 
 _register()

@@ -13,7 +13,12 @@ import typer
 
 ConfigOption = Annotated[
     Path,
-    typer.Option("--config", "-c", help="PaddleDetection-style YAML config (_READER_/_BASE_ includes allowed)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="PaddleDetection-style YAML config (_READER_/_BASE_ includes allowed); a shipped one by name "
+        "(slimdet config list) when no such file exists here.",
+    ),
 ]
 OverrideOption = Annotated[
     list[str] | None,

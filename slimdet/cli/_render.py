@@ -10,14 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 
@@ -86,7 +79,12 @@ def pruning_tables(report: Any) -> list[Table]:
                 f"-{report.flops_reduction:.2f}%",
             ),
             ("parameters", f"{report.params_before:,}", f"{report.params_after:,}", f"-{report.params_reduction:.2f}%"),
-            ("size (float32 MiB)", f"{report.mib_before:.2f}", f"{report.mib_after:.2f}", f"-{report.params_reduction:.2f}%"),
+            (
+                "size (float32 MiB)",
+                f"{report.mib_before:.2f}",
+                f"{report.mib_after:.2f}",
+                f"-{report.params_reduction:.2f}%",
+            ),
         ],
     )
     return [per_param, totals]
@@ -95,7 +93,7 @@ def pruning_tables(report: Any) -> list[Table]:
 def print_training(
     title: str, result: Any, head: Mapping[str, Any], after_checkpoint: Mapping[str, Any] | None = None
 ) -> None:
-    """What ``train`` and ``distill-prune`` print after a run (``result`` is an ``engine.train.TrainResult``):
+    """What ``train`` and ``distill-prune`` print after a run (``result`` is an ``commands.train.TrainResult``):
     the pruning tables when the model was pruned, a summary (``head`` rows first, ``after_checkpoint``
     rows after the final checkpoint's), and the evaluations."""
     out = stdout_console()

@@ -1,4 +1,5 @@
-"""``slimdet config show``: the merged, validated config, as highlighted YAML or one JSON document."""
+"""``slimdet config show``: the merged, validated config, as highlighted YAML or one JSON document;
+``slimdet config list``: the configs shipped inside the package, which ``-c NAME`` finds from anywhere."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import yaml
 from rich.syntax import Syntax
 
 from slimdet.cli._options import ConfigOption, JsonOption, OverrideOption
-from slimdet.cli._render import print_json, stdout_console
+from slimdet.cli._render import print_json, stdout_console, table
 from slimdet.config import load_config
+from slimdet.config.shipped import shipped_configs
 
 
 class _ShowDumper(yaml.SafeDumper):
@@ -24,10 +26,24 @@ _ShowDumper.add_representer(list, _ShowDumper.represent_short_lists_flat)
 
 
 def show_command(config: ConfigOption, overrides: OverrideOption = None, as_json: JsonOption = False) -> None:
-    """Print the config after includes and -o overrides, validated, with defaults filled in."""
-    merged = load_config(config, overrides or []).to_dict()
+    """Print the config after includes and -o overrides, validated, with defaults filled in.
+
+    The YAML view starts with a comment naming the file read (a shipped one when -c names no file here).
+    """
+    cfg = load_config(config, overrides or [])
+    merged = cfg.to_dict()
     if as_json:
         print_json(merged)
         return
-    text = yaml.dump(merged, Dumper=_ShowDumper, sort_keys=False, allow_unicode=True, width=100)
+    text = f"# {cfg.path}\n" + yaml.dump(merged, Dumper=_ShowDumper, sort_keys=False, allow_unicode=True, width=100)
     stdout_console().print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+
+
+def list_command(as_json: JsonOption = False) -> None:
+    """List the shipped configs: -c NAME reads one when no file NAME exists in the working directory."""
+    paths = shipped_configs()
+    if as_json:
+        print_json([{"name": path.name, "path": str(path)} for path in paths])
+        return
+    rows = [(path.name, str(path)) for path in paths]
+    stdout_console().print(table("shipped configs (-c NAME)", ["name", "path"], rows))

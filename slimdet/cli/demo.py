@@ -16,7 +16,8 @@ def demo_command(
         "demo_output"
     ),
     fast: Annotated[
-        bool, typer.Option("--fast", help="Tiny sizes and a few steps (a smoke run, ~1 minute): the numbers mean nothing.")
+        bool,
+        typer.Option("--fast", help="Tiny sizes and a few steps (a smoke run, ~1 minute): the numbers mean nothing."),
     ] = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
@@ -33,7 +34,9 @@ def demo_command(
     log = stderr_console()
 
     def announce(done: StageTime) -> None:  # one plain line per finished stage, for logs as much as terminals
-        log.print(f"{done.stage} (reused)" if done.reused else f"{done.stage} done in {done.seconds:.1f} s", highlight=False)
+        log.print(
+            f"{done.stage} (reused)" if done.reused else f"{done.stage} done in {done.seconds:.1f} s", highlight=False
+        )
 
     result = run_demo(out, fast=fast, on_stage=None if quiet else announce)
     if as_json:

@@ -37,7 +37,9 @@ def distill_prune_command(
     config: ConfigOption,
     teacher_config: Annotated[
         Path,
-        typer.Option("--teacher-config", "--teacher_config", "-t", help="The teacher's config (e.g. yolov3_r34_voc.yml)."),
+        typer.Option(
+            "--teacher-config", "--teacher_config", "-t", help="The teacher's config (e.g. yolov3_r34_voc.yml)."
+        ),
     ],
     teacher_pretrained: Annotated[
         str | None,
@@ -107,8 +109,8 @@ def distill_prune_command(
 
     The split outputs are needed: -o use_fine_grained_loss=true unless the student config sets it.
     """
+    from slimdet.commands.distill_prune import distill_prune
     from slimdet.config import load_config
-    from slimdet.slim.distill_prune import distill_prune
 
     student_cfg = load_config(config, overrides or [])
     relaunch_with_nproc(ctx, nproc, student_cfg, device)  # --nproc: this command again, in N processes

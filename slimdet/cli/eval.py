@@ -27,13 +27,17 @@ def eval_command(
     overrides: OverrideOption = None,
     weights: Annotated[
         str | None,
-        typer.Option("--weights", "-w", help="Checkpoint to score (default: the config's weights; -o weights=PATH works too)."),
+        typer.Option(
+            "--weights", "-w", help="Checkpoint to score (default: the config's weights; -o weights=PATH works too)."
+        ),
     ] = None,
     pruned_params: PrunedParamsOption = None,
     pruned_ratios: PrunedRatiosOption = None,
     output_eval: Annotated[
         Path | None,
-        typer.Option("--output-eval", "--output_eval", help="Also write the detections to DIR/bbox.json (COCO result format)."),
+        typer.Option(
+            "--output-eval", "--output_eval", help="Also write the detections to DIR/bbox.json (COCO result format)."
+        ),
     ] = None,
     device: DeviceOption = None,
     engine: Annotated[
@@ -47,7 +51,9 @@ def eval_command(
     model_dir: Annotated[
         Path | None,
         typer.Option(
-            "--model-dir", "--model_dir", help="Score a folder made by slimdet export or quantize instead of a checkpoint."
+            "--model-dir",
+            "--model_dir",
+            help="Score a folder made by slimdet export or quantize instead of a checkpoint.",
         ),
     ] = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="With --model-dir: run its model.onnx on onnxruntime.")] = False,
@@ -73,13 +79,12 @@ def eval_command(
         from slimdet.errors import SlimdetError
 
         raise SlimdetError("--onnx scores an exported folder's model.onnx: add --model-dir DIR")
+    from slimdet.commands.evaluate import evaluate_checkpoint
     from slimdet.config import load_config
-    from slimdet.engine.evaluate import evaluate_checkpoint
-    from slimdet.modeling.inspect import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, input_size=eval_input_size(cfg.to_dict()))
+    plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
     with progress(quiet) as bar:
         task = bar.add_task("eval", total=None)
         result = evaluate_checkpoint(
@@ -109,13 +114,19 @@ def eval_command(
     )
 
 
-def _eval_exported(model_dir: Path, config: Path, overrides: list[str], *, onnx: bool, quiet: bool, as_json: bool) -> None:
+def _eval_exported(
+    model_dir: Path, config: Path, overrides: list[str], *, onnx: bool, quiet: bool, as_json: bool
+) -> None:
     from slimdet.deploy.evaluate import evaluate_exported
 
     with progress(quiet) as bar:
         task = bar.add_task("eval", total=None)
         result = evaluate_exported(
-            model_dir, config, overrides, onnx=onnx, on_image=lambda done, total: bar.update(task, completed=done, total=total)
+            model_dir,
+            config,
+            overrides,
+            onnx=onnx,
+            on_image=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:
         print_json(result.to_dict())

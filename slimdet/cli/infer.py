@@ -37,9 +37,9 @@ def infer_command(
             help="Keep boxes scoring above this (default: draw_threshold of infer_cfg.yml, 0.5).",
         ),
     ] = None,
-    output_dir: Annotated[
-        Path, typer.Option("--output-dir", "--output_dir", help="Where the drawn copies go.")
-    ] = Path("output"),
+    output_dir: Annotated[Path, typer.Option("--output-dir", "--output_dir", help="Where the drawn copies go.")] = Path(
+        "output"
+    ),
     strict: Annotated[
         bool, typer.Option("--strict", help="Stop at the first file of --image-dir that cannot be read (exit 2).")
     ] = False,

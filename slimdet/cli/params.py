@@ -12,7 +12,7 @@ from slimdet.cli._options import ConfigOption, JsonOption, OverrideOption, Prune
 from slimdet.cli._render import key_value_table, print_json, stdout_console, table
 
 if TYPE_CHECKING:
-    from slimdet.modeling.inspect import ParamsReport
+    from slimdet.commands.params import ParamsReport
 
 
 def params_command(
@@ -26,11 +26,15 @@ def params_command(
     ] = None,
     input_size: Annotated[
         int | None,
-        typer.Option("--input-size", "--input_size", help="Square input side for FLOPs (default: EvalReader size, 608)."),
+        typer.Option(
+            "--input-size", "--input_size", help="Square input side for FLOPs (default: EvalReader size, 608)."
+        ),
     ] = None,
     weights: Annotated[
         str | None,
-        typer.Option("--weights", "-w", help="A pruned checkpoint: its .plan.json gives the structure (values are not loaded)."),
+        typer.Option(
+            "--weights", "-w", help="A pruned checkpoint: its .plan.json gives the structure (values are not loaded)."
+        ),
     ] = None,
     pruned_params: PrunedParamsOption = None,
     pruned_ratios: PrunedRatiosOption = None,
@@ -42,7 +46,7 @@ def params_command(
 
     The model is shown pruned by --pruned_params/--pruned_ratios, or by the plan saved beside --weights.
     """
-    from slimdet.modeling.inspect import describe_config
+    from slimdet.commands.params import describe_config
     from slimdet.slim.plan import PruningPlan
 
     report = describe_config(
@@ -96,7 +100,10 @@ def params_command(
             table(
                 f"pruned ({report.plan['criterion'] if report.plan else ''})",
                 ["parameter", "ratio", "filters"],
-                [(row.name, f"{row.ratio:g}", f"{row.channels_before} → {row.channels_after}") for row in report.pruned],
+                [
+                    (row.name, f"{row.ratio:g}", f"{row.channels_before} → {row.channels_after}")
+                    for row in report.pruned
+                ],
             )
         )
 

@@ -19,9 +19,7 @@ def quantize_command(
         Path, typer.Option("--model-dir", "--model_dir", help="A float folder made by slimdet export.")
     ],
     config: ConfigOption,
-    output_dir: Annotated[
-        Path, typer.Option("--output-dir", "--output_dir", help="The int8 model folder to write.")
-    ],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "--output_dir", help="The int8 model folder to write.")],
     overrides: OverrideOption = None,
     calib_images: Annotated[
         int,

@@ -170,9 +170,7 @@ def sensitivity_command(
 
 def merge_command(
     files: Annotated[list[Path], typer.Argument(help="Sensitivity files of one analysis (e.g. its shards).")],
-    output: Annotated[
-        list[Path], typer.Option("--output", "-o", help="The merged file (written atomically).")
-    ],
+    output: Annotated[list[Path], typer.Option("--output", "-o", help="The merged file (written atomically).")],
     as_json: JsonOption = False,
 ) -> None:
     """Merge sensitivity files (shards of one analysis); conflicting results are an error that names them."""

@@ -56,14 +56,13 @@ def train_command(
 
     A pruned run writes the plan beside every checkpoint (<checkpoint>.plan.json); --resume reads it back.
     """
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
-    from slimdet.modeling.inspect import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
     relaunch_with_nproc(ctx, nproc, cfg, device)  # --nproc: this command again, in N processes
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion, input_size=eval_input_size(cfg.to_dict()))
+    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
     result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
     if as_json:
         print_json(result.to_dict())

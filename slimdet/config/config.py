@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
 from slimdet.config.checks import check, check_keys, typed_keys
+from slimdet.config.geometry import geometry_problems
 from slimdet.config.includes import merge, read_with_includes
 from slimdet.config.overrides import override_key, parse_overrides
 from slimdet.config.schema import LegacyGlobals, Positive, Sections
+from slimdet.config.shipped import resolve_config_path
 from slimdet.errors import ConfigError, did_you_mean
 
 NOT_GLOBALS = ("path", "merged", "overrides")  # Config fields that are not keys of the file
@@ -76,9 +78,7 @@ class Config:
         return copy.deepcopy(dict(self.merged))
 
 
-def load_config(
-    path: str | os.PathLike[str], overrides: Sequence[str] = (), *, shared: Sequence[str] = ()
-) -> Config:
+def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = (), *, shared: Sequence[str] = ()) -> Config:
     """Read ``path`` (with ``_READER_``/``_BASE_`` includes), apply ``-o`` items, validate, return a Config.
 
     ``shared`` are another config's ``-o`` items that this one gets too (distill-prune's teacher gets the
@@ -89,7 +89,7 @@ def load_config(
     Raises ``ConfigError`` for file problems and ``ConfigProblems`` (a ConfigError) listing every
     problem of the overrides and of the merged config at once.
     """
-    path = Path(path)
+    path = resolve_config_path(path)  # a shipped config by name when no such file exists here
     data = read_with_includes(path)
     applied = (*(item for item in shared if _has_section(data, override_key(item))), *overrides)
     layer, problems = parse_overrides(applied)
@@ -122,7 +122,11 @@ def _problems(merged: Mapping[str, Any]) -> list[str]:
     globals_ = {f.name: hints[f.name] for f in _global_fields()}
     required = frozenset(f.name for f in _global_fields() if f.default is MISSING)
     schema = {**globals_, **typed_keys(LegacyGlobals)[0], **typed_keys(Sections)[0]}
-    return check_keys(merged, schema, required, path="") + _anchor_problems(merged.get("YOLOv3Head"))
+    return (
+        check_keys(merged, schema, required, path="")
+        + _anchor_problems(merged.get("YOLOv3Head"))
+        + geometry_problems(merged)
+    )
 
 
 def _anchor_problems(head: Any) -> list[str]:

@@ -70,7 +70,7 @@ TagLoader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_WITHOUT_DOT, li
 def parse_yaml(text: str, source: str, *, with_line: bool = True) -> Any:
     """Parse one YAML document with ``TagLoader``; errors name ``source`` (and the line, for files)."""
     try:
-        return yaml.load(text, Loader=TagLoader)  # noqa: S506 (TagLoader is a SafeLoader)
+        return yaml.load(text, Loader=TagLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{source}:{mark.line + 1}" if with_line and mark is not None else source

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from slimdet.config.geometry import YOLOv3Geometry, target_problems
 from slimdet.data.datasets import DetectionDataset, dataset_from_entry
 from slimdet.data.loader import BatchSampler, DataLoader
 from slimdet.data.pipeline import Pipeline
@@ -83,9 +84,17 @@ def dataset_folder_problems(cfg: Mapping[str, Any], split: Split) -> list[str]:
 
 
 def build_pipeline(
-    cfg: Mapping[str, Any], split: Split, *, images: Sequence[str | Path] | None = None
+    cfg: Mapping[str, Any],
+    split: Split,
+    *,
+    images: Sequence[str | Path] | None = None,
+    geometry: YOLOv3Geometry | None = None,
 ) -> Pipeline:
-    """Dataset + transforms + the batch fields of a split, validated before any image is read."""
+    """Dataset + transforms + the batch fields of a split, validated before any image is read.
+
+    ``Gt2YoloTarget`` lays its targets out by ``geometry`` (the model's; derived from ``cfg`` when not
+    given): a reader that spells out other anchors, masks or strides is a ``ConfigError``.
+    """
     reader = reader_config(cfg, split)
     name = READERS[split]
     fine_grained = bool(cfg.get("use_fine_grained_loss", False))
@@ -99,8 +108,13 @@ def build_pipeline(
         if isinstance(entry, Mapping) and entry.get("type") == "Gt2YoloTarget":
             if not fine_grained:
                 continue  # the coarse loss computes its targets itself
-            entry = {"num_classes": _num_classes(cfg), **entry}
-            num_targets = len(entry.get("anchor_masks") or [])
+            _num_classes(cfg)  # the reader's own message when the global key is missing
+            geometry = geometry or YOLOv3Geometry.from_config(cfg)
+            problems = target_problems(entry, geometry, f"{name}.batch_transforms[{i}] (Gt2YoloTarget)")
+            if problems:
+                raise ConfigError("; ".join(problems))
+            entry = {**entry, **geometry.target_settings()}
+            num_targets = len(geometry.anchor_masks)
         batch_transforms.append(build_batch_transform(entry, f"{name}.batch_transforms[{i}]"))
 
     fields = tuple((reader.get("inputs_def") or {}).get("fields") or DEFAULT_FIELDS[split])
@@ -136,14 +150,17 @@ def build_loader(
     workers: int | None = None,
     epoch_start: int = 0,
     images: Sequence[str | Path] | None = None,
+    geometry: YOLOv3Geometry | None = None,
 ) -> DataLoader:
     """A loader for one split (and one rank of ``world_size``); batches are dicts of numpy arrays.
+
+    ``geometry``: the model's, for the training targets (see ``build_pipeline``).
 
     ``workers`` defaults to the reader's ``worker_num``, capped at the machine's CPU count (the legacy
     configs ask for 8, which would only thrash a small machine; results do not depend on it).
     """
     reader = reader_config(cfg, split)
-    pipeline = build_pipeline(cfg, split, images=images)
+    pipeline = build_pipeline(cfg, split, images=images, geometry=geometry)
     if workers is None:
         workers = min(int(reader.get("worker_num", 0)), os.cpu_count() or 1)
     sampler = BatchSampler(

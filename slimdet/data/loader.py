@@ -239,7 +239,7 @@ def _work(lifeline: Lifeline, pipeline: Pipeline, tasks: Any, results: Any) -> N
         tag, args = task
         try:
             results.put((tag, pack(pipeline.load_batch(*args), owner=lifeline.parent_pid), None))
-        except Exception as err:  # noqa: BLE001 (sent to the main process, which raises it)
+        except Exception as err:
             results.put((tag, None, _portable(err)))
 
 

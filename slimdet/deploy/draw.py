@@ -12,7 +12,6 @@ import numpy as np
 
 from slimdet._files import write_bytes_atomic
 
-
 MIN_DRAWN_SIDE = 480  # pixels; smaller pictures are drawn enlarged so that their captions can be read
 
 
@@ -58,8 +57,9 @@ def draw_boxes(rgb: np.ndarray, rows: np.ndarray, label_list: Sequence[str]) -> 
         cv2.rectangle(
             canvas, (top_left[0], y_text - height), (top_left[0] + width, y_text + baseline), color, cv2.FILLED
         )
-        cv2.putText(canvas, caption, (top_left[0], y_text), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            canvas, caption, (top_left[0], y_text), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA
+        )
     return canvas
 
 

@@ -18,9 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import paddle
 from paddle import nn
+from paddle.static import InputSpec
 
 from slimdet._files import atomic_dir
+from slimdet.config import load_config
+from slimdet.data.labels import class_names_for_model
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.onnx_graph import pin_nms_squeeze_axes
 from slimdet.deploy.parity import ParityReport, compare_detections
@@ -34,6 +38,9 @@ from slimdet.deploy.predictor import (
     import_onnx_tools,
 )
 from slimdet.engine.evaluate import InferenceGraph
+from slimdet.modeling.modes import eval_mode
+from slimdet.slim.assemble import build_trained_model
+from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan, save_plan
 
 ONNX_OPSET = 11  # the lowest opset paddle2onnx accepts for yolo_box
@@ -81,21 +88,13 @@ def probe_batch(input_size: int, batch: int = 2, seed: int = PROBE_SEED) -> tupl
 
 def save_inference_model(model: nn.Layer, input_size: int, folder: Path) -> None:
     """``paddle.jit.save`` the eval-mode graph (decode + NMS included) as ``folder/model.*``."""
-    import paddle
-    from paddle.static import InputSpec
-
     specs = [
         InputSpec([-1, 3, input_size, input_size], "float32", name="image"),
         InputSpec([-1, 2], "int32", name="im_size"),
     ]
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         graph = paddle.jit.to_static(InferenceGraph(model), input_spec=specs, full_graph=True)
         paddle.jit.save(graph, str(folder / Path(MODEL_FILE).stem))
-    finally:
-        if was_training:
-            model.train()
 
 
 @contextlib.contextmanager
@@ -154,8 +153,6 @@ def export_model(
     preprocessing written to ``infer_cfg.yml``. ``plan`` is saved beside the model (``model.plan.json``)
     so the pruned structure stays documented. ``label_list`` are the class names in id order.
     """
-    from slimdet.slim.flops import count_conv_macs, parameter_mib
-
     infer_cfg = InferConfig.from_config(cfg, label_list)
     size = infer_cfg.input_size
     out_dir = Path(out_dir)
@@ -207,16 +204,11 @@ def export_checkpoint(
     agree); the class names from the EvalReader's label settings, the names recorded beside the weights,
     or (last) its dataset: a machine without the training data can export.
     """
-    from slimdet.config import load_config
-    from slimdet.data.labels import class_names_for_model
-    from slimdet.modeling.assemble import build_trained_model
-    from slimdet.modeling.inspect import eval_input_size
-
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
     if onnx:
         import_onnx_tools()  # a missing extra fails before any heavy work
-    flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios, input_size=eval_input_size(data))
+    flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
     label_list = class_names_for_model(data, "eval", cfg.weights)
     model, plan = build_trained_model(data, cfg.weights, flags_plan)
     return export_model(model, data, plan, Path(output_dir) / cfg.name, label_list=label_list, onnx=onnx)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from slimdet.config import load_config
+from slimdet.data.labels import class_names_for_model
 from slimdet.deploy.draw import class_name, draw_boxes, save_image
 from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
 from slimdet.deploy.infer_cfg import InferConfig
@@ -32,6 +34,7 @@ from slimdet.deploy.predictor import (
 )
 from slimdet.deploy.preprocess import Preprocessor, list_images
 from slimdet.errors import DataError, SlimdetError, WeightsError
+from slimdet.slim.assemble import build_trained_model
 
 DEFAULT_OUTPUT_DIR = Path("output")
 
@@ -160,9 +163,7 @@ def detect_images(
     )
 
 
-def open_exported(
-    model_dir: Path, *, onnx: bool = False, threads: int | None = None
-) -> tuple[Detector, InferConfig]:
+def open_exported(model_dir: Path, *, onnx: bool = False, threads: int | None = None) -> tuple[Detector, InferConfig]:
     """A detector and the ``infer_cfg.yml`` of a folder made by ``slimdet export`` or ``slimdet quantize``:
     Paddle Inference (with its int8 kernels when the file says int8), or ``model.onnx`` with ``onnx``."""
     model_dir = Path(model_dir)
@@ -183,10 +184,6 @@ def open_checkpoint(config: Path, overrides: Sequence[str] = ()) -> tuple[Detect
     """The dygraph model of a checkpoint (the config's ``weights``, e.g. ``-o weights=W``), pruned as its
     sidecar says, with the preprocessing of the config's EvalReader and the class names of its TestReader
     (as the legacy infer tool took them)."""
-    from slimdet.config import load_config
-    from slimdet.data.labels import class_names_for_model
-    from slimdet.modeling.assemble import build_trained_model
-
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
     label_list = class_names_for_model(data, "test", cfg.weights)  # no dataset needed on a deployment machine

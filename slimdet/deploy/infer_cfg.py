@@ -1,6 +1,6 @@
 """``infer_cfg.yml``: what a deployed model needs besides its graph.
 
-PaddleDetection's deploy tools read this file next to the model (reference §8): the architecture family,
+PaddleDetection's deploy tools read this file next to the model (docs/legacy.md, "Export"): the architecture family,
 the preprocessing steps in order, the class names and a default drawing threshold. slimdet writes it on
 export from the config's EvalReader, and ``slimdet infer`` reads it back, so an exported folder runs
 without the config that made it.
@@ -182,7 +182,5 @@ def _deploy_step(step: Mapping[str, Any]) -> dict[str, Any]:
 def _input_size(preprocess: Sequence[Mapping[str, Any]]) -> int:
     sizes = [int(step["target_size"]) for step in preprocess if step.get("type") == "Resize"]
     if len(sizes) != 1:
-        raise ConfigError(
-            f"the preprocessing needs exactly one Resize step to fix the input size, found {len(sizes)}"
-        )
+        raise ConfigError(f"the preprocessing needs exactly one Resize step to fix the input size, found {len(sizes)}")
     return sizes[0]

@@ -15,7 +15,12 @@ REPEATS = 20
 
 
 def median_latency_ms(
-    detectors: Sequence[Detector], image: np.ndarray, im_size: np.ndarray, *, warmup: int = WARMUP, repeats: int = REPEATS
+    detectors: Sequence[Detector],
+    image: np.ndarray,
+    im_size: np.ndarray,
+    *,
+    warmup: int = WARMUP,
+    repeats: int = REPEATS,
 ) -> list[float]:
     """Median milliseconds per run of each detector on one prepared batch; the detectors take turns run by
     run (a busy neighbour slows all of them alike), after ``warmup`` untimed turns."""

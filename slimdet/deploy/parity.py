@@ -46,8 +46,12 @@ class ParityReport:
         )
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "count_mismatches": list(self.count_mismatches),
-                "class_mismatches": list(self.class_mismatches), "ok": self.ok}
+        return {
+            **asdict(self),
+            "count_mismatches": list(self.count_mismatches),
+            "class_mismatches": list(self.class_mismatches),
+            "ok": self.ok,
+        }
 
 
 def _match(ref_rows: np.ndarray, cand_rows: np.ndarray) -> tuple[bool, float, float]:

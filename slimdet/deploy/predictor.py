@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import paddle
 
 from slimdet.errors import SlimdetError, WeightsError
-from slimdet.inference import cpu_predictor, output_silenced  # noqa: F401  (output_silenced: quantize's import)
+from slimdet.inference import cpu_predictor
+from slimdet.modeling.modes import inference_context
 from slimdet.runtime import cpu_threads
 
 MODEL_FILE = "model.pdmodel"
@@ -91,22 +93,14 @@ class DygraphPredictor:
         self._model = model
 
     def __call__(self, image: np.ndarray, im_size: np.ndarray) -> Detections:
-        import paddle
-
-        was_training = self._model.training
-        self._model.eval()
-        try:
-            with paddle.no_grad():
-                out = self._model(paddle.to_tensor(image, dtype="float32"), paddle.to_tensor(im_size, dtype="int32"))
-        finally:
-            if was_training:
-                self._model.train()
+        with inference_context(self._model):
+            out = self._model(paddle.to_tensor(image, dtype="float32"), paddle.to_tensor(im_size, dtype="int32"))
         return _as_detections(out["bbox"].numpy(), out["bbox_num"].numpy())
 
 
 def import_onnx_tools():
     """(paddle2onnx, onnxruntime), or one line saying how to install them (onnx too: export repairs the graph)."""
-    try:
+    try:  # an optional extra: imported only when asked for
         import onnx  # noqa: F401
         import onnxruntime
         import paddle2onnx

@@ -44,9 +44,9 @@ from slimdet.deploy.predictor import (
     OnnxPredictor,
     PaddlePredictor,
     import_onnx_tools,
-    output_silenced,
 )
 from slimdet.errors import SlimdetError, WeightsError, did_you_mean
+from slimdet.inference import output_silenced
 from slimdet.runtime import cpu_threads
 
 ALGOS = ("hist", "KL", "mse", "avg")  # PaddleSlim's calibration methods
@@ -129,7 +129,9 @@ def check_algo(algo: str) -> str:
     """PaddleSlim's spelling of a calibration method given in any case (``kl`` is ``KL``)."""
     by_lower = {name.lower(): name for name in ALGOS}
     if algo.lower() not in by_lower:
-        raise SlimdetError(f"unknown calibration algorithm '{algo}'{did_you_mean(algo, ALGOS)}: use one of {', '.join(ALGOS)}")
+        raise SlimdetError(
+            f"unknown calibration algorithm '{algo}'{did_you_mean(algo, ALGOS)}: use one of {', '.join(ALGOS)}"
+        )
     return by_lower[algo.lower()]
 
 

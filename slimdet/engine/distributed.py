@@ -2,7 +2,7 @@
 
 The launcher starts one process per device (or per ``--nproc_per_node`` on a CPU, over gloo) and tells
 each its place through the environment (``PADDLE_TRAINERS_NUM``, ``PADDLE_TRAINER_ID``). The engine
-reads that (``engine.train``): it initialises the parallel environment, wraps the model in
+reads that (``commands.train``): it initialises the parallel environment, wraps the model in
 ``paddle.DataParallel`` (gradients are averaged over the ranks after every backward), gives each rank
 its share of every global batch, and only rank 0 logs, evaluates and writes.
 

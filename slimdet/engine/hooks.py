@@ -3,14 +3,16 @@
 A hook sees the trainer at three moments (``before_train``, ``after_step``, ``after_train``) and reads
 its typed attributes (``iter``, ``max_iter``, ``losses``, ``interrupted`` …). ``after_train`` always
 runs, also after an error or Ctrl-C; a hook tells those apart by ``trainer.iter`` and
-``trainer.interrupted``. Only rank 0 is given hooks that write or print (see ``engine.train``).
+``trainer.interrupted``. A fourth moment, ``before_save``, comes before each checkpoint or best model is
+written, so that a hook can put what must travel with it beside it first (slim's pruning plan sidecar).
+Only rank 0 is given hooks that write or print (see ``commands.train``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from slimdet.data.labels import save_class_names
 from slimdet.engine import checkpoint
 from slimdet.errors import SlimdetError
 from slimdet.interrupts import signals_deferred
@@ -40,11 +43,22 @@ class Hook:
     def after_step(self, trainer: Trainer) -> None:
         pass
 
+    def before_save(self, trainer: Trainer, stem: Path) -> None:
+        """``stem``.* is about to be written; called before any of its files, so what is written here comes first."""
+
     def after_train(self, trainer: Trainer) -> None:
         pass
 
 
-Sidecar = Callable[[Path], object]  # writes a file beside a checkpoint, given its stem (e.g. the pruning plan)
+class ClassNamesHook(Hook):
+    """Writes the class names beside every checkpoint and best model (``<stem>.labels.txt``), so that export
+    and infer name the classes on a machine that has the weights but not the dataset."""
+
+    def __init__(self, class_names: Sequence[str]) -> None:
+        self.class_names = list(class_names)
+
+    def before_save(self, trainer: Trainer, stem: Path) -> None:
+        save_class_names(self.class_names, stem)
 
 
 class CheckpointHook(Hook):
@@ -53,14 +67,14 @@ class CheckpointHook(Hook):
     written after an error, so a NaN never overwrites good weights. Signals wait while a checkpoint is being
     written, so that a second one cannot leave it incomplete.
 
-    ``sidecar(stem)`` runs before each checkpoint's files are written, so that a checkpoint that reads
-    as complete always has it (the pruning plan: a pruned checkpoint cannot be rebuilt without it).
+    Every hook's ``before_save`` runs before a checkpoint's files are written, so that a checkpoint that
+    reads as complete always has what they add (the pruning plan: a pruned checkpoint cannot be rebuilt
+    without it).
     """
 
-    def __init__(self, every: int, out_dir: str | Path, sidecar: Sidecar | None = None) -> None:
+    def __init__(self, every: int, out_dir: str | Path) -> None:
         self.every = every
         self.out_dir = Path(out_dir)
-        self.sidecar = sidecar
         self.last: Path | None = None
 
     def after_step(self, trainer: Trainer) -> None:
@@ -75,8 +89,7 @@ class CheckpointHook(Hook):
 
     def _save(self, trainer: Trainer, name: str) -> None:
         with signals_deferred():
-            if self.sidecar is not None:
-                self.sidecar(self.out_dir / name)
+            trainer.before_save(self.out_dir / name)
             self.last = checkpoint.save_checkpoint(
                 self.out_dir / name, trainer.model, trainer.optimizer, trainer.state_dict()
             )
@@ -92,19 +105,17 @@ class EvalRecord:
 
 class EvalHook(Hook):
     """Calls ``evaluate_fn`` every ``every`` steps and after the last one; keeps the weights with the
-    best ``mAP`` as ``best_dir/best_model.pdparams`` (and its ``sidecar``) when ``best_dir`` is given."""
+    best ``mAP`` as ``best_dir/best_model.pdparams`` (after the hooks' ``before_save``) when ``best_dir`` is given."""
 
     def __init__(
         self,
         every: int,
         evaluate_fn: Callable[[], Mapping[str, float]],
         best_dir: str | Path | None = None,
-        sidecar: Sidecar | None = None,
     ) -> None:
         self.every = every
         self.evaluate_fn = evaluate_fn
         self.best_dir = Path(best_dir) if best_dir is not None else None
-        self.sidecar = sidecar
         self.history: list[EvalRecord] = []
         self.best: EvalRecord | None = None
         self.seconds = 0.0  # spent evaluating, so that training speed can be told apart
@@ -118,14 +129,15 @@ class EvalHook(Hook):
         metrics = dict(self.evaluate_fn())
         self.seconds += time.perf_counter() - started
         if not isinstance(metrics.get("mAP"), float):
-            raise SlimdetError(f"the evaluator returned no float 'mAP' (got keys {sorted(metrics)}); check the config's metric")
+            raise SlimdetError(
+                f"the evaluator returned no float 'mAP' (got keys {sorted(metrics)}); check the config's metric"
+            )
         record = EvalRecord(trainer.iter, metrics)
         self.history.append(record)
         if self.best is None or metrics["mAP"] > self.best.metrics["mAP"]:
             self.best = record
             if self.best_dir is not None:
-                if self.sidecar is not None:
-                    self.sidecar(self.best_dir / BEST_NAME)
+                trainer.before_save(self.best_dir / BEST_NAME)
                 save_weights(trainer.model, self.best_dir / f"{BEST_NAME}{checkpoint.WEIGHTS_SUFFIX}")
 
 

@@ -55,7 +55,9 @@ class WarmupPiecewiseDecay(LRScheduler):
         self.milestones = [int(m) for m in milestones]
         self.values = [float(v) for v in values] if values is not None else [float(base_lr)]
         if len(self.values) != len(self.milestones) + 1:
-            raise ValueError(f"{len(self.milestones)} milestones need {len(self.milestones) + 1} values, got {self.values}")
+            raise ValueError(
+                f"{len(self.milestones)} milestones need {len(self.milestones) + 1} values, got {self.values}"
+            )
         self.warmup_steps = int(warmup_steps)
         self.start_factor = float(start_factor)
         super().__init__(float(base_lr), last_epoch)
@@ -78,7 +80,9 @@ def build_lr_scheduler(cfg: Mapping[str, Any]) -> WarmupPiecewiseDecay:
         problems.append(f"LearningRate.base_lr must be a number ≥ 0, got {base_lr!r}")
         base_lr = DEFAULT_BASE_LR
     if not isinstance(schedulers, list):
-        raise ConfigError(f"LearningRate.schedulers must be a list of !PiecewiseDecay / !LinearWarmup, got {schedulers!r}")
+        raise ConfigError(
+            f"LearningRate.schedulers must be a list of !PiecewiseDecay / !LinearWarmup, got {schedulers!r}"
+        )
     by_type: dict[str, dict[str, Any]] = {}
     for position, entry in enumerate(schedulers):
         kind = entry.get("type") if isinstance(entry, Mapping) else entry
@@ -123,7 +127,11 @@ def _piecewise(section: Mapping[str, Any], base_lr: float) -> tuple[list[int], l
         gamma = section.get("gamma", DEFAULT_PIECEWISE["gamma"])
         gammas = gamma if isinstance(gamma, list) else [gamma / 10**i for i in range(len(milestones))]
         if not all(isinstance(g, (int, float)) for g in gammas):
-            return [], [base_lr], problems + [f"PiecewiseDecay.gamma must be a number or a list of numbers, got {gamma!r}"]
+            return (
+                [],
+                [base_lr],
+                problems + [f"PiecewiseDecay.gamma must be a number or a list of numbers, got {gamma!r}"],
+            )
         values = [base_lr] + [base_lr * g for g in gammas]
     if len(values) != len(milestones) + 1:
         problems.append(
@@ -133,7 +141,9 @@ def _piecewise(section: Mapping[str, Any], base_lr: float) -> tuple[list[int], l
     return milestones, [float(v) for v in values], problems
 
 
-def build_optimizer(cfg: Mapping[str, Any], model: paddle.nn.Layer) -> tuple[paddle.optimizer.Optimizer, WarmupPiecewiseDecay]:
+def build_optimizer(
+    cfg: Mapping[str, Any], model: paddle.nn.Layer
+) -> tuple[paddle.optimizer.Optimizer, WarmupPiecewiseDecay]:
     """Momentum + weight decay over the model's trainable parameters, driven by the config's LR schedule.
 
     Parameters without a regularizer of their own and with one dimension (BN scale/offset, biases) are

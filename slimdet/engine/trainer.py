@@ -1,7 +1,9 @@
 """The training loop: a short ``for`` loop, with everything else in hooks (detectron2's shape).
 
-``Trainer.run_step`` is the only thing a subclass overrides (the distillation trainer adds the teacher's
-loss there); the loop owns the LR step, the iteration count, stopping on Ctrl-C or SIGTERM and the hook calls.
+What one step computes is a ``Step`` the trainer is given and names (``trainer.step``): ``model_losses`` by
+default, ``slim.distill_step.DistillStep`` for distillation. The loop owns backward and the optimizer, the LR
+step, the iteration count, stopping on Ctrl-C or SIGTERM and the hook calls; it knows nothing of pruning or
+distillation.
 
 Iteration counting: ``trainer.iter`` is the number of completed steps. A checkpoint named ``2000``
 holds the state after 2000 steps, and resuming from it runs step 2000 next. One step takes one batch,
@@ -30,6 +32,14 @@ if TYPE_CHECKING:
     from slimdet.engine.hooks import Hook
 
 Batch = Mapping[str, np.ndarray]
+Step = Callable[["Trainer", Batch], Mapping[str, paddle.Tensor]]  # (trainer, batch) -> named losses, "loss" the total
+
+
+def model_losses(trainer: Trainer, batch: Batch) -> dict[str, paddle.Tensor]:
+    """The plain step: the model's loss terms for one batch (``image`` as the input, every other field as ``gt``)."""
+    image, gt = split_batch(batch)
+    outputs = trainer.model(image, gt=gt)
+    return {name: value for name, value in outputs.items() if name.startswith("loss")}
 
 
 class NonFiniteLossError(SlimdetError):
@@ -48,7 +58,7 @@ class TrainingInterrupted(Interrupted):
 
 
 class Trainer:
-    """Runs ``run_step`` from ``start_iter`` to ``max_iter`` and calls the hooks around it.
+    """Runs ``step`` (then backward and the optimizer) from ``start_iter`` to ``max_iter``; calls the hooks around it.
 
     ``seed``: paddle's generator is re-seeded from (seed, iteration) before every step. Paddle 2.6 cannot
     serialise its CPU generator (its state pickles as seed + offset only), so deriving the seed per step is
@@ -65,9 +75,11 @@ class Trainer:
         batches: Callable[[int], Iterator[Batch]],
         hooks: Sequence[Hook] = (),
         *,
+        step: Step = model_losses,
         seed: int | None = None,
     ) -> None:
         self.model = model
+        self.step = step
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.batches = batches
@@ -114,14 +126,13 @@ class Trainer:
             raise TrainingInterrupted(self.iter, signum=self.stop_signal)
 
     def run_step(self) -> dict[str, float]:
-        """One iteration: next batch → forward (dict of losses) → backward → optimizer step."""
-        return self.optimize(self.model_losses(next(self.data)))
+        """One iteration: next batch → ``step`` (dict of losses) → backward → optimizer step."""
+        return self.optimize(self.step(self, next(self.data)))
 
-    def model_losses(self, batch: Batch) -> dict[str, paddle.Tensor]:
-        """The model's loss terms for one batch: ``image`` goes in as the input, every other field as ``gt``."""
-        image, gt = split_batch(batch)
-        outputs = self.model(image, gt=gt)
-        return {name: value for name, value in outputs.items() if name.startswith("loss")}
+    def before_save(self, stem: Path) -> None:
+        """Tell every hook that a checkpoint or best model is about to be written as ``stem``.*."""
+        for hook in self.hooks:
+            hook.before_save(self, stem)
 
     def optimize(self, losses: Mapping[str, paddle.Tensor]) -> dict[str, float]:
         """Backward on ``losses["loss"]`` and step; refuses a non-finite loss before it reaches the weights."""

@@ -1,4 +1,4 @@
-"""Pascal VOC mAP exactly as PaddleDetection 0.x computed it (reference §7).
+"""Pascal VOC mAP exactly as PaddleDetection 0.x computed it (docs/legacy.md, "VOC mAP").
 
 IoU uses inclusive pixel corners (area = (x2 − x1 + 1)(y2 − y1 + 1)); a detection matches the
 same-class ground truth it overlaps most when that IoU is strictly above the threshold; difficult
@@ -87,9 +87,7 @@ def average_precision(true_positive: np.ndarray, num_gt: int, map_type: MapType)
     precision = tp / (tp + fp)
     recall = tp / num_gt
     if map_type == "11point":
-        return float(
-            np.mean([precision[recall >= t].max(initial=0.0) for t in np.arange(11) / 10.0])
-        )
+        return float(np.mean([precision[recall >= t].max(initial=0.0) for t in np.arange(11) / 10.0]))
     gain = np.diff(recall, prepend=0.0)
     return float(np.sum(np.where(gain > 1e-6, precision * gain, 0.0)))
 
@@ -182,4 +180,3 @@ class VOCMetric:
     def records(self) -> list[dict[str, Any]]:
         """Detections as bbox.json records; VOC category ids are the class ids (legacy, no background)."""
         return self._log.records()
-

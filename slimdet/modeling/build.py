@@ -12,19 +12,22 @@ from typing import Any
 
 import paddle
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError, did_you_mean
 from slimdet.modeling._options import reject_unsupported
-from slimdet.modeling.anchors import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 from slimdet.modeling.backbones import BACKBONES
 from slimdet.modeling.head import YOLOv3Head
+from slimdet.modeling.losses import YOLOv3Loss
 from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
 from slimdet.modeling.yolov3 import YOLOv3
 
-DEFAULT_NUM_CLASSES = 80  # the legacy code default (COCO); VOC configs set 20
 
-
-def build_model(cfg: Mapping[str, Any], *, name_prefix: str = "") -> YOLOv3:
+def build_model(cfg: Mapping[str, Any], *, name_prefix: str = "", geometry: YOLOv3Geometry | None = None) -> YOLOv3:
     """Build the YOLOv3 described by ``cfg`` (shaped like ``Config.to_dict()``), without weights.
+
+    ``geometry`` (classes, anchors, masks, strides) is derived from ``cfg`` unless the caller already
+    did, to hand the same one to the data pipeline's target assignment; head, loss and
+    post-processing all get it.
 
     ``name_prefix`` is put in front of every legacy parameter and BN-statistic name, so that a teacher
     (``"teacher_"``) can live next to a student. Paddle refuses two parameters with one name in a
@@ -55,52 +58,26 @@ def build_model(cfg: Mapping[str, Any], *, name_prefix: str = "") -> YOLOv3:
             "conv_block_num": (2,),
         },
     )
-    num_classes = int(cfg.get("num_classes", DEFAULT_NUM_CLASSES))
-    anchors = [list(a) for a in head_section.get("anchors", YOLOV3_ANCHORS)]
-    anchor_masks = [list(m) for m in head_section.get("anchor_masks", YOLOV3_ANCHOR_MASKS)]
-    downsample = [int(r) for r in head_section.get("downsample", DOWNSAMPLE_RATIOS)]
-    _check_anchors(anchors, anchor_masks, downsample)
+    geometry = geometry or YOLOv3Geometry.from_config(cfg)
     head_prefix = name_prefix + head_section.get("weight_prefix_name", "")
-
-    # Imported on use: the architecture modules do not depend on the loss, only this assembly does.
-    from slimdet.modeling.losses import YOLOv3Loss
 
     with paddle.utils.unique_name.guard():
         backbone = BACKBONES[backbone_name].from_section(cfg.get(backbone_name) or {}, name_prefix=name_prefix)
-        if len(backbone.out_channels) != len(anchor_masks):
+        if len(backbone.out_channels) != len(geometry.anchor_masks):
             raise ConfigError(
                 f"{backbone_name} gives {len(backbone.out_channels)} feature maps but YOLOv3Head.anchor_masks "
-                f"describes {len(anchor_masks)} levels"
+                f"describes {len(geometry.anchor_masks)} levels"
             )
         head = YOLOv3Head(
             backbone.out_channels,
-            num_classes,
-            [len(m) for m in anchor_masks],
+            geometry,
             norm_decay=float(head_section.get("norm_decay", 0.0)),
             name_prefix=head_prefix,
         )
     post_process = YOLOv3PostProcess(
-        anchors,
-        anchor_masks,
-        downsample,
-        num_classes,
+        geometry,
         nms=NMSSettings.from_section(head_section.get("nms") or {}),
         clip_bbox=bool(head_section.get("clip_bbox", True)),
         scale_x_y=float(head_section.get("scale_x_y", 1.0)),
     )
-    return YOLOv3(backbone, head, post_process, YOLOv3Loss.from_config(cfg), name_prefix=name_prefix)
-
-
-def _check_anchors(anchors: list[list[Any]], anchor_masks: list[list[Any]], downsample: list[int]) -> None:
-    problems = []
-    if any(len(a) != 2 for a in anchors):
-        problems.append("YOLOv3Head.anchors: every anchor must be [w, h]")
-    bad = sorted({i for m in anchor_masks for i in m if not 0 <= i < len(anchors)})
-    if bad:
-        problems.append(f"YOLOv3Head.anchor_masks: indices {bad} are outside the {len(anchors)} anchors")
-    if len(downsample) != len(anchor_masks):
-        problems.append(
-            f"YOLOv3Head.downsample: {len(downsample)} ratios for {len(anchor_masks)} anchor masks (need one per level)"
-        )
-    if problems:
-        raise ConfigError("; ".join(problems))
+    return YOLOv3(backbone, head, post_process, YOLOv3Loss.from_config(cfg, geometry), name_prefix=name_prefix)

@@ -1,4 +1,6 @@
-"""The YOLOv3 head of PaddleDetection 0.x (reference §1.4, §2): raw feature maps only.
+"""The YOLOv3 head of PaddleDetection 0.x: raw feature maps only.
+
+Its names and shapes are in docs/legacy.md, "Parameter names" and "YOLOv3 geometry".
 
 Per level i (0 = coarsest, ch = 512, 256, 128):
 ``yolo_block.{i}``: 1x1(ch) → 3x3(2ch) → 1x1(ch) → 3x3(2ch) (``.{j}.0``/``.{j}.1``, j = 0, 1) →
@@ -17,6 +19,7 @@ import paddle.nn.functional as F
 from paddle import nn
 from paddle.regularizer import L2Decay
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.modeling.layers import ConvBN, UnitNames
 
 BLOCK_CHANNELS = 512  # ch of level 0; halves per level
@@ -63,20 +66,21 @@ class YOLOv3Head(nn.Layer):
     def __init__(
         self,
         in_channels: Sequence[int],
-        num_classes: int,
-        anchors_per_level: Sequence[int],
+        geometry: YOLOv3Geometry,
         *,
         norm_decay: float = 0.0,
         name_prefix: str = "",
     ) -> None:
         super().__init__()
+        anchors_per_level = geometry.anchors_per_level
         if len(in_channels) != len(anchors_per_level):
             raise ValueError(
                 f"the backbone gives {len(in_channels)} feature maps but the anchor masks describe "
                 f"{len(anchors_per_level)} levels"
             )
-        self.num_classes = num_classes
-        self.anchors_per_level = list(anchors_per_level)
+        self.geometry = geometry
+        num_classes = self.num_classes = geometry.num_classes
+        self.anchors_per_level = anchors_per_level
         features_coarse_first = list(reversed(in_channels))
         blocks, outputs, transitions = [], [], []
         for i, feature_channels in enumerate(features_coarse_first):
@@ -100,8 +104,8 @@ class YOLOv3Head(nn.Layer):
                     ConvBN(
                         channels, TRANSITION_CHANNELS // 2**i, 1, UnitNames.dotted(f"{name_prefix}yolo_transition.{i}"),
                         act="leaky", norm_decay=norm_decay, weight_init=_init(),
-                    )  # fmt: skip
-                )
+                    )
+                )  # fmt: skip
         self.blocks = nn.LayerList(blocks)
         self.outputs = nn.LayerList(outputs)
         self.transitions = nn.LayerList(transitions)
@@ -109,6 +113,7 @@ class YOLOv3Head(nn.Layer):
     def forward(self, features: Sequence[paddle.Tensor]) -> list[paddle.Tensor]:
         outputs = []
         x = features[-1]
+        route = None  # the previous level's route conv output
         for i, feature in enumerate(reversed(features)):
             if i > 0:
                 up = F.interpolate(self.transitions[i - 1](route), scale_factor=2, mode="nearest")

@@ -1,7 +1,7 @@
 """The conv + BN unit every backbone and the head are made of, carrying PaddleDetection 0.x names.
 
-Each unit owns five persistables (reference §1): the conv weight (no bias) and the BN scale, offset,
-moving mean and moving variance. ``paddle.nn.BatchNorm`` is used (not ``BatchNorm2D``) because it is
+Each unit owns five persistables (docs/legacy.md, "Parameter names"): the conv weight (no bias) and the BN
+scale, offset, moving mean and moving variance. ``paddle.nn.BatchNorm`` is used (not ``BatchNorm2D``) because it is
 the layer that accepts names for its moving statistics, so that ``param.name`` of every persistable is
 the legacy name that ``--pruned_params``, released weight folders and PaddleSlim all address.
 """

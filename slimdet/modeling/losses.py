@@ -2,7 +2,7 @@
 
 The fine-grained loss exists because distillation needs the per-level outputs split into x, y, w, h,
 obj and cls (``split_output``); the coarse path is the legacy default and runs the fused C++ op.
-Both follow PaddleDetection 0.x (reference §4): every term is summed per image, averaged over the
+Both follow PaddleDetection 0.x (docs/legacy.md, "Loss"): every term is summed per image, averaged over the
 batch and summed over the levels.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import paddle
 import paddle.nn.functional as F
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError
-from slimdet.modeling.anchors import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 
 FINE_GRAINED_TERMS = ("loss_xy", "loss_wh", "loss_obj", "loss_cls")
 
@@ -37,8 +37,8 @@ def _split_channels(tensor: paddle.Tensor, num_anchors: int, head: int) -> list[
 def split_output(output: paddle.Tensor, num_classes: int, num_anchors: int = 3) -> dict[str, paddle.Tensor]:
     """Split one level's raw head output [N, A*(5+C), H, W] into named logits.
 
-    The channel layout per anchor is [tx, ty, tw, th, obj, cls_0 .. cls_{C-1}] (reference §2). Returns
-    ``x, y, w, h, obj`` as [N, A, H, W] and ``cls`` as [N, A, H, W, C] (classes last).
+    The channel layout per anchor is [tx, ty, tw, th, obj, cls_0 .. cls_{C-1}] (docs/legacy.md, "YOLOv3
+    geometry"). Returns ``x, y, w, h, obj`` as [N, A, H, W] and ``cls`` as [N, A, H, W, C] (classes last).
     """
     x, y, w, h, obj, cls = _split_channels(output, num_anchors, head=5)
     return {"x": x, "y": y, "w": w, "h": h, "obj": obj, "cls": cls.transpose([0, 1, 3, 4, 2])}
@@ -83,59 +83,46 @@ def _best_iou(pred_xyxy: paddle.Tensor, gt_xyxy: paddle.Tensor) -> paddle.Tensor
 
 
 class YOLOv3Loss:
-    """The YOLOv3 training loss over all levels (legacy ``YOLOv3Loss``, reference §4.2/§4.3).
+    """The YOLOv3 training loss over all levels (legacy ``YOLOv3Loss``, docs/legacy.md, "Loss").
 
-    ``anchors`` are [[w, h] × 9] in input pixels, ``anchor_masks`` pick each level's anchors (coarsest
-    level first, like the head's outputs), ``downsample_ratios`` are the levels' strides.
+    ``geometry`` gives the classes, the anchors ([w, h] in input pixels), each level's anchors (coarsest
+    level first, like the head's outputs) and the levels' strides.
     ``label_smooth`` affects the coarse path only: the legacy fine-grained loss trained classes
-    against hard one-hot targets whatever the config said (reference §4.2), and so does this one.
+    against hard one-hot targets whatever the config said (docs/legacy.md, "Loss"), and so does this one.
     """
 
     def __init__(
         self,
-        anchors: Sequence[Sequence[float]],
-        anchor_masks: Sequence[Sequence[int]],
-        downsample_ratios: Sequence[int],
-        num_classes: int,
+        geometry: YOLOv3Geometry,
         ignore_thresh: float = 0.7,
         label_smooth: bool = False,
         use_fine_grained_loss: bool = False,
     ) -> None:
-        if len(anchor_masks) != len(downsample_ratios):
-            raise ConfigError(
-                f"YOLOv3 loss has {len(anchor_masks)} anchor masks but {len(downsample_ratios)} downsample "
-                "ratios: give one mask per output level"
-            )
-        self.anchors = [[float(v) for v in pair] for pair in anchors]
-        self.anchor_masks = [[int(i) for i in mask] for mask in anchor_masks]
-        self.downsample_ratios = [int(r) for r in downsample_ratios]
-        self.num_classes = int(num_classes)
+        self.geometry = geometry
+        self.anchors = [[float(v) for v in pair] for pair in geometry.anchors]
+        self.anchor_masks = [list(mask) for mask in geometry.anchor_masks]
+        self.downsample_ratios = list(geometry.strides)
+        self.num_classes = geometry.num_classes
         self.ignore_thresh = float(ignore_thresh)
         self.label_smooth = bool(label_smooth)
         self.use_fine_grained_loss = bool(use_fine_grained_loss)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> YOLOv3Loss:
-        """Build from a merged PaddleDetection config (``Config.to_dict()`` shape).
+    def from_config(cls, cfg: Mapping[str, Any], geometry: YOLOv3Geometry | None = None) -> YOLOv3Loss:
+        """Build from a merged PaddleDetection config (``Config.to_dict()`` shape) and its geometry.
 
-        Reads ``YOLOv3Head.anchors/anchor_masks``, the loss section the head names in ``yolo_loss``
-        (``YOLOv3Loss``: ``ignore_thresh``, ``label_smooth``, ``downsample``), and the globals
-        ``num_classes`` and ``use_fine_grained_loss``. Absent keys take the legacy classes' defaults
-        (standard anchors, label_smooth true), so a legacy config means what it meant in 0.x.
+        Reads the loss section the head names in ``yolo_loss`` (``YOLOv3Loss``: ``ignore_thresh``,
+        ``label_smooth``; its ``downsample`` must agree with the geometry's strides) and the global
+        ``use_fine_grained_loss``. Absent keys take the legacy classes' defaults (label_smooth true), so
+        a legacy config means what it meant in 0.x.
         """
-        if "num_classes" not in cfg:
-            raise ConfigError("the YOLOv3 loss needs num_classes in the config: add num_classes: <N>")
+        geometry = geometry or YOLOv3Geometry.from_config(cfg)
         head = cfg.get("YOLOv3Head") or {}
         loss_section = head.get("yolo_loss", "YOLOv3Loss")
-        if isinstance(loss_section, Mapping):  # an inline `!YOLOv3Loss {...}` tag
-            loss_cfg = loss_section
-        else:
-            loss_cfg = cfg.get(str(loss_section)) or {}
+        # an inline `!YOLOv3Loss {...}` tag, or the name of a section
+        loss_cfg = loss_section if isinstance(loss_section, Mapping) else cfg.get(str(loss_section)) or {}
         return cls(
-            anchors=head.get("anchors", YOLOV3_ANCHORS),
-            anchor_masks=head.get("anchor_masks", YOLOV3_ANCHOR_MASKS),
-            downsample_ratios=loss_cfg.get("downsample", DOWNSAMPLE_RATIOS),
-            num_classes=cfg["num_classes"],
+            geometry,
             ignore_thresh=loss_cfg.get("ignore_thresh", 0.7),
             label_smooth=loss_cfg.get("label_smooth", True),
             use_fine_grained_loss=cfg.get("use_fine_grained_loss", False),

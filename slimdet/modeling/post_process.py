@@ -1,4 +1,6 @@
-"""Raw YOLOv3 maps → boxes in original-image pixels: ``yolo_box`` per level, then multiclass NMS (reference §6).
+"""Raw YOLOv3 maps → boxes in original-image pixels: ``yolo_box`` per level, then multiclass NMS.
+
+The legacy rules are in docs/legacy.md, "Post-processing".
 
 Nothing here branches in Python on tensor values, so the same code runs eagerly and under
 ``paddle.jit.to_static`` (export). The only Python branch is on the execution mode, because the
@@ -14,8 +16,8 @@ from typing import Any
 import paddle
 from paddle import nn
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError
-from slimdet.modeling.anchors import level_anchors
 
 
 @dataclass(frozen=True)
@@ -84,22 +86,14 @@ class YOLOv3PostProcess(nn.Layer):
 
     def __init__(
         self,
-        anchors: Sequence[Sequence[int]],
-        anchor_masks: Sequence[Sequence[int]],
-        downsample_ratios: Sequence[int],
-        num_classes: int,
+        geometry: YOLOv3Geometry,
         *,
         nms: NMSSettings | None = None,
         clip_bbox: bool = True,
         scale_x_y: float = 1.0,
     ) -> None:
         super().__init__()
-        if len(anchor_masks) != len(downsample_ratios):
-            raise ValueError(f"{len(anchor_masks)} anchor masks but {len(downsample_ratios)} downsample ratios")
-        self.anchors = [list(a) for a in anchors]
-        self.anchor_masks = [list(m) for m in anchor_masks]
-        self.downsample_ratios = list(downsample_ratios)
-        self.num_classes = num_classes
+        self.geometry = geometry
         self.nms = nms or NMSSettings()
         self.clip_bbox = clip_bbox
         self.scale_x_y = scale_x_y
@@ -107,14 +101,14 @@ class YOLOv3PostProcess(nn.Layer):
     def forward(self, outputs: Sequence[paddle.Tensor], im_size: paddle.Tensor) -> dict[str, paddle.Tensor]:
         im_size = paddle.cast(im_size, "int32")
         boxes, scores = [], []
-        for output, mask, ratio in zip(outputs, self.anchor_masks, self.downsample_ratios):
+        for level, (output, stride) in enumerate(zip(outputs, self.geometry.strides)):
             level_boxes, level_scores = paddle.vision.ops.yolo_box(
                 output,
                 im_size,
-                anchors=level_anchors(self.anchors, mask),
-                class_num=self.num_classes,
+                anchors=self.geometry.level_anchors(level),
+                class_num=self.geometry.num_classes,
                 conf_thresh=self.nms.score_threshold,
-                downsample_ratio=ratio,
+                downsample_ratio=stride,
                 clip_bbox=self.clip_bbox,
                 scale_x_y=self.scale_x_y,
             )

@@ -12,6 +12,7 @@ from typing import Any
 import paddle
 from paddle import nn
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.modeling.head import YOLOv3Head
 from slimdet.modeling.post_process import YOLOv3PostProcess
 
@@ -39,10 +40,10 @@ class YOLOv3(nn.Layer):
         name_prefix: str = "",
     ) -> None:
         super().__init__()
-        if head.num_classes != post_process.num_classes:
-            raise ValueError(f"head has {head.num_classes} classes, post-process {post_process.num_classes}")
-        if head.anchors_per_level != [len(m) for m in post_process.anchor_masks]:
-            raise ValueError("head and post-process disagree on the number of anchors per level")
+        if head.geometry != post_process.geometry:
+            raise ValueError(
+                f"head and post-process were given different geometries: {head.geometry} vs {post_process.geometry}"
+            )
         self.backbone = backbone
         self.head = head
         self.post_process = post_process
@@ -50,20 +51,25 @@ class YOLOv3(nn.Layer):
         self.name_prefix = name_prefix
 
     @property
-    def num_classes(self) -> int:
-        return self.head.num_classes
+    def geometry(self) -> YOLOv3Geometry:
+        """Classes, anchors, masks and strides: the one geometry head, post-processing and loss share."""
+        return self.head.geometry
 
     @property
-    def anchors(self) -> list[list[int]]:
-        return self.post_process.anchors
+    def num_classes(self) -> int:
+        return self.geometry.num_classes
+
+    @property
+    def anchors(self) -> list[list[float]]:
+        return [list(a) for a in self.geometry.anchors]
 
     @property
     def anchor_masks(self) -> list[list[int]]:
-        return self.post_process.anchor_masks
+        return [list(m) for m in self.geometry.anchor_masks]
 
     @property
     def downsample_ratios(self) -> list[int]:
-        return self.post_process.downsample_ratios
+        return list(self.geometry.strides)
 
     def raw_outputs(self, image: paddle.Tensor) -> list[paddle.Tensor]:
         return self.head(self.backbone(image))

@@ -12,13 +12,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from slimdet.config.geometry import DEFAULT_NUM_CLASSES, HEAD_SECTION, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 from slimdet.data.build import dataset_folder_problems
 from slimdet.errors import ConfigError, PlanError, SlimdetError, did_you_mean
 from slimdet.inference import ENGINES as TEACHER_ENGINES
 from slimdet.slim.balance import BALANCES, DEFAULT_BALANCE
 from slimdet.slim.plan import PruningPlan
-
-HEAD_SECTION = "YOLOv3Head"  # where legacy configs keep anchors and anchor_masks (build_model reads it)
 
 
 def check_distill_prune(
@@ -88,9 +87,6 @@ def _disagreements(student: Mapping[str, Any], teacher: Mapping[str, Any]) -> li
 
 def _output_layout(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """num_classes, anchors and masks as ``build_model`` reads them, legacy defaults filled in."""
-    from slimdet.modeling.anchors import YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
-    from slimdet.modeling.build import DEFAULT_NUM_CLASSES
-
     section = cfg.get(HEAD_SECTION)
     head = section if isinstance(section, Mapping) else {}
     return {

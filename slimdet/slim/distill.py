@@ -1,6 +1,6 @@
 """Distillation: a teacher that can never train, and the legacy split distillation loss.
 
-The loss is ``split_distill`` of PaddleDetection 0.x's distill_pruned_model (reference §5.1). Per level,
+The loss is ``split_distill`` of PaddleDetection 0.x's distill_pruned_model (docs/legacy.md, "Distillation"). Per level,
 with student logits s·, teacher logits t· and σ the sigmoid:
 
 * reg = mean over N·A·H·W of (BCE(sx, σ(tx)) + BCE(sy, σ(ty)) + |sw − tw| + |sh − th|) · σ(tobj)
@@ -22,6 +22,9 @@ from collections.abc import Mapping, Sequence
 import paddle
 import paddle.nn.functional as F
 from paddle import nn
+
+from slimdet.modeling.losses import split_output
+from slimdet.slim.teacher_graph import TeacherGraph
 
 DEFAULT_DISTILL_WEIGHT = 1000.0
 Level = Mapping[str, paddle.Tensor]  # split logits: x, y, w, h, obj [N,A,H,W]; cls [N,A,H,W,C]
@@ -70,8 +73,6 @@ def distill_loss_from_outputs(
     num_anchors: int = 3,
 ) -> dict[str, paddle.Tensor]:
     """``split_distill_loss`` on raw head outputs ([N, A·(5+C), H, W] per level), split the loss's way."""
-    from slimdet.modeling.losses import split_output
-
     return split_distill_loss(
         [split_output(out, num_classes, num_anchors) for out in student_outputs],
         [split_output(out, num_classes, num_anchors) for out in teacher_outputs],
@@ -105,8 +106,6 @@ class FrozenTeacher:
         # teacher_graph). The dygraph model stays for the teacher's own loss and for inspection.
         self._graph = None
         if compiled:
-            from slimdet.slim.teacher_graph import TeacherGraph
-
             self._graph = TeacherGraph(model)
 
     @property

@@ -1,14 +1,20 @@
 """The only place that counts FLOPs.
 
 The legacy slim model zoo reports "GFLOPs" as convolution multiply-accumulates divided by 2^30
-(reference §9.3): sum over convs of C_in/groups · k_h · k_w · C_out · H_out · W_out. We count exactly
-that, per conv weight (keyed by its legacy ``param.name``), by hooking every ``Conv2D`` during one
+(docs/legacy.md, "FLOPs and size"): sum over convs of C_in/groups · k_h · k_w · C_out · H_out · W_out.
+We count exactly that, per conv weight (keyed by its legacy ``param.name``), by hooking every ``Conv2D`` during one
 forward pass of a zero image.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
+import paddle
+from paddle import nn
+
+from slimdet.modeling.modes import RawOutputs, inference_context
 
 GIGA = 2**30  # the legacy tables divide by 2^30, not 1e9
 
@@ -40,9 +46,6 @@ def count_conv_macs(model, input_size: int) -> ConvMacs:
     Models with a ``raw_outputs(image)`` method (YOLOv3) are run through it, so post-processing
     (which has no convolutions and needs extra inputs) is skipped; other layers are simply called.
     """
-    import paddle
-    from paddle import nn
-
     per_weight: dict[str, int] = {}
 
     def hook(layer: nn.Conv2D, _inputs, output) -> None:
@@ -50,21 +53,13 @@ def count_conv_macs(model, input_size: int) -> ConvMacs:
         h_out, w_out = output.shape[2], output.shape[3]
         per_weight[layer.weight.name] = c_in_per_group * k_h * k_w * c_out * h_out * w_out
 
-    handles = [
-        sub.register_forward_post_hook(hook) for sub in model.sublayers() if isinstance(sub, nn.Conv2D)
-    ]
-    was_training = model.training
-    model.eval()
+    handles = [sub.register_forward_post_hook(hook) for sub in model.sublayers() if isinstance(sub, nn.Conv2D)]
     try:
-        with paddle.no_grad():
-            image = paddle.zeros([1, 3, input_size, input_size], dtype="float32")
-            run = getattr(model, "raw_outputs", model)
-            run(image)
+        with inference_context(model):
+            RawOutputs(model)(paddle.zeros([1, 3, input_size, input_size], dtype="float32"))
     finally:
         for handle in handles:
             handle.remove()
-        if was_training:
-            model.train()
     return ConvMacs(input_size=input_size, per_weight=per_weight)
 
 
@@ -83,17 +78,7 @@ def paddleslim_flops(model, input_size: int, *, only_conv: bool = False) -> int:
     input is given as an array (a placeholder of its shape), because PaddleSlim turns a bare shape
     into a constant tensor that paddle refuses above 2^20 values (608 px is more).
     """
-    import numpy as np
-    from paddle import nn
-    from paddleslim.analysis import dygraph_flops
-
-    class _RawOutputs(nn.Layer):
-        def __init__(self, inner) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, image):
-            return getattr(self.inner, "raw_outputs", self.inner)(image)
+    from paddleslim.analysis import dygraph_flops  # paddleslim takes seconds to import: only for this count
 
     image = np.zeros((1, 3, input_size, input_size), dtype="float32")
-    return int(dygraph_flops(_RawOutputs(model), [image], only_conv=only_conv))
+    return int(dygraph_flops(RawOutputs(model), [image], only_conv=only_conv))

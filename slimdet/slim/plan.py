@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from paddle import nn
+
 from slimdet._files import write_text_atomic
 from slimdet.errors import PlanError, did_you_mean
 from slimdet.slim.flops import count_conv_macs, parameter_mib
@@ -50,8 +52,6 @@ def prunable_convs(model) -> dict[str, list[int]]:
     that feeds them and cannot lead; ``yolo_output.*`` convs produce the detection layout
     (anchors × (5 + classes)) and must keep every channel.
     """
-    from paddle import nn
-
     return {
         layer.weight.name: list(layer.weight.shape)
         for layer in model.sublayers()
@@ -147,13 +147,12 @@ class PruneReport:
 class PruningPlan:
     """Legacy conv weight names → share of their output channels to remove, and how to pick them.
 
-    ``input_size`` is the square input side the report counts FLOPs at (608, as the legacy model zoo
-    reported); it does not change the pruned structure (PaddleSlim traces at a small fixed size).
+    Nothing else: the input size FLOPs are counted at is an argument of ``apply`` (what measures them),
+    since it does not change the pruned structure.
     """
 
     ratios: Mapping[str, float]
     criterion: Criterion = "l1_norm"
-    input_size: int = 608
 
     def __post_init__(self) -> None:
         problems = []
@@ -170,15 +169,12 @@ class PruningPlan:
                 f"unknown pruning criterion '{self.criterion}'{did_you_mean(self.criterion, CRITERIA)}: "
                 "use l1_norm or fpgm"
             )
-        if int(self.input_size) <= 0:
-            problems.append(f"input size must be positive, got {self.input_size}")
         if problems:
             raise PlanError("; ".join(problems))
         # Normalise and freeze: a read-only copy, floats, and the modern criterion name.
         ratios = types.MappingProxyType({str(k): float(v) for k, v in self.ratios.items()})
         object.__setattr__(self, "ratios", ratios)
         object.__setattr__(self, "criterion", CRITERIA[self.criterion])
-        object.__setattr__(self, "input_size", int(self.input_size))
 
     @classmethod
     def from_flags(
@@ -186,7 +182,6 @@ class PruningPlan:
         pruned_params: str | None,
         pruned_ratios: str | None,
         criterion: str = "l1_norm",
-        input_size: int = 608,
     ) -> PruningPlan | None:
         """Parse ``--pruned_params``/``--pruned_ratios`` as the legacy tools took them; None when neither is given.
 
@@ -200,9 +195,7 @@ class PruningPlan:
         if not names:
             raise PlanError("--pruned_ratios was given without --pruned_params: name the conv weights to prune")
         if not ratio_words:
-            raise PlanError(
-                "--pruned_params needs --pruned_ratios: give one ratio per name, or one ratio for all"
-            )
+            raise PlanError("--pruned_params needs --pruned_ratios: give one ratio per name, or one ratio for all")
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise PlanError(f"--pruned_params lists {', '.join(duplicates)} more than once: list each name once")
@@ -215,7 +208,7 @@ class PruningPlan:
                 "give one ratio per name, or a single ratio for all"
             )
         ratios_by_name = dict(zip(names, ratios))
-        return cls(ratios=ratios_by_name, criterion=criterion, input_size=input_size)  # type: ignore[arg-type]
+        return cls(ratios=ratios_by_name, criterion=criterion)  # type: ignore[arg-type]
 
     def problems(self, model) -> list[str]:
         """Everything that keeps this plan from applying to ``model``, one clause with its fix each."""
@@ -256,28 +249,31 @@ class PruningPlan:
             rows.append(PlanRow(name=name, ratio=ratio, shape_before=tuple(before), shape_after=tuple(after)))
         return rows
 
-    def apply(self, model) -> PruneReport:
-        """Prune ``model`` in place (PaddleSlim) and report FLOPs and parameters before → after.
+    def apply(self, model, *, input_size: int) -> PruneReport:
+        """Prune ``model`` in place (PaddleSlim) and report FLOPs (at a square ``input_size``) and parameters
+        before → after.
 
         Raises ``PlanError`` (model untouched) when the plan does not fit the model. Prune before
         building the optimizer: its accumulators would keep the unpruned shapes.
         """
+        if int(input_size) <= 0:
+            raise PlanError(f"input size must be positive, got {input_size}")
         self.check(model)
-        gflops_before = count_conv_macs(model, self.input_size).gflops
+        gflops_before = count_conv_macs(model, input_size).gflops
         params_before = _parameter_count(model)
         rows = self.prune(model)
         return PruneReport(
             criterion=self.criterion,
-            input_size=self.input_size,
+            input_size=int(input_size),
             gflops_before=gflops_before,
-            gflops_after=count_conv_macs(model, self.input_size).gflops,
+            gflops_after=count_conv_macs(model, input_size).gflops,
             params_before=params_before,
             params_after=_parameter_count(model),
             rows=rows,
         )
 
     def prune(self, model) -> tuple[PrunedParam, ...]:
-        """Prune ``model`` in place without counting FLOPs (two forward passes at ``input_size``).
+        """Prune ``model`` in place without counting FLOPs (which costs two forward passes).
 
         What replaying a saved plan on a fresh model needs before loading pruned weights; ``apply``
         adds the before → after report. Raises ``PlanError`` (model untouched) like ``apply``.
@@ -301,11 +297,14 @@ class PruningPlan:
         return tuple(rows)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ratios": dict(self.ratios), "criterion": self.criterion, "input_size": self.input_size}
+        return {"ratios": dict(self.ratios), "criterion": self.criterion}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PruningPlan:
-        """Rebuild a plan saved with ``to_dict`` (PlanError when it is malformed)."""
+        """Rebuild a plan saved with ``to_dict`` (PlanError when it is malformed).
+
+        Sidecars written before the plan lost its input size still carry ``input_size``; it is ignored.
+        """
         ratios = data.get("ratios")
         if not isinstance(ratios, Mapping):
             raise PlanError("a saved pruning plan needs a 'ratios' mapping of parameter name to ratio")
@@ -313,13 +312,12 @@ class PruningPlan:
             return cls(
                 ratios={str(k): float(v) for k, v in ratios.items()},
                 criterion=data.get("criterion", "l1_norm"),
-                input_size=int(data.get("input_size", 608)),
             )
         except (TypeError, ValueError) as err:
             raise PlanError(f"a saved pruning plan has a non-numeric value ({err})") from None
 
     def same_structure(self, other: PruningPlan) -> bool:
-        """True when both plans cut the same convs by the same ratios (criterion and size do not change shapes)."""
+        """True when both plans cut the same convs by the same ratios (the criterion does not change shapes)."""
         return self.ratios.keys() == other.ratios.keys() and all(
             math.isclose(ratio, other.ratios[name], rel_tol=0, abs_tol=1e-9) for name, ratio in self.ratios.items()
         )
@@ -338,8 +336,6 @@ def _parse_ratio(word: str) -> float:
 
 
 def _why_not_prunable(model, name: str) -> str:
-    from paddle import nn
-
     if _is_output_conv(name):
         return "its output channels are the detections (anchors × (5 + classes)), prune the tip conv before it instead"
     for layer in model.sublayers():

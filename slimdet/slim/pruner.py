@@ -5,7 +5,7 @@ static program once, find for each named conv weight the tensors that share its 
 BN's scale/offset/mean/var on axis 0, every consuming conv's weight on axis 1) and cut them all with the
 same channel indices.
 
-What PaddleSlim 2.6 does, checked against the legacy rule (reference §1.5):
+What PaddleSlim 2.6 does, checked against the legacy rule (docs/legacy.md, "Pruning and r578"):
 
 * channels removed = ``int(round(C * ratio))`` with Python's ``round`` (so C=5, r=0.5 removes 2) —
   identical; but PaddleSlim silently caps it at C - 1. :class:`~slimdet.slim.plan.PruningPlan` rejects
@@ -45,6 +45,7 @@ with warnings.catch_warnings():
     from paddleslim.dygraph.prune.pruning_plan import PruningPlan as SlimPlan
 
 from slimdet.errors import PlanError
+from slimdet.modeling.modes import RawOutputs, eval_mode
 from slimdet.slim.graph_index import indexed_lookups
 
 PRUNERS = {"l1_norm": L1NormFilterPruner, "fpgm": FPGMFilterPruner}
@@ -69,23 +70,6 @@ class TensorCut:
         return len(self.kept)
 
 
-class _RawOutputs(nn.Layer):
-    """Wraps a detector so that tracing runs ``raw_outputs`` only.
-
-    YOLOv3's ``forward`` needs ``im_size`` in eval mode and ground truth in train mode, and its
-    post-processing has no convolutions; the head's raw feature maps are all the pruner needs to see.
-    Holding the model as a sublayer also lets PaddleSlim find and cut its parameters through the wrapper.
-    """
-
-    def __init__(self, model: nn.Layer) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image):
-        run = getattr(self.model, "raw_outputs", self.model)
-        return run(image)
-
-
 def prune_filters(
     model: nn.Layer, ratios: Mapping[str, float], *, criterion: str, trace_size: int = TRACE_SIZE
 ) -> dict[str, tuple[TensorCut, ...]]:
@@ -97,10 +81,8 @@ def prune_filters(
     then the tensors pulled along. Raises ``PlanError`` without touching the model when PaddleSlim
     cannot follow a name.
     """
-    wrapper = _RawOutputs(model)
-    was_training = model.training
-    model.eval()  # trace inference ops only; mode is restored below
-    try:
+    wrapper = RawOutputs(model)
+    with eval_mode(model):  # trace inference ops only
         with _quiet_paddleslim():
             with _dygraph_restored(), indexed_lookups():
                 pruner = PRUNERS[criterion](wrapper, [1, 3, trace_size, trace_size])
@@ -108,9 +90,6 @@ def prune_filters(
             groups = _cut_groups(pruner, ratios, whole, {p.name: list(p.shape) for p in model.parameters()})
             whole.apply(wrapper, lazy=False)
         _drop_backups(model, {cut.name for cuts in groups.values() for cut in cuts})
-    finally:
-        if was_training:
-            model.train()
     return groups
 
 
@@ -183,9 +162,7 @@ def _drop_backups(model: nn.Layer, names: set[str]) -> None:
 def _quiet_paddleslim() -> Iterator[None]:
     """PaddleSlim logs every group and leaf at INFO/WARNING to its own handlers; core code stays silent."""
     loggers = [
-        logging.getLogger(name)
-        for name in list(logging.Logger.manager.loggerDict)
-        if name.startswith("paddleslim")
+        logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict) if name.startswith("paddleslim")
     ]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -217,16 +194,10 @@ class TracedPruner:
     """
 
     def __init__(self, model: nn.Layer, *, criterion: str, trace_size: int = TRACE_SIZE) -> None:
-        self._wrapper = _RawOutputs(model)
+        self._wrapper = RawOutputs(model)
         self._shapes = {p.name: list(p.shape) for p in model.parameters()}
-        was_training = model.training
-        model.eval()
-        try:
-            with _quiet_paddleslim(), _dygraph_restored(), indexed_lookups():
-                self._pruner = PRUNERS[criterion](self._wrapper, [1, 3, trace_size, trace_size])
-        finally:
-            if was_training:
-                model.train()
+        with eval_mode(model), _quiet_paddleslim(), _dygraph_restored(), indexed_lookups():
+            self._pruner = PRUNERS[criterion](self._wrapper, [1, 3, trace_size, trace_size])
 
     def _plan(self, ratios: Mapping[str, float]) -> tuple[dict[str, tuple[TensorCut, ...]], SlimPlan]:
         whole = SlimPlan(self._wrapper.full_name())

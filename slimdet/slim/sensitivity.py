@@ -103,7 +103,7 @@ def parse_ratios(text: str | None) -> tuple[float, ...]:
             raise PlanError(f"--pruned_ratios value {word} is not strictly between 0 and 1")
         ratios.add(ratio)
     if not ratios:
-        raise PlanError("--pruned_ratios is empty: give e.g. \"0.1 0.2 0.3\", or leave it out for 0.1 … 0.9")
+        raise PlanError('--pruned_ratios is empty: give e.g. "0.1 0.2 0.3", or leave it out for 0.1 … 0.9')
     return tuple(sorted(ratios))
 
 

@@ -155,7 +155,7 @@ class SensitivityTable:
     def from_dict(cls, data: Mapping[str, Any], *, origin: str) -> SensitivityTable:
         """Read a document written by ``to_dict``; anything malformed is a SlimdetError naming ``origin``."""
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            raise SlimdetError(f"{origin} is not a slimdet sensitivity file (no \"format\": \"{FORMAT}\")")
+            raise SlimdetError(f'{origin} is not a slimdet sensitivity file (no "format": "{FORMAT}")')
         if data.get("version") != VERSION:
             raise SlimdetError(f"{origin} has format version {data.get('version')}, this slimdet reads {VERSION}")
         try:

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 from slimdet._files import atomic_path
 from slimdet.errors import SlimdetError
 from slimdet.slim.sensitivity_file import SensitivityTable
@@ -30,9 +34,6 @@ class PlotResult:
 
 def draw_sensitivities(table: SensitivityTable) -> Any:
     """A matplotlib Figure: loss (%) against ratio for every measured conv."""
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-
     params = [p for p in dict.fromkeys([*table.params, *table.results]) if table.results.get(p)]
     if not params:
         raise SlimdetError("the sensitivity file holds no results yet: nothing to plot")
@@ -69,8 +70,6 @@ def draw_sensitivities(table: SensitivityTable) -> Any:
 
 def plot_sensitivities(table: SensitivityTable, out: str | os.PathLike[str]) -> PlotResult:
     """Draw ``table`` and write it as a PNG to ``out``, atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     figure = draw_sensitivities(table)
     FigureCanvasAgg(figure)
     target = Path(out)

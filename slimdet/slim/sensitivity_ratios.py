@@ -23,6 +23,9 @@ import numpy as np
 from slimdet.errors import SlimdetError
 from slimdet.slim.sensitivity_file import SensitivityTable, load_table
 
+# The model (paddle, PaddleSlim) is imported inside functions on purpose: ratios for a loss threshold come
+# from the file alone, and only a FLOPs target needs a model, after its config has been checked.
+
 RATIO_DECIMALS = 4  # printed ratios are cut (not rounded) to this many decimals, so their loss stays ≤ L
 BISECTION_STEPS = 60
 
@@ -225,8 +228,8 @@ def _conv_flops(table: SensitivityTable, config: str | os.PathLike[str], overrid
 
     data = load_config(Path(config), overrides).to_dict()  # a bad config fails before paddle is imported
 
+    from slimdet.config.sizes import eval_input_size
     from slimdet.modeling.build import build_model
-    from slimdet.modeling.inspect import eval_input_size
     from slimdet.slim.plan import PruningPlan
 
     model = build_model(data)

@@ -16,7 +16,6 @@ bit for bit. Three things make a trial cheap without changing its result:
   eval set. The two agree up to float rounding in the fused kernels (same engine: bit for bit).
 """
 
-
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +30,11 @@ import numpy as np
 
 from slimdet.errors import PlanError, SlimdetError
 
-# The 18 detection-block convs PaddleDetection's slim model zoo prunes, in its order (reference §1.5).
+# Paddle is imported inside functions here on purpose: sensitivity worker processes import this module to
+# read their TrialSpec, then set their thread count, and only then load paddle (it reads the count once).
+
+# The 18 detection-block convs PaddleDetection's slim model zoo prunes, in its order
+# (docs/legacy.md, "Pruning and r578").
 BLOCK_CONVS = ("0.0", "0.1", "1.0", "1.1", "2", "tip")
 LEGACY_PARAMS = tuple(f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in BLOCK_CONVS)
 DEFAULT_CACHE_MB = 2048.0
@@ -111,7 +114,7 @@ class CachedFeatures:
         self.items = items  # (features, im_size tensor, batch without its image)
 
     def evaluate(self, model: Any, evaluator: Any, engine: str = "dygraph") -> dict[str, float]:
-        from slimdet.engine.evaluate import inference_context
+        from slimdet.modeling.modes import inference_context
 
         evaluator.reset()
         with inference_context(model):
@@ -151,7 +154,7 @@ def prepare_eval_set(model: Any, batches: FirstImages, *, head_only: bool, cache
     """Keep what trials need in memory when it fits ``cache_mb`` (estimated from the first batch), else stream."""
     import paddle
 
-    from slimdet.engine.evaluate import inference_context
+    from slimdet.modeling.modes import inference_context
 
     budget = cache_mb * 2**20
     stream = iter(batches)
@@ -217,12 +220,12 @@ class TrialSession:
         cfg = load_config(spec.config, spec.overrides)  # a bad config fails before paddle is even imported
         data = cfg.to_dict()
 
+        from slimdet.config.sizes import eval_input_size
         from slimdet.data import build_loader
         from slimdet.engine.device import select_device
         from slimdet.engine.evaluate import build_evaluator
         from slimdet.inference import resolve_engine
-        from slimdet.modeling.assemble import build_trained_model
-        from slimdet.modeling.inspect import eval_input_size
+        from slimdet.slim.assemble import build_trained_model
         from slimdet.slim.plan import PruningPlan
         from slimdet.slim.pruner import TracedPruner
 
@@ -238,9 +241,7 @@ class TrialSession:
         widest.check(self.model)
         self.pruner = TracedPruner(self.model, criterion=widest.criterion)
         self.batches = FirstImages(loader, spec.eval_images)
-        self.eval_set = prepare_eval_set(
-            self.model, self.batches, head_only=self._head_only(), cache_mb=spec.cache_mb
-        )
+        self.eval_set = prepare_eval_set(self.model, self.batches, head_only=self._head_only(), cache_mb=spec.cache_mb)
         self.engine, self._base_map = self._pick_engine(resolve_engine(spec.engine, device), spec.engine == "auto")
         self._fingerprint = weights_sha256(self.model)
         self.save_dir = str(Path(cfg.save_dir) / cfg.name)  # where the sensitivity file goes by default

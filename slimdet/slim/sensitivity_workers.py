@@ -109,5 +109,5 @@ def _work(lifeline: Lifeline, spec: TrialSpec, threads: int, tasks: Any, results
         results.put(("done", None))
     except SlimdetError as err:
         results.put(("user-error", str(err)))
-    except Exception:  # noqa: BLE001 (sent to the calling process, which raises it)
+    except Exception:
         results.put(("failure", traceback.format_exc()))

@@ -12,19 +12,10 @@ from __future__ import annotations
 
 import paddle
 from paddle import nn
+from paddle.static import InputSpec
 
 from slimdet.inference import CompiledGraph
-
-
-class _RawOutputs(nn.Layer):
-    """The detector's head outputs as the graph's outputs (coarsest level first)."""
-
-    def __init__(self, detector: nn.Layer) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, image):
-        return self.detector.raw_outputs(image)
+from slimdet.modeling.modes import RawOutputs
 
 
 class TeacherGraph:
@@ -34,10 +25,8 @@ class TeacherGraph:
     """
 
     def __init__(self, model: nn.Layer, *, threads: int | None = None) -> None:
-        from paddle.static import InputSpec
-
         spec = InputSpec([-1, 3, -1, -1], "float32", name="image")
-        self._graph = CompiledGraph(_RawOutputs(model), [spec], threads=threads)
+        self._graph = CompiledGraph(RawOutputs(model), [spec], threads=threads)
 
     def __call__(self, image: paddle.Tensor) -> list[paddle.Tensor]:
         return [paddle.to_tensor(out) for out in self._graph(image.numpy().astype("float32", copy=False))]

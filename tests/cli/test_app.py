@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from slimdet import __version__
 from slimdet.cli import SlimdetCommand, app, expand_variadic_options
-from slimdet.errors import ConfigError, WriteError
+from slimdet.errors import ConfigError
 from slimdet.interrupts import Interrupted, Terminated
 
 
@@ -49,7 +49,9 @@ def _app_raising(error: Exception) -> typer.Typer:
 
 
 def test_user_error_prints_one_red_line_and_exits_2():
-    result = CliRunner().invoke(_app_raising(ConfigError("bad key 'x'\nfix it with -o y=1")), ["boom", "-o", "a=1", "b=2"])
+    result = CliRunner().invoke(
+        _app_raising(ConfigError("bad key 'x'\nfix it with -o y=1")), ["boom", "-o", "a=1", "b=2"]
+    )
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert lines == ["error: bad key 'x' fix it with -o y=1"]

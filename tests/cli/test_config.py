@@ -96,3 +96,20 @@ def test_unsafe_python_tag_exits_2_and_runs_nothing(tmp_path: Path, where: str):
     line = _one_error_line(run(*args))
     assert "refusing the Python tag !!python/object/apply:os.system" in line
     assert not marker.exists()
+
+
+def test_list_shows_every_shipped_config_and_c_finds_one_by_name_from_anywhere(tmp_path: Path, monkeypatch):
+    listed = CliRunner().invoke(app, ["config", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    names = [entry["name"] for entry in json.loads(listed.stdout)]
+    assert names == sorted(p.name for p in CONFIGS.glob("*.yml")) and "yolov3_mobilenet_v1_voc.yml" in names
+
+    monkeypatch.chdir(tmp_path)  # no such file here: the shipped one is read, and the YAML view names it
+    for given in ("yolov3_mobilenet_v1_voc.yml", "configs/yolov3_mobilenet_v1_voc.yml", "yolov3_mobilenet_v1_voc"):
+        result = run("-c", given)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines()[0].strip() == f"# {(CONFIGS / 'yolov3_mobilenet_v1_voc.yml').resolve()}"
+
+    (tmp_path / "yolov3_mobilenet_v1_voc.yml").write_text("architecture: YOLOv3\nmax_iters: 7\nnum_classes: 2\n")
+    own = json.loads(run("-c", "yolov3_mobilenet_v1_voc.yml", "--json").stdout)
+    assert own["max_iters"] == 7  # a file in the working directory always wins over the shipped one

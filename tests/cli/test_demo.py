@@ -32,7 +32,9 @@ def test_fast_demo_ends_with_the_zoo_table_and_drawn_pictures(fast_demo):
     assert pruned["flops_cut"] >= 0.1 - 1e-3  # the fast demo's --target-flops
     assert 0 < distilled["size_cut"] < 1
     assert all(0.0 <= row["map"] <= 1.0 for row in [*result["rows"], result["teacher"]])
-    assert result["pictures"] and all((out / "infer").joinpath(p.rsplit("/", 1)[-1]).is_file() for p in result["pictures"])
+    assert result["pictures"] and all(
+        (out / "infer").joinpath(p.rsplit("/", 1)[-1]).is_file() for p in result["pictures"]
+    )
     detections = json.loads((out / "infer" / "detections.json").read_text())
     assert detections["threshold"] == result["draw_threshold"] == 0.2  # not the exported 0.5
     assert (out / "export" / "demo_distill_prune" / "infer_cfg.yml").is_file()

@@ -114,7 +114,13 @@ def test_eval_refuses_flags_that_contradict_the_sidecar_with_one_line(trained):
 
 def _forbid_weights_and_data(monkeypatch, must_not_run) -> None:
     """Pre-flight may build an architecture, but reads (or downloads) no weights and loads no data."""
-    for target in ("slimdet.weights.load_weights", "slimdet.engine.train.load_weights", "slimdet.data.build_loader"):
+    for target in (
+        "slimdet.weights.load_weights",
+        "slimdet.commands.train.load_weights",  # where the cores look them up
+        "slimdet.commands.distill_prune.load_weights",
+        "slimdet.commands.train.build_loader",
+        "slimdet.data.build_loader",
+    ):
         monkeypatch.setattr(target, must_not_run)
 
 
@@ -158,8 +164,8 @@ def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built
 
 
 def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_train_config, monkeypatch):
-    from slimdet.engine.train import TrainResult
-    from slimdet.slim.distill_prune import DistillPruneResult
+    from slimdet.commands.distill_prune import DistillPruneResult
+    from slimdet.commands.train import TrainResult
     from slimdet.slim.plan import PrunedParam, PruneReport, PruningPlan
 
     report = PruneReport(
@@ -179,7 +185,7 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
         return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 30.0,
                                   kwargs["distill_balance"], plan, training, teacher_cfg.overrides)  # fmt: skip
 
-    monkeypatch.setattr("slimdet.slim.distill_prune.distill_prune", fake_distill_prune)
+    monkeypatch.setattr("slimdet.commands.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
                   "--teacher-pretrained", "t.pdparams", "--pruned-params", "yolo_block.0.0.0.conv.weights",
                   "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval",
@@ -187,7 +193,11 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
                   "MobileNet.norm_decay=0.0", "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"], seen["distill_balance"]) == (
-        "tiny", "shapes_yolov3_r34", "geometry_median", 30.0, "legacy"
+        "tiny",
+        "shapes_yolov3_r34",
+        "geometry_median",
+        30.0,
+        "legacy",
     )
     assert (seen["keep"]["nms"]["keep_top_k"], seen["keep"]["nms"]["nms_top_k"]) == (7, 70)  # -to wins over -o
     assert seen["eval"] is True and seen["seed"] == 3

@@ -44,7 +44,9 @@ def test_eval_reproduces_the_map_recorded_in_training(overfit_tiny, tmp_path):
 
 
 def test_missing_weights_is_one_line_exit_2(tiny_train_config, tmp_path):
-    result = run("eval", "-c", tiny_train_config, "--weights", tmp_path / "nothing.pdparams", "--output_eval", tmp_path / "dets")
+    result = run(
+        "eval", "-c", tiny_train_config, "--weights", tmp_path / "nothing.pdparams", "--output_eval", tmp_path / "dets"
+    )
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "nothing.pdparams" in lines[0]

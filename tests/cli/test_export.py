@@ -59,15 +59,24 @@ def pruned_checkpoint(small_shapes_checkpoint, tmp_path_factory) -> Path:
     config, _ = small_shapes_checkpoint
     paddle.seed(2)
     model = build_model(load_config(config).to_dict())
-    PruningPlan.from_flags(R578_PARAMS, R578_RATIOS, input_size=96).apply(model)
+    PruningPlan.from_flags(R578_PARAMS, R578_RATIOS).apply(model, input_size=96)
     return save_weights(model, tmp_path_factory.mktemp("pruned") / "r578.pdparams")
 
 
 def test_pruning_flags_rebuild_a_pruned_checkpoint(small_shapes_checkpoint, pruned_checkpoint, tmp_path):
     config, _ = small_shapes_checkpoint
     result = _export(
-        "-c", str(config), "-o", f"weights={pruned_checkpoint}", "--pruned_params", R578_PARAMS,
-        "--pruned_ratios", R578_RATIOS, "--output-dir", str(tmp_path), "--json",
+        "-c",
+        str(config),
+        "-o",
+        f"weights={pruned_checkpoint}",
+        "--pruned_params",
+        R578_PARAMS,
+        "--pruned_ratios",
+        R578_RATIOS,
+        "--output-dir",
+        str(tmp_path),
+        "--json",
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -26,7 +26,9 @@ def model_dir(small_shapes_checkpoint, tmp_path_factory) -> Path:
     """The small shapes checkpoint exported once through the CLI."""
     config, weights = small_shapes_checkpoint
     out = tmp_path_factory.mktemp("exported")
-    result = CliRunner().invoke(app, ["export", "-c", str(config), "-o", f"weights={weights}", "--output-dir", str(out)])
+    result = CliRunner().invoke(
+        app, ["export", "-c", str(config), "-o", f"weights={weights}", "--output-dir", str(out)]
+    )
     assert result.exit_code == 0, result.output
     return out / config.stem
 
@@ -42,8 +44,17 @@ def image_dir(synthetic_voc, tmp_path) -> Path:
 
 def test_json_lists_detections_and_drawn_copies(model_dir, image_dir, tmp_path):
     out = tmp_path / "drawn"
-    result = _infer("--model-dir", str(model_dir), "--image-dir", str(image_dir), "--threshold", "0.2",
-                    "--output-dir", str(out), "--json")
+    result = _infer(
+        "--model-dir",
+        str(model_dir),
+        "--image-dir",
+        str(image_dir),
+        "--threshold",
+        "0.2",
+        "--output-dir",
+        str(out),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["backend"] == "paddle_inference" and len(data["images"]) == 2
@@ -92,16 +103,35 @@ def test_strict_stops_at_the_first_unreadable_file_with_one_line(model_dir, mixe
 def test_checkpoint_source_with_legacy_flag_spellings(small_shapes_checkpoint, image_dir, tmp_path):
     config, weights = small_shapes_checkpoint
     image = next(image_dir.iterdir())
-    result = _infer("-c", str(config), "-o", f"weights={weights}", "--infer_img", str(image),
-                    "--draw_threshold", "0.2", "--output_dir", str(tmp_path / "out"), "--json")
+    result = _infer(
+        "-c",
+        str(config),
+        "-o",
+        f"weights={weights}",
+        "--infer_img",
+        str(image),
+        "--draw_threshold",
+        "0.2",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["backend"] == "dygraph" and data["images"][0]["detections"]
 
 
 def test_table_shows_one_row_per_detection(model_dir, image_dir, tmp_path):
-    result = _infer("--model-dir", str(model_dir), "--image-dir", str(image_dir), "--threshold", "0.2",
-                    "--output-dir", str(tmp_path / "out"))
+    result = _infer(
+        "--model-dir",
+        str(model_dir),
+        "--image-dir",
+        str(image_dir),
+        "--threshold",
+        "0.2",
+        "--output-dir",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 0, result.output
     assert "detections in 2 images" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == f"2 read, 0 skipped, 2 drawn into {tmp_path / 'out'}"
@@ -119,7 +149,9 @@ def test_missing_model_files_is_one_line(model_dir, image_dir, tmp_path):
 def test_non_image_file_is_one_line(model_dir, tmp_path):
     fake = tmp_path / "cat.jpg"
     fake.write_bytes(b"\x00not a jpeg")
-    line = _one_error_line(_infer("--model-dir", str(model_dir), "--image", str(fake), "--output-dir", str(tmp_path / "o")))
+    line = _one_error_line(
+        _infer("--model-dir", str(model_dir), "--image", str(fake), "--output-dir", str(tmp_path / "o"))
+    )
     assert "cat.jpg" in line
 
 
@@ -130,8 +162,9 @@ def test_empty_image_folder_is_one_line(model_dir, tmp_path):
 
 def test_missing_weights_is_one_line(small_shapes_checkpoint, image_dir, tmp_path):
     config, _ = small_shapes_checkpoint
-    line = _one_error_line(_infer("-c", str(config), "-o", f"weights={tmp_path / 'gone.pdparams'}",
-                                  "--image-dir", str(image_dir)))
+    line = _one_error_line(
+        _infer("-c", str(config), "-o", f"weights={tmp_path / 'gone.pdparams'}", "--image-dir", str(image_dir))
+    )
     assert "gone.pdparams" in line
 
 

@@ -81,7 +81,10 @@ def test_pruning_flags_show_the_pruned_model(prunable_608):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     shapes = {row["name"]: row["shape"] for row in report["rows"]}
-    assert shapes == {"yolo_block.0.0.0.conv.weights": [256, 1024, 1, 1], "yolo_block.0.0.1.conv.weights": [1024, 256, 3, 3]}
+    assert shapes == {
+        "yolo_block.0.0.0.conv.weights": [256, 1024, 1, 1],
+        "yolo_block.0.0.1.conv.weights": [1024, 256, 3, 3],
+    }
     assert report["totals"]["params"] == _pruned_block_totals(prunable_608["totals"]["params"])
     assert report["plan"]["ratios"] == {"yolo_block.0.0.0.conv.weights": 0.5}
 
@@ -120,7 +123,11 @@ def test_a_plan_shows_before_after_and_reduction_as_the_legacy_zoo_counted_r578(
     assert before["params"] == 24_286_881 and after["params"] < before["params"]
     assert after["paddleslim_flops"] < before["paddleslim_flops"] and 0 < cut["paddleslim_flops"] < 100
     first = report["pruned"][0]
-    assert (first["name"], first["channels_before"], first["channels_after"]) == ("yolo_block.0.0.0.conv.weights", 512, 256)
+    assert (first["name"], first["channels_before"], first["channels_after"]) == (
+        "yolo_block.0.0.0.conv.weights",
+        512,
+        256,
+    )
     assert report["pruned"][-1]["channels_after"] == 51  # yolo_block.2.tip: 256 filters at 0.8
 
     table = _run(*args).stdout

@@ -83,7 +83,9 @@ def test_int8_folder_is_an_export_that_says_int8(quantized):
 def test_infer_draws_with_the_int8_model(quantized, synthetic_voc, tmp_path):
     _, out = quantized
     image = min((synthetic_voc / "JPEGImages").glob("test_*.jpg"))
-    result = run("infer", "--model-dir", out, "--image", image, "--threshold", "0.2", "--output-dir", tmp_path, "--json")
+    result = run(
+        "infer", "--model-dir", out, "--image", image, "--threshold", "0.2", "--output-dir", tmp_path, "--json"
+    )
     assert result.exit_code == 0, result.output
     drawn = json.loads(result.stdout)["images"][0]
     assert Path(drawn["drawn"]).is_file() and drawn["detections"]

@@ -77,7 +77,9 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
     report = json.loads(resumed.stdout)
     assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
     assert report["resumed_from"] == str(checkpoint)
-    straight = run("train", "-c", tiny_train_config, "--json", *until, f"save_dir={tiny_train_config.parent / 'straight'}")
+    straight = run(
+        "train", "-c", tiny_train_config, "--json", *until, f"save_dir={tiny_train_config.parent / 'straight'}"
+    )
     assert straight.exit_code == 0, straight.output
     expected = json.loads(straight.stdout)["loss_history"][stopped_at:]
     assert [it for it, _ in report["loss_history"]] == [it for it, _ in expected]
@@ -99,8 +101,8 @@ def _train_until_killed(args: list[str], after_line: str, delay: float) -> None:
 
 @pytest.mark.slow  # three processes, two of them killed
 def test_after_sigkill_at_any_moment_resuming_the_folder_ends_with_the_uninterrupted_loss(tiny_train_config):
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
 
     steps = ["max_iters=6", "snapshot_iter=1"]
     elsewhere = f"save_dir={tiny_train_config.parent / 'straight'}"

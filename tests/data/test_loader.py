@@ -80,9 +80,11 @@ def test_forever_resumes_at_any_iteration(shapes_config):
 def test_a_bad_image_in_a_worker_surfaces_as_a_data_error_naming_it(shapes_config, voc_copy):
     victim = voc_copy / "JPEGImages" / "test_00002.jpg"
     victim.write_bytes(b"garbage")
-    with build_loader(reader_config(voc_copy), "eval", workers=1) as loader:
-        with pytest.raises(DataError, match=r"cannot decode image .*test_00002\.jpg"):
-            list(loader)
+    with (
+        build_loader(reader_config(voc_copy), "eval", workers=1) as loader,
+        pytest.raises(DataError, match=r"cannot decode image .*test_00002\.jpg"),
+    ):
+        list(loader)
 
 
 def test_workers_signalled_while_starting_leave_the_stop_to_the_loaders_process(shapes_config, monkeypatch):
@@ -100,9 +102,11 @@ def test_a_dead_worker_fails_the_loader_unless_its_process_is_stopping(shapes_co
     cfg = shapes_config(fine_grained=False)
     in_process = list(build_loader(cfg, "train", seed=3, workers=0))
     signal_on_start(monkeypatch, signal.SIGKILL)
-    with build_loader(cfg, "train", seed=3, workers=2) as loader:
-        with pytest.raises(RuntimeError, match=r"data worker slimdet-data-\d died \(exit code -9\)"):
-            list(loader)
+    with (
+        build_loader(cfg, "train", seed=3, workers=2) as loader,
+        pytest.raises(RuntimeError, match=r"data worker slimdet-data-\d died \(exit code -9\)"),
+    ):
+        list(loader)
 
     monkeypatch.undo()
     signal_on_start(monkeypatch, signal.SIGKILL, this_process=signal.SIGTERM)

@@ -23,7 +23,7 @@ def shapes_labels(synthetic_voc) -> list[str]:
 @pytest.fixture(scope="session")
 def shapes_model(small_shapes_checkpoint, shapes_cfg):
     """The checkpoint rebuilt the way every command does it (eval mode, weights loaded strictly)."""
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
 
     model, plan = build_trained_model(shapes_cfg, small_shapes_checkpoint[1])
     assert plan is None

@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
+from slimdet.commands.evaluate import evaluate_checkpoint
+from slimdet.commands.train import train_from_config
 from slimdet.config import load_config
 from slimdet.deploy.evaluate import check_classes, evaluate_exported
 from slimdet.deploy.export import export_checkpoint
 from slimdet.deploy.infer_cfg import InferConfig
-from slimdet.engine.evaluate import evaluate_checkpoint
-from slimdet.engine.train import train_from_config
 from slimdet.errors import ConfigError
 
 
@@ -35,4 +35,7 @@ def test_a_model_of_other_classes_is_refused():
     infer_cfg = InferConfig(input_size=64, preprocess=(), label_list=("cat", "dog"))
     with pytest.raises(ConfigError, match="not the EvalReader's"):
         check_classes(infer_cfg, DetectionDataset([], ["dog", "cat"], with_background=False))
-    check_classes(dataclasses.replace(infer_cfg, label_list=("dog", "cat")), DetectionDataset([], ["dog", "cat"], with_background=False))
+    check_classes(
+        dataclasses.replace(infer_cfg, label_list=("dog", "cat")),
+        DetectionDataset([], ["dog", "cat"], with_background=False),
+    )

@@ -16,7 +16,7 @@ from slimdet.deploy.predictor import DygraphPredictor, OnnxPredictor, PaddlePred
 from slimdet.deploy.preprocess import Preprocessor
 from slimdet.errors import SlimdetError
 
-R578_LIKE = {  # the slim model zoo's r578 ratios (reference §1.5)
+R578_LIKE = {  # the slim model zoo's r578 ratios (docs/legacy.md, "Pruning and r578")
     f"yolo_block.{level}.{conv}.conv.weights": ratio
     for level, ratio in ((0, 0.5), (1, 0.7), (2, 0.8))
     for conv in ("0.0", "0.1", "1.0", "1.1", "2", "tip")
@@ -89,7 +89,9 @@ def test_onnx_model_gives_the_paddle_inference_detections(exported, test_images)
     folder = Path(exported.out_dir)
     assert exported.onnx_parity is not None and exported.onnx_parity.ok
     report = check_parity(
-        PaddlePredictor(folder, threads=1), OnnxPredictor(folder / "model.onnx", threads=1), test_images,
+        PaddlePredictor(folder, threads=1),
+        OnnxPredictor(folder / "model.onnx", threads=1),
+        test_images,
         InferConfig.read(folder),
     )
     assert report.detections >= 4 * 50
@@ -140,8 +142,8 @@ def pruned_export(shapes_cfg, shapes_labels, tmp_path_factory):
 
     paddle.seed(1)
     model = build_model(shapes_cfg)
-    plan = PruningPlan(ratios=R578_LIKE, input_size=96)
-    report = plan.apply(model)
+    plan = PruningPlan(ratios=R578_LIKE)
+    report = plan.apply(model, input_size=96)
     result = export_model(model, shapes_cfg, plan, tmp_path_factory.mktemp("pruned") / "r578", label_list=shapes_labels)
     return result, plan, report, model
 

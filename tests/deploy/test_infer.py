@@ -52,8 +52,9 @@ def test_threshold_defaults_to_infer_cfg_and_filters_scores(exported, images, tm
 def test_checkpoint_and_exported_model_find_the_same_boxes(exported, small_shapes_checkpoint, images, tmp_path):
     config, weights = small_shapes_checkpoint
     from_export = infer(model_dir=Path(exported.out_dir), image_dir=images, threshold=0.1, output_dir=tmp_path / "a")
-    from_checkpoint = infer(config=config, overrides=[f"weights={weights}"], image_dir=images, threshold=0.1,
-                            output_dir=tmp_path / "b")
+    from_checkpoint = infer(
+        config=config, overrides=[f"weights={weights}"], image_dir=images, threshold=0.1, output_dir=tmp_path / "b"
+    )
     assert from_checkpoint.backend == "dygraph"
     for a, b in zip(from_export.images, from_checkpoint.images, strict=True):
         assert len(a.detections) == len(b.detections) > 0
@@ -135,5 +136,9 @@ def test_exactly_one_model_source(images, small_shapes_checkpoint, tmp_path):
 
 def test_missing_checkpoint_weights_is_a_weights_error(small_shapes_checkpoint, images, tmp_path):
     with pytest.raises(WeightsError):
-        infer(config=small_shapes_checkpoint[0], overrides=[f"weights={tmp_path / 'none.pdparams'}"],
-              image_dir=images, output_dir=tmp_path / "out")
+        infer(
+            config=small_shapes_checkpoint[0],
+            overrides=[f"weights={tmp_path / 'none.pdparams'}"],
+            image_dir=images,
+            output_dir=tmp_path / "out",
+        )

@@ -12,8 +12,13 @@ LEGACY_EVAL_READER = {
     "sample_transforms": [
         {"type": "DecodeImage", "to_rgb": True},
         {"type": "ResizeImage", "target_size": 608, "interp": 2},
-        {"type": "NormalizeImage", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-         "is_scale": True, "is_channel_first": False},
+        {
+            "type": "NormalizeImage",
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+            "is_scale": True,
+            "is_channel_first": False,
+        },
         {"type": "PadBox", "num_max_boxes": 50},
         {"type": "Permute", "to_bgr": False, "channel_first": True},
     ],

@@ -13,8 +13,13 @@ from slimdet.errors import ConfigError, DataError
 
 STEPS = [
     {"type": "Resize", "target_size": 32, "interp": 2, "max_size": 0, "use_cv2": True, "image_shape": [32, 32]},
-    {"type": "Normalize", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "is_scale": True,
-     "is_channel_first": False},
+    {
+        "type": "Normalize",
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "is_scale": True,
+        "is_channel_first": False,
+    },
     {"type": "Permute", "to_bgr": False, "channel_first": True},
 ]
 

@@ -4,7 +4,7 @@ import paddle
 import pytest
 
 from slimdet.engine.optim import build_optimizer
-from slimdet.engine.trainer import Trainer
+from slimdet.engine.trainer import Trainer, model_losses
 from slimdet.runtime import seed_everything
 from tests.engine.toy import ToyLoader, ToyModel, toy_config
 
@@ -13,11 +13,11 @@ from tests.engine.toy import ToyLoader, ToyModel, toy_config
 def make_trainer():
     """Seeded like a real run: python/numpy/paddle from one seed, then model, optimizer, trainer."""
 
-    def make(hooks=(), *, seed=0, loader=None, trainer_class=Trainer):
+    def make(hooks=(), *, seed=0, loader=None, step=model_losses):
         seed_everything(seed)
         with paddle.utils.unique_name.guard():  # fixed names may repeat across models, as build_model allows
             model = ToyModel()
         optimizer, scheduler = build_optimizer(toy_config(), model)
-        return trainer_class(model, optimizer, scheduler, (loader or ToyLoader()).forever, hooks, seed=seed)
+        return Trainer(model, optimizer, scheduler, (loader or ToyLoader()).forever, hooks, step=step, seed=seed)
 
     return make

@@ -49,7 +49,11 @@ def test_a_crash_while_writing_leaves_no_half_file_and_no_mixed_checkpoint(tmp_p
     monkeypatch.undo()
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "2.pdopt", "2.pdparams", "2.state.json", "model_final.pdopt", "model_final.pdparams",
+        "2.pdopt",
+        "2.pdparams",
+        "2.state.json",
+        "model_final.pdopt",
+        "model_final.pdparams",
     ]  # no temp file left behind
     assert (tmp_path / "model_final.pdopt").read_bytes() == old_optimizer  # old file whole, not half a new one
     fresh = make_trainer()

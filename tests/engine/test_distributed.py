@@ -70,8 +70,13 @@ def test_nproc_inside_a_launched_job_is_refused(monkeypatch):
 def _launch(nproc: int, script_and_args: list[str], log_dir: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(nproc)]
     command += ["--log_dir", str(log_dir), *script_and_args]
-    return subprocess.run(command, env=launch_env(nproc, {**os.environ, "OMP_NUM_THREADS": "2"}),
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        command,
+        env=launch_env(nproc, {**os.environ, "OMP_NUM_THREADS": "2"}),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,20 +92,13 @@ def two_ranks(write_tiny_train_config, tmp_path_factory):
 
 
 def _single_process(config: Path, batch_size: int, save_dir: Path) -> dict[str, np.ndarray]:
+    from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from slimdet.engine.train import train_from_config
-    from slimdet.engine.trainer import Trainer
-    from tests.engine.dp_worker import freeze_batch_norm
-
-    trainers = []
-
-    def keep(model, *args, **kwargs):
-        freeze_batch_norm(model)
-        trainers.append(Trainer(model, *args, **kwargs))
-        return trainers[-1]
+    from tests.engine.dp_worker import keeping_trainers
 
     overrides = [*STEPS, f"TrainReader.batch_size={batch_size}", f"save_dir={save_dir}"]
-    train_from_config(load_config(config, overrides), quiet=True, trainer_factory=keep)
+    with keeping_trainers() as trainers:
+        train_from_config(load_config(config, overrides), quiet=True)
     return {p.name: p.numpy() for p in trainers[0].model.parameters()}
 
 
@@ -118,7 +116,7 @@ def test_only_rank_0_writes_one_checkpoint(two_ranks):
     config, [(_, info0), (_, info1)] = two_ranks
     assert info1["final_checkpoint"] is None
     written = sorted(p.name for p in (config.parent / "output" / "tiny").iterdir())
-    assert written == ["model_final.pdopt", "model_final.pdparams", "model_final.state.json"]
+    assert written == [f"model_final.{s}" for s in ("labels.txt", "pdopt", "pdparams", "state.json")]
     assert Path(info0["final_checkpoint"]) == config.parent / "output" / "tiny" / "model_final"
 
 
@@ -141,7 +139,9 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(wri
     out_dir, slimdet = tmp_path / "output" / "tiny", Path(sys.executable).parent / "slimdet"
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
     train = [str(slimdet), "train", "-c", str(config), "--nproc", "2", "-o", "snapshot_iter=100"]
-    process = subprocess.Popen([*train, "max_iters=500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*train, "max_iters=500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     rank0_log, deadline = out_dir / "launch_log" / "workerlog.0", time.monotonic() + 240
     while not (rank0_log.is_file() and "iter 2/" in rank0_log.read_text()) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -154,7 +154,9 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(wri
     rank1_said = (out_dir / "launch_log" / "workerlog.1").read_text().strip().splitlines()[-1]
     assert rank1_said == f"terminated after iteration {stopped_at}"  # the same step, and no checkpoint
     assert "Traceback" not in stderr + rank0_log.read_text()
-    assert sorted(p.name for p in out_dir.glob(f"{stopped_at}.*")) == [f"{stopped_at}.{s}" for s in ("pdopt", "pdparams", "state.json")]
+    assert sorted(p.name for p in out_dir.glob(f"{stopped_at}.*")) == [
+        f"{stopped_at}.{s}" for s in ("labels.txt", "pdopt", "pdparams", "state.json")
+    ]
 
     resume = [f"max_iters={stopped_at + 1}", "--resume", str(out_dir / str(stopped_at)), "--quiet", "--json"]
     run = subprocess.run([*train, *resume], env=env, capture_output=True, text=True, timeout=240)

@@ -104,6 +104,9 @@ def test_coco_evaluator_maps_class_ids_to_the_json_category_ids(tmp_path):
         "categories": [{"id": 17, "name": "cat"}, {"id": 18, "name": "dog"}],
     }
     (tmp_path / "instances.json").write_text(json.dumps(annotations))
-    cfg = {"metric": "COCO", "EvalReader": {"dataset": {"type": "COCODataSet", "dataset_dir": str(tmp_path), "anno_path": "instances.json"}}}
+    cfg = {
+        "metric": "COCO",
+        "EvalReader": {"dataset": {"type": "COCODataSet", "dataset_dir": str(tmp_path), "anno_path": "instances.json"}},
+    }
     evaluator = build_evaluator(cfg, FakeDataset())
     assert evaluator.clsid2catid == {0: 17, 1: 18}

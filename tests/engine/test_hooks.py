@@ -39,7 +39,9 @@ def test_eval_hook_rejects_an_evaluator_without_map(make_trainer):
 def test_progress_logs_a_plain_line_every_log_iter_when_stderr_is_not_a_terminal(make_trainer):
     out = io.StringIO()
     evaluator = EvalHook(4, lambda: {"mAP": 0.25})
-    trainer = make_trainer([evaluator, ProgressHook(4, log_iter=2, console=Console(file=out, width=300), eval_hook=evaluator)])
+    trainer = make_trainer(
+        [evaluator, ProgressHook(4, log_iter=2, console=Console(file=out, width=300), eval_hook=evaluator)]
+    )
     trainer.train(0, 5)
     lines = out.getvalue().splitlines()
     iter_lines = [line for line in lines if line.startswith("iter ")]
@@ -65,16 +67,21 @@ def test_checkpoint_every_n_steps_and_final(tmp_path, make_trainer):
     assert saver.last == tmp_path / "model_final"
 
 
-def test_the_sidecar_is_written_before_each_checkpoint_and_best_model(tmp_path, make_trainer):
+def test_before_save_runs_before_each_checkpoint_and_best_model(tmp_path, make_trainer):
     written = []
 
-    def sidecar(stem):
-        assert not stem.with_name(stem.name + ".state.json").exists()  # before the file that marks it complete
-        stem.with_name(stem.name + ".plan.json").write_text("{}")
-        written.append(stem.name)
+    class Sidecar(Hook):
+        def before_save(self, trainer, stem):
+            assert not stem.with_name(stem.name + ".state.json").exists()  # before the file that marks it complete
+            stem.with_name(stem.name + ".plan.json").write_text("{}")
+            written.append(stem.name)
 
     scores = iter([0.1, 0.3])
-    hooks = [CheckpointHook(2, tmp_path, sidecar), EvalHook(2, lambda: {"mAP": next(scores)}, best_dir=tmp_path, sidecar=sidecar)]
+    hooks = [Sidecar(), CheckpointHook(2, tmp_path), EvalHook(2, lambda: {"mAP": next(scores)}, best_dir=tmp_path)]
     make_trainer(hooks).train(0, 4)
     assert written == ["2", "best_model", "best_model", "model_final"]  # model_final after the last eval
-    assert sorted(p.name for p in tmp_path.glob("*.plan.json")) == ["2.plan.json", "best_model.plan.json", "model_final.plan.json"]
+    assert sorted(p.name for p in tmp_path.glob("*.plan.json")) == [
+        "2.plan.json",
+        "best_model.plan.json",
+        "model_final.plan.json",
+    ]

@@ -74,7 +74,10 @@ def toy_config():
                 {"type": "LinearWarmup", "start_factor": 0.1, "steps": 2},
             ],
         },
-        "OptimizerBuilder": {"optimizer": {"type": "Momentum", "momentum": 0.9}, "regularizer": {"type": "L2", "factor": 0.0005}},
+        "OptimizerBuilder": {
+            "optimizer": {"type": "Momentum", "momentum": 0.9},
+            "regularizer": {"type": "L2", "factor": 0.0005},
+        },
     }
 
 

@@ -81,7 +81,12 @@ def test_no_detections_at_all_give_zero(anno_path):
 
 def test_records_use_the_annotation_category_ids(anno_path):
     records = run(anno_path, detections_for([7, 9])).records()
-    assert records[1] == {"image_id": 7, "category_id": 3, "bbox": [50.0, 40.0, 40.0, 40.0], "score": pytest.approx(0.9)}
+    assert records[1] == {
+        "image_id": 7,
+        "category_id": 3,
+        "bbox": [50.0, 40.0, 40.0, 40.0],
+        "score": pytest.approx(0.9),
+    }
 
 
 def test_unknown_image_ids_are_reported(anno_path):

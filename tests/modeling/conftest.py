@@ -1,4 +1,4 @@
-"""The two legacy VOC model configs (configs/*.yml, reference §3.1/§3.2) as plain data, and models built from them."""
+"""The two legacy VOC model configs (configs/*.yml; docs/legacy.md, "Configs") as plain data, and their models."""
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 

@@ -1,8 +1,7 @@
-"""Backbones carry the legacy names and shapes of reference §1.1–1.3 and give strides 8/16/32."""
-
-import pytest
+"""Backbones carry the legacy names and shapes of docs/legacy.md, "Parameter names" and give strides 8/16/32."""
 
 import paddle
+import pytest
 
 from slimdet.errors import ConfigError
 from slimdet.modeling.backbones import BACKBONES, DarkNet, MobileNetV1, ResNet
@@ -24,11 +23,11 @@ def _dotted(unit: str, shape: list[int]) -> dict[str, list[int]]:
 
 
 def test_backbones_are_found_by_their_legacy_config_name():
-    assert BACKBONES == {"MobileNet": MobileNetV1, "ResNet": ResNet, "DarkNet": DarkNet}
+    assert {"MobileNet": MobileNetV1, "ResNet": ResNet, "DarkNet": DarkNet} == BACKBONES
 
 
 def test_mobilenet_v1_has_every_legacy_name_and_shape():
-    # reference §1.1, table of units
+    # docs/legacy.md, "Parameter names"
     pairs = [
         ("conv2_1", 32, 64), ("conv2_2", 64, 128), ("conv3_1", 128, 128), ("conv3_2", 128, 256),
         ("conv4_1", 256, 256), ("conv4_2", 256, 512), *[(f"conv5_{i}", 512, 512) for i in range(1, 6)],
@@ -46,7 +45,7 @@ def test_mobilenet_v1_has_every_legacy_name_and_shape():
 
 
 def test_resnet34_variant_b_has_every_legacy_name_and_shape():
-    # reference §1.2: 7x7 stem, BasicBlocks, projection shortcut in the first block of each stage
+    # docs/legacy.md, "Parameter names": 7x7 stem, BasicBlocks, projection shortcut in the first block of each stage
     expected = _unit("conv1_weights", "bn_conv1", [64, 3, 7, 7])
     cin = 64
     for stage, blocks, ch in [(2, 3, 64), (3, 4, 128), (4, 6, 256), (5, 3, 512)]:

@@ -15,7 +15,7 @@ def _names(model) -> list[str]:
 
 
 def test_voc_models_have_the_legacy_persistable_and_parameter_counts(mobilenet_voc, r34_voc):
-    # reference §1.4: 241 / 291 persistables, 24,286,881 / 42,020,001 values
+    # docs/legacy.md, "Parameter names": 241 / 291 persistables, 24,286,881 / 42,020,001 values
     for model, files, values in [(mobilenet_voc, 241, 24_286_881), (r34_voc, 291, 42_020_001)]:
         names = _names(model)
         assert len(names) == len(set(names)) == files
@@ -23,7 +23,7 @@ def test_voc_models_have_the_legacy_persistable_and_parameter_counts(mobilenet_v
 
 
 def test_mobilenet_voc_size_and_gflops_match_the_legacy_tables(mobilenet_voc):
-    # reference §9.3: 92.65 MiB; 20.20 GFLOPs at 608, 9.46 at 416, 5.60 at 320 (conv MACs / 2^30)
+    # docs/legacy.md, "FLOPs and size": 92.65 MiB; 20.20 GFLOPs at 608, 9.46 at 416, 5.60 at 320 (conv MACs / 2^30)
     assert round(parameter_mib(mobilenet_voc), 2) == 92.65
     assert round(count_conv_macs(mobilenet_voc, 608).gflops, 2) == 20.20
     assert round(count_conv_macs(mobilenet_voc, 320).gflops, 2) == 5.60

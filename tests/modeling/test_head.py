@@ -1,22 +1,35 @@
-"""The YOLOv3 head: legacy names and shapes (reference §1.4), output shapes, route-first concatenation."""
+"""The YOLOv3 head: legacy names and shapes (docs/legacy.md, "Parameter names"), output shapes, route first."""
 
 import paddle
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.modeling.head import YOLOv3Head
 
-# reference §1.5: the 18 detection-block convs the legacy slim model zoo prunes, in its order
-MODEL_ZOO_PRUNED_PARAMS = (
-    "yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights,yolo_block.0.1.0.conv.weights,"
-    "yolo_block.0.1.1.conv.weights,yolo_block.0.2.conv.weights,yolo_block.0.tip.conv.weights,"
-    "yolo_block.1.0.0.conv.weights,yolo_block.1.0.1.conv.weights,yolo_block.1.1.0.conv.weights,"
-    "yolo_block.1.1.1.conv.weights,yolo_block.1.2.conv.weights,yolo_block.1.tip.conv.weights,"
-    "yolo_block.2.0.0.conv.weights,yolo_block.2.0.1.conv.weights,yolo_block.2.1.0.conv.weights,"
-    "yolo_block.2.1.1.conv.weights,yolo_block.2.2.conv.weights,yolo_block.2.tip.conv.weights"
-).split(",")
+# docs/legacy.md, "Pruning and r578": the 18 detection-block convs the legacy slim model zoo prunes, in its order
+MODEL_ZOO_PRUNED_PARAMS = [
+    "yolo_block.0.0.0.conv.weights",
+    "yolo_block.0.0.1.conv.weights",
+    "yolo_block.0.1.0.conv.weights",
+    "yolo_block.0.1.1.conv.weights",
+    "yolo_block.0.2.conv.weights",
+    "yolo_block.0.tip.conv.weights",
+    "yolo_block.1.0.0.conv.weights",
+    "yolo_block.1.0.1.conv.weights",
+    "yolo_block.1.1.0.conv.weights",
+    "yolo_block.1.1.1.conv.weights",
+    "yolo_block.1.2.conv.weights",
+    "yolo_block.1.tip.conv.weights",
+    "yolo_block.2.0.0.conv.weights",
+    "yolo_block.2.0.1.conv.weights",
+    "yolo_block.2.1.0.conv.weights",
+    "yolo_block.2.1.1.conv.weights",
+    "yolo_block.2.2.conv.weights",
+    "yolo_block.2.tip.conv.weights",
+]
 
 
 def _head_table(first_in: tuple[int, int, int]) -> list[tuple[str, list[int]]]:
-    """reference §1.4 'Full head list', in creation order; ``first_in`` = input channels of each .0.0 conv."""
+    """docs/legacy.md, "Parameter names", in creation order; ``first_in`` = input channels of each .0.0 conv."""
     rows: list[tuple[str, list[int]]] = []
 
     def unit(name: str, shape: list[int]) -> None:
@@ -66,7 +79,7 @@ def test_upsampled_route_comes_first_in_the_concatenation():
     If the backbone feature came first instead, level 1 would still depend on the coarse input.
     """
     with paddle.utils.unique_name.guard():
-        head = YOLOv3Head([16, 32, 64], num_classes=2, anchors_per_level=[3, 3, 3])
+        head = YOLOv3Head([16, 32, 64], YOLOv3Geometry(2))
     head.eval()
     first = head.blocks[1].body[0].conv.weight
     w = first.numpy()

@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 import pytest
 
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError
 from slimdet.modeling.losses import YOLOv3Loss, split_output
 
@@ -21,7 +22,7 @@ C = 2
 ANCHORS = [[10, 13], [30, 30], [60, 50]]
 GT = (0.7, 0.3, 0.5, 0.4)
 CLS = 1
-# Gt2YoloTarget's encoding of GT for anchor 1 at row 0, column 1 (reference §4.1), by hand:
+# Gt2YoloTarget's encoding of GT for anchor 1 at row 0, column 1 (docs/legacy.md, "Loss"), by hand:
 TX, TY = 0.7 * 2 - 1, 0.3 * 2 - 0
 TW, TH = math.log(0.5 * 64 / 30), math.log(0.4 * 64 / 30)
 TSCALE = 2 - 0.5 * 0.4
@@ -36,7 +37,7 @@ def logit(p):
 
 
 def make_loss(**kwargs) -> YOLOv3Loss:
-    return YOLOv3Loss(ANCHORS, [[0, 1, 2]], [32], C, use_fine_grained_loss=True, **kwargs)
+    return YOLOv3Loss(YOLOv3Geometry(C, ANCHORS, [[0, 1, 2]], [32]), use_fine_grained_loss=True, **kwargs)
 
 
 def make_inputs(raw: np.ndarray):
@@ -146,7 +147,7 @@ def test_fine_grained_loss_equals_paddles_fused_yolo_loss_for_a_single_gt(seed, 
     output, gt = make_inputs(raw)
     fine = float(make_loss(ignore_thresh=ignore_thresh)([output], gt)["loss"])
     never_ignore = float(make_loss(ignore_thresh=1.0)([output], gt)["loss"])
-    coarse_losses = YOLOv3Loss(ANCHORS, [[0, 1, 2]], [32], C, ignore_thresh=ignore_thresh)([output], gt)
+    coarse_losses = YOLOv3Loss(YOLOv3Geometry(C, ANCHORS, [[0, 1, 2]], [32]), ignore_thresh=ignore_thresh)([output], gt)
     assert set(coarse_losses) == {"loss_yolo", "loss"}
     assert float(coarse_losses["loss"]) == pytest.approx(fine, rel=1e-5)
     assert (fine < never_ignore) == (ignore_thresh < 0.5)  # the mask bites exactly in the chosen cases
@@ -156,8 +157,8 @@ def test_fine_grained_loss_equals_paddles_fused_yolo_loss_for_a_single_gt(seed, 
 
 @pytest.mark.parametrize("ignore_thresh", [0.7, 0.3])
 def test_fine_grained_loss_on_gt2yolotarget_targets_equals_the_fused_op_on_three_levels(ignore_thresh):
+    from slimdet.config.geometry import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
     from slimdet.data.transforms.yolo_target import Gt2YoloTarget
-    from slimdet.modeling.anchors import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 
     classes, size, n = 3, 128, 4
     rng = np.random.default_rng(0)
@@ -174,13 +175,17 @@ def test_fine_grained_loss_on_gt2yolotarget_targets_equals_the_fused_op_on_three
     targets = [np.stack([t[level] for t in per_image]) for level in range(3)]
     # precondition: every gt has its own (level, anchor, cell), where the op and the targets agree
     assert sum(int((t[:, :, 5] > 0).sum()) for t in targets) == int((gt_score > 0).sum())
-    gt = {"gt_bbox": paddle.to_tensor(gt_bbox), "gt_class": paddle.to_tensor(gt_class), "gt_score": paddle.to_tensor(gt_score)}
+    gt = {
+        "gt_bbox": paddle.to_tensor(gt_bbox),
+        "gt_class": paddle.to_tensor(gt_class),
+        "gt_score": paddle.to_tensor(gt_score),
+    }
     gt.update({f"target{level}": paddle.to_tensor(t) for level, t in enumerate(targets)})
     outputs = [
         paddle.to_tensor(rng.normal(size=(n, 3 * (5 + classes), size // r, size // r)).astype("float32"))
         for r in DOWNSAMPLE_RATIOS
     ]
-    args = (YOLOV3_ANCHORS, YOLOV3_ANCHOR_MASKS, DOWNSAMPLE_RATIOS, classes, ignore_thresh)
+    args = (YOLOv3Geometry(classes), ignore_thresh)
     fine = YOLOv3Loss(*args, use_fine_grained_loss=True)(outputs, gt)
     coarse = YOLOv3Loss(*args)(outputs, gt)
     assert float(fine["loss"]) == pytest.approx(float(coarse["loss"]), rel=1e-5)
@@ -197,10 +202,19 @@ def test_from_config_reads_the_legacy_sections():
     cfg = {
         "num_classes": 20,
         "use_fine_grained_loss": True,
-        "YOLOv3Head": {"anchors": [[1, 2]] * 9, "anchor_masks": [[6, 7, 8], [3, 4, 5], [0, 1, 2]], "yolo_loss": "YOLOv3Loss"},
+        "YOLOv3Head": {
+            "anchors": [[1, 2]] * 9,
+            "anchor_masks": [[6, 7, 8], [3, 4, 5], [0, 1, 2]],
+            "yolo_loss": "YOLOv3Loss",
+        },
         "YOLOv3Loss": {"ignore_thresh": 0.6, "label_smooth": False},
     }
     loss = YOLOv3Loss.from_config(cfg)
-    assert (loss.num_classes, loss.ignore_thresh, loss.label_smooth, loss.use_fine_grained_loss) == (20, 0.6, False, True)
+    assert (loss.num_classes, loss.ignore_thresh, loss.label_smooth, loss.use_fine_grained_loss) == (
+        20,
+        0.6,
+        False,
+        True,
+    )
     assert loss.downsample_ratios == [32, 16, 8]
     assert loss.anchors[0] == [1.0, 2.0]

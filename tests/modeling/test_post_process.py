@@ -3,12 +3,11 @@
 import math
 
 import numpy as np
+import paddle
 import pytest
 
-import paddle
-
+from slimdet.config.geometry import DOWNSAMPLE_RATIOS, YOLOv3Geometry
 from slimdet.errors import ConfigError
-from slimdet.modeling.anchors import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
 from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
 
 SMALL_ANCHORS = [[10, 13], [16, 30], [33, 23]]
@@ -18,18 +17,18 @@ def _one_box_output(num_classes: int = 2) -> np.ndarray:
     """A 2x2 map (stride 8, 16-px input) for 2 images: only anchor 1 at row 1, col 0 of image 0 is confident."""
     out = np.zeros((2, 3, 5 + num_classes, 2, 2), dtype="float32")
     out[:, :, 4] = -20.0  # objectness ~ 2e-9: below the 0.01 threshold everywhere
-    a, k, l = 1, 1, 0
-    out[0, a, 0:4, k, l] = [0.0, 0.0, math.log(0.5), math.log(0.5)]  # tx, ty, tw, th
-    out[0, a, 4, k, l] = 20.0
-    out[0, a, 5:, k, l] = [3.0, -3.0]
+    a, k, col = 1, 1, 0
+    out[0, a, 0:4, k, col] = [0.0, 0.0, math.log(0.5), math.log(0.5)]  # tx, ty, tw, th
+    out[0, a, 4, k, col] = 20.0
+    out[0, a, 5:, k, col] = [3.0, -3.0]
     return out.reshape(2, 3 * (5 + num_classes), 2, 2)
 
 
 def test_boxes_follow_the_legacy_yolo_box_formulas_in_original_pixels():
-    post = YOLOv3PostProcess(SMALL_ANCHORS, [[0, 1, 2]], [8], num_classes=2)
+    post = YOLOv3PostProcess(YOLOv3Geometry(2, SMALL_ANCHORS, [[0, 1, 2]], [8]))
     im_size = paddle.to_tensor([[100, 200], [50, 50]], dtype="int32")  # (h, w) of the original images
     result = post([paddle.to_tensor(_one_box_output())], im_size)
-    # reference §6, anchor (16, 30), input side 8·2 = 16, image w = 200, h = 100:
+    # docs/legacy.md, "Post-processing", anchor (16, 30), input side 8·2 = 16, image w = 200, h = 100:
     cx, cy = (0 + 0.5) * 200 / 2, (1 + 0.5) * 100 / 2
     bw, bh = 0.5 * 16 * 200 / 16, 0.5 * 30 * 100 / 16
     box = [max(cx - bw / 2, 0), max(cy - bh / 2, 0), min(cx + bw / 2, 199), min(cy + bh / 2, 99)]
@@ -42,7 +41,7 @@ def test_boxes_follow_the_legacy_yolo_box_formulas_in_original_pixels():
 
 def test_keep_top_k_and_score_threshold_are_honoured():
     settings = NMSSettings(score_threshold=0.5, keep_top_k=1)
-    post = YOLOv3PostProcess(SMALL_ANCHORS, [[0, 1, 2]], [8], num_classes=2, nms=settings)
+    post = YOLOv3PostProcess(YOLOv3Geometry(2, SMALL_ANCHORS, [[0, 1, 2]], [8]), nms=settings)
     result = post([paddle.to_tensor(_one_box_output())], paddle.to_tensor([[100, 200], [50, 50]], dtype="int32"))
     assert result["bbox"].shape == [1, 6]  # the class-1 row (score 0.047) is below 0.5
     assert result["bbox"].numpy()[0, 0] == 0
@@ -59,7 +58,7 @@ def _random_outputs(seed: int, num_classes: int = 20) -> list[paddle.Tensor]:
 @pytest.mark.parametrize("scale", [1.0, -10.0], ids=["many boxes", "no boxes"])
 def test_to_static_gives_the_same_boxes_as_eager(scale):
     def make():
-        return YOLOv3PostProcess(YOLOV3_ANCHORS, YOLOV3_ANCHOR_MASKS, DOWNSAMPLE_RATIOS, num_classes=20)
+        return YOLOv3PostProcess(YOLOv3Geometry(num_classes=20))
 
     outputs = _random_outputs(0)
     if scale < 0:  # push every objectness logit far below the threshold

@@ -1,10 +1,9 @@
 """YOLOv3's contract: raw outputs, eval detections, train losses + head outputs, exposed anchors."""
 
+import paddle
 import pytest
 
-import paddle
-
-from slimdet.modeling.anchors import YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
+from slimdet.config.geometry import YOLOV3_ANCHORS, YOLOv3Geometry
 from slimdet.modeling.backbones import MobileNetV1
 from slimdet.modeling.head import YOLOv3Head
 from slimdet.modeling.post_process import YOLOv3PostProcess
@@ -14,8 +13,8 @@ from slimdet.modeling.yolov3 import YOLOv3
 def _small_yolov3(loss=None, num_classes: int = 3) -> YOLOv3:
     with paddle.utils.unique_name.guard():
         backbone = MobileNetV1()
-        head = YOLOv3Head(backbone.out_channels, num_classes, [3, 3, 3])
-    post = YOLOv3PostProcess(YOLOV3_ANCHORS, YOLOV3_ANCHOR_MASKS, [32, 16, 8], num_classes)
+        head = YOLOv3Head(backbone.out_channels, YOLOv3Geometry(num_classes))
+    post = YOLOv3PostProcess(YOLOv3Geometry(num_classes))
     return YOLOv3(backbone, head, post, loss)
 
 
@@ -73,11 +72,10 @@ def test_model_exposes_classes_anchors_masks_and_strides():
     assert model.downsample_ratios == [32, 16, 8]
 
 
-def test_head_and_post_process_must_agree_on_classes():
+def test_head_and_post_process_must_share_one_geometry():
     with paddle.utils.unique_name.guard():
         backbone = MobileNetV1()
-        head = YOLOv3Head(backbone.out_channels, 3, [3, 3, 3])
-    post = YOLOv3PostProcess(YOLOV3_ANCHORS, YOLOV3_ANCHOR_MASKS, [32, 16, 8], 4)
-    with pytest.raises(ValueError, match="classes"):
+        head = YOLOv3Head(backbone.out_channels, YOLOv3Geometry(3))
+    post = YOLOv3PostProcess(YOLOv3Geometry(4))
+    with pytest.raises(ValueError, match="different geometries"):
         YOLOv3(backbone, head, post)
-

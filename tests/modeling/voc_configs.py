@@ -1,4 +1,4 @@
-"""The legacy VOC model configs shipped in configs/ (reference §3.1/§3.2), loaded as commands load them."""
+"""The legacy VOC model configs shipped in configs/ (docs/legacy.md, "Configs"), loaded as commands load them."""
 
 from pathlib import Path
 from typing import Any

@@ -1,4 +1,4 @@
-"""Split distillation loss (reference §5.1) and the frozen teacher."""
+"""Split distillation loss (docs/legacy.md, "Distillation") and the frozen teacher."""
 
 import numpy as np
 import paddle
@@ -24,8 +24,10 @@ def bce(logits, labels):
 def random_levels(rng, n=2, a=3, c=4, sizes=((2, 2), (4, 3))):
     """Split logits per level: x..obj [N,A,H,W], cls [N,A,H,W,C], drawn wide enough to saturate."""
     return [
-        {**{k: rng.normal(0, 2, (n, a, h, w)).astype("float32") for k in KEYS},
-         "cls": rng.normal(0, 2, (n, a, h, w, c)).astype("float32")}
+        {
+            **{k: rng.normal(0, 2, (n, a, h, w)).astype("float32") for k in KEYS},
+            "cls": rng.normal(0, 2, (n, a, h, w, c)).astype("float32"),
+        }
         for h, w in sizes
     ]
 
@@ -34,8 +36,15 @@ def expected_parts(student, teacher, weight):
     reg = cls = obj = 0.0
     for s, t in zip(student, teacher):
         conf = sigmoid(t["obj"])
-        reg += np.mean((bce(s["x"], sigmoid(t["x"])) + bce(s["y"], sigmoid(t["y"]))
-                        + np.abs(s["w"] - t["w"]) + np.abs(s["h"] - t["h"])) * conf)
+        reg += np.mean(
+            (
+                bce(s["x"], sigmoid(t["x"]))
+                + bce(s["y"], sigmoid(t["y"]))
+                + np.abs(s["w"] - t["w"])
+                + np.abs(s["h"] - t["h"])
+            )
+            * conf
+        )
         cls += np.mean(bce(s["cls"], sigmoid(t["cls"])) * conf[..., None])
         obj += np.mean(bce(s["obj"], (t["obj"] > 0).astype("float32")))
     return {"distill_reg": weight * reg, "distill_cls": weight * cls, "distill_obj": weight * obj}
@@ -122,7 +131,7 @@ def test_teacher_weights_and_bn_statistics_are_bit_identical_after_training_step
     teacher_before, student_before = state(teacher_model), state(student)
     optimizer = paddle.optimizer.Momentum(learning_rate=0.1, parameters=pair.parameters())
 
-    for step in range(3):
+    for _ in range(3):
         pair.train()  # a trainer's usual call on its container...
         teacher.train()  # ...or on the teacher itself...
         teacher_model.train()  # ...or even on the wrapped model: none of them may flip it

@@ -16,6 +16,7 @@ from slimdet.slim.plan import (
     save_plan,
     sidecar_path,
 )
+
 from .toy import TOY_INPUT, build_toy
 
 ROUTE = "yolo_block.0.2.conv.weights"
@@ -135,7 +136,7 @@ def test_all_problems_are_reported_together(toy_detector):
     plan = PruningPlan({"nope": 0.5, "yolo_output.0.conv.weights": 0.5, ROUTE: 0.99})
     before = weights(toy_detector)
     with pytest.raises(PlanError) as err:
-        plan.apply(toy_detector)
+        plan.apply(toy_detector, input_size=TOY_INPUT)
     clauses = str(err.value).split("; ")
     assert len(clauses) == 3
     assert "'nope' is not a parameter" in clauses[0]
@@ -162,7 +163,7 @@ def test_pruning_a_route_conv_cuts_its_bn_and_both_consumers_keeping_the_stronge
     l1 = np.abs(before[ROUTE]).sum(axis=(1, 2, 3))
     kept = np.sort(np.argsort(l1)[4:])  # 8 filters at 0.5: the 4 with the largest L1 norm stay
 
-    report = PruningPlan({ROUTE: 0.5}, input_size=TOY_INPUT).apply(toy_detector)
+    report = PruningPlan({ROUTE: 0.5}).apply(toy_detector, input_size=TOY_INPUT)
 
     after = weights(toy_detector)
     np.testing.assert_array_equal(after[ROUTE], before[ROUTE][kept])
@@ -177,15 +178,18 @@ def test_pruning_a_route_conv_cuts_its_bn_and_both_consumers_keeping_the_stronge
     [row] = report.rows
     assert (row.channels_before, row.channels_after) == (8, 4)
     assert set(row.pulled_along) == {
-        "yolo_block.0.2.bn.scale[axis 0]", "yolo_block.0.2.bn.offset[axis 0]",
-        "yolo_block.0.2.bn.mean[axis 0]", "yolo_block.0.2.bn.var[axis 0]",
-        "yolo_block.0.tip.conv.weights[axis 1]", "yolo_transition.0.conv.weights[axis 1]",
+        "yolo_block.0.2.bn.scale[axis 0]",
+        "yolo_block.0.2.bn.offset[axis 0]",
+        "yolo_block.0.2.bn.mean[axis 0]",
+        "yolo_block.0.2.bn.var[axis 0]",
+        "yolo_block.0.tip.conv.weights[axis 1]",
+        "yolo_transition.0.conv.weights[axis 1]",
     }
 
 
 def test_pruned_model_runs_and_reports_analytic_flops_and_parameters(toy_detector):
     toy_detector.train()
-    report = PruningPlan({FIRST: 0.5, ROUTE: 0.5}, input_size=TOY_INPUT).apply(toy_detector)
+    report = PruningPlan({FIRST: 0.5, ROUTE: 0.5}).apply(toy_detector, input_size=TOY_INPUT)
 
     outputs = toy_detector.raw_outputs(paddle.rand([2, 3, TOY_INPUT, TOY_INPUT]))
     assert [o.shape for o in outputs] == [[2, 6, 16, 16], [2, 4, 16, 16]]
@@ -214,13 +218,13 @@ def test_pruned_model_runs_and_reports_analytic_flops_and_parameters(toy_detecto
 
 def test_pruning_leaves_no_unpruned_copies_in_the_state_dict(toy_detector):
     keys_before = set(toy_detector.state_dict())
-    PruningPlan({FIRST: 0.5, ROUTE: 0.5}, input_size=TOY_INPUT).apply(toy_detector)
+    PruningPlan({FIRST: 0.5, ROUTE: 0.5}).apply(toy_detector, input_size=TOY_INPUT)
     assert set(toy_detector.state_dict()) == keys_before
 
 
 def test_channel_count_follows_python_round_half_to_even(toy_detector):
     # 8 × 0.3125 = 2.5 → round → 2 removed (not 3): PaddleSlim and the plan agree.
-    report = PruningPlan({FIRST: 0.3125}, input_size=TOY_INPUT).apply(toy_detector)
+    report = PruningPlan({FIRST: 0.3125}).apply(toy_detector, input_size=TOY_INPUT)
     assert (report.rows[0].channels_before, report.rows[0].channels_after) == (8, 6)
     assert toy_detector.a[0].weight.shape == [6, 3, 1, 1]
 
@@ -229,12 +233,12 @@ def test_fpgm_removes_the_filters_closest_to_the_others(toy_detector):
     w = weights(toy_detector)["yolo_block.0.0.1.conv.weights"].reshape(16, -1)
     distance_sums = np.sqrt(((w[:, None, :] - w[None, :, :]) ** 2).sum(-1)).sum(1)
     kept = np.sort(np.argsort(distance_sums)[4:])  # 16 × 0.25 = 4 removed
-    PruningPlan({"yolo_block.0.0.1.conv.weights": 0.25}, criterion="fpgm", input_size=TOY_INPUT).apply(toy_detector)
+    PruningPlan({"yolo_block.0.0.1.conv.weights": 0.25}, criterion="fpgm").apply(toy_detector, input_size=TOY_INPUT)
     np.testing.assert_allclose(toy_detector.b[0].weight.numpy(), w[kept].reshape(12, 8, 3, 3))
 
 
 def test_report_serialises_to_json(toy_detector):
-    report = PruningPlan({ROUTE: 0.5}, input_size=TOY_INPUT).apply(toy_detector)
+    report = PruningPlan({ROUTE: 0.5}).apply(toy_detector, input_size=TOY_INPUT)
     data = json.loads(json.dumps(report.to_dict()))
     assert data["rows"][0]["channels_after"] == 4
     assert data["mib_after"] == pytest.approx(data["params_after"] * 4 / 2**20)
@@ -244,7 +248,7 @@ def test_report_serialises_to_json(toy_detector):
 
 
 def test_plan_round_trips_through_dict():
-    plan = PruningPlan({ROUTE: 0.5, FIRST: 0.7}, criterion="fpgm", input_size=320)
+    plan = PruningPlan({ROUTE: 0.5, FIRST: 0.7}, criterion="fpgm")
     assert PruningPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
 
 
@@ -277,11 +281,11 @@ def test_broken_sidecar_is_a_plan_error(tmp_path, content):
 
 
 def test_replayed_plan_rebuilds_the_pruned_structure(toy_detector, tmp_path):
-    plan = PruningPlan({FIRST: 0.5, ROUTE: 0.5}, input_size=TOY_INPUT)
-    plan.apply(toy_detector)
+    plan = PruningPlan({FIRST: 0.5, ROUTE: 0.5})
+    plan.prune(toy_detector)
     save_plan(plan, tmp_path / "m.pdparams")
     fresh = build_toy(seed=5)
-    load_plan(tmp_path / "m.pdparams").apply(fresh)
+    load_plan(tmp_path / "m.pdparams").prune(fresh)
     shapes = lambda model: {k: v.shape for k, v in model.state_dict().items()}  # noqa: E731
     assert shapes(fresh) == shapes(toy_detector)
 

@@ -33,7 +33,7 @@ def test_pruning_first_block_conv_halves_its_filters_bn_and_next_input(mobilenet
     before = tensors(mobilenet_voc)
     macs_before = count_conv_macs(mobilenet_voc, SMALL)
 
-    report = PruningPlan({name: 0.5}, input_size=SMALL).apply(mobilenet_voc)
+    report = PruningPlan({name: 0.5}).apply(mobilenet_voc, input_size=SMALL)
 
     after = tensors(mobilenet_voc)
     assert after[name].shape == (256, 1024, 1, 1)
@@ -62,9 +62,10 @@ def test_pruning_first_block_conv_halves_its_filters_bn_and_next_input(mobilenet
 
 def test_r578_plan_reproduces_the_legacy_model_zoo_figures(mobilenet_voc):
     # slim/README.md (release/0.4): 20.20 → 6.15 GFLOPs (−69.57%) at 608; parameters 92.65 → 30.09 MiB
-    # (the published 93.37 / 30.81 MB include ≈0.72 MiB of file overhead), reference §1.5 and §9.3.
-    plan = PruningPlan.from_flags(",".join(R578_NAMES), R578_RATIOS, input_size=608)
-    report = plan.apply(mobilenet_voc)
+    # (the published 93.37 / 30.81 MB include ≈0.72 MiB of file overhead),
+    # docs/legacy.md, "Pruning and r578" and "FLOPs and size".
+    plan = PruningPlan.from_flags(",".join(R578_NAMES), R578_RATIOS)
+    report = plan.apply(mobilenet_voc, input_size=608)
 
     assert (round(report.gflops_before, 2), round(report.gflops_after, 2)) == (20.20, 6.15)
     assert round(report.flops_reduction, 2) == 69.57
@@ -72,7 +73,7 @@ def test_r578_plan_reproduces_the_legacy_model_zoo_figures(mobilenet_voc):
     assert (round(report.mib_before, 2), round(report.mib_after, 2)) == (92.65, 30.09)
     assert [row.channels_after for row in report.rows] == (
         [256, 512, 256, 512, 256, 512] + [77, 154, 77, 154, 77, 154] + [26, 51, 26, 51, 26, 51]
-    )  # reference §1.5
+    )  # docs/legacy.md, "Pruning and r578"
     shapes = {p.name: p.shape for p in mobilenet_voc.parameters()}
     assert shapes["yolo_output.0.conv.weights"] == [75, 512, 1, 1]
     assert shapes["yolo_transition.0.conv.weights"] == [256, 256, 1, 1]

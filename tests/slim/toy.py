@@ -18,7 +18,12 @@ def conv_bn(name: str, c_in: int, c_out: int, k: int, groups: int = 1, sep: str 
     """conv (no bias) → BN → leaky ReLU, every tensor named the legacy way (``sep`` '.' head, '_' backbone)."""
     bn = f"{name}{sep}bn{sep}" if sep == "." else f"{name}_bn_"
     conv = nn.Conv2D(
-        c_in, c_out, k, padding=k // 2, groups=groups, bias_attr=False,
+        c_in,
+        c_out,
+        k,
+        padding=k // 2,
+        groups=groups,
+        bias_attr=False,
         weight_attr=paddle.ParamAttr(name=f"{name}.conv.weights" if sep == "." else f"{name}_weights"),
     )
     norm = nn.BatchNorm(
@@ -34,8 +39,8 @@ def conv_bn(name: str, c_in: int, c_out: int, k: int, groups: int = 1, sep: str 
 class ToyDetector(nn.Layer):
     """Channels (kernel) per conv::
 
-        3 → a 8 (1×1) → dw 8 (3×3, groups 8) → b 16 (3×3) → route 8 (1×1) ┬→ tip 16 (3×3) → output 6
-                                                                            └→ transition 4 (1×1)
+    3 → a 8 (1×1) → dw 8 (3×3, groups 8) → b 16 (3×3) → route 8 (1×1) ┬→ tip 16 (3×3) → output 6
+                                                                        └→ transition 4 (1×1)
     """
 
     def __init__(self, prefix: str = "") -> None:
@@ -47,7 +52,9 @@ class ToyDetector(nn.Layer):
         self.tip = conv_bn(f"{prefix}yolo_block.0.tip", 8, 16, 3)
         self.transition = conv_bn(f"{prefix}yolo_transition.0", 8, 4, 1)
         self.output = nn.Conv2D(
-            16, 6, 1,
+            16,
+            6,
+            1,
             weight_attr=paddle.ParamAttr(name=f"{prefix}yolo_output.0.conv.weights"),
             bias_attr=paddle.ParamAttr(name=f"{prefix}yolo_output.0.conv.bias"),
         )

@@ -20,14 +20,14 @@ DATASETS: dict[str, type[DetectionDataset]] = {
 }
 
 __all__ = [
-    "COCODataSet",
     "DATASETS",
+    "VOC_CLASSES",
+    "COCODataSet",
     "DetectionDataset",
     "ImageFolder",
     "ImageRecord",
     "Sample",
     "VOCDataSet",
-    "VOC_CLASSES",
     "dataset_from_entry",
 ]
 

@@ -9,7 +9,6 @@ kept and marked difficult, so the VOC-style metric ignores them.
 from __future__ import annotations
 
 import functools
-
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -66,7 +65,9 @@ class COCODataSet(DetectionDataset):
         try:
             return self._record(info, anns, image_root, anno, class_ids)
         except (KeyError, TypeError, ValueError) as err:
-            raise DataError(f"{anno}: image {info.get('id')} or one of its annotations is malformed ({err!r})") from None
+            raise DataError(
+                f"{anno}: image {info.get('id')} or one of its annotations is malformed ({err!r})"
+            ) from None
 
     def _record(
         self, info: dict[str, Any], anns: list[dict[str, Any]], image_root: Path, anno: Path, class_ids: dict[int, int]

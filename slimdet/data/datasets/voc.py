@@ -10,7 +10,6 @@ that detections on them count). Anything unreadable raises ``DataError`` naming 
 from __future__ import annotations
 
 import functools
-
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -47,9 +46,7 @@ class VOCDataSet(DetectionDataset):
         super().__init__([], names, with_background=with_background)
         list_file = root / anno_path
         if not list_file.is_file():
-            raise DataError(
-                f"anno_path {list_file} not found: it should list 'image xml' pairs relative to {root}"
-            )
+            raise DataError(f"anno_path {list_file} not found: it should list 'image xml' pairs relative to {root}")
         image_root = root / image_dir if image_dir else root
         class_ids = {name: i + self.class_offset for i, name in enumerate(names)}
         for line_no, line in enumerate(list_file.read_text().splitlines(), start=1):

@@ -80,9 +80,9 @@ class MixupImage:
         sample["h"], sample["w"] = h, w
         for key in ("gt_bbox", "gt_class", "difficult"):
             sample[key] = np.concatenate([sample[key], partner[key]], axis=0)
-        sample["gt_score"] = np.concatenate(
-            [sample["gt_score"] * factor, partner["gt_score"] * (1.0 - factor)]
-        ).astype(np.float32)
+        sample["gt_score"] = np.concatenate([sample["gt_score"] * factor, partner["gt_score"] * (1.0 - factor)]).astype(
+            np.float32
+        )
         return sample
 
 
@@ -260,4 +260,3 @@ class Permute:
             image = image[::-1] if sample.get("channel_first") else image[..., ::-1]
         sample["image"] = np.ascontiguousarray(image)
         return sample
-

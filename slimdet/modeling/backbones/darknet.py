@@ -1,4 +1,4 @@
-"""DarkNet53 as PaddleDetection 0.x's yolov3_darknet uses it (reference §1.3).
+"""DarkNet53 as PaddleDetection 0.x's yolov3_darknet uses it (docs/legacy.md, "Parameter names").
 
 conv + BN + LeakyReLU(0.1) units with dotted names, like the head: ``yolo_input``,
 ``yolo_input.downsample``, ``stage.{i}.{j}.{0,1}`` (1x1 then 3x3 with an identity residual) and
@@ -25,8 +25,12 @@ class Residual(nn.Layer):
 
     def __init__(self, channels: int, unit: str, *, norm_decay: float) -> None:
         super().__init__()
-        self.reduce = ConvBN(2 * channels, channels, 1, UnitNames.dotted(f"{unit}.0"), act="leaky", norm_decay=norm_decay)
-        self.expand = ConvBN(channels, 2 * channels, 3, UnitNames.dotted(f"{unit}.1"), act="leaky", norm_decay=norm_decay)
+        self.reduce = ConvBN(
+            2 * channels, channels, 1, UnitNames.dotted(f"{unit}.0"), act="leaky", norm_decay=norm_decay
+        )
+        self.expand = ConvBN(
+            channels, 2 * channels, 3, UnitNames.dotted(f"{unit}.1"), act="leaky", norm_decay=norm_decay
+        )
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return x + self.expand(self.reduce(x))

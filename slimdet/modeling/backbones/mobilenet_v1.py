@@ -1,4 +1,4 @@
-"""MobileNetV1 as PaddleDetection 0.x's yolov3_mobilenet_v1 uses it (reference §1.1).
+"""MobileNetV1 as PaddleDetection 0.x's yolov3_mobilenet_v1 uses it (docs/legacy.md, "Parameter names").
 
 27 conv + BN + ReLU units: ``conv1`` then 13 depthwise-separable pairs ``<n>_dw`` / ``<n>_sep``.
 Every persistable is named ``<unit>_weights`` / ``<unit>_bn_scale|_offset|_mean|_variance``.

@@ -1,4 +1,4 @@
-"""ResNet18/34 (BasicBlock, variant b) as PaddleDetection 0.x's yolov3_r34 uses it (reference §1.2).
+"""ResNet18/34 (BasicBlock, variant b) as PaddleDetection 0.x's yolov3_r34 uses it (docs/legacy.md, "Parameter names").
 
 Names: stem ``conv1_weights`` + ``bn_conv1_*``; block convs ``res{S}{L}_branch2a|2b_weights`` and
 projection shortcuts ``res{S}a_branch1_weights``, each with BN ``bn{S}{L}_…_scale|_offset|_mean|_variance``
@@ -35,7 +35,15 @@ class BasicBlock(nn.Layer):
     """3x3 (stride, ReLU) → 3x3 (no act), plus identity or 1x1 projection, then ReLU."""
 
     def __init__(
-        self, in_channels: int, channels: int, stride: int, unit: str, *, project: bool, name_prefix: str, norm_decay: float
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int,
+        unit: str,
+        *,
+        project: bool,
+        name_prefix: str,
+        norm_decay: float,
     ) -> None:
         super().__init__()
         self.branch2a = ConvBN(
@@ -49,10 +57,10 @@ class BasicBlock(nn.Layer):
             ConvBN(
                 in_channels, channels, 1, _names(f"{unit}_branch1", name_prefix=name_prefix),
                 stride=stride, norm_decay=norm_decay,
-            )  # fmt: skip
+            )
             if project
             else None
-        )
+        )  # fmt: skip
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         short = x if self.branch1 is None else self.branch1(x)
@@ -82,7 +90,9 @@ class ResNet(nn.Layer):
             raise ConfigError(f"ResNet.feature_maps: {list(feature_maps)} must be a non-empty subset of {list(STAGES)}")
         self.feature_maps = sorted(feature_maps)
         self.freeze_at = freeze_at
-        self.conv1 = ConvBN(3, 64, 7, _names("conv1", name_prefix=name_prefix), stride=2, act="relu", norm_decay=norm_decay)
+        self.conv1 = ConvBN(
+            3, 64, 7, _names("conv1", name_prefix=name_prefix), stride=2, act="relu", norm_decay=norm_decay
+        )
         stages = []
         in_channels = 64
         for stage, blocks, channels in zip(STAGES[: max(self.feature_maps) - 1], STAGE_BLOCKS[depth], STAGE_CHANNELS):
@@ -95,8 +105,8 @@ class ResNet(nn.Layer):
                     BasicBlock(
                         in_channels, channels, stride, f"res{stage}{string.ascii_lowercase[index]}",
                         project=project, name_prefix=name_prefix, norm_decay=norm_decay,
-                    )  # fmt: skip
-                )
+                    )
+                )  # fmt: skip
                 in_channels = channels
             stages.append(nn.Sequential(*layers))
         self.stages = nn.LayerList(stages)

@@ -113,8 +113,8 @@ def test_sample_num_limits_the_images_read(synthetic_voc):
         (lambda r: (r / "label_list.txt").unlink(), r"label list .*label_list\.txt not found"),
     ],
     ids=["missing image", "malformed xml", "missing xml", "unknown class", "bad number", "bad list line",
-         "missing anno_path", "missing label list"],  # fmt: skip
-)
+         "missing anno_path", "missing label list"],
+)  # fmt: skip
 def test_bad_data_raises_a_data_error_naming_the_file(tmp_path, breakage, message):
     images = {"a": ((20, 20), [("square", [2, 2, 9, 9], 0)]), "b": ((20, 20), [("circle", [1, 1, 9, 9], 0)])}
     root = write_voc(tmp_path / "v", images)

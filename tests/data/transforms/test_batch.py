@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slimdet.data.transforms import NormalizeBox, PerSample, Permute, RandomFlipImage, RandomShape
+from slimdet.data.transforms import NormalizeBox, Permute, PerSample, RandomFlipImage, RandomShape
 from slimdet.errors import ConfigError
 
 from .painted import COLOURS, box_mask, colour_mask, iou, painted_sample

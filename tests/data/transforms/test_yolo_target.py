@@ -70,7 +70,7 @@ def test_large_box_goes_to_the_coarsest_level():
 
 
 def test_a_later_box_on_the_same_anchor_and_cell_replaces_the_earlier_one_entirely():
-    t0, t1, t2 = _targets([[0.3, 0.6, 0.125, 0.25], [0.31, 0.61, 0.125, 0.23]], [2, 0], [1.0, 1.0])
+    _, _, t2 = _targets([[0.3, 0.6, 0.125, 0.25], [0.31, 0.61, 0.125, 0.23]], [2, 0], [1.0, 1.0])
     assert _nonzero_cells(t2) == [(1, 9, 4)]
     cell = t2[1, :, 9, 4]
     np.testing.assert_allclose(cell[3], math.log(0.23 * 128 / 30), atol=1e-6)

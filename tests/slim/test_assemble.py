@@ -25,8 +25,8 @@ def pruned_checkpoint(shapes_dict, tmp_path_factory):
 
     paddle.seed(5)
     model = build_model(shapes_dict)
-    plan = PruningPlan(ratios=PRUNED, input_size=96)
-    plan.apply(model)
+    plan = PruningPlan(ratios=PRUNED)
+    plan.apply(model, input_size=96)
     weights = save_weights(model, tmp_path_factory.mktemp("pruned") / "p.pdparams")
     save_plan(plan, weights)
     return weights, model
@@ -37,7 +37,7 @@ def _weight(model, name: str):
 
 
 def test_unpruned_checkpoint_loads_in_eval_mode(shapes_dict, small_shapes_checkpoint):
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
     from slimdet.weights import read_weights
 
     model, plan = build_trained_model(shapes_dict, small_shapes_checkpoint[1])
@@ -47,7 +47,7 @@ def test_unpruned_checkpoint_loads_in_eval_mode(shapes_dict, small_shapes_checkp
 
 
 def test_the_sidecar_rebuilds_the_pruned_structure_and_its_values(shapes_dict, pruned_checkpoint):
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
 
     weights, original = pruned_checkpoint
     model, plan = build_trained_model(shapes_dict, weights)
@@ -58,15 +58,17 @@ def test_the_sidecar_rebuilds_the_pruned_structure_and_its_values(shapes_dict, p
 
 
 def test_flags_that_contradict_the_sidecar_are_a_plan_error(shapes_dict, pruned_checkpoint):
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
     from slimdet.slim.plan import PruningPlan
 
     with pytest.raises(PlanError, match="contradict"):
-        build_trained_model(shapes_dict, pruned_checkpoint[0], PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.3}))
+        build_trained_model(
+            shapes_dict, pruned_checkpoint[0], PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.3})
+        )
 
 
 def test_no_weights_is_a_weights_error(shapes_dict):
-    from slimdet.modeling.assemble import build_trained_model
+    from slimdet.slim.assemble import build_trained_model
 
     with pytest.raises(WeightsError, match="-o weights="):
         build_trained_model(shapes_dict, None)

@@ -2,16 +2,21 @@
 
 import pytest
 
+from slimdet.commands.params import describe_parameters
+from slimdet.config.sizes import eval_input_size
 from slimdet.errors import SlimdetError
-from slimdet.modeling.inspect import describe_parameters, eval_input_size
-
-from .voc_configs import voc_cfg
-from .test_head import MODEL_ZOO_PRUNED_PARAMS
+from tests.modeling.test_head import MODEL_ZOO_PRUNED_PARAMS
+from tests.modeling.voc_configs import voc_cfg
 
 MOBILENET_UNITS = [
     "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv4_1", "conv4_2",
     "conv5_1", "conv5_2", "conv5_3", "conv5_4", "conv5_5", "conv5_6", "conv6",
 ]  # fmt: skip
+
+
+@pytest.fixture
+def mobilenet_voc_cfg():
+    return voc_cfg("yolov3_mobilenet_v1_voc")
 
 
 @pytest.fixture(scope="module")

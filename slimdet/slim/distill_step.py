@@ -1,13 +1,14 @@
 """The distillation step: the student learns from its own loss plus the teacher's split outputs.
 
-``DistillTrainer`` changes only ``run_step``; the loop, LR, checkpoints, resume and Ctrl-C are the
-plain ``Trainer``'s. One step (the legacy distill_pruned_model, reference §5.3):
+``DistillStep`` is the ``step`` a plain ``engine.Trainer`` runs during distill-prune; the loop, LR,
+checkpoints, resume and Ctrl-C stay the engine's. One step (the legacy distill_pruned_model, see
+docs/legacy.md, "Distillation"):
 
 1. the student's forward in train mode: its YOLOv3 loss terms and its raw head outputs;
 2. the frozen teacher's raw outputs on the same image (eval mode, no gradients);
 3. ``distill_loss_from_outputs`` × ``distill_weight`` (legacy 1000), balanced for this batch's input size
    (``distill_balance``, see ``slimdet.slim.balance``);
-4. backward on ``loss = student_loss + distill_loss``.
+4. the trainer then runs backward on ``loss = student_loss + distill_loss``.
 
 Reported per step: ``loss`` (the total, what the optimizer minimises, as the legacy log's "loss"),
 ``student_loss`` and its terms (``loss_xy`` …), ``distill_loss`` and its parts (``distill_reg`` …), and
@@ -19,21 +20,15 @@ for it, and on those steps the key is absent rather than stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
-
 import paddle
 
 from slimdet.engine.trainer import Batch, Trainer, split_batch
 from slimdet.slim.balance import DEFAULT_BALANCE, balanced_weight
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher, distill_loss_from_outputs
 
-if TYPE_CHECKING:
-    from slimdet.engine.hooks import Hook
 
-
-class DistillTrainer(Trainer):
-    """A ``Trainer`` whose step adds the split distillation loss from a frozen teacher.
+class DistillStep:
+    """A trainer step whose loss adds the split distillation loss from a frozen teacher.
 
     ``teacher`` must predict the same classes with the same anchors as the student (the distill-prune
     pre-flight checks make sure). ``teacher_loss_every`` is the log interval: ``teacher_loss`` is
@@ -42,27 +37,20 @@ class DistillTrainer(Trainer):
 
     def __init__(
         self,
-        model: paddle.nn.Layer,
-        optimizer: paddle.optimizer.Optimizer,
-        lr_scheduler: paddle.optimizer.lr.LRScheduler,
-        batches: Callable[[int], Iterator[Batch]],
-        hooks: Sequence[Hook] = (),
-        *,
         teacher: FrozenTeacher,
+        *,
         distill_weight: float = DEFAULT_DISTILL_WEIGHT,
         distill_balance: str = DEFAULT_BALANCE,
         teacher_loss_every: int = 1,
-        seed: int | None = None,
     ) -> None:
-        super().__init__(model, optimizer, lr_scheduler, batches, hooks, seed=seed)
         self.teacher = teacher
         self.distill_weight = distill_weight
         self.distill_balance = distill_balance
         self.teacher_loss_every = teacher_loss_every
 
-    def run_step(self) -> dict[str, float]:
-        image, gt = split_batch(next(self.data))
-        outputs = self.model(image, gt=gt)
+    def __call__(self, trainer: Trainer, batch: Batch) -> dict[str, paddle.Tensor]:
+        image, gt = split_batch(batch)
+        outputs = trainer.model(image, gt=gt)
         student = {name: value for name, value in outputs.items() if name.startswith("loss")}
         teacher_outputs = self.teacher(image)
         distill = distill_loss_from_outputs(
@@ -77,14 +65,14 @@ class DistillTrainer(Trainer):
             "student_loss": student["loss"],
             "distill_loss": distill["distill_loss"],
         }
-        if self._logs_this_step():
+        if self._logs_this_step(trainer):
             with paddle.no_grad():
                 losses["teacher_loss"] = self.teacher.model.loss(teacher_outputs, gt)["loss"]
         terms = {name: value for name, value in {**student, **distill}.items() if name not in losses}
-        return self.optimize({**losses, **terms})
+        return {**losses, **terms}
 
-    def _logs_this_step(self) -> bool:
+    def _logs_this_step(self, trainer: Trainer) -> bool:
         """Whether the step now running (number ``iter + 1``) is one the progress log prints."""
-        step = self.iter + 1
+        step = trainer.iter + 1
         every = self.teacher_loss_every
-        return step == self.max_iter or (every > 0 and step % every == 0)
+        return step == trainer.max_iter or (every > 0 and step % every == 0)

@@ -1,7 +1,7 @@
 """``slimdet params``' core: every persistable of a config's model, its cost, and whether it can be pruned.
 
 The successor of the legacy tools' ``--print_params``: names are exactly what ``--pruned_params``
-accepts, and the totals use the legacy model zoo's conventions (reference §9.3) next to PaddleSlim's
+accepts, and the totals use the legacy model zoo's conventions (docs/legacy.md, "FLOPs and size") next to PaddleSlim's
 own FLOPs count, so numbers can be compared with the published tables.
 """
 
@@ -11,15 +11,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from paddle import nn
+
+from slimdet.config import load_config
+from slimdet.config.sizes import COARSEST_STRIDE, eval_input_size
 from slimdet.errors import SlimdetError, WeightsError
-
-if TYPE_CHECKING:
-    from slimdet.slim.plan import PrunedParam, PruningPlan
-
-DEFAULT_INPUT_SIZE = 608  # EvalReader ResizeImage target_size of the legacy reader
-COARSEST_STRIDE = 32
+from slimdet.modeling.build import build_model
+from slimdet.modeling.layers import ConvBN
+from slimdet.slim.flops import count_conv_macs, paddleslim_flops, parameter_mib
+from slimdet.slim.plan import FLOATS_PER_MIB, PrunedParam, PruningPlan, load_plan, prunable_convs, resolve_plan
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class ParamsReport:
     paddleslim_flops: int  # paddleslim.analysis.dygraph_flops: conv MACs + relu/BN elements
     paddleslim_conv_flops: int  # the same with only_conv=True (equals conv_macs)
     config: str = ""  # the config's name, when built from a file
+    config_file: str = ""  # that file (shows when ``-c NAME`` found a shipped config)
     plan: Mapping[str, Any] | None = None  # the pruning plan the model was pruned by (PruningPlan.to_dict())
     before: ModelTotals | None = None  # the unpruned model's totals, when a plan was applied
     pruned: tuple[PrunedParam, ...] = ()  # per listed conv: its filters before → after
@@ -96,6 +99,7 @@ class ParamsReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config,
+            "config_file": self.config_file,
             "input_size": self.input_size,
             "plan": dict(self.plan) if self.plan is not None else None,
             "rows": [row.to_dict() for row in self.rows],
@@ -115,19 +119,6 @@ class ParamsReport:
         }
 
 
-def eval_input_size(cfg: Mapping[str, Any]) -> int:
-    """The side the eval reader resizes images to: ``EvalReader`` ``ResizeImage.target_size`` (608 if absent).
-
-    A list of sizes (multi-scale) gives the largest.
-    """
-    reader = cfg.get("EvalReader") or {}
-    for transform in reader.get("sample_transforms") or []:
-        if isinstance(transform, Mapping) and transform.get("type") == "ResizeImage":
-            size = transform.get("target_size", DEFAULT_INPUT_SIZE)
-            return int(max(size)) if isinstance(size, list | tuple) else int(size)
-    return DEFAULT_INPUT_SIZE
-
-
 def describe_config(
     path: str | Path,
     overrides: Sequence[str] = (),
@@ -143,9 +134,6 @@ def describe_config(
     The model is pruned by ``plan`` (the pruning flags) and/or by the ``.plan.json`` beside the checkpoint
     ``weights`` (its values are not loaded); when both are given they must agree.
     """
-    from slimdet.config import load_config
-    from slimdet.slim.plan import load_plan, resolve_plan
-
     _compile_filter(name_filter)  # a bad regex fails before the config is read and the model built
     if weights is not None:
         if "://" not in weights and not (Path(weights).exists() or Path(f"{weights}.pdparams").exists()):
@@ -155,7 +143,7 @@ def describe_config(
     report = describe_parameters(
         config.to_dict(), prunable_only=prunable_only, name_filter=name_filter, input_size=input_size, plan=plan
     )
-    return replace(report, config=config.name)
+    return replace(report, config=config.name, config_file=str(config.path))
 
 
 def describe_parameters(
@@ -183,10 +171,6 @@ def describe_parameters(
     size = eval_input_size(cfg) if input_size is None else input_size
     if size <= 0 or size % COARSEST_STRIDE:
         raise SlimdetError(f"input size {size} must be a positive multiple of {COARSEST_STRIDE} (the coarsest stride)")
-
-    from slimdet.modeling.build import build_model
-    from slimdet.slim.flops import count_conv_macs, paddleslim_flops, parameter_mib
-    from slimdet.slim.plan import FLOATS_PER_MIB, prunable_convs
 
     model = build_model(cfg)
     model.eval()
@@ -249,10 +233,6 @@ def _compile_filter(name_filter: str | None) -> re.Pattern[str] | None:
 
 def _conv_of_each_tensor(model: Any) -> dict[str, str]:
     """Map every conv weight, bias and BN tensor name to the name of its conv's weight."""
-    from paddle import nn
-
-    from slimdet.modeling.layers import ConvBN
-
     owner: dict[str, str] = {}
     for layer in model.sublayers():
         if isinstance(layer, ConvBN):

@@ -1,12 +1,13 @@
-"""DistillTrainer: its step minimises student loss + distill loss, reports the legacy terms, spares the teacher."""
+"""DistillStep: the step minimises student loss + distill loss, reports the legacy terms, spares the teacher."""
 
 import numpy as np
 import paddle
 import pytest
 from paddle import nn
 
-from slimdet.engine.distill_trainer import DistillTrainer
+from slimdet.engine.trainer import Trainer
 from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs
+from slimdet.slim.distill_step import DistillStep
 from tests.engine.toy import LossRecorder
 
 CLASSES, ANCHORS, SIDE = 2, 3, 4
@@ -73,10 +74,8 @@ def make_trainer(student, teacher, *, weight=1000.0, balance="legacy", every=1, 
     """``balance`` defaults to legacy here: the toy's 4 px inputs would scale the weight to nothing."""
     scheduler = paddle.optimizer.lr.PiecewiseDecay([1000], [LR, LR])
     optimizer = paddle.optimizer.SGD(learning_rate=scheduler, parameters=student.parameters())
-    return DistillTrainer(
-        student, optimizer, scheduler, batches, hooks, teacher=teacher, distill_weight=weight,
-        distill_balance=balance, teacher_loss_every=every,
-    )  # fmt: skip
+    step = DistillStep(teacher, distill_weight=weight, distill_balance=balance, teacher_loss_every=every)
+    return Trainer(student, optimizer, scheduler, batches, hooks, step=step)
 
 
 def state(model):
@@ -111,10 +110,14 @@ def test_the_step_descends_the_gradient_of_the_total():
     batch = next(batches(0))
     image = paddle.to_tensor(batch["image"])
     outputs = reference(image, gt={"target": paddle.to_tensor(batch["target"])})
-    total = outputs["loss"] + distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES)["distill_loss"]
+    total = (
+        outputs["loss"] + distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES)["distill_loss"]
+    )
     total.backward()
     # BN running statistics are (non-trainable) parameters of nn.BatchNorm: the forward moved them alike.
-    expected = {p.name: p.numpy() if p.stop_gradient else p.numpy() - LR * p.grad.numpy() for p in reference.parameters()}
+    expected = {
+        p.name: p.numpy() if p.stop_gradient else p.numpy() - LR * p.grad.numpy() for p in reference.parameters()
+    }
 
     make_trainer(student, teacher).train(0, 1)
 

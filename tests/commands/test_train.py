@@ -1,10 +1,12 @@
 """train_from_config on the real model and data: it learns and it resumes exactly (eval: tests/cli)."""
 
+import itertools
+
 import numpy as np
 import pytest
 
+from slimdet.commands.train import train_from_config
 from slimdet.config import load_config
-from slimdet.engine.train import train_from_config
 
 
 def test_loss_falls_steadily_when_overfitting_a_handful_of_images(tiny_train_config, synthetic_voc, tmp_path):
@@ -17,7 +19,7 @@ def test_loss_falls_steadily_when_overfitting_a_handful_of_images(tiny_train_con
     result = train_from_config(cfg, quiet=True)
     curve = [loss for _, loss in result.loss_history]
     assert [it for it, _ in result.loss_history] == [2, 4, 6, 8, 10, 12]
-    assert all(later < earlier for earlier, later in zip(curve, curve[1:])), curve
+    assert all(later < earlier for earlier, later in itertools.pairwise(curve)), curve
     assert curve[-1] < 0.25 * curve[0], curve
     assert set(result.losses) == {"loss", "loss_xy", "loss_wh", "loss_obj", "loss_cls"}
 
@@ -29,20 +31,21 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_train_config):
     resumed = train_from_config(load_config(tiny_train_config, overrides), quiet=True, resume=checkpoint, seed=99)
     assert (resumed.start_iter, resumed.iterations) == (2, 4)
     assert [it for it, _ in resumed.loss_history] == [3, 4]  # log_iter 1: every step's loss
-    assert [loss for _, loss in resumed.loss_history] == pytest.approx([loss for _, loss in straight.loss_history[2:]], abs=1e-5)
+    assert [loss for _, loss in resumed.loss_history] == pytest.approx(
+        [loss for _, loss in straight.loss_history[2:]], abs=1e-5
+    )
     assert resumed.losses == pytest.approx(straight.losses, abs=1e-5)
 
 
-
 def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(overfit_tiny, tmp_path):
-    from slimdet.engine.evaluate import evaluate_checkpoint
+    from slimdet.commands.evaluate import evaluate_checkpoint
     from slimdet.slim.plan import PruningPlan, load_plan
 
-    plan = PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.5}, input_size=64)
+    plan = PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.5})
     overrides = ["max_iters=2", "snapshot_iter=1", f"save_dir={tmp_path}", f"pretrain_weights={overfit_tiny.weights}"]
     cfg = load_config(overfit_tiny.config, overrides)
     result = train_from_config(cfg, eval=True, quiet=True, plan=plan)
-    assert result.pruning.gflops_after < result.pruning.gflops_before
+    assert result.pruning.gflops_after < result.pruning.gflops_before and result.pruning.input_size == 64
     output = tmp_path / "overfit"
     for stem in ("1", "model_final", "best_model"):
         assert load_plan(output / stem) == plan
@@ -53,8 +56,9 @@ def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(overf
 
 
 def test_the_pretrained_weights_are_loaded_then_pruned_keeping_the_largest_filters(
-    tiny_train_config, small_shapes_checkpoint
+    tiny_train_config, small_shapes_checkpoint, monkeypatch
 ):
+    from slimdet.commands import train
     from slimdet.engine.trainer import Trainer
     from slimdet.slim.plan import PruningPlan
     from slimdet.weights import legacy_state, read_weights
@@ -63,13 +67,15 @@ def test_the_pretrained_weights_are_loaded_then_pruned_keeping_the_largest_filte
     cut, following = "yolo_block.0.0.0.conv.weights", "yolo_block.0.0.1.conv.weights"
     seen = {}
 
-    def before_training(model, *args, **kwargs):
-        seen.update({name: tensor.numpy() for name, tensor in legacy_state(model).items()})
-        return Trainer(model, *args, **kwargs)
+    class SeesTheModelBeforeTraining(Trainer):
+        def __init__(self, model, *args, **kwargs) -> None:
+            seen.update({name: tensor.numpy() for name, tensor in legacy_state(model).items()})
+            super().__init__(model, *args, **kwargs)
 
+    monkeypatch.setattr(train, "Trainer", SeesTheModelBeforeTraining)
     cfg = load_config(tiny_train_config, ["max_iters=1", f"pretrain_weights={pretrained_file}"])
-    plan = PruningPlan(ratios={cut: 0.5}, input_size=64)
-    result = train_from_config(cfg, quiet=True, plan=plan, trainer_factory=before_training)
+    plan = PruningPlan(ratios={cut: 0.5})
+    result = train_from_config(cfg, quiet=True, plan=plan)
     assert result.pretrained["matched"] > 0
     pretrained = read_weights(pretrained_file)
     # L1 pruning of the loaded weights keeps the 256 filters of largest L1 norm, in their order; pruning

@@ -5,38 +5,38 @@ at the end, ``best_model`` (highest mAP) with ``eval=True``. The run is data-par
 ``python -m paddle.distributed.launch``; only rank 0 writes, logs and evaluates.
 
 ``distill-prune`` trains through the same function: it passes a pruning ``plan`` (applied after the
-pretrained weights are loaded, before the optimizer exists; written beside every checkpoint) and a
-``trainer_factory`` that makes its ``DistillTrainer``.
+pretrained weights are loaded, before the optimizer exists; written beside every checkpoint by slim's
+``PlanSidecarHook``) and the ``step`` the trainer runs (slim's ``DistillStep``).
 """
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import paddle
 
+from slimdet.config import Config
+from slimdet.config.geometry import YOLOv3Geometry
+from slimdet.config.sizes import eval_input_size
+from slimdet.data import build_loader
 from slimdet.engine import checkpoint
 from slimdet.engine.device import select_device
 from slimdet.engine.distributed import die_with_launcher
 from slimdet.engine.evaluate import build_evaluator, run_inference
-from slimdet.engine.hooks import CheckpointHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
+from slimdet.engine.hooks import CheckpointHook, ClassNamesHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
-from slimdet.engine.trainer import Trainer, TrainingInterrupted
+from slimdet.engine.trainer import Step, Trainer, TrainingInterrupted, model_losses
 from slimdet.inference import resolve_engine
+from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
+from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan
+from slimdet.slim.plan_sidecar import PlanSidecarHook
 from slimdet.weights import load_weights
-
-if TYPE_CHECKING:
-    from slimdet.config import Config
-    from slimdet.slim.plan import PruneReport, PruningPlan
-
-TrainerFactory = Callable[..., Trainer]  # called like Trainer(model, optimizer, scheduler, batches, hooks, seed=)
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class TrainResult:
     best: EvalRecord | None = None
     pretrained: Mapping[str, int] = field(default_factory=dict)  # counts of the pretrain_weights load
     pruning: PruneReport | None = None  # what the plan cut, when training a pruned model
+    config_file: str = ""  # the file read: shows when ``-c NAME`` found a shipped config
     resumed_from: str | None = None  # the checkpoint a resume started from (a folder resolves to its latest)
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def train_from_config(
     device: str | None = None,
     quiet: bool = False,
     plan: PruningPlan | None = None,
-    trainer_factory: TrainerFactory = Trainer,
+    step: Step = model_losses,
 ) -> TrainResult:
     """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``: a checkpoint or
     a folder of them, whose latest complete one is taken).
@@ -89,10 +90,6 @@ def train_from_config(
     Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once the resumable checkpoint is written.
     """
-    from slimdet.data import build_loader
-    from slimdet.modeling.build import build_model
-    from slimdet.slim.plan import load_plan, resolve_plan, save_plan
-
     data = cfg.to_dict()
     device_used = select_device(device, cfg.use_gpu)
     rank, world_size = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
@@ -105,8 +102,9 @@ def train_from_config(
         # A pruned checkpoint resumes pruned: its sidecar gives the structure (a plan given too must agree).
         plan = resolve_plan(plan, load_plan(resume))
     seed_everything(seed)
-    loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size)
-    model = build_model(data)
+    geometry = YOLOv3Geometry.from_config(data)  # one geometry for the model and its training targets
+    loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size, geometry=geometry)
+    model = build_model(data, geometry=geometry)
     if plan is not None:
         plan.check(model)  # a misspelt name fails before any weight is read or downloaded
     pretrained: dict[str, int] = {}
@@ -115,15 +113,14 @@ def train_from_config(
             model, cfg.pretrain_weights, strict=False, exclude=list(cfg.finetune_exclude_pretrained_params) or None
         )
         pretrained = report.to_dict()["counts"]
-    pruning = plan.apply(model) if plan is not None else None  # the optimizer must see the pruned shapes
-    plan_sidecar = functools.partial(save_plan, plan) if plan is not None else _remove_plan
-    sidecar = functools.partial(_write_sidecars, plan_sidecar, loader.dataset.class_names)
+    # The optimizer must see the pruned shapes; FLOPs are reported at the size the model is evaluated at.
+    pruning = plan.apply(model, input_size=eval_input_size(data)) if plan is not None else None
     optimizer, scheduler = build_optimizer(data, model)
     out_dir = Path(cfg.save_dir) / cfg.name
 
     loaders = ExitStack()  # stops the loaders' worker processes however training ends
     loaders.enter_context(loader)
-    saver = CheckpointHook(cfg.snapshot_iter, out_dir, sidecar)
+    saver = CheckpointHook(cfg.snapshot_iter, out_dir)
     history = LossHistory(cfg.log_iter)
     evaluation = None
     if eval and rank == 0:
@@ -131,19 +128,21 @@ def train_from_config(
         evaluator = build_evaluator(data, eval_loader.dataset)
         engine = resolve_engine("auto", device_used)  # a CPU scores each snapshot through Paddle Inference
         evaluation = EvalHook(
-            cfg.snapshot_iter,
-            lambda: run_inference(model, eval_loader, evaluator, engine=engine),
-            best_dir=out_dir,
-            sidecar=sidecar,
+            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator, engine=engine), best_dir=out_dir
         )
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
     progress = ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation)
     # Order matters: the checkpoint is written before evaluating, so a crashing evaluation still leaves
-    # the snapshot to resume from; progress comes last to report the step's losses and the new mAP.
-    hooks: list[Hook] = [saver, *([evaluation] if evaluation else []), history, progress] if rank == 0 else []
+    # the snapshot to resume from; progress comes last to report the step's losses and the new mAP. The
+    # sidecars only act before a save: the plan (a stale one goes when the run is not pruned) and the class
+    # names, so that export and infer name the classes on a machine without the dataset.
+    hooks: list[Hook] = []
+    if rank == 0:
+        sidecars = [PlanSidecarHook(plan), ClassNamesHook(loader.dataset.class_names)]
+        hooks = [*sidecars, saver, *([evaluation] if evaluation else []), history, progress]
 
     net = paddle.DataParallel(model) if world_size > 1 else model
-    trainer = trainer_factory(net, optimizer, scheduler, loader.forever, hooks, seed=seed)
+    trainer = Trainer(net, optimizer, scheduler, loader.forever, hooks, step=step, seed=seed)
     start_iter = trainer.resume(resume) if resume is not None else 0
     started = time.perf_counter()
     try:
@@ -156,6 +155,7 @@ def train_from_config(
     done = trainer.iter - start_iter
     return TrainResult(
         config=cfg.name,
+        config_file=str(cfg.path),
         output_dir=str(out_dir),
         device=device_used,
         start_iter=start_iter,
@@ -172,19 +172,3 @@ def train_from_config(
         pruning=pruning,
         resumed_from=str(resume) if resume is not None else None,
     )
-
-
-def _write_sidecars(plan_sidecar: Callable[[Path], object], class_names: list[str], stem: Path) -> None:
-    """Beside every checkpoint: its pruning plan (or none), and the class names, so that export and infer
-    name the classes on a machine that has the weights but not the dataset."""
-    from slimdet.data.labels import save_class_names
-
-    plan_sidecar(stem)
-    save_class_names(class_names, stem)
-
-
-def _remove_plan(stem: Path) -> None:
-    """An unpruned checkpoint has no plan sidecar: remove one that a pruned run left under the same name."""
-    from slimdet.slim.plan import sidecar_path
-
-    sidecar_path(stem).unlink(missing_ok=True)

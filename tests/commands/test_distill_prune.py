@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import slimdet.slim.distill_prune as core
+import slimdet.commands.distill_prune as core
 from slimdet.config import load_config
 from slimdet.errors import PlanError, SlimdetError, WeightsError
 from slimdet.slim.plan import load_plan, sidecar_path
@@ -17,7 +17,11 @@ from slimdet.weights import legacy_state, read_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACHER_CONFIG = ROOT / "configs" / "shapes_yolov3_r34.yml"
-PLAN = {"yolo_block.0.0.0.conv.weights": 0.5, "yolo_block.0.0.1.conv.weights": 0.5, "yolo_block.1.0.0.conv.weights": 0.3}
+PLAN = {
+    "yolo_block.0.0.0.conv.weights": 0.5,
+    "yolo_block.0.0.1.conv.weights": 0.5,
+    "yolo_block.1.0.0.conv.weights": 0.3,
+}
 FLAGS = {"pruned_params": ",".join(PLAN), "pruned_ratios": ",".join(map(str, PLAN.values()))}
 STEPS, SNAPSHOT = 4, 2
 
@@ -138,20 +142,20 @@ def _checkpoint_arrays(stem: Path) -> dict[str, np.ndarray]:
 def test_ctrl_c_then_resume_from_the_folder_gives_the_same_losses_weights_and_momentum(
     dygraph_run, run, shapes_teacher_weights, tmp_path, monkeypatch
 ):
-    from slimdet.engine.distill_trainer import DistillTrainer
     from slimdet.engine.trainer import TrainingInterrupted
+    from slimdet.slim.distill_step import DistillStep
 
     config, _, _ = run
     straight, out = dygraph_run, Path(dygraph_run.training.output_dir)
-    step = DistillTrainer.run_step
+    step = DistillStep.__call__
 
-    def ctrl_c_during_step_3(trainer):
-        losses = step(trainer)
+    def ctrl_c_during_step_3(self, trainer, batch):
+        losses = step(self, trainer, batch)
         if trainer.iter == 2:  # counts finished steps
             os.kill(os.getpid(), signal.SIGINT)
         return losses
 
-    monkeypatch.setattr(DistillTrainer, "run_step", ctrl_c_during_step_3)
+    monkeypatch.setattr(DistillStep, "__call__", ctrl_c_during_step_3)
     with pytest.raises(TrainingInterrupted) as stop:
         run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], teacher_engine="dygraph", **FLAGS)
     monkeypatch.undo()
@@ -215,8 +219,9 @@ def test_a_teacher_for_other_classes_is_refused_before_any_weight_or_data_is_rea
         raise AssertionError("read weights or data before the checks passed")
 
     # The checks build the student's architecture (no weights) to check the pruned names, nothing more.
-    monkeypatch.setattr("slimdet.weights.load_weights", must_not_run)
-    monkeypatch.setattr("slimdet.data.build_loader", must_not_run)
+    for where in ("weights.load_weights", "commands.train.load_weights", "commands.distill_prune.load_weights",
+                  "commands.train.build_loader", "data.build_loader"):  # fmt: skip
+        monkeypatch.setattr(f"slimdet.{where}", must_not_run)  # also where the cores look them up
     config = write_tiny_train_config(tmp_path)
     with pytest.raises(SlimdetError) as err:
         core.distill_prune(

@@ -1,15 +1,15 @@
 """``slimdet distill-prune``'s core: prune a student and train it with a frozen teacher's help.
 
-The legacy ``slim/extensions/distill_pruned_model`` flow (reference §5.3), in this order:
+The legacy ``slim/extensions/distill_pruned_model`` flow (docs/legacy.md, "Distillation"), in this order:
 
 1. pre-flight checks on the two configs and the flags (``slim.checks``): nothing is built or read
    until they pass, and every problem is reported at once;
 2. the teacher is built (names prefixed ``teacher_``), its ``--teacher_pretrained`` weights loaded
    strictly (path, legacy folder/.tar or URL) and frozen: eval mode, no gradients, never in a
    checkpoint;
-3. the student is trained by the engine's own assembly (``engine.train.train_from_config``): built,
+3. the student is trained by ``train``'s own assembly (``commands.train.train_from_config``): built,
    given its ``pretrain_weights`` (partial load), pruned by the plan (FLOPs and parameters reported
-   before → after at the eval input size), optimised by a ``DistillTrainer``; every checkpoint gets
+   before → after at the eval input size), trained with a ``DistillStep``; every checkpoint gets
    the plan as a ``.plan.json`` sidecar, so eval/export/infer rebuild the pruned structure alone.
 
 ``resume`` continues a run: the pruned structure comes from the resume checkpoint's sidecar (the
@@ -19,23 +19,24 @@ restores weights, optimizer, LR, iteration and random state.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from slimdet.errors import PlanError, SlimdetError
+from slimdet.commands.train import TrainResult, train_from_config
+from slimdet.config import Config
+from slimdet.engine.checkpoint import read_state, resume_stem
+from slimdet.engine.device import select_device
+from slimdet.errors import PlanError
 from slimdet.inference import resolve_engine
+from slimdet.modeling.build import build_model
 from slimdet.slim.balance import DEFAULT_BALANCE
 from slimdet.slim.checks import check_distill_prune
 from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
-from slimdet.slim.plan import PruningPlan, load_plan, resolve_plan, sidecar_path
-
-if TYPE_CHECKING:
-    from slimdet.config import Config
-    from slimdet.engine.train import TrainResult
-    from slimdet.slim.plan import PruneReport
+from slimdet.slim.distill_step import DistillStep
+from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan, sidecar_path
+from slimdet.weights import load_weights
 
 TEACHER_PREFIX = "teacher_"
 
@@ -105,12 +106,6 @@ def distill_prune(
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
-    from slimdet.engine.checkpoint import read_state, resume_stem
-    from slimdet.engine.device import select_device
-    from slimdet.engine.distill_trainer import DistillTrainer
-    from slimdet.engine.train import train_from_config
-    from slimdet.modeling.inspect import eval_input_size
-
     student, teacher_data = student_cfg.to_dict(), teacher_cfg.to_dict()
     saved = None
     if resume is not None:
@@ -132,7 +127,6 @@ def distill_prune(
     )
     plan = resolve_plan(plan, saved)
     assert plan is not None and teacher_pretrained  # the checks demand both
-    plan = replace(plan, input_size=eval_input_size(student))  # FLOPs at the size the model is evaluated at
 
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
     engine = resolve_engine(teacher_engine, used)
@@ -145,9 +139,8 @@ def distill_prune(
         device=device,
         quiet=quiet,
         plan=plan,
-        trainer_factory=functools.partial(
-            DistillTrainer,
-            teacher=teacher,
+        step=DistillStep(
+            teacher,
             distill_weight=distill_weight,
             distill_balance=distill_balance,
             teacher_loss_every=student_cfg.log_iter,
@@ -173,9 +166,6 @@ def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: boo
     use_fine_grained_loss=true`` reached the teacher too) printed it. ``compiled`` runs its forward
     through Paddle Inference (see ``FrozenTeacher``).
     """
-    from slimdet.modeling.build import build_model
-    from slimdet.weights import load_weights
-
     model = build_model({**teacher_cfg, "use_fine_grained_loss": True}, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
     return FrozenTeacher(model, compiled=compiled)
