@@ -41,5 +41,7 @@ def test_every_variable_has_the_same_writers_and_readers_as_the_scan_finds():
     assert VarWrapper.outputs.__qualname__ == "VarWrapper.outputs"  # PaddleSlim's own scan is back
     assert indexed == scanned
     assert any(len(readers) > 1 for _, readers in scanned.values())
-    assert sum(len(readers) for _, readers in grown.values()) == sum(len(readers) for _, readers in scanned.values()) + 1
+    assert (
+        sum(len(readers) for _, readers in grown.values()) == sum(len(readers) for _, readers in scanned.values()) + 1
+    )
     assert grown == _lookups(graph)
