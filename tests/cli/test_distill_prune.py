@@ -74,22 +74,24 @@ def test_eval_rebuilds_the_pruned_student_from_the_sidecar_alone(trained, evalua
     assert evaluated_by_sidecar["metrics"]["mAP"] > 0.1  # equal mAPs here are not two zeros
 
 
-def test_distillation_raises_the_map_of_the_pruned_model_before_fine_tuning(overfit_tiny, trained, tmp_path):
-    from slimdet.commands.evaluate import evaluate_checkpoint
+def test_distillation_raises_the_map_of_the_pruned_model_before_fine_tuning(overfit_tiny, trained):
     from slimdet.config import load_config
+    from slimdet.data import build_loader
+    from slimdet.engine.evaluate import build_evaluator, run_inference
     from slimdet.modeling.build import build_model
     from slimdet.slim.plan import PruningPlan
-    from slimdet.weights import load_weights, save_weights
+    from slimdet.weights import load_weights
 
     _, report = trained
-    cfg = load_config(overfit_tiny.config)
-    plan = PruningPlan.from_flags(PARAMS, RATIOS)
-    model = build_model(cfg.to_dict())
+    data = load_config(overfit_tiny.config).to_dict()
+    model = build_model(data)
     load_weights(model, overfit_tiny.weights, strict=True)
-    plan.prune(model)  # what distill-prune starts from: the trained weights, pruned
-    before = evaluate_checkpoint(cfg, str(save_weights(model, tmp_path / "pruned.pdparams")), plan=plan)
+    PruningPlan.from_flags(PARAMS, RATIOS).prune(model)  # what distill-prune starts from: the trained weights, pruned
+    loader = build_loader(data, "eval")  # scored in place, as training's evaluations are (pruning once, not twice)
+    with loader:
+        before = run_inference(model, loader, build_evaluator(data, loader.dataset), engine="inference")
     assert report["evals"][-1]["iteration"] == STEPS
-    assert report["evals"][-1]["mAP"] > before.summary.metrics["mAP"] + 0.02, (report["evals"], before.summary.metrics)
+    assert report["evals"][-1]["mAP"] > before["mAP"] + 0.02, (report["evals"], before)
 
 
 def test_eval_accepts_the_legacy_flags_that_match_the_sidecar(trained, evaluated_by_sidecar):
