@@ -315,8 +315,9 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         # compiled: what `slimdet distill-prune` runs on a CPU (--teacher-engine auto)
         teacher = FrozenTeacher.compiled_from(teacher_cfg, str(work / TEACHER_WEIGHTS), prefix="teacher_")
         net = paddle.DataParallel(model) if world_size > 1 else model
-        # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it
-        step = DistillStep(teacher, teacher_loss_every=1)
+        # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it; the legacy balance:
+        # ppdet applies its weight 1000 unscaled, so the two losses compare number for number
+        step = DistillStep(teacher, distill_balance="legacy", teacher_loss_every=1)
         trainer = Trainer(net, optimizer, scheduler, loader.forever, step=step)
     trainer.max_iter = steps + warmup
     trainer.data = loader.forever(0)
