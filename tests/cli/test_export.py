@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from tests.cli.one_line import one_error_line
 
 R578_PARAMS = ",".join(
     f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in ("0.0", "0.1", "1.0", "1.1", "2", "tip")
@@ -18,13 +19,6 @@ R578_RATIOS = ",".join(["0.5"] * 6 + ["0.7"] * 6 + ["0.8"] * 6)
 
 def _export(*args: str):
     return CliRunner().invoke(app, ["export", *args])
-
-
-def _one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_json_result_and_folder_named_after_the_config(small_shapes_checkpoint, tmp_path):
@@ -98,21 +92,21 @@ def test_the_sidecar_alone_rebuilds_a_pruned_checkpoint(small_shapes_checkpoint,
 def test_pruned_weights_without_a_plan_do_not_fit(small_shapes_checkpoint, pruned_checkpoint, tmp_path):
     config, _ = small_shapes_checkpoint
     result = _export("-c", str(config), "-o", f"weights={pruned_checkpoint}", "--output-dir", str(tmp_path))
-    assert "does not fit the model" in _one_error_line(result)
+    assert "does not fit the model" in one_error_line(result)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_weights_is_one_line(small_shapes_checkpoint, tmp_path):
     config, _ = small_shapes_checkpoint
     result = _export("-c", str(config), "-o", f"weights={tmp_path / 'missing.pdparams'}", "--output-dir", str(tmp_path))
-    assert "missing.pdparams" in _one_error_line(result)
+    assert "missing.pdparams" in one_error_line(result)
 
 
 def test_onnx_without_the_extra_is_one_line_naming_the_install(small_shapes_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "paddle2onnx", None)
     config, weights = small_shapes_checkpoint
     result = _export("-c", str(config), "-o", f"weights={weights}", "--output-dir", str(tmp_path), "--onnx")
-    assert "pip install 'slimdet[onnx]'" in _one_error_line(result)
+    assert "pip install 'slimdet[onnx]'" in one_error_line(result)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -141,6 +135,6 @@ def test_export_without_dataset_or_recorded_names_is_one_line_and_writes_nothing
     config, weights = small_shapes_checkpoint
     result = _export("-c", str(config), "-o", f"weights={weights}", *_without_dataset(tmp_path),
                      "--output-dir", str(tmp_path / "out"))  # fmt: skip
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert "class names" in line and "random.labels.txt is not beside the weights" in line
     assert not (tmp_path / "out").exists()

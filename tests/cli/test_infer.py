@@ -8,17 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from tests.cli.one_line import one_error_line
 
 
 def _infer(*args: str):
     return CliRunner().invoke(app, ["infer", *args])
-
-
-def _one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +89,7 @@ def test_summary_line_counts_read_skipped_and_drawn(model_dir, mixed_dir, tmp_pa
 
 
 def test_strict_stops_at_the_first_unreadable_file_with_one_line(model_dir, mixed_dir, tmp_path):
-    line = _one_error_line(_infer("--model-dir", str(model_dir), "--image-dir", str(mixed_dir), "--strict",
+    line = one_error_line(_infer("--model-dir", str(model_dir), "--image-dir", str(mixed_dir), "--strict",
                                   "--output-dir", str(tmp_path / "o")))  # fmt: skip
     assert "empty.jpg is empty" in line
 
@@ -142,14 +136,14 @@ def test_missing_model_files_is_one_line(model_dir, image_dir, tmp_path):
     partial = tmp_path / "partial"
     shutil.copytree(model_dir, partial)
     (partial / "model.pdiparams").unlink()
-    line = _one_error_line(_infer("--model-dir", str(partial), "--image-dir", str(image_dir)))
+    line = one_error_line(_infer("--model-dir", str(partial), "--image-dir", str(image_dir)))
     assert "lacks model.pdiparams" in line
 
 
 def test_non_image_file_is_one_line(model_dir, tmp_path):
     fake = tmp_path / "cat.jpg"
     fake.write_bytes(b"\x00not a jpeg")
-    line = _one_error_line(
+    line = one_error_line(
         _infer("--model-dir", str(model_dir), "--image", str(fake), "--output-dir", str(tmp_path / "o"))
     )
     assert "cat.jpg" in line
@@ -157,19 +151,19 @@ def test_non_image_file_is_one_line(model_dir, tmp_path):
 
 def test_empty_image_folder_is_one_line(model_dir, tmp_path):
     (tmp_path / "empty").mkdir()
-    assert "no images" in _one_error_line(_infer("--model-dir", str(model_dir), "--image-dir", str(tmp_path / "empty")))
+    assert "no images" in one_error_line(_infer("--model-dir", str(model_dir), "--image-dir", str(tmp_path / "empty")))
 
 
 def test_missing_weights_is_one_line(small_shapes_checkpoint, image_dir, tmp_path):
     config, _ = small_shapes_checkpoint
-    line = _one_error_line(
+    line = one_error_line(
         _infer("-c", str(config), "-o", f"weights={tmp_path / 'gone.pdparams'}", "--image-dir", str(image_dir))
     )
     assert "gone.pdparams" in line
 
 
 def test_needs_exactly_one_model_source(image_dir):
-    assert "exactly one model" in _one_error_line(_infer("--image-dir", str(image_dir)))
+    assert "exactly one model" in one_error_line(_infer("--image-dir", str(image_dir)))
 
 
 def test_threshold_outside_zero_to_one_is_rejected(model_dir, image_dir):

@@ -12,17 +12,11 @@ import yaml
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from tests.cli.one_line import one_error_line
 
 
 def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def _one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +145,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case, expected, float_export, 
     elif case == "no_calibration_images":
         extra = _no_images(synthetic_voc, tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
-    line = _one_error_line(run("quantize", "--model-dir", model_dir, "-c", config, "--output-dir", out, *extra))
+    line = one_error_line(run("quantize", "--model-dir", model_dir, "-c", config, "--output-dir", out, *extra))
     assert expected in line
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no staging folder
     if case == "output_exists":
