@@ -30,9 +30,9 @@ NprocOption = Annotated[
         help="Run data-parallel in N processes on this machine (re-launches itself through "
         "python -m paddle.distributed.launch; CPU: gloo). With a number, every process takes TrainReader.batch_size "
         "images per step, so a step sees N × batch_size images; max_iters, snapshot_iter and the LR schedule count "
-        "these global steps, and base_lr is not rescaled. auto (the default): on a CPU, one single-threaded "
+        "these global steps, and base_lr is not rescaled. auto: on a CPU, one single-threaded "
         "process per core (of --threads) among which batch_size splits evenly, so a step still sees batch_size "
-        "images, only faster; one process on a GPU. 1: one process. "
+        "images, only faster; one process on a GPU. 1 (the default; or SLIMDET_NPROC): one process. "
         "Only rank 0 logs, evaluates and writes; all ranks' logs go to save_dir/<config>/launch_log/.",
     ),
 ]

@@ -95,7 +95,7 @@ def distill_prune_command(
     seed: SeedOption = 0,
     device: DeviceOption = None,
     quiet: QuietOption = False,
-    nproc: NprocOption = "auto",
+    nproc: NprocOption = "1",
     as_json: JsonOption = False,
 ) -> None:
     """Prune the student (-c) with PaddleSlim and train it with its YOLOv3 loss plus the split distillation

@@ -45,7 +45,7 @@ def train_command(
     seed: SeedOption = 0,
     device: DeviceOption = None,
     quiet: QuietOption = False,
-    nproc: NprocOption = "auto",
+    nproc: NprocOption = "1",
     as_json: JsonOption = False,
 ) -> None:
     """Train for max_iters steps; checkpoints go to save_dir/<config name>/ (<iter>, model_final, best_model).

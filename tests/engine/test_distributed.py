@@ -47,9 +47,10 @@ def test_nproc_auto_relaunches_with_the_batch_shared_out_and_1_stays_in_process(
     monkeypatch.setattr(distributed, "relaunch", lambda n, command, log_dir: launched.append((n, command)) or 7)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.delenv("SLIMDET_NPROC")
-    result = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--quiet"])
+    args = ["train", "-c", str(tiny_train_config), "--nproc", "auto", "--quiet"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 7, result.output  # the launcher's exit code
-    assert launched == [(2, ["train", "-c", str(tiny_train_config), "--quiet", "-o", "TrainReader.batch_size=2"])]
+    assert launched == [(2, [*args, "-o", "TrainReader.batch_size=2"])]
     bad = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--nproc", "two"])
     assert bad.exit_code == 2 and "Invalid value for '--nproc'" in bad.stderr
     assert "a whole number of at least 1, or auto; got 'two'" in bad.stderr and not launched[1:]
