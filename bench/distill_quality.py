@@ -16,11 +16,11 @@ The protocol (all on the synthetic shapes set, every step an installed ``slimdet
 Everything is resumable: each finished child's JSON is kept under ``--out/logs`` and a re-run skips it.
 Results go to ``--results`` (JSON, written after every run) and a table is printed at the end.
 
-Cost on 2 idle cores, 128 px, one thread per child and ``--jobs 2``: the teacher (6000 iterations, 1.2 s each)
-two hours, the baseline (3000, 0.85 s each) 45 minutes beside it; every fine-tune about 10 minutes, so
-5 seeds × 2 plans × 2 methods take about two hours more; an interrupted run resumes from its last snapshot.
-``--teacher-iters 4 --baseline-iters 4 --finetune-iters 2 --seeds 1 --num-train 16 --num-test 8 --out /tmp/q
---results /tmp/q/r.json`` is a smoke run (half an hour on a busy machine; its mAPs mean nothing).
+The prune-only fine-tunes run beside the teacher's training, as they need only the baseline. Cost on 2 cores
+at the defaults (96 px, one thread per child, ``--jobs 2``) is about two hours; ``seconds`` in the results keeps
+each part's. ``--teacher-iters 2 --baseline-iters 2 --finetune-iters 2 --eval-every 2 --seeds 1 --num-train 16
+--num-test 8 --sensitivity-images 8 --out /tmp/q --results /tmp/q/r.json`` is a one-minute smoke run (its
+mAPs mean nothing).
 """
 
 from __future__ import annotations
@@ -50,19 +50,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "output" / "distill_quality", help="data, configs, runs")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "distill_quality.json")
-    parser.add_argument("--size", type=int, default=128, help="train and eval input side")
+    parser.add_argument("--size", type=int, default=96, help="train and eval input side")
     parser.add_argument("--num-train", type=int, default=1024)
     parser.add_argument("--num-test", type=int, default=256)
-    parser.add_argument("--teacher-iters", type=int, default=6000)
+    parser.add_argument("--teacher-iters", type=int, default=4000)
     parser.add_argument("--baseline-iters", type=int, default=3000)
     parser.add_argument("--eval-every", type=int, default=300, help="snapshot/eval interval of teacher and baseline")
-    parser.add_argument("--finetune-iters", type=int, default=800, help="prune-only and distill-pruned alike")
+    parser.add_argument("--finetune-iters", type=int, default=500, help="prune-only and distill-pruned alike")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--target-flops", type=float, default=0.5, help="FLOPs share the sensitivity plan cuts")
     parser.add_argument("--sensitivity-images", type=int, default=64)
     parser.add_argument("--distill-args", default="", help="extra distill-prune flags of the main comparison")
     parser.add_argument("--lever", action="append", default=[], metavar='NAME="FLAGS"',
                         help="another distill-pruned variant, e.g. legacy_w100=\"--distill-balance legacy --distill-weight 100\"")  # fmt: skip
+    parser.add_argument(
+        "--lever-plans",
+        nargs="+",
+        default=["r578"],
+        choices=["r578", "sens50"],
+        help="plans the levers run on (each lever adds one distill-pruned run per plan and seed)",
+    )
     parser.add_argument("--plans", nargs="+", default=["r578", "sens50"], choices=["r578", "sens50"])
     parser.add_argument("--jobs", type=int, default=2, help="children run side by side (one thread each)")
     return parser.parse_args(argv)
@@ -163,7 +170,8 @@ class Bench:
         flags = ["--pruned_params", ",".join(plan), "--pruned_ratios", ",".join(f"{r:g}" for r in plan.values())]
         runs = []
         variants = [("prune_only", None), ("distill", self.args.distill_args)]
-        variants += [tuple(lever.split("=", 1)) for lever in self.args.lever]
+        if plan_name in self.args.lever_plans:
+            variants += [tuple(lever.split("=", 1)) for lever in self.args.lever]
         for method, extra in variants:
             name = f"{plan_name}_{method}_s{seed}"
             config = self.config(name, STUDENT_BASE, self.args.finetune_iters, pretrain=baseline)
@@ -203,13 +211,40 @@ def main(argv: list[str]) -> None:
     if not (bench.data / "trainval.txt").is_file():
         bench.run("data", "data", "synth", "--out", str(bench.data), "--num-train", str(args.num_train),
                   "--num-test", str(args.num_test), "--size", "160")()  # fmt: skip
+    teacher_map: dict[str, float] = {}
+
+    def student_side() -> tuple[dict, dict[str, dict[str, float]]]:
+        """The baseline, its score and the plans: everything prune-only needs, none of it waiting for the teacher."""
+        trained = bench.train("baseline", STUDENT_BASE, args.baseline_iters)()
+        plans = {"r578": R578}
+        if "sens50" in args.plans:
+            plans["sens50"] = bench.sensitivity_plan(bench.final("baseline"))
+        return trained, {name: plan for name, plan in plans.items() if name in args.plans}
+
+    def teacher_side() -> dict:
+        trained = bench.train("teacher", TEACHER_BASE, args.teacher_iters)()
+        teacher_map["mAP"] = bench.evaluate("teacher", bench.out / "configs" / "teacher.yml", bench.final("teacher"))
+        return trained
+
+    def scored(run: Run) -> float:
+        run()
+        return bench.evaluate(run.name, bench.out / "configs" / f"{run.name}.yml", bench.final(run.name))
+
+    # Prune-only fine-tunes start as soon as the baseline is done, beside the (longer) teacher training; the
+    # distill-pruned ones queue behind them once the teacher exists, so no slot idles.
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        teacher_run = pool.submit(bench.train("teacher", TEACHER_BASE, args.teacher_iters))
-        baseline_run = pool.submit(bench.train("baseline", STUDENT_BASE, args.baseline_iters))
-        teacher_train, baseline_train = teacher_run.result(), baseline_run.result()
-    teacher, baseline = bench.final("teacher"), bench.final("baseline")
+        teacher_job = pool.submit(teacher_side)
+        baseline_train, plans = pool.submit(student_side).result()
+        teacher, baseline = bench.final("teacher"), bench.final("baseline")
+        runs = [run for name, plan in plans.items() for seed in range(args.seeds)
+                for run in bench.finetunes(name, plan, seed, baseline, teacher)]  # fmt: skip
+        prune_only = [run for run in runs if "_prune_only_" in run.name]
+        maps_of = {run.name: pool.submit(scored, run) for run in prune_only}
+        teacher_train = teacher_job.result()
+        maps_of |= {run.name: pool.submit(scored, run) for run in runs if run not in prune_only}
+        maps = {name: job.result() for name, job in maps_of.items()}
     results: dict = {
-        "teacher_map": bench.evaluate("teacher", bench.out / "configs" / "teacher.yml", teacher),
+        "teacher_map": teacher_map["mAP"],
         "baseline_map": bench.evaluate("baseline", bench.out / "configs" / "baseline.yml", baseline),
         "curves": {"teacher": teacher_train["evals"], "baseline": baseline_train["evals"]},
         "input_size": args.size,
@@ -223,24 +258,10 @@ def main(argv: list[str]) -> None:
     }
     results["baseline_climb_last_fifth"] = climb_over_last_fifth(baseline_train["evals"])
     results["teacher_margin"] = 100 * (results["teacher_map"] - results["baseline_map"])
-    plans = {"r578": R578}
-    if "sens50" in args.plans:
-        plans["sens50"] = bench.sensitivity_plan(baseline)
-    plans = {name: plan for name, plan in plans.items() if name in args.plans}
-    runs = [run for name, plan in plans.items() for seed in range(args.seeds)
-            for run in bench.finetunes(name, plan, seed, baseline, teacher)]  # fmt: skip
-
-    def scored(run: Run) -> float:
-        run()
-        config = bench.out / "configs" / f"{run.name}.yml"
-        return bench.evaluate(run.name, config, bench.final(run.name))
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        maps = dict(zip((run.name for run in runs), pool.map(scored, runs)))
     for name, plan in plans.items():
         results["plan_ratios"][name] = plan
         results["plans"][name] = {m: [maps[f"{name}_{m}_s{s}"] for s in range(args.seeds)] for m in METHODS}
-        for lever in args.lever:
+        for lever in args.lever if name in args.lever_plans else []:
             lever_name = lever.split("=", 1)[0]
             results["levers"].setdefault(lever_name, {"flags": lever.split("=", 1)[1]})[name] = [
                 maps[f"{name}_{lever_name}_s{s}"] for s in range(args.seeds)
