@@ -30,6 +30,15 @@ class PlanError(SlimdetError):
     """A pruning plan names unknown or unprunable parameters, or has bad ratios."""
 
 
+class RankFailed(SlimdetError):
+    """A process of a data-parallel run failed after the pre-flight checks had passed; said in one line by the
+    command that launched it, which exits with that process's code (2 for a user mistake, 1 otherwise)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class WriteError(OSError):
     """The system refused to write a file: disk full, read-only file system, permission denied.
 

@@ -20,7 +20,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from slimdet.cli._launch import RAW_ARGS_KEY
 from slimdet.cli._render import exit_on_interrupt, stderr_console
-from slimdet.errors import SlimdetError
+from slimdet.engine.rank_stdio import end_of_rank, launched_rank
+from slimdet.errors import RankFailed, SlimdetError
 
 # Options that take several values after one flag, as the legacy argparse tools did (nargs='*').
 VARIADIC_OPTIONS = frozenset({"-o", "--opt", "-to", "--teacher-opt"})
@@ -88,8 +89,10 @@ class _SlimdetParsing:
             if root.obj and root.obj.get("debug"):
                 traceback.print_exc()  # --debug adds the traceback; the exit code stays that of a user error
             message = " ".join(str(err).split())  # one line, whatever the message held
+            code = err.exit_code if isinstance(err, RankFailed) else 2 if isinstance(err, SlimdetError) else 1
+            end_of_rank(message, code)  # a launched rank's line goes to its log; its launcher's parent says it
             stderr_console().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-            raise typer.Exit(code=2 if isinstance(err, SlimdetError) else 1) from None
+            raise typer.Exit(code=code) from None
 
 
 class SlimdetCommand(_SlimdetParsing, TyperCommand):
@@ -204,8 +207,9 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point: SIGTERM stops a command as Ctrl-C does, paddle's handler notwithstanding."""
+    """Console-script entry point: SIGTERM stops a command as Ctrl-C does, paddle's handler notwithstanding;
+    in a process launched by ``--nproc``, the output goes where ``slimdet.engine.rank_stdio`` says."""
     from slimdet.interrupts import sigterm_raises
 
-    with sigterm_raises():
+    with sigterm_raises(), launched_rank():  # launched by --nproc: rank 0 writes on the user's stdout, stderr
         app()

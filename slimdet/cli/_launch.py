@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 
 RAW_ARGS_KEY = "slimdet.raw_args"  # ctx.meta entry: the command's own arguments as typed (set by the CLI class)
 AUTO = "auto"
+LAUNCH_LOG_DIR = "launch_log"  # in save_dir/<config>/: the launcher's log and every rank's
 
 
 def _checked_nproc(value: str) -> str:
@@ -30,29 +32,32 @@ NprocOption = Annotated[
         help="Run data-parallel in N processes on this machine (re-launches itself through "
         "python -m paddle.distributed.launch; CPU: gloo). With a number, every process takes TrainReader.batch_size "
         "images per step, so a step sees N × batch_size images; max_iters, snapshot_iter and the LR schedule count "
-        "these global steps, and base_lr is not rescaled. auto: on a CPU, one single-threaded "
+        "these global steps, and base_lr is not rescaled. auto (the default): on a CPU, one single-threaded "
         "process per core (of --threads) among which batch_size splits evenly, so a step still sees batch_size "
-        "images, only faster; one process on a GPU. 1 (the default; or SLIMDET_NPROC): one process. "
-        "Only rank 0 logs, evaluates and writes; all ranks' logs go to save_dir/<config>/launch_log/.",
+        "images, only faster (one core idles in one process: paddle's depthwise conv runs on one thread); "
+        "one process when there is one core, on a GPU, or when batch_size does not split (e.g. 1, or odd on "
+        "2 cores). 1: one process. The checks run first, in this process; rank 0's output is the command's, "
+        "and the launcher's and every rank's logs go to save_dir/<config>/launch_log/.",
     ),
 ]
 
 
-def relaunch_with_nproc(ctx: Any, nproc: str, cfg: Config, device: str | None = None) -> None:
-    """Re-run this command in the processes ``nproc`` asks for and exit with the launcher's code; return
-    when that is this one process."""
+def relaunch_with_nproc(ctx: Any, nproc: str, cfg: Config, device: str | None, preflight: Callable[[], object]) -> None:
+    """Re-run this command in the processes ``nproc`` asks for, once ``preflight`` (the command's checks,
+    raising ``SlimdetError``) has passed here, and exit; return when that is this one process."""
     from slimdet.engine.distributed import launched_world_size
 
     if launched_world_size() > 1 and nproc == AUTO:
         return  # already one of the launched processes
     count, extra = _processes(nproc, cfg, device)
     if count == 1:
-        return
+        return  # the command's own checks run as it starts
+    preflight()
     from slimdet.engine.distributed import relaunch
 
     command = [ctx.info_name, *ctx.meta.get(RAW_ARGS_KEY, []), *extra]
-    log_dir = Path(cfg.save_dir) / cfg.name / "launch_log"
-    raise typer.Exit(code=relaunch(count, command, log_dir=log_dir))
+    relaunch(count, command, log_dir=Path(cfg.save_dir) / cfg.name / LAUNCH_LOG_DIR)
+    raise typer.Exit()
 
 
 def _processes(nproc: str, cfg: Config, device: str | None) -> tuple[int, list[str]]:

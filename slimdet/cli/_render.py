@@ -123,14 +123,18 @@ def exit_on_interrupt() -> Iterator[None]:
     from) and exit 130 or 143, the codes a shell gives a process stopped by SIGINT or SIGTERM."""
     import typer
 
+    from slimdet.engine.rank_stdio import end_of_rank
     from slimdet.interrupts import Interrupted, exit_code, signal_of, verb
 
     try:
         yield
     except Interrupted as stop:
+        end_of_rank(str(stop), exit_code(stop.signum))  # a launched rank's line goes to its log (rank_stdio)
         stderr_console().print(f"[yellow]{escape(str(stop))}[/yellow]", soft_wrap=True, highlight=False)
         raise typer.Exit(code=exit_code(stop.signum)) from None
     except KeyboardInterrupt as stop:  # SIGTERM too; in training, before the loop or a second Ctrl-C in a step
         signum = signal_of(stop)
-        stderr_console().print(f"[yellow]{verb(signum)}; the work in progress was not saved[/yellow]", highlight=False)
+        line = f"{verb(signum)}; the work in progress was not saved"
+        end_of_rank(line, exit_code(signum))
+        stderr_console().print(f"[yellow]{line}[/yellow]", highlight=False)
         raise typer.Exit(code=exit_code(signum)) from None

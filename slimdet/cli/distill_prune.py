@@ -95,7 +95,7 @@ def distill_prune_command(
     seed: SeedOption = 0,
     device: DeviceOption = None,
     quiet: QuietOption = False,
-    nproc: NprocOption = "1",
+    nproc: NprocOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Prune the student (-c) with PaddleSlim and train it with its YOLOv3 loss plus the split distillation
@@ -109,27 +109,27 @@ def distill_prune_command(
 
     The split outputs are needed: -o use_fine_grained_loss=true unless the student config sets it.
     """
-    from slimdet.commands.distill_prune import distill_prune
+    from slimdet.commands.distill_prune import check_distill_prune_run, distill_prune
     from slimdet.config import load_config
 
     student_cfg = load_config(config, overrides or [])
-    relaunch_with_nproc(ctx, nproc, student_cfg, device)  # --nproc: this command again, in N processes
     teacher_cfg = load_config(teacher_config, teacher_overrides or [], shared=overrides or [])
+    run = {
+        "teacher_pretrained": teacher_pretrained,
+        "pruned_params": pruned_params,
+        "pruned_ratios": pruned_ratios,
+        "criterion": criterion,
+        "distill_balance": distill_balance,
+        "teacher_engine": teacher_engine,
+        "eval": evaluate,
+        "resume": resume,
+    }
+    # --nproc: this command again, in N processes, once the checks have passed here
+    relaunch_with_nproc(
+        ctx, nproc, student_cfg, device, lambda: check_distill_prune_run(student_cfg, teacher_cfg, **run)
+    )
     result = distill_prune(
-        student_cfg,
-        teacher_cfg,
-        teacher_pretrained=teacher_pretrained,
-        pruned_params=pruned_params,
-        pruned_ratios=pruned_ratios,
-        criterion=criterion,
-        distill_weight=distill_weight,
-        distill_balance=distill_balance,
-        teacher_engine=teacher_engine,
-        eval=evaluate,
-        resume=resume,
-        seed=seed,
-        device=device,
-        quiet=quiet,
+        student_cfg, teacher_cfg, **run, distill_weight=distill_weight, seed=seed, device=device, quiet=quiet
     )
     if as_json:
         print_json(result.to_dict())

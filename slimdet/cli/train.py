@@ -45,7 +45,7 @@ def train_command(
     seed: SeedOption = 0,
     device: DeviceOption = None,
     quiet: QuietOption = False,
-    nproc: NprocOption = "1",
+    nproc: NprocOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Train for max_iters steps; checkpoints go to save_dir/<config name>/ (<iter>, model_final, best_model).
@@ -56,13 +56,14 @@ def train_command(
 
     A pruned run writes the plan beside every checkpoint (<checkpoint>.plan.json); --resume reads it back.
     """
-    from slimdet.commands.train import train_from_config
+    from slimdet.commands.train import check_training, train_from_config
     from slimdet.config import load_config
     from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
-    relaunch_with_nproc(ctx, nproc, cfg, device)  # --nproc: this command again, in N processes
     plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
+    # --nproc: this command again, in N processes, once the checks have passed here
+    relaunch_with_nproc(ctx, nproc, cfg, device, lambda: check_training(cfg, eval=evaluate, resume=resume, plan=plan))
     result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
     if as_json:
         print_json(result.to_dict())

@@ -106,28 +106,20 @@ def distill_prune(
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
-    student, teacher_data = student_cfg.to_dict(), teacher_cfg.to_dict()
-    saved = None
-    if resume is not None:
-        resume = resume_stem(resume)  # a folder: its latest complete checkpoint
-        read_state(resume)  # not resumable (missing files): say so before anything is built
-        saved = _saved_plan(resume)
-        if pruned_params is None and pruned_ratios is None:
-            pruned_params, pruned_ratios, criterion = _as_flags(saved)
-    plan = check_distill_prune(
-        student,
-        teacher_data,
+    resume, plan = check_distill_prune_run(
+        student_cfg,
+        teacher_cfg,
+        teacher_pretrained=teacher_pretrained,
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
-        teacher_pretrained=teacher_pretrained,
         criterion=criterion,
-        teacher_engine=teacher_engine,
         distill_balance=distill_balance,
-        evaluate=eval,
+        teacher_engine=teacher_engine,
+        eval=eval,
+        resume=resume,
     )
-    plan = resolve_plan(plan, saved)
-    assert plan is not None and teacher_pretrained  # the checks demand both
-
+    assert teacher_pretrained  # the checks demand it
+    teacher_data = teacher_cfg.to_dict()
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
     engine = resolve_engine(teacher_engine, used)
     teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference")
@@ -156,6 +148,45 @@ def distill_prune(
         training=training,
         teacher_overrides=teacher_cfg.overrides,
     )
+
+
+def check_distill_prune_run(
+    student_cfg: Config,
+    teacher_cfg: Config,
+    *,
+    teacher_pretrained: str | None,
+    pruned_params: str | None = None,
+    pruned_ratios: str | None = None,
+    criterion: str = "l1_norm",
+    distill_balance: str = DEFAULT_BALANCE,
+    teacher_engine: str = "auto",
+    eval: bool = False,
+    resume: str | Path | None = None,
+) -> tuple[Path | None, PruningPlan]:
+    """``distill_prune``'s pre-flight: (the checkpoint to resume, the plan), or one ``SlimdetError`` listing
+    every problem, before anything is loaded (see ``slim.checks``). A command about to start several
+    processes calls it first, so that a mistake is one line, not one per process."""
+    saved = None
+    if resume is not None:
+        resume = resume_stem(resume)  # a folder: its latest complete checkpoint
+        read_state(resume)  # not resumable (missing files): say so before anything is built
+        saved = _saved_plan(resume)
+        if pruned_params is None and pruned_ratios is None:
+            pruned_params, pruned_ratios, criterion = _as_flags(saved)
+    plan = check_distill_prune(
+        student_cfg.to_dict(),
+        teacher_cfg.to_dict(),
+        pruned_params=pruned_params,
+        pruned_ratios=pruned_ratios,
+        teacher_pretrained=teacher_pretrained,
+        criterion=criterion,
+        teacher_engine=teacher_engine,
+        distill_balance=distill_balance,
+        evaluate=eval,
+    )
+    plan = resolve_plan(plan, saved)
+    assert plan is not None  # the checks demand one
+    return resume, plan
 
 
 def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: bool = False) -> FrozenTeacher:

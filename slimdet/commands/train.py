@@ -31,9 +31,11 @@ from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, ClassNamesHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Step, Trainer, TrainingInterrupted, model_losses
+from slimdet.errors import SlimdetError
 from slimdet.inference import resolve_engine
 from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
+from slimdet.slim.checks import training_problems
 from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan
 from slimdet.slim.plan_sidecar import PlanSidecarHook
 from slimdet.weights import load_weights
@@ -73,6 +75,28 @@ class TrainResult:
         return data
 
 
+def check_training(
+    cfg: Config, *, eval: bool = False, resume: str | Path | None = None, plan: PruningPlan | None = None
+) -> None:
+    """Raise one ``SlimdetError`` for what would stop ``train_from_config`` before its first step (a resume
+    point, the plan's names, the weights path, the dataset folders), reading no weights or data: a command
+    about to start several processes checks here first, so that a mistake is one line, not one per process."""
+    data = cfg.to_dict()
+    if resume is not None:
+        _, _, plan = _resume_point(resume, plan)
+        data["pretrain_weights"] = None  # a resume starts from its checkpoint's weights
+    problems = training_problems(data, plan, evaluate=eval)
+    if problems:
+        raise SlimdetError("; ".join(problems))
+
+
+def _resume_point(resume: str | Path, plan: PruningPlan | None) -> tuple[Path, int, PruningPlan | None]:
+    """(checkpoint, its seed, the plan) of a resume: a folder gives its latest complete checkpoint, and a
+    pruned checkpoint resumes pruned (its sidecar gives the structure; a plan given too must agree)."""
+    stem = checkpoint.resume_stem(resume)
+    return stem, checkpoint.read_state(stem)["seed"], resolve_plan(plan, load_plan(stem))
+
+
 def train_from_config(
     cfg: Config,
     *,
@@ -97,10 +121,7 @@ def train_from_config(
         die_with_launcher()
         paddle.distributed.init_parallel_env()
     if resume is not None:
-        resume = checkpoint.resume_stem(resume)
-        seed = checkpoint.read_state(resume)["seed"]
-        # A pruned checkpoint resumes pruned: its sidecar gives the structure (a plan given too must agree).
-        plan = resolve_plan(plan, load_plan(resume))
+        resume, seed, plan = _resume_point(resume, plan)
     seed_everything(seed)
     geometry = YOLOv3Geometry.from_config(data)  # one geometry for the model and its training targets
     loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size, geometry=geometry)

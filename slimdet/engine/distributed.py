@@ -6,9 +6,12 @@ reads that (``commands.train``): it initialises the parallel environment, wraps 
 ``paddle.DataParallel`` (gradients are averaged over the ranks after every backward), gives each rank
 its share of every global batch, and only rank 0 logs, evaluates and writes.
 
-``--nproc N`` on ``train`` and ``distill-prune`` is a convenience for one machine: the command starts
-the launcher on itself (``relaunch``), with the same arguments minus ``--nproc``, and returns its exit
-code. On several machines, or to pick GPUs, call the launcher directly (README "Scaling out").
+``--nproc N`` on ``train`` and ``distill-prune`` is a convenience for one machine: once its pre-flight
+checks have passed (a user mistake never reaches the launcher), the command starts the launcher on itself
+(``relaunch``), with the same arguments minus ``--nproc``. The user sees rank 0's output as the command's
+own and, should a rank fail, one line with its error and log (``rank_stdio``); the launcher's own log
+lines stay in the run's ``launch_log`` folder. On several machines, or to pick GPUs, call the launcher
+directly (README "Scaling out").
 
 ``--nproc auto`` (the default) is the fastest correct choice on a CPU: Paddle's CPU depthwise convolution
 runs on one thread whatever the setting, so one process leaves the other cores idle during it, while one
@@ -33,12 +36,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from slimdet._lifeline import Lifeline
-from slimdet.errors import SlimdetError
-from slimdet.interrupts import STOP_SIGNALS, Interrupted, verb
+from slimdet.engine.rank_stdio import StdioLender, rank_ends
+from slimdet.errors import RankFailed, SlimdetError
+from slimdet.interrupts import STOP_SIGNALS, Interrupted, exit_code, verb
 
 LAUNCH_MODULE = "paddle.distributed.launch"
 WORLD_SIZE_ENV = "PADDLE_TRAINERS_NUM"  # set by the launcher in every process it starts
 NPROC_FLAG = "--nproc"
+LAUNCHER_LOG = "launch.log"  # in the launch's log folder, beside the ranks' workerlog.<rank>
+FAILURE_CODES = (1, 2)  # a rank's exit code for an internal error, for a user mistake
+STOP_CODES = {exit_code(signum): signum for signum in STOP_SIGNALS}  # a rank stopped by SIGINT, SIGTERM
 
 
 def launched_world_size(environ: Mapping[str, str] = os.environ) -> int:
@@ -58,6 +65,19 @@ def max_over_ranks(value: int, world_size: int) -> int:
     tensor = paddle.to_tensor([value], dtype="int32")
     paddle.distributed.all_reduce(tensor, op=paddle.distributed.ReduceOp.MAX)
     return int(tensor.item())
+
+
+def mean_over_ranks(values: Mapping[str, float], world_size: int) -> dict[str, float]:
+    """``values`` averaged over the ranks (every rank must call this at the same point, with the same names):
+    a step's losses for the whole global batch, as one process reports them (DataParallel averages the
+    gradients alike). One all-reduce of a few numbers per step; ``values`` alone when not data-parallel."""
+    if world_size < 2:
+        return dict(values)
+    import paddle
+
+    tensor = paddle.to_tensor(list(values.values()), dtype="float64")
+    paddle.distributed.all_reduce(tensor)  # a sum
+    return {name: float(total) / world_size for name, total in zip(values, tensor.numpy())}
 
 
 def slimdet_entry_point() -> str:
@@ -129,10 +149,12 @@ def launch_env(nproc: int, environ: Mapping[str, str] = os.environ) -> dict[str,
     return env
 
 
-def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> int:
-    """Run ``slimdet <command…>`` (``--nproc`` removed) in ``nproc`` data-parallel processes; their exit code.
+def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> None:
+    """Run ``slimdet <command…>`` (``--nproc`` removed) in ``nproc`` data-parallel processes, to the end.
 
-    Rank 0's output streams through; every rank's full log is in ``log_dir/workerlog.<rank>``. Stopped by
+    Rank 0 writes on this process's own stdout and stderr (``rank_stdio``); the launcher's output goes to
+    ``log_dir/launch.log``, every rank's to ``log_dir/workerlog.<rank>``. A rank that fails makes this raise
+    ``RankFailed``: its last line, its log and its exit code (2 for a user mistake, 1 otherwise). Stopped by
     SIGTERM or Ctrl-C, the ranks stop together and rank 0 writes the checkpoint; this raises ``Interrupted``
     with rank 0's last line (where to resume from).
     """
@@ -143,15 +165,29 @@ def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> int:
             f"--nproc was given inside a launched job ({WORLD_SIZE_ENV}={launched_world_size()}): "
             "drop --nproc when starting slimdet through paddle.distributed.launch"
         )
-    args = strip_nproc(command)
+    log_dir = Path(log_dir)
+    launch = launch_command(nproc, strip_nproc(command), log_dir=log_dir)
     lifeline = Lifeline.to_this_process()  # killed, this process takes the launcher along, which stops the ranks
-    launch = launch_command(nproc, args, log_dir=log_dir)
-    process = subprocess.Popen(launch, env=launch_env(nproc), preexec_fn=lifeline.arm_before_exec)
-    with _stop_forwarded(process) as stopped:
-        code = process.wait()
-    if stopped:
-        raise Interrupted(_rank0_stop_line(Path(log_dir)) or f"{verb(stopped[0])}; see {log_dir}", stopped[0])
-    return code
+    with StdioLender(log_dir) as lender, open(log_dir / LAUNCHER_LOG, "ab") as launcher_log:
+        env = {**launch_env(nproc), **lender.environ()}
+        process = subprocess.Popen(
+            launch, env=env, stdout=launcher_log, stderr=subprocess.STDOUT, preexec_fn=lifeline.arm_before_exec
+        )
+        with _stop_forwarded(process) as stopped:
+            code = process.wait()
+    ends = rank_ends(log_dir)
+    failed = [end for end in ends if end.code in FAILURE_CODES]
+    if failed and not stopped:  # the first to fail is the cause; the others fail or stop because of it
+        first = failed[0]
+        where = log_dir / f"workerlog.{first.rank}"
+        raise RankFailed(f"{first.line} (rank {first.rank} of {nproc}; its log: {where})", first.code)
+    stops = [end for end in ends if end.code in STOP_CODES]
+    if stopped or stops:
+        signum = stopped[0] if stopped else STOP_CODES[stops[0].code]
+        rank0 = [end.line for end in stops if end.rank == 0]
+        raise Interrupted(rank0[-1] if rank0 else f"{verb(signum)}; see {log_dir}", signum)
+    if code != 0:  # a rank killed outright (out of memory, SIGKILL) records nothing
+        raise RankFailed(f"the data-parallel run failed (launcher exit code {code}): see {log_dir}", 1)
 
 
 @contextmanager
@@ -172,16 +208,6 @@ def _stop_forwarded(launcher: subprocess.Popen) -> Iterator[list[int]]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-
-
-def _rank0_stop_line(log_dir: Path) -> str | None:
-    """Rank 0's line saying where it stopped and where to resume from; its stderr goes to the launcher's log."""
-    try:
-        lines = (log_dir / "workerlog.0").read_text(errors="replace").splitlines()
-    except OSError:
-        return None
-    said = [line.strip() for line in lines if line.startswith((verb(signal.SIGINT), verb(signal.SIGTERM)))]
-    return said[-1] if said else None
 
 
 def die_with_launcher() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import paddle
 
 from slimdet.engine import checkpoint
-from slimdet.engine.distributed import max_over_ranks
+from slimdet.engine.distributed import max_over_ranks, mean_over_ranks
 from slimdet.errors import SlimdetError
 from slimdet.interrupts import Interrupted, stop_requests, verb
 
@@ -135,8 +135,13 @@ class Trainer:
             hook.before_save(self, stem)
 
     def optimize(self, losses: Mapping[str, paddle.Tensor]) -> dict[str, float]:
-        """Backward on ``losses["loss"]`` and step; refuses a non-finite loss before it reaches the weights."""
-        values = {name: float(value) for name, value in losses.items()}
+        """Backward on ``losses["loss"]`` and step; refuses a non-finite loss before it reaches the weights.
+
+        The values returned (and checked) are the global batch's: on several ranks, their mean, so that every
+        rank reports what one process would and a non-finite loss stops them all at the same step.
+        """
+        local = {name: float(value) for name, value in losses.items()}
+        values = mean_over_ranks(local, paddle.distributed.get_world_size())
         if not math.isfinite(values["loss"]):
             terms = ", ".join(f"{name}={value:.4g}" for name, value in values.items())
             raise NonFiniteLossError(

@@ -1,4 +1,5 @@
-"""Pre-flight checks for ``distill-prune``: configs, flags and folders, before any weight or data is read.
+"""Pre-flight checks for ``distill-prune`` and ``train``: configs, flags and folders, before any weight or data
+is read.
 
 Loading two detectors' weights (downloads, with URLs) and reading data takes minutes on a CPU; a wrong
 flag should cost a second. The pruned names are checked against the student's architecture built
@@ -52,12 +53,8 @@ def check_distill_prune(
             plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
         except PlanError as err:
             problems.append(str(err))
-        else:
-            problems += _plan_problems(student, plan)
+    problems += training_problems(student, plan, evaluate=evaluate, weights="the student's pretrain_weights")
     problems += _teacher_weights_problems(teacher_pretrained)
-    problems += _weights_problems(student.get("pretrain_weights"), "the student's pretrain_weights")
-    for split in ("train", "eval") if evaluate else ("train",):
-        problems += dataset_folder_problems(student, split)
     if teacher_engine not in TEACHER_ENGINES:
         problems.append(
             f"unknown teacher engine '{teacher_engine}'{did_you_mean(teacher_engine, TEACHER_ENGINES)}: "
@@ -72,6 +69,19 @@ def check_distill_prune(
         raise SlimdetError("; ".join(problems))
     assert plan is not None  # no problems means the plan parsed
     return plan
+
+
+def training_problems(
+    cfg: Mapping[str, Any], plan: PruningPlan | None, *, evaluate: bool, weights: str = "pretrain_weights"
+) -> list[str]:
+    """What would stop a training run of ``cfg`` (pruned by ``plan``) before its first step, found without
+    reading weights or data: the plan against the architecture, a local ``pretrain_weights`` path (called
+    ``weights`` in the message), the TrainReader's dataset folders (and the EvalReader's with ``evaluate``)."""
+    problems = _plan_problems(cfg, plan) if plan is not None else []
+    problems += _weights_problems(cfg.get("pretrain_weights"), weights)
+    for split in ("train", "eval") if evaluate else ("train",):
+        problems += dataset_folder_problems(cfg, split)
+    return problems
 
 
 def _disagreements(student: Mapping[str, Any], teacher: Mapping[str, Any]) -> list[str]:

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,23 +36,36 @@ def test_auto_takes_one_process_per_core_that_splits_the_batch_evenly():
     assert [auto_processes(9, 2), auto_processes(1, 4), auto_processes(8, 1)] == [1, 1, 1]
 
 
-def test_nproc_auto_relaunches_with_the_batch_shared_out_and_1_stays_in_process(tiny_train_config, monkeypatch):
+def test_the_default_checks_first_then_relaunches_with_the_batch_shared_out(tiny_train_config, monkeypatch):
+    """On 2 cores the default (auto) starts 2 processes of half the batch each, once the command's checks have
+    passed here: a mistake is one line and exit 2, as in one process, and nothing is launched."""
     from typer.testing import CliRunner
 
     import slimdet.engine.distributed as distributed
     from slimdet.cli import app
+    from tests.cli.one_line import one_error_line
 
     launched = []
-    monkeypatch.setattr(distributed, "relaunch", lambda n, command, log_dir: launched.append((n, command)) or 7)
+    monkeypatch.setattr(distributed, "relaunch", lambda n, command, log_dir: launched.append((n, command)))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.delenv("SLIMDET_NPROC")
-    args = ["train", "-c", str(tiny_train_config), "--nproc", "auto", "--quiet"]
+    args = ["train", "-c", str(tiny_train_config), "--quiet"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 7, result.output  # the launcher's exit code
+    assert result.exit_code == 0, result.output
     assert launched == [(2, [*args, "-o", "TrainReader.batch_size=2"])]
+
+    misspelt = ["--pruned_params", "yolo_block.0.0.0.conv.weightz", "--pruned_ratios", "0.5"]
+    line = one_error_line(CliRunner().invoke(app, [*args, *misspelt]))
+    assert "'yolo_block.0.0.0.conv.weightz' is not a parameter of this model (did you mean" in line
+    no_data = one_error_line(CliRunner().invoke(app, [*args, "-o", "TrainReader.dataset.dataset_dir=/no/such"]))
+    assert "TrainReader.dataset.dataset_dir /no/such does not exist" in no_data
+    teacher = ["-t", "shapes_yolov3_r34", "--teacher_pretrained", "missing.pdparams", *misspelt]
+    distill = one_error_line(CliRunner().invoke(app, ["distill-prune", "-c", str(tiny_train_config), *teacher]))
+    assert "not a parameter of this model" in distill and "'missing.pdparams' does not exist" in distill
+    assert len(launched) == 1
     bad = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--nproc", "two"])
     assert bad.exit_code == 2 and "Invalid value for '--nproc'" in bad.stderr
-    assert "a whole number of at least 1, or auto; got 'two'" in bad.stderr and not launched[1:]
+    assert "a whole number of at least 1, or auto; got 'two'" in bad.stderr and len(launched) == 1
 
 
 def test_world_size_comes_from_the_launcher_environment():
@@ -93,15 +105,16 @@ def two_ranks(write_tiny_train_config, tmp_path_factory):
     return config, ranks
 
 
-def _single_process(config: Path, batch_size: int, save_dir: Path) -> dict[str, np.ndarray]:
+def _single_process(config: Path, batch_size: int, save_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """(weights, result) of the run of ``config`` in this process (frozen batch norm, as the ranks have)."""
     from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
     from tests.engine.dp_worker import keeping_trainers
 
     overrides = [*STEPS, f"TrainReader.batch_size={batch_size}", f"save_dir={save_dir}"]
     with keeping_trainers() as trainers:
-        train_from_config(load_config(config, overrides), quiet=True)
-    return {p.name: p.numpy() for p in trainers[0].model.parameters()}
+        result = train_from_config(load_config(config, overrides), quiet=True)
+    return {p.name: p.numpy() for p in trainers[0].model.parameters()}, result.to_dict()
 
 
 @pytest.mark.slow  # launches processes through paddle.distributed.launch
@@ -122,11 +135,18 @@ def test_only_rank_0_writes_one_checkpoint(two_ranks):
     assert Path(info0["final_checkpoint"]) == config.parent / "output" / "tiny" / "model_final"
 
 
+@pytest.fixture(scope="module")
+def alone_b4(write_tiny_train_config, tmp_path_factory):
+    """(weights, result) of the tiny run in one process of batch 4 (frozen batch norm), for comparisons."""
+    root = tmp_path_factory.mktemp("alone_b4")
+    return _single_process(write_tiny_train_config(root), 4, root / "output")
+
+
 @pytest.mark.slow
-def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, tmp_path):
+def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, alone_b4, tmp_path):
     config, [(weights, _), _] = two_ranks
-    doubled = _single_process(config, 8, tmp_path / "b8")
-    halved = _single_process(config, 4, tmp_path / "b4")  # what a rank alone would have learnt
+    doubled, _ = _single_process(config, 8, tmp_path / "b8")
+    halved, _ = alone_b4  # what a rank alone would have learnt
     assert doubled.keys() == weights.keys()
     for name in weights:
         np.testing.assert_allclose(weights[name], doubled[name], atol=1e-5, rtol=1e-4, err_msg=name)
@@ -144,11 +164,14 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(wri
     process = subprocess.Popen(
         [*train, "max_iters=500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    rank0_log, deadline = out_dir / "launch_log" / "workerlog.0", time.monotonic() + 240
-    while not (rank0_log.is_file() and "iter 2/" in rank0_log.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    progress = []
+    for line in process.stderr:  # rank 0's progress lines, on the command's own stderr
+        progress.append(line)
+        if "iter 2/" in line:
+            break
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=240)
+    _, rest = process.communicate(timeout=240)
+    stderr, rank0_log = "".join(progress) + rest, out_dir / "launch_log" / "workerlog.0"
     assert process.returncode == 143, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
     stopped_at = int(last.split()[3].rstrip(";"))
@@ -162,9 +185,62 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(wri
 
     resume = [f"max_iters={stopped_at + 1}", "--resume", str(out_dir / str(stopped_at)), "--quiet", "--json"]
     run = subprocess.run([*train, *resume], env=env, capture_output=True, text=True, timeout=240)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert (run.returncode, run.stderr) == (0, ""), run.stdout[-2000:] + run.stderr[-2000:]
+    assert json.loads(run.stdout)["final_checkpoint"] == str(out_dir / "model_final")  # rank 0's one document
     assert (out_dir / "model_final.pdparams").is_file()
     assert sorted(p.name for p in (out_dir / "launch_log").glob("workerlog.*")) == ["workerlog.0", "workerlog.1"]
+    assert '"final_checkpoint": null' in (out_dir / "launch_log" / "workerlog.1").read_text()  # wrote nothing
+
+
+FROZEN_BN = Path(__file__).with_name("frozen_bn")  # its sitecustomize.py freezes batch norm in each process
+
+
+def _slimdet(args: list[str], *, frozen_bn: bool = False) -> subprocess.CompletedProcess:
+    """``slimdet ARGS`` as a user runs it on 2 cores, with the default --nproc; stdout and stderr are pipes."""
+    env = {name: value for name, value in os.environ.items() if name != "SLIMDET_NPROC"}
+    env["OMP_NUM_THREADS"] = "2"
+    if frozen_bn:
+        env["PYTHONPATH"] = os.pathsep.join([str(FROZEN_BN), str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
+    slimdet = Path(sys.executable).parent / "slimdet"
+    return subprocess.run([str(slimdet), *args], env=env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def default_run(write_tiny_train_config, tmp_path_factory):
+    """(config, run): ``slimdet train --quiet --json`` with the default --nproc on 2 cores (2 ranks of batch 2),
+    batch norm frozen as in ``alone_b4``."""
+    config = write_tiny_train_config(tmp_path_factory.mktemp("default_run"))
+    return config, _slimdet(["train", "-c", str(config), "-o", *STEPS, "--quiet", "--json"], frozen_bn=True)
+
+
+@pytest.mark.slow
+def test_by_default_rank_0_speaks_for_the_run_and_the_launcher_only_in_its_log(default_run):
+    config, run = default_run
+    assert (run.returncode, run.stderr) == (0, ""), run.stderr[-3000:]
+    out_dir = config.parent / "output" / "tiny"
+    assert json.loads(run.stdout)["final_checkpoint"] == str(out_dir / "model_final")  # one document: rank 0's
     logs = out_dir / "launch_log"
-    assert f'"final_checkpoint": "{out_dir / "model_final"}"' in (logs / "workerlog.0").read_text()
+    assert "nproc_per_node: 2" in (logs / "launch.log").read_text()
     assert '"final_checkpoint": null' in (logs / "workerlog.1").read_text()  # rank 1 trained, wrote nothing
+
+
+@pytest.mark.slow
+def test_by_default_the_run_reports_the_losses_of_one_process(default_run, alone_b4):
+    (_, run), (_, alone) = default_run, alone_b4
+    result = json.loads(run.stdout)
+    assert result["losses"].keys() == alone["losses"].keys()
+    for name, value in result["losses"].items():
+        np.testing.assert_allclose(value, alone["losses"][name], atol=1e-5, rtol=1e-4, err_msg=name)
+    np.testing.assert_allclose(result["loss_history"], alone["loss_history"], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_rank_failing_after_the_checks_is_one_line_naming_its_log(write_tiny_train_config, synthetic_voc, tmp_path):
+    config, listing = write_tiny_train_config(tmp_path), tmp_path / "one_gone.txt"
+    listing.write_text((synthetic_voc / "trainval.txt").read_text() + "JPEGImages/gone.jpg Annotations/gone.xml\n")
+    run = _slimdet(["train", "-c", str(config), "-o", f"TrainReader.dataset.anno_path={listing}"])
+    assert (run.returncode, run.stdout) == (2, ""), run.stderr
+    [line] = run.stderr.splitlines()
+    assert line.startswith("error: image ") and "gone.jpg not found" in line, line
+    log = Path(line.rsplit("its log: ", 1)[1].rstrip(")"))
+    assert log.parent == tmp_path / "output" / "tiny" / "launch_log" and "gone.jpg not found" in log.read_text()
