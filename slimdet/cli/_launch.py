@@ -52,8 +52,9 @@ def relaunch_with_nproc(ctx: Any, nproc: str, cfg: Config, device: str | None, p
     count, extra = _processes(nproc, cfg, device)
     if count == 1:
         return  # the command's own checks run as it starts
-    preflight()
-    from slimdet.engine.distributed import relaunch
+    from slimdet.engine.distributed import checked_apart, relaunch
+
+    checked_apart(preflight)  # a mistake is one line here, before any launch
 
     command = [ctx.info_name, *ctx.meta.get(RAW_ARGS_KEY, []), *extra]
     relaunch(count, command, log_dir=Path(cfg.save_dir) / cfg.name / LAUNCH_LOG_DIR)

@@ -109,7 +109,6 @@ def distill_prune_command(
 
     The split outputs are needed: -o use_fine_grained_loss=true unless the student config sets it.
     """
-    from slimdet.commands.distill_prune import check_distill_prune_run, distill_prune
     from slimdet.config import load_config
 
     student_cfg = load_config(config, overrides or [])
@@ -124,10 +123,15 @@ def distill_prune_command(
         "eval": evaluate,
         "resume": resume,
     }
-    # --nproc: this command again, in N processes, once the checks have passed here
-    relaunch_with_nproc(
-        ctx, nproc, student_cfg, device, lambda: check_distill_prune_run(student_cfg, teacher_cfg, **run)
-    )
+
+    def checks() -> None:  # only before a launch, in a child: the launching process never imports paddle
+        from slimdet.commands.distill_prune import check_distill_prune_run
+
+        check_distill_prune_run(student_cfg, teacher_cfg, **run)
+
+    relaunch_with_nproc(ctx, nproc, student_cfg, device, checks)  # --nproc: this command again, in N processes
+    from slimdet.commands.distill_prune import distill_prune
+
     result = distill_prune(
         student_cfg, teacher_cfg, **run, distill_weight=distill_weight, seed=seed, device=device, quiet=quiet
     )

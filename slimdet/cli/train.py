@@ -56,14 +56,21 @@ def train_command(
 
     A pruned run writes the plan beside every checkpoint (<checkpoint>.plan.json); --resume reads it back.
     """
-    from slimdet.commands.train import check_training, train_from_config
     from slimdet.config import load_config
-    from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
+    flags = {"pruned_params": pruned_params, "pruned_ratios": pruned_ratios, "criterion": criterion}
+
+    def checks() -> None:  # only before a launch, in a child: the launching process never imports paddle
+        from slimdet.commands.train import check_training
+
+        check_training(cfg, eval=evaluate, resume=resume, **flags)
+
+    relaunch_with_nproc(ctx, nproc, cfg, device, checks)  # --nproc: this command again, in N processes
+    from slimdet.commands.train import train_from_config
+    from slimdet.slim.plan import PruningPlan
+
     plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
-    # --nproc: this command again, in N processes, once the checks have passed here
-    relaunch_with_nproc(ctx, nproc, cfg, device, lambda: check_training(cfg, eval=evaluate, resume=resume, plan=plan))
     result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
     if as_json:
         print_json(result.to_dict())

@@ -76,11 +76,19 @@ class TrainResult:
 
 
 def check_training(
-    cfg: Config, *, eval: bool = False, resume: str | Path | None = None, plan: PruningPlan | None = None
+    cfg: Config,
+    *,
+    eval: bool = False,
+    resume: str | Path | None = None,
+    pruned_params: str | None = None,
+    pruned_ratios: str | None = None,
+    criterion: str = "l1_norm",
 ) -> None:
-    """Raise one ``SlimdetError`` for what would stop ``train_from_config`` before its first step (a resume
-    point, the plan's names, the weights path, the dataset folders), reading no weights or data: a command
-    about to start several processes checks here first, so that a mistake is one line, not one per process."""
+    """Raise one ``SlimdetError`` for what would stop ``train`` before its first step (the pruning flags, as
+    the command's raw strings, and their names; a resume point; the weights path; the dataset folders),
+    reading no weights or data: a command about to start several processes checks here first, so that a
+    mistake is one line, not one per process."""
+    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
     data = cfg.to_dict()
     if resume is not None:
         _, _, plan = _resume_point(resume, plan)

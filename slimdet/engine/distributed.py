@@ -26,13 +26,16 @@ launcher answers by stopping its ranks), and a rank whose launcher is gone exits
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from slimdet._lifeline import Lifeline
@@ -96,6 +99,50 @@ def slimdet_entry_point() -> str:
             "into the environment that runs it"
         )
     return found
+
+
+def checked_apart(check: Callable[[], object]) -> None:
+    """Run ``check`` (pre-flight checks, which may build a model) in a forked child and raise here what it
+    raised, so that the command which then only waits for its ranks holds neither paddle nor a model (about
+    400 MB, for the whole run). Runs here when paddle is loaded already: a fork of a process running
+    paddle's threads can hang."""
+    if "paddle" in sys.modules or not hasattr(os, "fork"):
+        check()
+        return
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    child = fork.Process(target=_check_and_send, args=(check, send), name="slimdet-checks", daemon=True)
+    child.start()
+    send.close()
+    try:
+        outcome = receive.recv()
+    except EOFError:  # killed before it could say anything
+        outcome = RuntimeError(f"the pre-flight checks ended without a word (exit code {child.exitcode})"), ""
+    except BaseException:  # Ctrl-C, SIGTERM: the checks are not worth waiting for
+        child.kill()
+        raise
+    finally:
+        child.join()
+        receive.close()
+    if outcome is not None:
+        error, trace = outcome
+        if isinstance(error, (SlimdetError, OSError, KeyboardInterrupt)):
+            raise error
+        raise RuntimeError(f"the pre-flight checks failed:\n{trace}") from error
+
+
+def _check_and_send(check: Callable[[], object], send: Connection) -> None:
+    """In the child: whatever ``check`` raises goes back to the parent, which reports it (nothing printed here)."""
+    try:
+        check()
+        outcome = None
+    except BaseException as err:  # even Ctrl-C: the parent decides
+        outcome = err, traceback.format_exc()
+    try:
+        send.send(outcome)
+    except Exception:  # an error that does not pickle still arrives, as its traceback
+        trace = outcome[1] if outcome else traceback.format_exc()
+        send.send((RuntimeError(trace), trace))
 
 
 def auto_processes(batch_size: int, cores: int) -> int:
@@ -187,7 +234,11 @@ def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> None
         rank0 = [end.line for end in stops if end.rank == 0]
         raise Interrupted(rank0[-1] if rank0 else f"{verb(signum)}; see {log_dir}", signum)
     if code != 0:  # a rank killed outright (out of memory, SIGKILL) records nothing
-        raise RankFailed(f"the data-parallel run failed (launcher exit code {code}): see {log_dir}", 1)
+        raise RankFailed(
+            f"a process of the data-parallel run ended without a word (killed? out of memory?; launcher exit "
+            f"code {code}): see the logs in {log_dir}",
+            1,
+        )
 
 
 @contextmanager

@@ -3,9 +3,10 @@
 Paddle's launcher sends every rank's output to a log file, echoes rank 0's on its own stdout mixed with its
 ``LAUNCH INFO`` lines, and prints a failed rank's last lines a second time. So the command that starts it
 (``distributed.relaunch``) sends the launcher's output to a log and *lends* its own stdout and stderr to
-rank 0 (``StdioLender``): rank 0 receives the very file descriptors over a Unix socket (SCM_RIGHTS) and
-writes on them (``launched_rank``), so a terminal stays a terminal (live progress bar), a pipe the same pipe,
-and ``--json`` is rank 0's one document, exactly as in one process.
+rank 0 (``StdioLender``): rank 0 receives the very file descriptors over a Unix socket (SCM_RIGHTS) and makes them
+its ``sys.stdout`` and ``sys.stderr`` (``launched_rank``), so a terminal stays a terminal (live progress
+bar), a pipe the same pipe, and ``--json`` is rank 0's one document, exactly as in one process. What native
+code writes (gloo aborting when a peer dies) still goes to the rank's log.
 
 A rank's last line (an error, or where a stop left the run) does not go to the user: it goes to the rank's
 log and to a small record (``end_of_rank``), from which the launching command prints one line with the
@@ -26,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from slimdet._files import write_text_atomic
 
@@ -34,7 +36,7 @@ RECORDS_ENV = "SLIMDET_RANK_RECORDS"  # the folder where each rank records its l
 RANK_ENV = "PADDLE_TRAINER_ID"  # set by the launcher in every process it starts
 USER_STDIO = (1, 2)
 _RECORD_PATTERN = "end.*.json"
-_log_fds: tuple[int, ...] = ()  # rank 0's own stdout and stderr (its log), kept while it writes on the user's
+_own_stdio: tuple[TextIO, ...] = ()  # rank 0's own sys.stdout and sys.stderr (its log) while it writes on the user's
 
 
 class StdioLender:
@@ -100,33 +102,35 @@ def launched_rank(environ: Mapping[str, str] = os.environ) -> Iterator[None]:
 
 
 def _borrow_user_stdio(address: str) -> None:
-    global _log_fds
+    """Python's ``sys.stdout`` and ``sys.stderr`` become the user's; file descriptors 1 and 2 stay the rank's log,
+    so that what native code writes there (gloo aborting because a peer died) stays in the log."""
+    global _own_stdio
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(address)
             _, fds, _, _ = socket.recv_fds(connection, 16, len(USER_STDIO))
     except OSError:
         return  # the launching command is gone or lends nothing: rank 0 keeps writing to its log
-    _log_fds = tuple(os.dup(fd) for fd in USER_STDIO)
-    for received, fd in zip(fds, USER_STDIO):
-        os.dup2(received, fd)
-        os.close(received)
+    _own_stdio = (sys.stdout, sys.stderr)
+    # Open for the rest of the process (``end_of_rank`` closes them): no context manager can hold them.
+    sys.stdout, sys.stderr = (
+        open(fd, "w", buffering=1, encoding=own.encoding, errors=own.errors)  # noqa: SIM115
+        for fd, own in zip(fds, _own_stdio)
+    )
 
 
 def end_of_rank(line: str, code: int, environ: Mapping[str, str] = os.environ) -> None:
     """In a launched rank, just before it prints its last ``line`` and exits with ``code``: that line goes to
     the rank's log rather than to the user, and a record of it to the launching command. Elsewhere, nothing."""
-    global _log_fds
+    global _own_stdio
     records = environ.get(RECORDS_ENV)
     if not records:
         return
-    if _log_fds:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for kept, fd in zip(_log_fds, USER_STDIO):
-            os.dup2(kept, fd)
-            os.close(kept)
-        _log_fds = ()
+    if _own_stdio:
+        for borrowed in (sys.stdout, sys.stderr):
+            borrowed.close()
+        sys.stdout, sys.stderr = _own_stdio
+        _own_stdio = ()
     rank = int(environ.get(RANK_ENV, "0"))
     record = {"rank": rank, "code": code, "line": " ".join(line.split()), "time": time.time()}
     write_text_atomic(Path(records) / f"end.{rank}.json", json.dumps(record))  # never read half-written
