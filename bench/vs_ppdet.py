@@ -1,6 +1,6 @@
 """slimdet vs PaddleDetection 2.6, side by side in one run: seconds per training step (YOLOv3-MobileNetV1,
-one process and ``--nproc auto``'s data-parallel processes; and distill-prune: r578-pruned student + frozen
-R34 teacher), eval images/s, peak RSS; printed as slimdet/ppdet ratios (below 1: slimdet is faster /
+as ``slimdet train`` runs by default and with ``--nproc 1``; and distill-prune: r578-pruned student + frozen
+R34 teacher, likewise), eval images/s, peak RSS; printed as slimdet/ppdet ratios (below 1: slimdet is faster /
 smaller) against two ppdet columns: as installed, and like with like (given slimdet's MKL setting).
 
 Both sides see the same synthetic shapes images, input size and batch, on the CPU, with no augmentation
@@ -14,9 +14,10 @@ with like); on a CPU where slimdet sets none, the two columns are one measuremen
 
 slimdet runs as its commands do on a CPU: eval and the teacher through Paddle Inference (eval's one-off
 compile is timed apart, as ``compile_s``; the teacher's graph is built in a short-lived child process, whose
-peak RSS is shown apart, as ``compile_child_rss_mib``), and the ``plain_dp`` and ``distill_dp`` rows train
-as ``--nproc auto`` does: one single-threaded process per core, the batch shared out (their peak RSS is
-rank 0's), compared with ppdet's one process.
+peak RSS is shown apart, as ``compile_child_rss_mib``). The ``plain`` and ``distill`` rows train as the
+commands do by default on a CPU (``--nproc auto``: one single-threaded process per core, the batch shared
+out; their peak RSS is rank 0's), the ``plain_nproc1`` and ``distill_nproc1`` rows in one process
+(``--nproc 1``); both are compared with ppdet's one process.
 
 paddledet 2.6.0 cannot live in slimdet's environment: it requires opencv-python<=4.6.0 and numpy<1.24,
 while paddleslim 2.6.0 pins opencv-python==4.6.0.66 (and it imports sklearn without declaring it). So it
@@ -51,7 +52,8 @@ R578 = {f"yolo_block.{lv}.{conv}.conv.weights": r for lv, r in ((0, 0.5), (1, 0.
 ANCHORS = "[[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198], [373, 326]]"
 MASKS = "[[6, 7, 8], [3, 4, 5], [0, 1, 2]]"
 NORM = "{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true}"
-TASKS = ("plain", "plain_dp", "distill", "distill_dp", "eval")
+TASKS = ("plain", "plain_nproc1", "distill", "distill_nproc1", "eval")
+DEFAULT_NPROC = ("plain", "distill")  # slimdet's rows that train as its commands do by default: --nproc auto
 # One schedule for both sides (a constant 0.001), so that their losses can be compared step for step.
 LEARNING_RATE = """LearningRate:
   base_lr: 0.001
@@ -59,7 +61,8 @@ LEARNING_RATE = """LearningRate:
 # ppdet's child saves its initial weights here and slimdet's starts from them (see load_start).
 START = {"plain": "ppdet_start_plain.npz", "distill": "ppdet_start_distill.npz", "teacher": "ppdet_start_teacher.npz"}
 TEACHER_WEIGHTS = "slimdet_teacher.pdparams"  # ppdet's starting teacher as a weights file (see child_slimdet)
-PPDET_TASK = {"plain_dp": "plain", "distill_dp": "distill"}  # the ppdet measurement a slimdet row is compared with
+# the ppdet measurement a slimdet row is compared with
+PPDET_TASK = {"plain_nproc1": "plain", "distill_nproc1": "distill"}
 MKL_VARIABLE = "MKL_DEBUG_CPU_TYPE"
 
 
@@ -292,7 +295,7 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         images_per_s = len(loader.dataset) / (time.perf_counter() - started)
         return {"images_per_s": images_per_s, "compile_s": compile_s, "peak_rss_mib": _peak_rss_mib()}
     world_size = paddle.distributed.get_world_size()
-    if task.endswith("_dp"):  # one of --nproc auto's processes: its share of every batch
+    if world_size > 1:  # one of --nproc auto's processes: its share of every batch
         paddle.distributed.init_parallel_env()
         student["TrainReader"]["batch_size"] //= world_size
     model = build_model(student)
@@ -303,7 +306,7 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
     loader = build_loader(student, "train", seed=0, rank=paddle.distributed.get_rank(), world_size=world_size)
     from slimdet.engine.trainer import Trainer
 
-    if task in ("plain", "plain_dp"):
+    if task.startswith("plain"):
         optimizer, scheduler = build_optimizer(student, model)
         net = paddle.DataParallel(model) if world_size > 1 else model
         trainer = Trainer(net, optimizer, scheduler, loader.forever)
@@ -429,10 +432,14 @@ def measure(python: str, side: str, task: str, args: argparse.Namespace, base: d
     env = {**base, "BENCH_SIZE": str(args.size), "PYTHONPATH": str(ROOT)}
     env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     command = [python, *script]
-    if task.endswith("_dp"):  # as `slimdet train --nproc auto` starts it
-        from slimdet.engine.distributed import auto_processes, launch_env
+    nproc = 1
+    if side == "slimdet" and task in DEFAULT_NPROC:  # as `slimdet train` (--nproc auto) starts it
+        from slimdet.engine.distributed import auto_processes
 
         nproc = auto_processes(args.batch, int(env["OMP_NUM_THREADS"]))
+    if nproc > 1:
+        from slimdet.engine.distributed import launch_env
+
         env = launch_env(nproc, env)
         command = [python, "-m", "paddle.distributed.launch", "--nproc_per_node", str(nproc),
                    "--log_dir", str(args.work / "launch_log"), *script]  # fmt: skip
@@ -483,7 +490,7 @@ def main(argv: list[str]) -> int:
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU threads, {args.size} px, batch {args.batch}, "
           f"{args.steps} timed steps after {args.warmup} warm-up; ppdet as installed: {' '.join(args.ppdet_env) or 'as started'}; "
           f"like with like adds: {' '.join(f'{k}={v}' for k, v in extra.items()) or 'nothing (same run)'}")  # fmt: skip
-    print(f"{'task':<9} {'metric':<18} {'slimdet':>10} {'ppdet':>10} {'ratio':>7} {'ppdet l.w.l.':>12} {'ratio':>7}")
+    print(f"{'task':<14} {'metric':<18} {'slimdet':>10} {'ppdet':>10} {'ratio':>7} {'ppdet l.w.l.':>12} {'ratio':>7}")
     failed = False
     theirs: dict[str, dict[str, dict]] = {}
     for task in args.tasks.split(","):
@@ -498,14 +505,14 @@ def main(argv: list[str]) -> int:
         if ppdet_task == "distill":
             prepared = measure(sys.executable, "slimdet", "teacher_weights", args, dict(os.environ))
             if "error" in prepared:
-                print(f"{task:<9} slimdet failed: {prepared['error']}")
+                print(f"{task:<14} slimdet failed: {prepared['error']}")
                 failed = True
                 continue
         ours = measure(sys.executable, "slimdet", task, args, dict(os.environ))
         results = {"slimdet": ours, **{f"ppdet {k}": v for k, v in theirs[ppdet_task].items()}}
         for side, result in results.items():
             if "error" in result:
-                print(f"{task:<9} {side} failed: {result['error']}")
+                print(f"{task:<14} {side} failed: {result['error']}")
                 failed = True
         if any("error" in result for result in results.values()):
             continue
@@ -513,10 +520,10 @@ def main(argv: list[str]) -> int:
         key = "images_per_s" if task == "eval" else "seconds_per_step"
         for metric in (key, "peak_rss_mib", *(["first_loss", "loss"] if task != "eval" else [])):
             a, b, c = ours[metric], a_side[metric], b_side[metric]
-            print(f"{task:<9} {metric:<18} {a:>10.3f} {b:>10.3f} {a / b:>7.2f} {c:>12.3f} {a / c:>7.2f}")
+            print(f"{task:<14} {metric:<18} {a:>10.3f} {b:>10.3f} {a / b:>7.2f} {c:>12.3f} {a / c:>7.2f}")
         for extra_metric in ("compile_s", "compile_child_rss_mib"):
             if extra_metric in ours:
-                print(f"{task:<9} {extra_metric:<18} {ours[extra_metric]:>10.3f}")
+                print(f"{task:<14} {extra_metric:<18} {ours[extra_metric]:>10.3f}")
     return 1 if failed else 0
 
 

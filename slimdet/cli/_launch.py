@@ -36,15 +36,16 @@ NprocOption = Annotated[
         "process per core (of --threads) among which batch_size splits evenly, so a step still sees batch_size "
         "images, only faster (one core idles in one process: paddle's depthwise conv runs on one thread); "
         "one process when there is one core, on a GPU, or when batch_size does not split (e.g. 1, or odd on "
-        "2 cores). 1: one process. The checks run first, in this process; rank 0's output is the command's, "
-        "and the launcher's and every rank's logs go to save_dir/<config>/launch_log/.",
+        "2 cores). 1: one process. The command's checks run before anything is launched; rank 0's output is the "
+        "command's, and the launcher's and every rank's logs go to save_dir/<config>/launch_log/.",
     ),
 ]
 
 
 def relaunch_with_nproc(ctx: Any, nproc: str, cfg: Config, device: str | None, preflight: Callable[[], object]) -> None:
     """Re-run this command in the processes ``nproc`` asks for, once ``preflight`` (the command's checks,
-    raising ``SlimdetError``) has passed here, and exit; return when that is this one process."""
+    raising ``SlimdetError``; run in a child, see ``checked_apart``) has passed, and exit; return when that is
+    this one process."""
     from slimdet.engine.distributed import launched_world_size
 
     if launched_world_size() > 1 and nproc == AUTO:
