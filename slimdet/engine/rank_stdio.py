@@ -15,6 +15,7 @@ rank's exit code (``rank_ends``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -45,12 +46,6 @@ class StdioLender:
 
     def __init__(self, records: Path) -> None:
         self.records = records
-        self._folder = Path(tempfile.mkdtemp(prefix="slimdet-stdio-"))  # a short path: socket names are short
-        self.address = str(self._folder / "socket")
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(self.address)
-        self._server.listen()
-        self._server.settimeout(0.2)  # the serving thread looks this often whether it should end
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="slimdet-stdio", daemon=True)
 
@@ -61,6 +56,12 @@ class StdioLender:
         self.records.mkdir(parents=True, exist_ok=True)
         for stale in self.records.glob(_RECORD_PATTERN):  # from an earlier run in the same folder
             stale.unlink()
+        self._folder = Path(tempfile.mkdtemp(prefix="slimdet-stdio-"))  # a short path: socket names are short
+        self.address = str(self._folder / "socket")
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(self.address)
+        self._server.listen()
+        self._server.settimeout(0.2)  # the serving thread looks this often whether it should end
         sys.stdout.flush()
         sys.stderr.flush()
         self._thread.start()
@@ -133,7 +134,8 @@ def end_of_rank(line: str, code: int, environ: Mapping[str, str] = os.environ) -
         _own_stdio = ()
     rank = int(environ.get(RANK_ENV, "0"))
     record = {"rank": rank, "code": code, "line": " ".join(line.split()), "time": time.time()}
-    write_text_atomic(Path(records) / f"end.{rank}.json", json.dumps(record))  # never read half-written
+    with contextlib.suppress(OSError):  # a full disk: the launching command then says the rank ended unheard
+        write_text_atomic(Path(records) / f"end.{rank}.json", json.dumps(record))  # never read half-written
 
 
 @dataclass(frozen=True)
