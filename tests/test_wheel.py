@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIND_SHIPPED = """
 from slimdet.config import load_config
-from slimdet.demo_configs import shipped_configs
+from slimdet.commands.demo_configs import shipped_configs
 print(load_config("yolov3_mobilenet_v1_voc.yml").path)
 print(shipped_configs())
 """

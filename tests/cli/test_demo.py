@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
-from slimdet.demo_configs import FAST
+from slimdet.commands.demo_configs import FAST
 
 pytestmark = pytest.mark.slow  # the whole demo, every stage for real
 
