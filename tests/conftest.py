@@ -3,7 +3,10 @@
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
 import os
+import shutil
 import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,6 +274,53 @@ def test_images(synthetic_voc, tmp_path_factory) -> list[Path]:
     wide = tmp_path_factory.mktemp("wide") / "wide.png"
     cv2.imwrite(str(wide), cv2.resize(cv2.imread(str(images[0])), (150, 80)))
     return [*images, wide]
+
+
+CLONE = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class WheelInstall:
+    """slimdet as ``pip install`` of a wheel leaves it: the wheel built from this clone, unpacked.
+
+    The wheel is pure Python, so unpacking it is installing it (entry points aside).
+    """
+
+    wheel: Path
+    site: Path  # the unpacked wheel, as site-packages would hold it
+
+    def python(self, *args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+        """``python ARGS`` importing slimdet from this install, in ``cwd``: run it in an empty folder, and no
+        file of the clone can be found (neither the package nor its ``configs/`` link)."""
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=cwd,
+            env={**os.environ, "PYTHONPATH": str(self.site)},  # before the venv's editable install of the clone
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="session")
+def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> WheelInstall:
+    """The wheel of this clone's package and pyproject.toml, built once per session and unpacked. Read-only."""
+    folder = tmp_path_factory.mktemp("wheel")
+    source = folder / "src"
+    shutil.copytree(CLONE / "slimdet", source / "slimdet", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(CLONE / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = (folder / "dist").glob("slimdet-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(folder / "site")
+    return WheelInstall(wheel=wheel, site=folder / "site")
 
 
 @pytest.fixture
