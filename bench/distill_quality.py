@@ -39,7 +39,7 @@ from pathlib import Path
 from distill_prune_shapes import R578
 
 from slimdet._files import write_text_atomic
-from slimdet.demo_configs import FULL, STUDENT_BASE, TEACHER_BASE, demo_config, shipped_configs
+from slimdet.commands.demo_configs import FULL, STUDENT_BASE, TEACHER_BASE, demo_config, shipped_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 SLIMDET = Path(sys.executable).with_name("slimdet")
