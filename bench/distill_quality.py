@@ -53,10 +53,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=96, help="train and eval input side")
     parser.add_argument("--num-train", type=int, default=1024)
     parser.add_argument("--num-test", type=int, default=256)
-    parser.add_argument("--teacher-iters", type=int, default=4000)
-    parser.add_argument("--baseline-iters", type=int, default=3000)
+    parser.add_argument("--teacher-iters", type=int, default=2000)
+    parser.add_argument("--baseline-iters", type=int, default=2000)
     parser.add_argument("--eval-every", type=int, default=300, help="snapshot/eval interval of teacher and baseline")
-    parser.add_argument("--finetune-iters", type=int, default=500, help="prune-only and distill-pruned alike")
+    parser.add_argument("--finetune-iters", type=int, default=300, help="prune-only and distill-pruned alike")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--target-flops", type=float, default=0.5, help="FLOPs share the sensitivity plan cuts")
     parser.add_argument("--sensitivity-images", type=int, default=64)
@@ -114,7 +114,9 @@ class Run:
         started = time.perf_counter()
         print(f"[{time.strftime('%H:%M:%S')}] start {self.name}", file=sys.stderr, flush=True)
         with open(self.log.with_suffix(".stderr"), "w") as stderr:
-            child = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+            # One process per child (not --nproc auto's one per core): --jobs children already share the cores.
+            env = {**os.environ, "SLIMDET_NPROC": "1"}
+            child = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         if child.returncode != 0:
             raise SystemExit(f"{self.name} failed ({child.returncode}): {' '.join(command)}; see {stderr.name}")
         result = {**json.loads(child.stdout), "wall_seconds": round(time.perf_counter() - started, 1)}
