@@ -156,11 +156,14 @@ def write_tiny_train_config(synthetic_voc: Path):
 @dataclass(frozen=True)
 class OverfitModel:
     """A trained tiny model: ``config`` trains on and evaluates the same 4 images; ``weights`` is its
-    ``model_final.pdparams``, whose mAP the training run's last evaluation recorded as ``metrics``."""
+    ``model_final.pdparams``, whose mAP the training run's last evaluation recorded as ``metrics``;
+    ``loss_history`` is the run's mean loss every 2 steps, ``losses`` its last step's loss terms."""
 
     config: Path
     weights: Path
     metrics: dict
+    loss_history: tuple[tuple[int, float], ...]
+    losses: dict
 
 
 OVERFIT_STEPS = 40  # mAP about 0.7 on its 4 images (0.06 after 30 steps)
@@ -184,7 +187,10 @@ def overfit_tiny(synthetic_voc: Path, tmp_path_factory: pytest.TempPathFactory) 
         if not done.is_file():
             done.write_text(json.dumps(_train_overfit_model(synthetic_voc, folder)))
     recorded = json.loads(done.read_text())
-    return OverfitModel(Path(recorded["config"]), Path(recorded["weights"]), recorded["metrics"])
+    history = tuple((iteration, loss) for iteration, loss in recorded["loss_history"])
+    return OverfitModel(
+        Path(recorded["config"]), Path(recorded["weights"]), recorded["metrics"], history, recorded["losses"]
+    )
 
 
 def _train_overfit_model(dataset: Path, folder: Path) -> dict:
@@ -196,11 +202,17 @@ def _train_overfit_model(dataset: Path, folder: Path) -> dict:
     handful.write_text("".join((dataset / "trainval.txt").read_text().splitlines(keepends=True)[:4]))
     config = folder / "overfit.yml"
     config.write_text(_tiny_train_yaml(dataset, folder / "output", str(handful), str(handful)))
-    steps = [f"max_iters={OVERFIT_STEPS}", f"snapshot_iter={OVERFIT_STEPS}", "log_iter=10"]
+    steps = [f"max_iters={OVERFIT_STEPS}", f"snapshot_iter={OVERFIT_STEPS}", "log_iter=2"]
     result = train_from_config(load_config(config, steps), eval=True, quiet=True)
     assert result.evals[-1].metrics["mAP"] > 0.3, result.evals  # the point of this fixture
     weights = Path(result.final_checkpoint).with_suffix(".pdparams")
-    return {"config": str(config), "weights": str(weights), "metrics": dict(result.evals[-1].metrics)}
+    return {
+        "config": str(config),
+        "weights": str(weights),
+        "metrics": dict(result.evals[-1].metrics),
+        "loss_history": result.loss_history,
+        "losses": dict(result.losses),
+    }
 
 
 TEACHER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "shapes_yolov3_r34.yml"
