@@ -43,7 +43,21 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
     assert report["loss_history"][-1][0] == 4
 
 
-def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(tiny_train_config):
+STRAIGHT_STEPS = ["max_iters=6", "snapshot_iter=1"]
+
+
+@pytest.fixture(scope="module")
+def straight(write_tiny_train_config, tmp_path_factory):
+    """The uninterrupted reference of the interrupt tests: the tiny config trained 6 steps in this process
+    (log_iter 1: every step's loss), its ``TrainResult``. No step depends on max_iters (constant LR)."""
+    from slimdet.commands.train import train_from_config
+    from slimdet.config import load_config
+
+    config = write_tiny_train_config(tmp_path_factory.mktemp("straight"))
+    return train_from_config(load_config(config, STRAIGHT_STEPS), quiet=True)
+
+
+def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(tiny_train_config, straight):
     """kill (a scheduler, systemd) mid-run: one line naming the checkpoint, exit 143, the loader workers gone,
     no paddle C++ traceback; resuming reproduces the run that was never stopped. (Ctrl-C takes the same path:
     tests/engine/test_trainer.py and tests/cli/test_app.py.)"""
@@ -69,6 +83,7 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
     stopped_at = int(last.split()[3].rstrip(";"))
     checkpoint = Path(last.split("--resume ")[1])
     assert checkpoint == tiny_train_config.parent / "output" / "tiny" / str(stopped_at)
+    assert stopped_at < straight.iterations  # within the reference run
 
     until = ["-o", f"max_iters={stopped_at + 1}"]
     folder = checkpoint.parent  # what a user types after a crash: the folder, whose latest checkpoint is taken
@@ -77,11 +92,7 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
     report = json.loads(resumed.stdout)
     assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
     assert report["resumed_from"] == str(checkpoint)
-    straight = run(
-        "train", "-c", tiny_train_config, "--json", *until, f"save_dir={tiny_train_config.parent / 'straight'}"
-    )
-    assert straight.exit_code == 0, straight.output
-    expected = json.loads(straight.stdout)["loss_history"][stopped_at:]
+    expected = straight.loss_history[stopped_at : stopped_at + 1]
     assert [it for it, _ in report["loss_history"]] == [it for it, _ in expected]
     assert [loss for _, loss in report["loss_history"]] == pytest.approx([loss for _, loss in expected], abs=1e-5)
 
@@ -100,13 +111,8 @@ def _train_until_killed(args: list[str], after_line: str, delay: float) -> None:
 
 
 @pytest.mark.slow  # three processes, two of them killed
-def test_after_sigkill_at_any_moment_resuming_the_folder_ends_with_the_uninterrupted_loss(tiny_train_config):
-    from slimdet.commands.train import train_from_config
-    from slimdet.config import load_config
-
-    steps = ["max_iters=6", "snapshot_iter=1"]
-    elsewhere = f"save_dir={tiny_train_config.parent / 'straight'}"
-    straight = train_from_config(load_config(tiny_train_config, [*steps, elsewhere]), quiet=True)
+def test_after_sigkill_at_any_moment_resuming_the_folder_ends_with_the_uninterrupted_loss(tiny_train_config, straight):
+    steps = STRAIGHT_STEPS
     folder = tiny_train_config.parent / "output" / "tiny"
     # Killed during step 2 (checkpoint 1 written), then resumed from the folder and killed again a moment
     # after step 3 logged, where it may be writing checkpoint 3 or computing step 4.
@@ -170,7 +176,10 @@ def test_a_sigkilled_training_leaves_no_worker_and_no_shared_block(tiny_train_co
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         assert wait_for(lambda: len(spawned_workers(process.pid)) == 2, timeout=120), log.read_text()
-        process.send_signal(signal.SIGSTOP)  # frozen, it takes no batch: those the workers make wait in /dev/shm
+        # Batches flow (so the workers hold tasks: a process stopped before its queue's feeder thread sent
+        # any would leave them idle), then frozen, it takes no batch: those the workers make wait in /dev/shm.
+        assert wait_for(lambda: shared_blocks(process.pid), timeout=120), log.read_text()
+        process.send_signal(signal.SIGSTOP)
         assert wait_for(lambda: shared_blocks(process.pid), timeout=60)
         killed = assert_sigkill_leaves_nothing(process)
     finally:
