@@ -21,6 +21,27 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
 
 import pytest
 
+# The longest modules, longest first (as --durations showed them). pytest-xdist hands whole modules to its
+# workers in collection order when told --no-loadscope-reorder (make test does), so these start first and the
+# short ones fill in around them: a long module started last would leave the other worker idle meanwhile.
+LONGEST_MODULES = (
+    "tests/cli/test_demo.py",
+    "tests/cli/test_train.py",
+    "tests/commands/test_distill_prune.py",
+    "tests/cli/test_distill_prune.py",  # training the shared overfit model (tests/conftest.py)
+    "tests/engine/test_distributed.py",
+    "tests/slim/test_sensitivity.py",
+    "tests/cli/test_quantize.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the ``LONGEST_MODULES`` first (in every worker alike: their collections must agree)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    rank = {module: place for place, module in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep order
+
 
 @pytest.fixture(scope="session")
 def synthetic_voc(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -27,20 +27,20 @@ def run(*args):
 
 
 def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
-    result = run("train", "-c", tiny_train_config, "--eval", "--json", "-o", "max_iters=4", "snapshot_iter=2")
+    result = run("train", "-c", tiny_train_config, "--eval", "--json", "-o", "max_iters=2", "snapshot_iter=1")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     output = tiny_train_config.parent / "output" / "tiny"
-    assert (report["start_iter"], report["iterations"]) == (0, 4)
+    assert (report["start_iter"], report["iterations"]) == (0, 2)
     assert report["final_checkpoint"] == str(output / "model_final")
-    assert [e["iteration"] for e in report["evals"]] == [2, 4]
+    assert [e["iteration"] for e in report["evals"]] == [1, 2]
     assert report["best"]["mAP"] == max(e["mAP"] for e in report["evals"])
     assert sorted(p.name for p in output.iterdir()) == [
-        "2.labels.txt", "2.pdopt", "2.pdparams", "2.state.json", "best_model.labels.txt", "best_model.pdparams",
+        "1.labels.txt", "1.pdopt", "1.pdparams", "1.state.json", "best_model.labels.txt", "best_model.pdparams",
         "model_final.labels.txt", "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
     ]  # fmt: skip
     assert (output / "best_model.labels.txt").read_text() == "circle\nsquare\ntriangle\n"  # for export without data
-    assert report["loss_history"][-1][0] == 4
+    assert report["loss_history"][-1][0] == 2
 
 
 STRAIGHT_STEPS = ["max_iters=6", "snapshot_iter=1"]
