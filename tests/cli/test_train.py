@@ -164,6 +164,20 @@ def test_pruning_flags_prune_then_finetune_and_resume_reads_the_plan_back(tiny_t
     assert load_plan(output / "model_final") is None  # the pruned run's sidecar does not outlive its weights
 
 
+def _frozen_with_blocks_waiting(process: subprocess.Popen, timeout: float) -> bool:
+    """SIGSTOP the training: frozen, it takes no batch, so those the workers made wait in /dev/shm. Frozen at
+    an epoch's last step (all its batches taken, the next epoch's not asked for yet) the workers have nothing
+    to make: then it is let go on (SIGCONT) and frozen again a moment later."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.send_signal(signal.SIGSTOP)
+        if wait_for(lambda: shared_blocks(process.pid), timeout=5):
+            return True
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.5)
+    return False
+
+
 def test_a_sigkilled_training_leaves_no_worker_and_no_shared_block(tiny_train_config):
     config = tiny_train_config.read_text()
     big = config.replace("sizes: [64]", "sizes: [192]")  # batches of 1.8 MB: they travel through shared memory
@@ -176,11 +190,7 @@ def test_a_sigkilled_training_leaves_no_worker_and_no_shared_block(tiny_train_co
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         assert wait_for(lambda: len(spawned_workers(process.pid)) == 2, timeout=120), log.read_text()
-        # Batches flow (so the workers hold tasks: a process stopped before its queue's feeder thread sent
-        # any would leave them idle), then frozen, it takes no batch: those the workers make wait in /dev/shm.
-        assert wait_for(lambda: shared_blocks(process.pid), timeout=120), log.read_text()
-        process.send_signal(signal.SIGSTOP)
-        assert wait_for(lambda: shared_blocks(process.pid), timeout=60)
+        assert _frozen_with_blocks_waiting(process, timeout=120), log.read_text()
         killed = assert_sigkill_leaves_nothing(process)
     finally:
         process.kill()
