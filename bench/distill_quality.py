@@ -39,7 +39,7 @@ from pathlib import Path
 from distill_prune_shapes import R578
 
 from slimdet._files import write_text_atomic
-from slimdet.demo_configs import FULL, STUDENT_BASE, TEACHER_BASE, demo_config, shipped_configs
+from slimdet.commands.demo_configs import FULL, STUDENT_BASE, TEACHER_BASE, demo_config, shipped_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 SLIMDET = Path(sys.executable).with_name("slimdet")
@@ -165,6 +165,13 @@ class Bench:
                           "--target-flops", str(self.args.target_flops))()  # fmt: skip
         return {name: float(ratio) for name, ratio in chosen["ratios"].items()}
 
+    def unpruned_finetune(self, seed: int, baseline: Path) -> Run:
+        """The control: the baseline trained the fine-tunes' iterations more, unpruned (what extra steps alone give)."""
+        name = f"baseline_finetuned_s{seed}"
+        config = self.config(name, STUDENT_BASE, self.args.finetune_iters, pretrain=baseline)
+        return self.run(name, "train", "-c", str(config), "--seed", str(seed), "-o",
+                        f"snapshot_iter={self.args.eval_every}", trains=True)  # fmt: skip
+
     def finetunes(self, plan_name: str, plan: dict[str, float], seed: int, baseline: Path, teacher: Path) -> list[Run]:
         """Prune-only, distill-pruned and every lever's distill-pruned run of one plan and seed."""
         flags = ["--pruned_params", ",".join(plan), "--pruned_ratios", ",".join(f"{r:g}" for r in plan.values())]
@@ -238,7 +245,8 @@ def main(argv: list[str]) -> None:
         teacher, baseline = bench.final("teacher"), bench.final("baseline")
         runs = [run for name, plan in plans.items() for seed in range(args.seeds)
                 for run in bench.finetunes(name, plan, seed, baseline, teacher)]  # fmt: skip
-        prune_only = [run for run in runs if "_prune_only_" in run.name]
+        controls = [bench.unpruned_finetune(seed, baseline) for seed in range(args.seeds)]
+        prune_only = [run for run in runs if "_prune_only_" in run.name] + controls
         maps_of = {run.name: pool.submit(scored, run) for run in prune_only}
         teacher_train = teacher_job.result()
         maps_of |= {run.name: pool.submit(scored, run) for run in runs if run not in prune_only}
@@ -251,6 +259,7 @@ def main(argv: list[str]) -> None:
         "iterations": {"teacher": args.teacher_iters, "baseline": args.baseline_iters, "finetune": args.finetune_iters},
         "images": {"train": args.num_train, "test": args.num_test},
         "distill_args": args.distill_args,
+        "baseline_finetuned": [maps[run.name] for run in controls],
         "plans": {},
         "plan_ratios": {},
         "levers": {},
@@ -266,7 +275,7 @@ def main(argv: list[str]) -> None:
             results["levers"].setdefault(lever_name, {"flags": lever.split("=", 1)[1]})[name] = [
                 maps[f"{name}_{lever_name}_s{s}"] for s in range(args.seeds)
             ]
-    results["seconds"]["finetunes"] = sum(run.result()["seconds"] for run in runs)
+    results["seconds"]["finetunes"] = sum(run.result()["seconds"] for run in runs + controls)
     write_text_atomic(args.results, json.dumps(results, indent=1) + "\n")
     print_table(results)
 
@@ -275,6 +284,9 @@ def print_table(results: dict) -> None:
     print(f"teacher {100 * results['teacher_map']:.2f}, baseline {100 * results['baseline_map']:.2f} (mAP %, "
           f"{results['input_size']} px): teacher margin {results['teacher_margin']:+.2f} (goal ≥ +10), baseline climb "
           f"over its last 20% of iterations {results['baseline_climb_last_fifth']:+.2f} (plateau: ≤ +1)")  # fmt: skip
+    more = [100 * m for m in results["baseline_finetuned"]]
+    print(f"baseline trained {results['iterations']['finetune']} iterations more, unpruned (the fine-tunes' extra "
+          f"steps alone): {statistics.fmean(more):.2f} ± {statistics.stdev(more) if len(more) > 1 else 0:.2f}")  # fmt: skip
     print("| plan | prune-only | distill-pruned | distill − prune-only | distill wins | distill − baseline |")
     print("|---|---|---|---|---|---|")
     for name, by_method in results["plans"].items():

@@ -77,12 +77,13 @@ def export_and_quantize(name: str, weights: str, size: int, overrides: list[str]
                         measure: bool):  # fmt: skip
     """Export ``weights`` at ``size`` px (with ONNX) into --out and quantize it: (float dir, int8 dir, the
     QuantizeResult when ``measure``, which scores both on the test images; else only the int8 folder)."""
+    from slimdet.commands.quantize import quantize_export
     from slimdet.config import load_config
     from slimdet.data import build_dataset
     from slimdet.deploy.calibration import calibration_feeds, calibration_images
     from slimdet.deploy.export import export_model
     from slimdet.deploy.infer_cfg import InferConfig
-    from slimdet.deploy.quantize import quantize_export, write_int8
+    from slimdet.deploy.quantize import write_int8
     from slimdet.slim.assemble import build_trained_model
 
     cfg = load_config(CONFIG, overrides).to_dict()

@@ -122,7 +122,7 @@ def naive_way(config: Path, jobs) -> tuple[dict, float, str]:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    from slimdet.slim.sensitivity import parse_ratios
+    from slimdet.commands.sensitivity import parse_ratios
     from slimdet.slim.sensitivity_trials import LEGACY_PARAMS, TrialSpec
 
     if args.quick:

@@ -206,6 +206,8 @@ def read_weights(source: str | os.PathLike[str], *, progress: Progress | None = 
         if path.suffix == ".tar":
             raise WeightsError(f"{path} is not a readable tar archive (truncated or corrupt download?)")
         return _read_pdparams(path, path)
+    if path.suffix == ".pdparams":
+        raise WeightsError(f"weights not found: {path}")
     with_suffix = Path(f"{path}.pdparams")
     if with_suffix.is_file():
         return _read_pdparams(with_suffix, with_suffix)

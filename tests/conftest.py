@@ -3,7 +3,10 @@
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
 import os
+import shutil
 import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
         min(_share, int(os.environ.get("OMP_NUM_THREADS") or _share))
     )
 
+import cv2
 import pytest
 
 # The longest modules, longest first (as --durations showed them). pytest-xdist hands whole modules to its
@@ -30,7 +34,7 @@ LONGEST_MODULES = (
     "tests/commands/test_distill_prune.py",
     "tests/cli/test_distill_prune.py",  # training the shared overfit model (tests/conftest.py)
     "tests/engine/test_distributed.py",
-    "tests/slim/test_sensitivity.py",
+    "tests/commands/test_sensitivity.py",
     "tests/cli/test_quantize.py",
 )
 
@@ -253,6 +257,103 @@ def shapes_teacher_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     paddle.seed(1)
     save_weights(build_model(load_config(TEACHER_CONFIG).to_dict()), path)
     return path
+
+
+# The small shapes model, once exported, and a few real pictures to run it on (deploy and command tests).
+
+
+@pytest.fixture(scope="session")
+def shapes_cfg(small_shapes_checkpoint) -> dict:
+    from slimdet.config import load_config
+
+    return load_config(small_shapes_checkpoint[0]).to_dict()
+
+
+@pytest.fixture(scope="session")
+def shapes_labels(synthetic_voc) -> list[str]:
+    return (synthetic_voc / "label_list.txt").read_text().split()
+
+
+@pytest.fixture(scope="session")
+def shapes_model(small_shapes_checkpoint, shapes_cfg):
+    """The checkpoint rebuilt the way every command does it (eval mode, weights loaded strictly)."""
+    from slimdet.slim.assemble import build_trained_model
+
+    model, plan = build_trained_model(shapes_cfg, small_shapes_checkpoint[1])
+    assert plan is None
+    return model
+
+
+@pytest.fixture(scope="session")
+def exported(shapes_model, shapes_cfg, shapes_labels, tmp_path_factory):
+    """ExportResult of the unpruned shapes model (with ONNX when the extra is installed)."""
+    from slimdet.deploy.export import export_model
+    from slimdet.deploy.predictor import import_onnx_tools
+    from slimdet.errors import SlimdetError
+
+    try:
+        import_onnx_tools()
+        onnx = True
+    except SlimdetError:
+        onnx = False
+    out = tmp_path_factory.mktemp("export") / "shapes_small"
+    return export_model(shapes_model, shapes_cfg, None, out, label_list=shapes_labels, onnx=onnx)
+
+
+@pytest.fixture(scope="session")
+def test_images(synthetic_voc, tmp_path_factory) -> list[Path]:
+    """Three synthetic test pictures plus a stretched, non-square copy (so boxes must map back to 150×80)."""
+    images = sorted((synthetic_voc / "JPEGImages").glob("test_*.jpg"))[:3]
+    wide = tmp_path_factory.mktemp("wide") / "wide.png"
+    cv2.imwrite(str(wide), cv2.resize(cv2.imread(str(images[0])), (150, 80)))
+    return [*images, wide]
+
+
+CLONE = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class WheelInstall:
+    """slimdet as ``pip install`` of a wheel leaves it: the wheel built from this clone, unpacked.
+
+    The wheel is pure Python, so unpacking it is installing it (entry points aside).
+    """
+
+    wheel: Path
+    site: Path  # the unpacked wheel, as site-packages would hold it
+
+    def python(self, *args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+        """``python ARGS`` importing slimdet from this install, in ``cwd``: run it in an empty folder, and no
+        file of the clone can be found (neither the package nor its ``configs/`` link)."""
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=cwd,
+            env={**os.environ, "PYTHONPATH": str(self.site)},  # before the venv's editable install of the clone
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="session")
+def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> WheelInstall:
+    """The wheel of this clone's package and pyproject.toml, built once per session and unpacked. Read-only."""
+    folder = tmp_path_factory.mktemp("wheel")
+    source = folder / "src"
+    shutil.copytree(CLONE / "slimdet", source / "slimdet", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(CLONE / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = (folder / "dist").glob("slimdet-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(folder / "site")
+    return WheelInstall(wheel=wheel, site=folder / "site")
 
 
 @pytest.fixture

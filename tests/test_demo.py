@@ -2,9 +2,8 @@
 
 import pytest
 
-from slimdet.config import load_config
-from slimdet.demo import _claim, _Stages
-from slimdet.demo_configs import (
+from slimdet.commands.demo import _claim, _Stages
+from slimdet.commands.demo_configs import (
     FAST,
     FULL,
     STUDENT_BASE,
@@ -13,6 +12,7 @@ from slimdet.demo_configs import (
     estimated_seconds,
     shipped_configs,
 )
+from slimdet.config import load_config
 from slimdet.errors import SlimdetError
 
 

@@ -225,8 +225,10 @@ def test_bad_exclude_regex_is_a_weights_error(tmp_path):
 
 
 def test_missing_path_and_non_tar_tar_are_clear_errors(tmp_path):
-    with pytest.raises(WeightsError, match="weights not found"):
+    with pytest.raises(WeightsError, match=r"weights not found: .*nope \(neither a file, a folder nor nope.pdparams\)"):
         load_weights(Tiny(), tmp_path / "nope", strict=True)
+    with pytest.raises(WeightsError, match=r"weights not found: .*nope.pdparams$"):  # no 'nope.pdparams.pdparams'
+        load_weights(Tiny(), tmp_path / "nope.pdparams", strict=True)
     fake = tmp_path / "release.tar"
     fake.write_bytes(b"<html>not found</html>")
     with pytest.raises(WeightsError, match="not a readable tar archive"):

@@ -29,7 +29,7 @@ def demo_command(
     (delete --out to start over). The full demo takes about 9 minutes on a fast 2-core machine, up to 25 on a
     slow one.
     """
-    from slimdet.demo import StageTime, run_demo
+    from slimdet.commands.demo import StageTime, run_demo
 
     log = stderr_console()
 

@@ -117,7 +117,7 @@ def eval_command(
 def _eval_exported(
     model_dir: Path, config: Path, overrides: list[str], *, onnx: bool, quiet: bool, as_json: bool
 ) -> None:
-    from slimdet.deploy.evaluate import evaluate_exported
+    from slimdet.commands.evaluate import evaluate_exported
 
     with progress(quiet) as bar:
         task = bar.add_task("eval", total=None)

@@ -38,7 +38,7 @@ def export_command(
     A pruned checkpoint is rebuilt from its .plan.json sidecar (or from --pruned_params/--pruned_ratios).
     The exported graph is run once against the model to check that both give the same detections.
     """
-    from slimdet.deploy.export import export_checkpoint
+    from slimdet.commands.export import export_checkpoint
 
     result = export_checkpoint(
         config,

@@ -54,7 +54,7 @@ def infer_command(
     Exit code: 0 when every picture was read, 1 when some were skipped, 2 on an error (a single --image that
     cannot be read, or any unreadable file with --strict).
     """
-    from slimdet.deploy.infer import infer
+    from slimdet.commands.infer import infer
 
     warn = stderr_console()
     result = infer(

@@ -41,7 +41,7 @@ def quantize_command(
 
     The int8 folder loads like any export: slimdet infer --model-dir OUT, slimdet eval --model-dir OUT -c CFG.
     """
-    from slimdet.deploy.quantize import quantize_export
+    from slimdet.commands.quantize import quantize_export
 
     with progress(quiet) as bar:
         task = bar.add_task("quantize", total=None)

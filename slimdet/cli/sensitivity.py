@@ -120,7 +120,7 @@ def sensitivity_command(
         return
     if config is None:
         raise SlimdetError("no config given: slimdet sensitivity -c CONFIG -o weights=WEIGHTS [...]")
-    from slimdet.slim.sensitivity import Shard, parse_params, parse_ratios, run_sensitivity
+    from slimdet.commands.sensitivity import Shard, parse_params, parse_ratios, run_sensitivity
     from slimdet.slim.sensitivity_trials import TrialSpec
 
     spec = TrialSpec(
@@ -174,21 +174,20 @@ def merge_command(
     as_json: JsonOption = False,
 ) -> None:
     """Merge sensitivity files (shards of one analysis); conflicting results are an error that names them."""
-    from slimdet.slim.sensitivity_file import load_table, merge_tables
+    from slimdet.commands.sensitivity_files import merge_files
 
     if len(output) != 1:
         raise SlimdetError(
             f"-o/--output takes one file, got {len(output)} ({', '.join(map(str, output))}): "
             "put the input files before -o OUT"
         )
-    merged = merge_tables([(str(path), load_table(path)) for path in files])
-    path = merged.save(output[0])
+    merged = merge_files(files, output[0])
     if as_json:
-        print_json({"file": str(path), "missing": len(merged.missing()), **merged.to_dict()})
+        print_json(merged.to_dict())
         return
     out = stdout_console()
-    out.print(_losses_table(merged))
-    out.print(f"merged {len(files)} files into {path}; grid points still missing: {len(merged.missing())}")
+    out.print(_losses_table(merged.table))
+    out.print(f"merged {len(files)} files into {merged.path}; grid points still missing: {merged.missing}")
 
 
 def ratios_command(
@@ -221,7 +220,7 @@ def ratios_command(
 
     Losses are per conv, measured alone: pruning several convs together usually loses more.
     """
-    from slimdet.slim.sensitivity_ratios import choose_ratios
+    from slimdet.commands.sensitivity_ratios import choose_ratios
 
     result = choose_ratios(
         sensitivities,
@@ -263,10 +262,9 @@ def plot_command(
     as_json: JsonOption = False,
 ) -> None:
     """Plot loss against ratio, one curve per conv."""
-    from slimdet.slim.sensitivity_file import load_table
-    from slimdet.slim.sensitivity_plot import plot_sensitivities
+    from slimdet.commands.sensitivity_files import plot_file
 
-    result = plot_sensitivities(load_table(sensitivities), out)
+    result = plot_file(sensitivities, out)
     if as_json:
         print_json(result.to_dict())
         return

@@ -1,17 +1,20 @@
-"""``slimdet eval``'s core: rebuild a checkpoint from its config and score it with the config's metric."""
+"""``slimdet eval``'s cores: score a checkpoint rebuilt from its config, or an exported folder as deployed
+(``deploy.evaluate``), with the config's metric on the EvalReader's data."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from slimdet._files import write_bytes_atomic
-from slimdet.config import Config
-from slimdet.data import build_loader
+from slimdet.config import Config, load_config
+from slimdet.data import build_dataset, build_loader
+from slimdet.deploy.evaluate import score_detector
+from slimdet.deploy.infer import open_exported
 from slimdet.engine.device import select_device
 from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.inference import resolve_engine
@@ -44,6 +47,30 @@ class CheckpointEvalResult:
             "seconds": round(self.seconds, 3),
             "engine": self.engine,
             "bbox_json": self.bbox_json,
+            **self.summary.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ExportedEvalResult:
+    """``slimdet eval --model-dir``'s outcome: one exported folder's metric on the EvalReader's data."""
+
+    config: str
+    model_dir: str
+    engine: str  # paddle_inference | onnxruntime
+    precision: str  # float32 | int8, as infer_cfg.yml says
+    images: int
+    seconds: float
+    summary: EvalResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "model_dir": self.model_dir,
+            "engine": self.engine,
+            "precision": self.precision,
+            "images": self.images,
+            "seconds": round(self.seconds, 3),
             **self.summary.to_dict(),
         }
 
@@ -98,4 +125,33 @@ def evaluate_checkpoint(
         summary=evaluator.summary(),
         bbox_json=bbox_json,
         engine=engine,
+    )
+
+
+def evaluate_exported(
+    model_dir: Path,
+    config: Path,
+    overrides: Sequence[str] = (),
+    *,
+    onnx: bool = False,
+    threads: int | None = None,
+    on_image: Callable[[int, int], None] | None = None,
+) -> ExportedEvalResult:
+    """``slimdet eval --model-dir DIR -c CFG``: the folder's Paddle Inference graph (or its ``model.onnx``
+    through onnxruntime with ``onnx``) scored with CFG's metric on CFG's EvalReader data."""
+    cfg = load_config(config, overrides)
+    data: Mapping[str, Any] = cfg.to_dict()
+    detector, infer_cfg = open_exported(model_dir, onnx=onnx, threads=threads)
+    dataset = build_dataset(data, "eval")
+    evaluator = build_evaluator(data, dataset)
+    started = time.perf_counter()
+    summary = score_detector(detector, infer_cfg, dataset, evaluator, on_image=on_image)
+    return ExportedEvalResult(
+        config=cfg.name,
+        model_dir=str(model_dir),
+        engine=detector.name,
+        precision=infer_cfg.precision,
+        images=len(dataset),
+        seconds=time.perf_counter() - started,
+        summary=summary,
     )

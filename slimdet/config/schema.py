@@ -207,7 +207,7 @@ class ReaderSection(TypedDict, total=False):
     mixup_epoch: int
     cutmix_epoch: int
     class_aware_sampling: Off
-    worker_num: int
+    worker_num: Annotated[int, AtLeast(0)]
     use_process: bool
     use_fine_grained_loss: bool  # shared from the global key
     num_classes: Positive  # shared from the global key

@@ -9,11 +9,8 @@ checkpoint.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,30 +20,6 @@ from slimdet.deploy.predictor import Detector
 from slimdet.deploy.preprocess import Preprocessor
 from slimdet.errors import ConfigError
 from slimdet.metrics import EvalResult, ReportingEvaluator
-
-
-@dataclass(frozen=True)
-class ExportedEvalResult:
-    """``slimdet eval --model-dir``'s outcome: one exported folder's metric on the EvalReader's data."""
-
-    config: str
-    model_dir: str
-    engine: str  # paddle_inference | onnxruntime
-    precision: str  # float32 | int8, as infer_cfg.yml says
-    images: int
-    seconds: float
-    summary: EvalResult
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config,
-            "model_dir": self.model_dir,
-            "engine": self.engine,
-            "precision": self.precision,
-            "images": self.images,
-            "seconds": round(self.seconds, 3),
-            **self.summary.to_dict(),
-        }
 
 
 def check_classes(infer_cfg: InferConfig, dataset: DetectionDataset) -> None:
@@ -86,37 +59,3 @@ def score_detector(
         if on_image is not None:
             on_image(done, len(dataset))
     return evaluator.summary()
-
-
-def evaluate_exported(
-    model_dir: Path,
-    config: Path,
-    overrides: Sequence[str] = (),
-    *,
-    onnx: bool = False,
-    threads: int | None = None,
-    on_image: Callable[[int, int], None] | None = None,
-) -> ExportedEvalResult:
-    """``slimdet eval --model-dir DIR -c CFG``: the folder's Paddle Inference graph (or its ``model.onnx``
-    through onnxruntime with ``onnx``) scored with CFG's metric on CFG's EvalReader data."""
-    from slimdet.config import load_config
-    from slimdet.data import build_dataset
-    from slimdet.deploy.infer import open_exported
-    from slimdet.engine.evaluate import build_evaluator
-
-    cfg = load_config(config, overrides)
-    data: Mapping[str, Any] = cfg.to_dict()
-    detector, infer_cfg = open_exported(model_dir, onnx=onnx, threads=threads)
-    dataset = build_dataset(data, "eval")
-    evaluator = build_evaluator(data, dataset)
-    started = time.perf_counter()
-    summary = score_detector(detector, infer_cfg, dataset, evaluator, on_image=on_image)
-    return ExportedEvalResult(
-        config=cfg.name,
-        model_dir=str(model_dir),
-        engine=detector.name,
-        precision=infer_cfg.precision,
-        images=len(dataset),
-        seconds=time.perf_counter() - started,
-        summary=summary,
-    )

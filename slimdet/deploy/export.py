@@ -23,8 +23,6 @@ from paddle import nn
 from paddle.static import InputSpec
 
 from slimdet._files import atomic_dir
-from slimdet.config import load_config
-from slimdet.data.labels import class_names_for_model
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.onnx_graph import pin_nms_squeeze_axes
 from slimdet.deploy.parity import ParityReport, compare_detections
@@ -39,7 +37,6 @@ from slimdet.deploy.predictor import (
 )
 from slimdet.engine.evaluate import InferenceGraph
 from slimdet.modeling.modes import eval_mode
-from slimdet.slim.assemble import build_trained_model
 from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan, save_plan
 
@@ -186,29 +183,3 @@ def export_model(
             onnx_parity=onnx_parity,
         )
     return result
-
-
-def export_checkpoint(
-    config: Path,
-    overrides: Sequence[str] = (),
-    *,
-    pruned_params: str | None = None,
-    pruned_ratios: str | None = None,
-    output_dir: Path = Path("output"),
-    onnx: bool = False,
-) -> ExportResult:
-    """``slimdet export``: rebuild the checkpoint named by the config's ``weights`` and export it to
-    ``output_dir/<config name>/``.
-
-    The pruned structure comes from the checkpoint's plan sidecar and/or the pruning flags (which must
-    agree); the class names from the EvalReader's label settings, the names recorded beside the weights,
-    or (last) its dataset: a machine without the training data can export.
-    """
-    cfg = load_config(config, overrides)
-    data = cfg.to_dict()
-    if onnx:
-        import_onnx_tools()  # a missing extra fails before any heavy work
-    flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
-    label_list = class_names_for_model(data, "eval", cfg.weights)
-    model, plan = build_trained_model(data, cfg.weights, flags_plan)
-    return export_model(model, data, plan, Path(output_dir) / cfg.name, label_list=label_list, onnx=onnx)

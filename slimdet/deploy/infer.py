@@ -1,9 +1,9 @@
-"""Detect objects in image files with an exported model or a checkpoint, and draw what was found.
+"""Detect objects in image files with a ``Detector``, and draw what was found.
 
-Both sources end up as a ``Detector`` plus an ``InferConfig`` (preprocessing and class names): an exported
-folder brings its own ``infer_cfg.yml``; a checkpoint is rebuilt from its config (pruning sidecar
-included) and the same preprocessing is derived from the config's EvalReader. Each picture is drawn on a
-copy, written atomically under the output folder with the input's file name.
+A detector comes with an ``InferConfig`` (preprocessing and class names): an exported folder brings its own
+``infer_cfg.yml`` (``open_exported``); ``slimdet infer``'s core (``slimdet.commands.infer``) also rebuilds
+a checkpoint and derives the same from its config. Each picture is drawn on a copy, written atomically
+under the output folder with the input's file name.
 
 A folder of pictures from a camera or a scraper always holds a few broken files: unless ``strict``, a file
 that cannot be read is skipped (and reported as it happens), so one bad file does not cost the others.
@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from slimdet.config import load_config
-from slimdet.data.labels import class_names_for_model
 from slimdet.deploy.draw import class_name, draw_boxes, save_image
 from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
 from slimdet.deploy.infer_cfg import InferConfig
@@ -28,13 +26,11 @@ from slimdet.deploy.predictor import (
     ONNX_FILE,
     PARAMS_FILE,
     Detector,
-    DygraphPredictor,
     OnnxPredictor,
     PaddlePredictor,
 )
-from slimdet.deploy.preprocess import Preprocessor, list_images
-from slimdet.errors import DataError, SlimdetError, WeightsError
-from slimdet.slim.assemble import build_trained_model
+from slimdet.deploy.preprocess import Preprocessor
+from slimdet.errors import DataError, WeightsError
 
 DEFAULT_OUTPUT_DIR = Path("output")
 
@@ -178,50 +174,3 @@ def open_exported(model_dir: Path, *, onnx: bool = False, threads: int | None = 
     if onnx:
         return OnnxPredictor(model_dir / ONNX_FILE, threads=threads), infer_cfg
     return PaddlePredictor(model_dir, threads=threads, int8=infer_cfg.precision == "int8"), infer_cfg
-
-
-def open_checkpoint(config: Path, overrides: Sequence[str] = ()) -> tuple[Detector, InferConfig]:
-    """The dygraph model of a checkpoint (the config's ``weights``, e.g. ``-o weights=W``), pruned as its
-    sidecar says, with the preprocessing of the config's EvalReader and the class names of its TestReader
-    (as the legacy infer tool took them)."""
-    cfg = load_config(config, overrides)
-    data = cfg.to_dict()
-    label_list = class_names_for_model(data, "test", cfg.weights)  # no dataset needed on a deployment machine
-    infer_cfg = InferConfig.from_config(data, label_list)  # config problems show before the model is built
-    model, _ = build_trained_model(data, cfg.weights)
-    return DygraphPredictor(model), infer_cfg
-
-
-def infer(
-    *,
-    model_dir: Path | None = None,
-    config: Path | None = None,
-    overrides: Sequence[str] = (),
-    image: Path | None = None,
-    image_dir: Path | None = None,
-    threshold: float | None = None,
-    output_dir: Path = DEFAULT_OUTPUT_DIR,
-    strict: bool = False,
-    on_skip: Callable[[SkippedImage], None] | None = None,
-) -> InferResult:
-    """``slimdet infer``: pick the model source, list the images, detect and draw.
-
-    Over ``image_dir``, unreadable files are skipped (see ``detect_images``) unless ``strict``; a single
-    ``image`` that cannot be read is always an error.
-    """
-    if (model_dir is None) == (config is None):
-        raise SlimdetError("give exactly one model: --model-dir DIR (exported) or -c CONFIG -o weights=W")
-    images = list_images(image, image_dir)  # cheap checks before any model is loaded
-    if model_dir is not None:
-        detector, infer_cfg = open_exported(model_dir)
-    else:
-        detector, infer_cfg = open_checkpoint(config, overrides)
-    return detect_images(
-        detector,
-        infer_cfg,
-        images,
-        threshold=threshold,
-        output_dir=output_dir,
-        strict=strict or image is not None,
-        on_skip=on_skip,
-    )

@@ -1,8 +1,9 @@
 """Post-training int8 of an exported (pruned) detector, measured against the float model it came from.
 
-``slimdet quantize`` reads a float folder written by ``slimdet export``, calibrates the activation ranges
-on a few training images prepared with the folder's own preprocessing, and writes an int8 folder that
-every deploy command loads like an export (``infer_cfg.yml`` says ``precision: int8``):
+``slimdet quantize`` (its core is ``slimdet.commands.quantize``) reads a float folder written by ``slimdet
+export``, calibrates the activation ranges on a few training images prepared with the folder's own
+preprocessing, and writes an int8 folder that every deploy command loads like an export (``infer_cfg.yml``
+says ``precision: int8``):
 
 - Paddle Inference: PaddleSlim's ``quant_post_static`` (calibration ``hist``, ``KL``, ``mse`` or ``avg``)
   writes ``model.pdmodel`` + ``model.pdiparams`` with int8 weights and quantize/dequantize pairs, which
@@ -21,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,24 +30,18 @@ from typing import Any
 import paddle
 
 from slimdet._files import atomic_dir
-from slimdet.deploy.calibration import DEFAULT_CALIBRATION_IMAGES, Feed, calibration_feeds, calibration_images
-from slimdet.deploy.evaluate import check_classes, score_detector
-from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
+from slimdet.deploy.calibration import Feed
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.latency import median_latency_ms
 from slimdet.deploy.predictor import (
     MODEL_FILE,
     ONNX_FILE,
-    ONNX_INSTALL_HINT,
     PARAMS_FILE,
     Detector,
     OnnxPredictor,
     PaddlePredictor,
-    import_onnx_tools,
 )
-from slimdet.errors import SlimdetError, WeightsError, did_you_mean
 from slimdet.inference import output_silenced
-from slimdet.runtime import cpu_threads
 
 ALGOS = ("hist", "KL", "mse", "avg")  # PaddleSlim's calibration methods
 # onnxruntime's nearest calibrator for each (it has no MSE search: mse falls back to the plain range)
@@ -123,47 +117,6 @@ class QuantizeResult:
             "files": dict(self.files),
             "seconds": round(self.seconds, 3),
         }
-
-
-def check_algo(algo: str) -> str:
-    """PaddleSlim's spelling of a calibration method given in any case (``kl`` is ``KL``)."""
-    by_lower = {name.lower(): name for name in ALGOS}
-    if algo.lower() not in by_lower:
-        raise SlimdetError(
-            f"unknown calibration algorithm '{algo}'{did_you_mean(algo, ALGOS)}: use one of {', '.join(ALGOS)}"
-        )
-    return by_lower[algo.lower()]
-
-
-def read_float_export(model_dir: Path, *, onnx: bool) -> InferConfig:
-    """The ``infer_cfg.yml`` of a float folder made by ``slimdet export``, or a line saying what is wrong."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise WeightsError(f"model folder '{model_dir}' does not exist: run slimdet export first")
-    needed = (MODEL_FILE, PARAMS_FILE, INFER_CFG_FILE, *((ONNX_FILE,) if onnx else ()))
-    missing = [name for name in needed if not (model_dir / name).is_file()]
-    if missing:
-        how = "slimdet export --onnx" if missing == [ONNX_FILE] else "slimdet export"
-        raise WeightsError(f"'{model_dir}' lacks {', '.join(missing)}: point --model-dir at a folder made by {how}")
-    infer_cfg = InferConfig.read(model_dir)
-    if infer_cfg.precision != "float32":
-        raise WeightsError(f"'{model_dir}' is already {infer_cfg.precision}: quantize the float export it came from")
-    return infer_cfg
-
-
-def _check_output(output_dir: Path, model_dir: Path, force: bool) -> None:
-    if output_dir.resolve() == model_dir.resolve():
-        raise SlimdetError(f"--output-dir '{output_dir}' is the float model being read: choose another folder")
-    if output_dir.exists() and not force:
-        raise SlimdetError(f"'{output_dir}' already exists: choose another --output-dir or pass --force to replace it")
-
-
-def _import_onnx_quantization() -> None:
-    import_onnx_tools()
-    try:
-        import onnx  # noqa: F401  (onnxruntime.quantization needs it)
-    except ImportError:
-        raise SlimdetError(f"ONNX int8 needs the onnx package: {ONNX_INSTALL_HINT}") from None
 
 
 class FeedLoader(paddle.io.DataLoader):
@@ -301,69 +254,3 @@ def write_int8(
             quantize_onnx(model_dir / ONNX_FILE, staged / ONNX_FILE, feeds, algo)
         files = {p.name: p.stat().st_size for p in sorted(staged.iterdir()) if p.is_file()}
     return files
-
-
-def quantize_export(
-    model_dir: Path,
-    config: Path,
-    overrides: Sequence[str] = (),
-    *,
-    output_dir: Path,
-    calib_images: int = DEFAULT_CALIBRATION_IMAGES,
-    algo: str = "hist",
-    onnx: bool = False,
-    force: bool = False,
-    on_stage: Callable[[str], None] | None = None,
-) -> QuantizeResult:
-    """``slimdet quantize``: int8 models of the float export ``model_dir`` in ``output_dir``, compared with it.
-
-    ``config`` (with ``overrides``) gives the TrainReader's images to calibrate on and the EvalReader's data
-    and metric to score with. ``on_stage(description)`` reports what runs now (progress display).
-    """
-    from slimdet.config import load_config
-    from slimdet.data import build_dataset
-    from slimdet.engine.evaluate import build_evaluator
-
-    stage = on_stage or (lambda _: None)
-    algo = check_algo(algo)
-    model_dir, output_dir = Path(model_dir), Path(output_dir)
-    infer_cfg = read_float_export(model_dir, onnx=onnx)
-    _check_output(output_dir, model_dir, force)
-    if onnx:
-        _import_onnx_quantization()
-    data = load_config(config, overrides).to_dict()
-    eval_dataset = build_dataset(data, "eval")
-    check_classes(infer_cfg, eval_dataset)
-    images = calibration_images(data, calib_images)
-    threads = cpu_threads()
-    started = time.perf_counter()
-
-    stage(f"reading {len(images)} calibration images")
-    feeds = calibration_feeds(images, infer_cfg)
-    metric = ""
-
-    def score(detector: Detector) -> float:
-        nonlocal metric
-        stage(f"scoring {detector.name}")
-        summary = score_detector(detector, infer_cfg, eval_dataset, build_evaluator(data, eval_dataset))
-        metric = f"{summary.metric} {summary.description}"
-        return float(summary.metrics["mAP"])
-
-    stage(f"calibrating int8 ({algo})")
-    files = write_int8(model_dir, infer_cfg, output_dir, feeds, algo, onnx=onnx)
-    rows: list[EngineRow] = []
-    for engine_onnx in (False, True) if onnx else (False,):
-        rows += compare_engine(model_dir, output_dir, onnx=engine_onnx, score=score, feed=feeds[0], threads=threads)
-    return QuantizeResult(
-        model_dir=str(model_dir),
-        out_dir=str(output_dir),
-        algo=algo,
-        calibration_images=len(images),
-        input_size=infer_cfg.input_size,
-        threads=threads,
-        metric=metric,
-        eval_images=len(eval_dataset),
-        rows=tuple(rows),
-        files=files,
-        seconds=time.perf_counter() - started,
-    )

@@ -12,16 +12,14 @@ both), with the channels PaddleSlim would cut read from a pruner traced once.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from slimdet.errors import SlimdetError
-from slimdet.slim.sensitivity_file import SensitivityTable, load_table
+from slimdet.slim.sensitivity_file import SensitivityTable
 
 # The model (paddle, PaddleSlim) is imported inside functions on purpose: ratios for a loss threshold come
 # from the file alone, and only a FLOPs target needs a model, after its config has been checked.
@@ -62,7 +60,7 @@ def truncate(ratio: float, decimals: int = RATIO_DECIMALS) -> float:
 def ratios_by_loss(table: SensitivityTable, threshold: float) -> dict[str, float]:
     """Every measured conv's ratio for ``threshold``, truncated for printing; convs that get 0 are left out."""
     ratios = {}
-    for param in _measured(table):
+    for param in measured_params(table):
         ratio = truncate(ratio_for_loss(table.losses(param), threshold))
         if ratio > 0:
             ratios[param] = ratio
@@ -155,7 +153,7 @@ def ratios_for_flops(
     ``flops_cut(ratios)`` gives the share removed. Raises when even every conv at its largest measured
     ratio falls short.
     """
-    losses = [loss for param in _measured(table) for _, loss in table.losses(param)]
+    losses = [loss for param in measured_params(table) for _, loss in table.losses(param)]
     high = max(losses)  # every conv at its largest measured ratio
     best = flops_cut(ratios_by_loss(table, high))
     if best < target:
@@ -173,80 +171,6 @@ def ratios_for_flops(
     return high, ratios_by_loss(table, high)
 
 
-def choose_ratios(
-    path: str | os.PathLike[str],
-    *,
-    target_loss: float | None = None,
-    target_flops: float | None = None,
-    config: str | os.PathLike[str] | None = None,
-    overrides: Sequence[str] = (),
-) -> RatiosResult:
-    """``slimdet sensitivity ratios``: ratios for a loss threshold or a FLOPs target, from a sensitivity file."""
-    if (target_loss is None) == (target_flops is None):
-        raise SlimdetError("give exactly one of --target-loss L (e.g. 0.05) and --target-flops R (e.g. 0.5)")
-    if target_flops is not None and not 0.0 < target_flops < 1.0:
-        raise SlimdetError(
-            f"--target-flops is the share of FLOPs to remove, strictly between 0 and 1; got {target_flops:g}"
-        )
-    if target_flops is not None and config is None:
-        raise SlimdetError("--target-flops counts the model's FLOPs: give its config with -c CONFIG")
-    table = load_table(path)
-    if not _measured(table):
-        raise SlimdetError(f"{path} holds no results yet: run (or resume) `slimdet sensitivity -s {path}` first")
-    flops = _conv_flops(table, config, overrides) if config is not None else None
-    if target_flops is not None:
-        threshold, ratios = ratios_for_flops(table, target_flops, flops.cut)
-    else:
-        threshold, ratios = target_loss, ratios_by_loss(table, target_loss)
-        if not ratios:
-            smallest = min(loss for param in _measured(table) for _, loss in table.losses(param)[:1])
-            raise SlimdetError(
-                f"no conv stays within loss {target_loss:g} even at its smallest measured ratio (the smallest "
-                f"such loss is {smallest:.4g}): raise --target-loss, or measure smaller ratios"
-            )
-    return RatiosResult(
-        target="flops" if target_flops is not None else "loss",
-        target_value=target_flops if target_flops is not None else target_loss,
-        threshold=threshold,
-        ratios=ratios,
-        expected_losses={name: expected_loss(table.losses(name), ratio) for name, ratio in ratios.items()},
-        not_pruned=tuple(name for name in _measured(table) if name not in ratios),
-        flops_cut=flops.cut(ratios) if flops is not None else None,
-        input_size=flops.input_size if flops is not None else None,
-        on_pruned_model=bool(table.model.get("plan")),
-    )
-
-
-def _measured(table: SensitivityTable) -> list[str]:
+def measured_params(table: SensitivityTable) -> list[str]:
     """Params with at least one result, in the table's order."""
     return [param for param in dict.fromkeys([*table.params, *table.results]) if table.results.get(param)]
-
-
-def _conv_flops(table: SensitivityTable, config: str | os.PathLike[str], overrides: Sequence[str]) -> ConvFlops:
-    """The FLOPs counter of the config's model, checked against the model the table measured."""
-    from slimdet.config import load_config
-
-    data = load_config(Path(config), overrides).to_dict()  # a bad config fails before paddle is imported
-
-    from slimdet.config.sizes import eval_input_size
-    from slimdet.modeling.build import build_model
-    from slimdet.slim.plan import PruningPlan
-
-    model = build_model(data)
-    measured = {key: table.model.get(key) for key in ("architecture", "backbone", "num_classes")}
-    built = {
-        "architecture": data.get("architecture", "YOLOv3"),
-        "backbone": (data.get("YOLOv3") or {}).get("backbone"),
-        "num_classes": data.get("num_classes"),
-    }
-    if built != measured:
-        raise SlimdetError(
-            f"{config} builds {built}, but the sensitivity file measured {measured}: give the config it was made with"
-        )
-    if table.model.get("plan"):  # the analysed checkpoint was pruned already: count from its structure
-        PruningPlan.from_dict(table.model["plan"]).prune(model)
-    unknown = [name for name in _measured(table) if name not in {p.name for p in model.parameters()}]
-    if unknown:
-        raise SlimdetError(f"{config}'s model has no {', '.join(unknown)}: give the config the file was made with")
-    model.eval()
-    return ConvFlops(model, int(table.eval_set.get("input_size") or eval_input_size(data)), criterion=table.criterion)

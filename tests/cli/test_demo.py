@@ -1,4 +1,8 @@
-"""``slimdet demo --fast`` end to end through the CLI: the table, the pictures, and reuse on a re-run."""
+"""``slimdet demo --fast`` end to end: the table, the pictures, and reuse on a re-run.
+
+The first run is a user's first: ``python -m slimdet demo`` from a wheel install, in an empty folder, so the
+shipped configs must come with the package (package data), not from the clone.
+"""
 
 import json
 
@@ -6,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
-from slimdet.demo_configs import FAST
+from slimdet.commands.demo_configs import FAST, STUDENT_BASE
 
 pytestmark = pytest.mark.slow  # the whole demo, every stage for real
 
@@ -14,10 +18,13 @@ TRAINING_STAGES = {"data", "teacher", "student", "baseline", "prune-only", "dist
 
 
 @pytest.fixture(scope="module")
-def fast_demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "demo_output"
-    first = CliRunner().invoke(app, ["demo", "--out", str(out), "--fast", "--json"])
-    assert first.exit_code == 0, first.output
+def fast_demo(wheel_install, tmp_path_factory):
+    empty = tmp_path_factory.mktemp("empty")
+    first = wheel_install.python("-m", "slimdet", "demo", "--fast", "--json", cwd=empty, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = empty / "demo_output"  # --out's default, in the working directory
+    written = (out / "configs" / "demo_student.yml").read_text().splitlines()
+    assert f"_BASE_: {wheel_install.site / 'slimdet' / 'configs' / STUDENT_BASE}" in written  # the install's configs
     return out, json.loads(first.stdout)
 
 

@@ -49,10 +49,15 @@ def test_a_device_that_is_not_there_is_one_line(small_shapes_checkpoint, tmp_pat
     assert not (tmp_path / "dets").exists()
 
 
-def test_a_zero_batch_is_one_line(small_shapes_checkpoint):
+@pytest.mark.parametrize(
+    "override, expected",
+    [("EvalReader.batch_size=0", "EvalReader.batch_size: expected at least 1, got 0"),
+     ("EvalReader.worker_num=-1", "EvalReader.worker_num: expected at least 0, got -1")],
+)  # fmt: skip
+def test_an_impossible_reader_value_is_one_line(small_shapes_checkpoint, override, expected):
     config, weights = small_shapes_checkpoint
-    line = _one_error_line("eval", "-c", config, "-w", weights, "-o", "EvalReader.batch_size=0")
-    assert "EvalReader.batch_size: expected at least 1, got 0" in line
+    line = _one_error_line("eval", "-c", config, "-w", weights, "-o", override)
+    assert expected in line
 
 
 def test_a_corrupt_image_inside_the_dataset_is_one_line_naming_it(small_shapes_checkpoint, synthetic_voc, tmp_path):

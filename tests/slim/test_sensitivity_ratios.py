@@ -1,13 +1,10 @@
 """Choosing ratios from sensitivities: get_ratios_by_loss interpolation, FLOPs targets, unreachable targets."""
 
-from pathlib import Path
-
 import pytest
 
 from slimdet.errors import SlimdetError
 from slimdet.slim.sensitivity_ratios import (
     ConvFlops,
-    choose_ratios,
     expected_loss,
     ratio_for_loss,
     ratios_by_loss,
@@ -57,26 +54,6 @@ def test_ratios_by_loss_leave_out_convs_that_lose_too_much_and_cut_to_four_decim
     assert ratios == {A: 0.2666, B: 0.12}  # A: .2 + .02·.1/.03 = .26666…; C loses .40 at 0.1
 
 
-def test_loss_target_gives_paste_ready_flags_and_the_worst_expected_loss(table, tmp_path: Path):
-    path = table.save(tmp_path / "s.json")
-
-    result = choose_ratios(path, target_loss=0.04)
-
-    assert result.pruned_params == f"{A},{B}"
-    assert result.pruned_ratios == "0.2666,0.12"
-    assert result.not_pruned == (C,)
-    assert result.worst_expected_loss == pytest.approx(0.04, abs=1e-4)
-    assert result.worst_expected_loss <= 0.04 + 1e-12  # truncated ratios never exceed the target (float noise aside)
-    assert result.flops_cut is None  # no config given
-
-
-def test_loss_target_below_every_measured_loss_is_a_clear_error(table, tmp_path: Path):
-    path = table.save(tmp_path / "s.json")
-
-    with pytest.raises(SlimdetError, match="no conv stays within loss 0.001 .*smallest such loss is 0.01"):
-        choose_ratios(path, target_loss=0.001)
-
-
 def test_flops_target_finds_the_smallest_loss_threshold_that_reaches_it(table):
     weights = {A: 0.5, B: 0.3, C: 0.2}  # a made-up model: cut = Σ share · ratio
 
@@ -95,17 +72,6 @@ def test_unreachable_flops_target_says_how_far_the_analysed_convs_go(table):
         ratios_for_flops(table, 0.5, lambda ratios: 0.25 * max(ratios.values(), default=0.0))
 
 
-def test_flops_target_needs_a_config_and_exactly_one_target(table, tmp_path: Path):
-    path = table.save(tmp_path / "s.json")
-
-    with pytest.raises(SlimdetError, match="-c CONFIG"):
-        choose_ratios(path, target_flops=0.5)
-    with pytest.raises(SlimdetError, match="exactly one"):
-        choose_ratios(path, target_loss=0.1, target_flops=0.5)
-    with pytest.raises(SlimdetError, match="strictly between 0 and 1"):
-        choose_ratios(path, target_flops=50, config="x.yml")
-
-
 def test_conv_flops_equal_a_count_on_the_actually_pruned_model(small_shapes_checkpoint):
     from slimdet.config import load_config
     from slimdet.modeling.build import build_model
@@ -121,14 +87,3 @@ def test_conv_flops_equal_a_count_on_the_actually_pruned_model(small_shapes_chec
     PruningPlan(ratios).prune(model)
 
     assert predicted == count_conv_macs(model, 96).total
-
-
-def test_flops_target_on_the_configs_model_cuts_at_least_that_much(small_shapes_checkpoint, table, tmp_path: Path):
-    config, _ = small_shapes_checkpoint
-    path = table.save(tmp_path / "s.json")
-
-    result = choose_ratios(path, target_flops=0.03, config=config)
-
-    assert result.flops_cut >= 0.03
-    assert result.input_size == 96
-    assert set(result.ratios) <= {A, B, C}

@@ -1,4 +1,4 @@
-"""``slimdet demo``: the whole workflow on the built-in shapes data, ending with a model-zoo style table.
+"""``slimdet demo``'s core: the whole workflow on the built-in shapes data, ending with a model-zoo style table.
 
 Stages, in order (each is skipped when its output already exists, so a re-run only does what is missing):
 
@@ -33,21 +33,29 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from slimdet.commands.demo_configs import (
+    FAST,
+    FULL,
+    STUDENT_BASE,
+    TEACHER_BASE,
+    DemoSize,
+    demo_config,
+    shipped_configs,
+)
 from slimdet.commands.distill_prune import distill_prune
 from slimdet.commands.evaluate import evaluate_checkpoint
+from slimdet.commands.export import export_checkpoint
+from slimdet.commands.infer import infer
+from slimdet.commands.sensitivity import run_sensitivity
+from slimdet.commands.sensitivity_ratios import choose_ratios
 from slimdet.commands.train import train_from_config
 from slimdet.config import load_config
 from slimdet.config.sizes import eval_input_size
 from slimdet.data.synth import write_synthetic_voc
-from slimdet.demo_configs import FAST, FULL, STUDENT_BASE, TEACHER_BASE, DemoSize, demo_config, shipped_configs
-from slimdet.deploy.export import export_checkpoint
-from slimdet.deploy.infer import infer
 from slimdet.errors import SlimdetError
 from slimdet.slim.assemble import build_trained_model
 from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan
-from slimdet.slim.sensitivity import run_sensitivity
-from slimdet.slim.sensitivity_ratios import choose_ratios
 from slimdet.slim.sensitivity_trials import TrialSpec
 
 FINAL = "model_final"

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from slimdet.commands.infer import infer
 from slimdet.deploy.draw import drawn_scale
-from slimdet.deploy.infer import infer
 from slimdet.errors import DataError, SlimdetError, WeightsError
 
 

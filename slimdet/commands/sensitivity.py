@@ -1,11 +1,12 @@
-"""Sensitivity analysis: for each conv and each ratio, prune that conv alone, score the model, record the loss.
+"""``slimdet sensitivity``'s core: for each conv and each ratio, prune that conv alone, score the model, record
+the loss.
 
-``run_sensitivity`` is ``slimdet sensitivity``'s core. Its grid is every (param, ratio) pair; ``--shard i/n``
-keeps every n-th pair starting at the i-th (so n machines split one grid, and ``merge`` puts the files
-together); pairs already in the sensitivity file are skipped, so an interrupted run resumes where it
-stopped. Each result is written to the file as soon as it is known (see :mod:`sensitivity_file` for the
-format); trials run here or in ``--workers`` local processes (:mod:`sensitivity_workers`) with the same
-numbers either way. The loss is (base mAP − pruned mAP) / base mAP.
+``run_sensitivity``'s grid is every (param, ratio) pair; ``--shard i/n`` keeps every n-th pair starting at
+the i-th (so n machines split one grid, and ``merge`` puts the files together); pairs already in the
+sensitivity file are skipped, so an interrupted run resumes where it stopped. Each result is written to the
+file as soon as it is known (see ``slim.sensitivity_file`` for the format); trials run here
+(``slim.sensitivity_trials``) or in ``--workers`` local processes (``slim.sensitivity_workers``) with the
+same numbers either way. The loss is (base mAP − pruned mAP) / base mAP.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from slimdet.interrupts import Interrupted, signal_of, signals_deferred, verb
 from slimdet.slim.plan import split_list_flag
 from slimdet.slim.sensitivity_file import SensitivityTable, Trial, load_table
 from slimdet.slim.sensitivity_trials import TrialSession, TrialSpec
+from slimdet.slim.sensitivity_workers import run_in_workers
 
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEFAULT_FILE_NAME = "sensitivities.json"
@@ -145,8 +147,6 @@ def run_sensitivity(
             worker_spec = replace(spec, params=session.params, data_workers=0, engine=session.engine)
             session.close()
             session = None  # free the model and cached features before the workers build theirs
-            from slimdet.slim.sensitivity_workers import run_in_workers
-
             results = run_in_workers(worker_spec, todo, workers)
         else:
             results = ((p, r, session.trial_map(p, r)) for p, r in todo)

@@ -1,0 +1,39 @@
+"""``slimdet export``'s core: rebuild a (pruned) checkpoint from its config and export it with ``deploy.export``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from slimdet.config import load_config
+from slimdet.data.labels import class_names_for_model
+from slimdet.deploy.export import ExportResult, export_model
+from slimdet.deploy.predictor import import_onnx_tools
+from slimdet.slim.assemble import build_trained_model
+from slimdet.slim.plan import PruningPlan
+
+
+def export_checkpoint(
+    config: Path,
+    overrides: Sequence[str] = (),
+    *,
+    pruned_params: str | None = None,
+    pruned_ratios: str | None = None,
+    output_dir: Path = Path("output"),
+    onnx: bool = False,
+) -> ExportResult:
+    """``slimdet export``: rebuild the checkpoint named by the config's ``weights`` and export it to
+    ``output_dir/<config name>/``.
+
+    The pruned structure comes from the checkpoint's plan sidecar and/or the pruning flags (which must
+    agree); the class names from the EvalReader's label settings, the names recorded beside the weights,
+    or (last) its dataset: a machine without the training data can export.
+    """
+    cfg = load_config(config, overrides)
+    data = cfg.to_dict()
+    if onnx:
+        import_onnx_tools()  # a missing extra fails before any heavy work
+    flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
+    label_list = class_names_for_model(data, "eval", cfg.weights)
+    model, plan = build_trained_model(data, cfg.weights, flags_plan)
+    return export_model(model, data, plan, Path(output_dir) / cfg.name, label_list=label_list, onnx=onnx)
