@@ -25,6 +25,27 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
 import cv2
 import pytest
 
+# The longest modules, longest first (as --durations showed them). pytest-xdist hands whole modules to its
+# workers in collection order when told --no-loadscope-reorder (make test does), so these start first and the
+# short ones fill in around them: a long module started last would leave the other worker idle meanwhile.
+LONGEST_MODULES = (
+    "tests/cli/test_demo.py",
+    "tests/cli/test_train.py",
+    "tests/commands/test_distill_prune.py",
+    "tests/cli/test_distill_prune.py",  # training the shared overfit model (tests/conftest.py)
+    "tests/engine/test_distributed.py",
+    "tests/commands/test_sensitivity.py",
+    "tests/cli/test_quantize.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the ``LONGEST_MODULES`` first (in every worker alike: their collections must agree)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    rank = {module: place for place, module in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep order
+
 
 @pytest.fixture(scope="session")
 def synthetic_voc(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -160,11 +181,14 @@ def write_tiny_train_config(synthetic_voc: Path):
 @dataclass(frozen=True)
 class OverfitModel:
     """A trained tiny model: ``config`` trains on and evaluates the same 4 images; ``weights`` is its
-    ``model_final.pdparams``, whose mAP the training run's last evaluation recorded as ``metrics``."""
+    ``model_final.pdparams``, whose mAP the training run's last evaluation recorded as ``metrics``;
+    ``loss_history`` is the run's mean loss every 2 steps, ``losses`` its last step's loss terms."""
 
     config: Path
     weights: Path
     metrics: dict
+    loss_history: tuple[tuple[int, float], ...]
+    losses: dict
 
 
 OVERFIT_STEPS = 40  # mAP about 0.7 on its 4 images (0.06 after 30 steps)
@@ -188,7 +212,10 @@ def overfit_tiny(synthetic_voc: Path, tmp_path_factory: pytest.TempPathFactory) 
         if not done.is_file():
             done.write_text(json.dumps(_train_overfit_model(synthetic_voc, folder)))
     recorded = json.loads(done.read_text())
-    return OverfitModel(Path(recorded["config"]), Path(recorded["weights"]), recorded["metrics"])
+    history = tuple((iteration, loss) for iteration, loss in recorded["loss_history"])
+    return OverfitModel(
+        Path(recorded["config"]), Path(recorded["weights"]), recorded["metrics"], history, recorded["losses"]
+    )
 
 
 def _train_overfit_model(dataset: Path, folder: Path) -> dict:
@@ -200,11 +227,17 @@ def _train_overfit_model(dataset: Path, folder: Path) -> dict:
     handful.write_text("".join((dataset / "trainval.txt").read_text().splitlines(keepends=True)[:4]))
     config = folder / "overfit.yml"
     config.write_text(_tiny_train_yaml(dataset, folder / "output", str(handful), str(handful)))
-    steps = [f"max_iters={OVERFIT_STEPS}", f"snapshot_iter={OVERFIT_STEPS}", "log_iter=10"]
+    steps = [f"max_iters={OVERFIT_STEPS}", f"snapshot_iter={OVERFIT_STEPS}", "log_iter=2"]
     result = train_from_config(load_config(config, steps), eval=True, quiet=True)
     assert result.evals[-1].metrics["mAP"] > 0.3, result.evals  # the point of this fixture
     weights = Path(result.final_checkpoint).with_suffix(".pdparams")
-    return {"config": str(config), "weights": str(weights), "metrics": dict(result.evals[-1].metrics)}
+    return {
+        "config": str(config),
+        "weights": str(weights),
+        "metrics": dict(result.evals[-1].metrics),
+        "loss_history": result.loss_history,
+        "losses": dict(result.losses),
+    }
 
 
 TEACHER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "shapes_yolov3_r34.yml"

@@ -21,17 +21,6 @@ def _export(*args: str):
     return CliRunner().invoke(app, ["export", *args])
 
 
-def test_json_result_and_folder_named_after_the_config(small_shapes_checkpoint, tmp_path):
-    config, weights = small_shapes_checkpoint
-    result = _export("-c", str(config), "-o", f"weights={weights}", "--output_dir", str(tmp_path), "--json")
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    folder = tmp_path / config.stem
-    assert data["out_dir"] == str(folder) and data["ok"] is True and data["plan"] is None
-    assert {"model.pdmodel", "model.pdiparams", "infer_cfg.yml"} <= set(data["files"])
-    assert all((folder / name).is_file() for name in data["files"])
-
-
 def test_table_output_shows_the_folder_and_parity(small_shapes_checkpoint, tmp_path):
     config, weights = small_shapes_checkpoint
     result = _export("-c", str(config), "-o", f"weights={weights}", "--output-dir", str(tmp_path))
@@ -116,7 +105,9 @@ def _without_dataset(tmp_path: Path) -> list[str]:
     return [f"{reader}.dataset.dataset_dir={gone}" for reader in ("TrainReader", "EvalReader", "TestReader")]
 
 
-def test_export_needs_no_dataset_when_the_weights_carry_their_class_names(small_shapes_checkpoint, tmp_path):
+def test_json_result_and_folder_named_after_the_config_and_no_dataset_needed_when_the_weights_name_the_classes(
+    small_shapes_checkpoint, tmp_path
+):
     from slimdet.data.labels import save_class_names
 
     config, weights = small_shapes_checkpoint
@@ -125,10 +116,14 @@ def test_export_needs_no_dataset_when_the_weights_carry_their_class_names(small_
     shutil.copy(weights, deployed)
     save_class_names(["circle", "square", "triangle"], deployed)  # what training writes beside every checkpoint
     result = _export("-c", str(config), "-o", f"weights={deployed}", *_without_dataset(tmp_path),
-                     "--output-dir", str(tmp_path / "out"), "--json")  # fmt: skip
+                     "--output_dir", str(tmp_path / "out"), "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
-    infer_cfg = (tmp_path / "out" / config.stem / "infer_cfg.yml").read_text()
-    assert "label_list: [circle, square, triangle]" in infer_cfg
+    data = json.loads(result.stdout)
+    folder = tmp_path / "out" / config.stem
+    assert data["out_dir"] == str(folder) and data["ok"] is True and data["plan"] is None
+    assert {"model.pdmodel", "model.pdiparams", "infer_cfg.yml"} <= set(data["files"])
+    assert all((folder / name).is_file() for name in data["files"])
+    assert "label_list: [circle, square, triangle]" in (folder / "infer_cfg.yml").read_text()
 
 
 def test_export_without_dataset_or_recorded_names_is_one_line_and_writes_nothing(small_shapes_checkpoint, tmp_path):

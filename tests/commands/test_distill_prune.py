@@ -37,24 +37,32 @@ def run_distill_prune(config, teacher_weights, overrides=(), **kwargs):
     )
 
 
+PROBE = np.random.default_rng(0).uniform(size=(2, 3, 64, 64)).astype("float32")
+
+
 def run_keeping_teacher(config, teacher_weights, overrides=(), **kwargs):
-    """``run_distill_prune``, also handing back the teacher it used."""
+    """``run_distill_prune``, also handing back the teacher it used and its outputs on ``PROBE`` as built
+    (before the run: what a teacher freshly built from the weights file gives)."""
+    import paddle
+
     teachers = []
 
     def keep_teacher(*args, **kwargs):
-        teachers.append(build_teacher(*args, **kwargs))
-        return teachers[-1]
+        teacher = build_teacher(*args, **kwargs)
+        teachers.append((teacher, [out.numpy() for out in teacher(paddle.to_tensor(PROBE))]))
+        return teacher
 
     build_teacher = core.build_teacher
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(core, "build_teacher", keep_teacher)
         result = run_distill_prune(config, teacher_weights, overrides, **kwargs)
-    return result, teachers[0]
+    return result, *teachers[0]
 
 
 @pytest.fixture(scope="module")
 def run(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
-    """One 4-step run of the tiny student (64 px), a snapshot at 2; also hands back the teacher it used."""
+    """One 4-step run of the tiny student (64 px), a snapshot at 2; also hands back the teacher it used and
+    that teacher's outputs on ``PROBE`` as built."""
     config = write_tiny_train_config(tmp_path_factory.mktemp("distill_prune"))
     return config, *run_keeping_teacher(config, shapes_teacher_weights, **FLAGS)
 
@@ -62,8 +70,8 @@ def run(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
 @pytest.fixture(scope="module")
 def dygraph_teacher_run(run, shapes_teacher_weights, tmp_path_factory):
     """The same run with the teacher in dygraph, a checkpoint after every step: the exact-resume reference;
-    also hands back the teacher."""
-    config, _, _ = run
+    also hands back the teacher and its outputs on ``PROBE`` as built."""
+    config, *_ = run
     out = tmp_path_factory.mktemp("dygraph_teacher")
     overrides = [f"save_dir={out}", "snapshot_iter=1"]
     return run_keeping_teacher(config, shapes_teacher_weights, overrides, teacher_engine="dygraph", **FLAGS)
@@ -75,7 +83,7 @@ def dygraph_run(dygraph_teacher_run):
 
 
 def test_every_checkpoint_has_the_plan_beside_it_and_pruned_weights(run):
-    _, result, _ = run
+    _, result, *_ = run
     out = Path(result.training.output_dir)
     for stem in (out / str(SNAPSHOT), out / "model_final"):
         plan = load_plan(stem)
@@ -88,7 +96,7 @@ def test_every_checkpoint_has_the_plan_beside_it_and_pruned_weights(run):
 
 
 def test_pruning_is_reported_at_the_eval_input_size(run):
-    _, result, _ = run
+    _, result, *_ = run
     report = result.pruning
     assert report.input_size == 64  # the tiny config's EvalReader ResizeImage
     assert [(row.name, row.channels_before, row.channels_after) for row in report.rows] == [
@@ -101,7 +109,7 @@ def test_pruning_is_reported_at_the_eval_input_size(run):
 
 
 def test_losses_report_the_total_the_distill_loss_and_the_teachers_loss(run):
-    _, result, _ = run
+    _, result, *_ = run
     losses = result.training.losses
     assert result.training.iterations == STEPS
     assert {"loss", "student_loss", "distill_loss", "teacher_loss", "loss_xy", "distill_obj"} <= set(losses)
@@ -110,7 +118,7 @@ def test_losses_report_the_total_the_distill_loss_and_the_teachers_loss(run):
 
 
 def test_on_a_cpu_the_teacher_runs_compiled_and_dygraph_gives_the_same_losses(run, dygraph_run):
-    _, compiled, teacher = run
+    _, compiled, teacher, _ = run
     assert compiled.teacher_engine == "inference" and teacher.compiled
     assert dygraph_run.teacher_engine == "dygraph"
     # Same seed and data: only the teacher's kernels differ (fused oneDNN vs plain). The first step sees the
@@ -126,13 +134,13 @@ def test_on_a_cpu_the_teacher_runs_compiled_and_dygraph_gives_the_same_losses(ru
 
 
 def test_an_unknown_teacher_engine_is_refused(run, shapes_teacher_weights):
-    config, _, _ = run
+    config, *_ = run
     with pytest.raises(SlimdetError, match="unknown teacher engine 'tensorrt'.*auto, inference, dygraph"):
         run_distill_prune(config, shapes_teacher_weights, teacher_engine="tensorrt", **FLAGS)
 
 
 def test_teacher_weights_and_bn_statistics_are_bit_identical_after_the_run(dygraph_teacher_run, shapes_teacher_weights):
-    _, teacher = dygraph_teacher_run
+    _, teacher, _ = dygraph_teacher_run
     on_disk = read_weights(shapes_teacher_weights)
     after = {name: tensor.numpy() for name, tensor in legacy_state(teacher.model).items()}
     assert after.keys() == on_disk.keys()
@@ -141,17 +149,15 @@ def test_teacher_weights_and_bn_statistics_are_bit_identical_after_the_run(dygra
     assert not any(layer.training for layer in teacher.model.sublayers(include_self=True))
 
 
-def test_the_compiled_teacher_keeps_no_dygraph_weights_and_gives_the_same_outputs_after_the_run(
-    run, shapes_teacher_weights
-):
+def test_the_compiled_teacher_keeps_no_dygraph_weights_and_gives_the_same_outputs_after_the_run(run):
     import paddle
 
-    _, _, teacher = run
+    _, _, teacher, as_built = run
     assert teacher.model is None  # its weights live only in the predictor, which cannot train them
-    fresh = core.build_teacher(load_config(TEACHER_CONFIG).to_dict(), str(shapes_teacher_weights), compiled=True)
-    image = np.random.default_rng(0).uniform(size=(2, 3, 64, 64)).astype("float32")
-    for after, before in zip(teacher(paddle.to_tensor(image)), fresh(paddle.to_tensor(image))):
-        assert np.array_equal(after.numpy(), before.numpy())
+    after = teacher(paddle.to_tensor(PROBE))
+    assert len(after) == len(as_built) == 3
+    for now, before in zip(after, as_built):
+        assert np.array_equal(now.numpy(), before)
 
 
 def _checkpoint_arrays(stem: Path) -> dict[str, np.ndarray]:
@@ -169,7 +175,7 @@ def test_ctrl_c_then_resume_from_the_folder_gives_the_same_losses_weights_and_mo
     from slimdet.engine.trainer import TrainingInterrupted
     from slimdet.slim.distill_step import DistillStep
 
-    config, _, _ = run
+    config, *_ = run
     straight, out = dygraph_run, Path(dygraph_run.training.output_dir)
     step = DistillStep.__call__
 
@@ -204,7 +210,7 @@ def test_ctrl_c_then_resume_from_the_folder_gives_the_same_losses_weights_and_mo
 
 
 def test_resume_with_the_compiled_teacher_continues_with_the_same_losses(run, shapes_teacher_weights, tmp_path):
-    config, straight, _ = run
+    config, straight, *_ = run
     checkpoint = Path(straight.training.output_dir) / str(SNAPSHOT)
     resumed = run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], resume=checkpoint)
     assert [it for it, _ in resumed.training.loss_history] == [3, 4]
@@ -219,7 +225,7 @@ def test_resume_with_the_compiled_teacher_continues_with_the_same_losses(run, sh
 
 
 def test_resume_refuses_pruning_flags_that_contradict_the_checkpoint(run, shapes_teacher_weights, tmp_path):
-    config, straight, _ = run
+    config, straight, *_ = run
     checkpoint = Path(straight.training.output_dir) / str(SNAPSHOT)
     with pytest.raises(PlanError, match="contradict the checkpoint's saved plan"):
         run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], resume=checkpoint,
@@ -228,7 +234,7 @@ def test_resume_refuses_pruning_flags_that_contradict_the_checkpoint(run, shapes
 
 
 def test_resume_needs_the_checkpoints_plan(run, shapes_teacher_weights, tmp_path):
-    config, straight, _ = run
+    config, straight, *_ = run
     source = Path(straight.training.output_dir)
     for suffix in (".pdparams", ".pdopt", ".state.json"):  # the checkpoint without its .plan.json
         shutil.copy(source / f"{SNAPSHOT}{suffix}", tmp_path / f"{SNAPSHOT}{suffix}")
@@ -270,7 +276,9 @@ def test_teacher_weights_that_do_not_fit_are_refused_before_the_student_is_built
     assert not (tmp_path / "output").exists()
 
 
-def test_a_legacy_tar_teacher_gives_the_outputs_of_the_same_weights_as_pdparams(shapes_teacher_weights, tmp_path):
+def test_a_legacy_tar_teacher_gives_the_outputs_of_the_same_weights_as_pdparams(
+    shapes_teacher_weights, dygraph_teacher_run, tmp_path
+):
     import paddle
 
     from tests.test_weights import tar_folder, write_legacy_folder
@@ -278,10 +286,8 @@ def test_a_legacy_tar_teacher_gives_the_outputs_of_the_same_weights_as_pdparams(
     # The teacher's weights as a 0.x release: one LoDTensor file per variable (Paddle's own save_vars), tarred.
     write_legacy_folder(read_weights(shapes_teacher_weights), tmp_path / "shapes_r34")
     release = tar_folder(tmp_path / "shapes_r34", tmp_path / "shapes_r34.tar", "shapes_r34")
-    teacher_cfg = load_config(TEACHER_CONFIG).to_dict()
-    image = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype("float32"))
-    from_tar = core.build_teacher(teacher_cfg, str(release))(image)
-    from_pdparams = core.build_teacher(teacher_cfg, str(shapes_teacher_weights))(image)
+    from_tar = core.build_teacher(load_config(TEACHER_CONFIG).to_dict(), str(release))(paddle.to_tensor(PROBE))
+    _, _, from_pdparams = dygraph_teacher_run  # the same dygraph teacher, built from the .pdparams
     assert len(from_tar) == len(from_pdparams) == 3
     for legacy, ours in zip(from_tar, from_pdparams):
-        np.testing.assert_array_equal(legacy.numpy(), ours.numpy())
+        np.testing.assert_array_equal(legacy.numpy(), ours)
