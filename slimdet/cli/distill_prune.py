@@ -69,6 +69,14 @@ def distill_prune_command(
             "legacy: the weight as it is, which tilts towards distillation by (608/size)² below 608 px.",
         ),
     ] = "input-size",
+    distill_temperature: Annotated[
+        float,
+        typer.Option(
+            "--distill-temperature",
+            help="Soften the teacher's soft targets (x, y, classes) as in knowledge distillation: both sides' "
+            "logits divided by T, the terms scaled by T². 1 (default) is the legacy loss.",
+        ),
+    ] = 1.0,
     teacher_engine: Annotated[
         str,
         typer.Option(
@@ -119,6 +127,7 @@ def distill_prune_command(
         "pruned_ratios": pruned_ratios,
         "criterion": criterion,
         "distill_balance": distill_balance,
+        "distill_temperature": distill_temperature,
         "teacher_engine": teacher_engine,
         "eval": evaluate,
         "resume": resume,
@@ -143,6 +152,7 @@ def distill_prune_command(
         "teacher": f"{result.teacher_config} ({result.teacher_weights})",
         "teacher engine": result.teacher_engine,
         "teacher overrides": "\n".join(result.teacher_overrides) or "none",  # one per line: paths are long
-        "distill weight": f"{result.distill_weight:g} ({result.distill_balance} balance)",
+        "distill weight": f"{result.distill_weight:g} ({result.distill_balance} balance)"
+        + (f", temperature {result.distill_temperature:g}" if result.distill_temperature != 1 else ""),
     }
     print_training("distill-prune", result.training, head, {"pruning plan": result.final_plan})

@@ -53,6 +53,7 @@ class DistillPruneResult:
     plan: PruningPlan
     training: TrainResult
     teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
+    distill_temperature: float = 1.0  # softens the soft targets (slimdet.slim.distill); 1: the legacy loss
 
     @property
     def pruning(self) -> PruneReport:
@@ -75,6 +76,7 @@ class DistillPruneResult:
             "teacher_overrides": list(self.teacher_overrides),
             "distill_weight": self.distill_weight,
             "distill_balance": self.distill_balance,
+            "distill_temperature": self.distill_temperature,
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
         }
@@ -90,6 +92,7 @@ def distill_prune(
     criterion: str = "l1_norm",
     distill_weight: float = DEFAULT_DISTILL_WEIGHT,
     distill_balance: str = DEFAULT_BALANCE,
+    distill_temperature: float = 1.0,
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -114,6 +117,7 @@ def distill_prune(
         pruned_ratios=pruned_ratios,
         criterion=criterion,
         distill_balance=distill_balance,
+        distill_temperature=distill_temperature,
         teacher_engine=teacher_engine,
         eval=eval,
         resume=resume,
@@ -135,6 +139,7 @@ def distill_prune(
             teacher,
             distill_weight=distill_weight,
             distill_balance=distill_balance,
+            distill_temperature=distill_temperature,
             teacher_loss_every=student_cfg.log_iter,
         ),
     )
@@ -147,6 +152,7 @@ def distill_prune(
         plan=plan,
         training=training,
         teacher_overrides=teacher_cfg.overrides,
+        distill_temperature=float(distill_temperature),
     )
 
 
@@ -159,6 +165,7 @@ def check_distill_prune_run(
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
     distill_balance: str = DEFAULT_BALANCE,
+    distill_temperature: float = 1.0,
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -182,6 +189,7 @@ def check_distill_prune_run(
         criterion=criterion,
         teacher_engine=teacher_engine,
         distill_balance=distill_balance,
+        distill_temperature=distill_temperature,
         evaluate=eval,
     )
     plan = resolve_plan(plan, saved)

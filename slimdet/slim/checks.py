@@ -31,6 +31,7 @@ def check_distill_prune(
     criterion: str = "l1_norm",
     teacher_engine: str = "auto",
     distill_balance: str = DEFAULT_BALANCE,
+    distill_temperature: float = 1.0,
     evaluate: bool = False,
 ) -> PruningPlan:
     """Check a distill-prune request and return its pruning plan; one ``SlimdetError`` lists every problem.
@@ -65,6 +66,8 @@ def check_distill_prune(
             f"unknown distill balance '{distill_balance}'{did_you_mean(distill_balance, BALANCES)}: "
             f"choose one of {', '.join(BALANCES)}"
         )
+    if not distill_temperature > 0:
+        problems.append(f"--distill-temperature must be above 0 (1: the legacy loss), got {distill_temperature:g}")
     if problems:
         raise SlimdetError("; ".join(problems))
     assert plan is not None  # no problems means the plan parsed

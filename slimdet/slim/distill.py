@@ -11,6 +11,10 @@ and the distillation loss is ``weight`` (legacy 1000) × the sum over levels of 
 teacher is confident something is there (σ(tobj) high) the student copies its boxes and classes; its
 objectness copies the teacher's hard decision everywhere.
 
+An opt-in ``temperature`` T (not in the legacy tool; T = 1 is exactly the loss above) softens the soft targets
+as in knowledge distillation: the BCE terms of x, y and the classes compare σ(s/T) with σ(t/T) and are scaled
+by T², so their gradients keep their size; w, h (L1) and the hard objectness target do not change.
+
 The weight is applied per batch through ``slimdet.slim.balance``: these terms are grid means while the
 YOLOv3 loss is a grid sum, so a fixed weight would mean something else at every input size.
 """
@@ -32,7 +36,10 @@ Level = Mapping[str, paddle.Tensor]  # split logits: x, y, w, h, obj [N,A,H,W]; 
 
 
 def split_distill_loss(
-    student: Sequence[Level], teacher: Sequence[Level], weight: float = DEFAULT_DISTILL_WEIGHT
+    student: Sequence[Level],
+    teacher: Sequence[Level],
+    weight: float = DEFAULT_DISTILL_WEIGHT,
+    temperature: float = 1.0,
 ) -> dict[str, paddle.Tensor]:
     """The split distillation loss over already-split levels (coarsest first, as ``split_output`` gives).
 
@@ -51,12 +58,12 @@ def split_distill_loss(
             )
         confidence = F.sigmoid(t["obj"])
         level_reg = (
-            _soft_bce(s["x"], t["x"])
-            + _soft_bce(s["y"], t["y"])
+            _soft_bce(s["x"], t["x"], temperature)
+            + _soft_bce(s["y"], t["y"], temperature)
             + paddle.abs(s["w"] - t["w"])
             + paddle.abs(s["h"] - t["h"])
         ) * confidence
-        level_cls = _soft_bce(s["cls"], t["cls"]) * confidence.unsqueeze(-1)
+        level_cls = _soft_bce(s["cls"], t["cls"], temperature) * confidence.unsqueeze(-1)
         teacher_says_object = (t["obj"] > 0).astype(s["obj"].dtype)
         level_obj = F.binary_cross_entropy_with_logits(s["obj"], teacher_says_object, reduction="none")
         reg = reg + level_reg.mean()
@@ -72,18 +79,26 @@ def distill_loss_from_outputs(
     num_classes: int,
     weight: float = DEFAULT_DISTILL_WEIGHT,
     num_anchors: int = 3,
+    temperature: float = 1.0,
 ) -> dict[str, paddle.Tensor]:
     """``split_distill_loss`` on raw head outputs ([N, A·(5+C), H, W] per level), split the loss's way."""
     return split_distill_loss(
         [split_output(out, num_classes, num_anchors) for out in student_outputs],
         [split_output(out, num_classes, num_anchors) for out in teacher_outputs],
         weight,
+        temperature,
     )
 
 
-def _soft_bce(logits: paddle.Tensor, teacher_logits: paddle.Tensor) -> paddle.Tensor:
-    """Element-wise BCE of the student's logits against the teacher's probabilities."""
-    return F.binary_cross_entropy_with_logits(logits, F.sigmoid(teacher_logits), reduction="none")
+def _soft_bce(logits: paddle.Tensor, teacher_logits: paddle.Tensor, temperature: float = 1.0) -> paddle.Tensor:
+    """Element-wise BCE of the student's logits against the teacher's probabilities, both at ``temperature``
+    (times its square); at 1 the legacy term, with no extra operation."""
+    if temperature == 1.0:
+        return F.binary_cross_entropy_with_logits(logits, F.sigmoid(teacher_logits), reduction="none")
+    soft = F.binary_cross_entropy_with_logits(
+        logits / temperature, F.sigmoid(teacher_logits / temperature), reduction="none"
+    )
+    return soft * (temperature * temperature)
 
 
 class FrozenTeacher:

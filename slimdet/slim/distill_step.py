@@ -41,11 +41,13 @@ class DistillStep:
         *,
         distill_weight: float = DEFAULT_DISTILL_WEIGHT,
         distill_balance: str = DEFAULT_BALANCE,
+        distill_temperature: float = 1.0,
         teacher_loss_every: int = 1,
     ) -> None:
         self.teacher = teacher
         self.distill_weight = distill_weight
         self.distill_balance = distill_balance
+        self.distill_temperature = distill_temperature
         self.teacher_loss_every = teacher_loss_every
 
     def __call__(self, trainer: Trainer, batch: Batch) -> dict[str, paddle.Tensor]:
@@ -59,6 +61,7 @@ class DistillStep:
             self.teacher.num_classes,
             balanced_weight(self.distill_weight, (image.shape[2], image.shape[3]), self.distill_balance),
             num_anchors=self.teacher.num_anchors,
+            temperature=self.distill_temperature,
         )
         losses = {
             "loss": student["loss"] + distill["distill_loss"],

@@ -93,15 +93,17 @@ def test_every_problem_is_reported_at_once_each_with_its_fix(tmp_path):
             teacher_pretrained=str(tmp_path / "missing.pdparams"),
             teacher_engine="tensorrt",
             distill_balance="per-pixel",
+            distill_temperature=0.0,
         )
     clauses = str(err.value).split("; ")
-    assert len(clauses) == 6
+    assert len(clauses) == 7
     assert "set -o use_fine_grained_loss=true" in clauses[0]
     assert "disagree on num_classes (20 vs 80)" in clauses[1]
     assert "--pruned_params is required" in clauses[2]
     assert "missing.pdparams' does not exist: check the path" in clauses[3]
     assert "unknown teacher engine 'tensorrt': choose one of auto, inference, dygraph" in clauses[4]
     assert "unknown distill balance 'per-pixel': choose one of input-size, legacy" in clauses[5]
+    assert "--distill-temperature must be above 0 (1: the legacy loss), got 0" in clauses[6]
 
 
 @pytest.mark.parametrize(

@@ -32,20 +32,17 @@ def random_levels(rng, n=2, a=3, c=4, sizes=((2, 2), (4, 3))):
     ]
 
 
-def expected_parts(student, teacher, weight):
+def expected_parts(student, teacher, weight, temperature=1.0):
+    def soft(s, t):  # the soft-target BCE at a temperature, scaled by its square (knowledge distillation)
+        return bce(s / temperature, sigmoid(t / temperature)) * temperature**2
+
     reg = cls = obj = 0.0
     for s, t in zip(student, teacher):
         conf = sigmoid(t["obj"])
         reg += np.mean(
-            (
-                bce(s["x"], sigmoid(t["x"]))
-                + bce(s["y"], sigmoid(t["y"]))
-                + np.abs(s["w"] - t["w"])
-                + np.abs(s["h"] - t["h"])
-            )
-            * conf
+            (soft(s["x"], t["x"]) + soft(s["y"], t["y"]) + np.abs(s["w"] - t["w"]) + np.abs(s["h"] - t["h"])) * conf
         )
-        cls += np.mean(bce(s["cls"], sigmoid(t["cls"])) * conf[..., None])
+        cls += np.mean(soft(s["cls"], t["cls"]) * conf[..., None])
         obj += np.mean(bce(s["obj"], (t["obj"] > 0).astype("float32")))
     return {"distill_reg": weight * reg, "distill_cls": weight * cls, "distill_obj": weight * obj}
 
@@ -63,6 +60,21 @@ def test_split_distill_loss_matches_the_legacy_formula(weight):
     for key, value in want.items():
         assert float(got[key]) == pytest.approx(value, rel=1e-5)
     assert float(got["distill_loss"]) == pytest.approx(sum(want.values()), rel=1e-5)
+
+
+def test_a_temperature_softens_the_soft_targets_and_one_is_the_legacy_loss_bit_for_bit():
+    rng = np.random.default_rng(1)
+    student, teacher = random_levels(rng), random_levels(rng)
+    legacy = split_distill_loss(to_tensors(student), to_tensors(teacher), 1000.0)
+    at_one = split_distill_loss(to_tensors(student), to_tensors(teacher), 1000.0, temperature=1.0)
+    for key in legacy:
+        assert float(at_one[key]) == float(legacy[key])
+    hot = split_distill_loss(to_tensors(student), to_tensors(teacher), 1000.0, temperature=2.0)
+    want = expected_parts(student, teacher, 1000.0, temperature=2.0)
+    for key, value in want.items():
+        assert float(hot[key]) == pytest.approx(value, rel=1e-5)
+    assert float(hot["distill_obj"]) == float(legacy["distill_obj"])  # the hard objectness target is not softened
+    assert float(hot["distill_reg"]) != pytest.approx(float(legacy["distill_reg"]), rel=1e-3)
 
 
 def test_student_matching_a_confident_teacher_pays_only_the_entropy_floor():
