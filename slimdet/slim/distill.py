@@ -92,9 +92,7 @@ def distill_loss_from_outputs(
 
 def _soft_bce(logits: paddle.Tensor, teacher_logits: paddle.Tensor, temperature: float = 1.0) -> paddle.Tensor:
     """Element-wise BCE of the student's logits against the teacher's probabilities, both at ``temperature``
-    (times its square); at 1 the legacy term, with no extra operation."""
-    if temperature == 1.0:
-        return F.binary_cross_entropy_with_logits(logits, F.sigmoid(teacher_logits), reduction="none")
+    (times its square); at 1 the legacy term exactly, as dividing and multiplying by 1.0 round nothing."""
     soft = F.binary_cross_entropy_with_logits(
         logits / temperature, F.sigmoid(teacher_logits / temperature), reduction="none"
     )
