@@ -170,8 +170,12 @@ class Bench:
     def unpruned_finetune(self, seed: int, baseline: Path) -> Run:
         """The control: the baseline trained the fine-tunes' iterations more, unpruned (what extra steps alone give)."""
         name = f"baseline_finetuned_s{seed}"
+        return self.finetune(name, ["train"], seed, baseline)
+
+    def finetune(self, name: str, command: list[str], seed: int, baseline: Path) -> Run:
+        """One fine-tune from ``baseline`` (``command`` before its config, e.g. ["train"]), all alike in length."""
         config = self.config(name, STUDENT_BASE, self.args.finetune_iters, pretrain=baseline)
-        return self.run(name, "train", "-c", str(config), "--seed", str(seed), "-o",
+        return self.run(name, *command[:1], "-c", str(config), *command[1:], "--seed", str(seed), "-o",
                         f"snapshot_iter={self.args.eval_every}", trains=True)  # fmt: skip
 
     def finetunes(self, plan_name: str, plan: dict[str, float], seed: int, baseline: Path, teacher: Path) -> list[Run]:
@@ -182,15 +186,12 @@ class Bench:
         if plan_name in self.args.lever_plans:
             variants += [tuple(lever.split("=", 1)) for lever in self.args.lever]
         for method, extra in variants:
-            name = f"{plan_name}_{method}_s{seed}"
-            config = self.config(name, STUDENT_BASE, self.args.finetune_iters, pretrain=baseline)
             if extra is None:
-                command = ["train", "-c", str(config), *flags]
+                command = ["train", *flags]
             else:
-                command = ["distill-prune", "-c", str(config), "-t", str(self.out / "configs" / "teacher.yml"),
+                command = ["distill-prune", "-t", str(self.out / "configs" / "teacher.yml"),
                            "--teacher_pretrained", str(teacher), *flags, *extra.split()]  # fmt: skip
-            runs.append(self.run(name, *command, "--seed", str(seed), "-o", f"snapshot_iter={self.args.eval_every}",
-                                 trains=True))  # fmt: skip
+            runs.append(self.finetune(f"{plan_name}_{method}_s{seed}", command, seed, baseline))
         return runs
 
 
