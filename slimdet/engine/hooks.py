@@ -219,8 +219,10 @@ class ProgressHook(Hook):
 
     def before_train(self, trainer: Trainer) -> None:
         self._started = time.perf_counter()
-        # Evaluations a resumed run inherited were printed by the run that made them.
-        self._reported_evals = len(self.eval_hook.history) if self.eval_hook is not None else 0
+        # Evaluations a resumed run inherited were printed by the run that made them (the snapshot it resumed
+        # from is scored anew, so it is not one of them).
+        inherited = [r for r in self.eval_hook.history if r.iteration < trainer.start_iter] if self.eval_hook else []
+        self._reported_evals = len(inherited)
         if self.quiet:
             return
         self._bar = Progress(

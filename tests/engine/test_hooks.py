@@ -54,9 +54,11 @@ def test_a_run_resumed_from_a_snapshot_scores_it_first(tmp_path, make_trainer):
     make_trainer([CheckpointHook(3, tmp_path), EvalHook(3, lambda: {"mAP": 0.6})]).train(0, 4)
     iterations = []
     again = EvalHook(3, lambda: iterations.append(resumed.iter) or {"mAP": 0.5})
-    resumed = make_trainer([again])
-    resumed.train(resumed.resume(tmp_path / "3"), 4)
-    assert iterations == [3, 4] and [r.iteration for r in again.history] == [3, 4]
+    out = io.StringIO()
+    resumed = make_trainer([again, ProgressHook(4, log_iter=0, console=Console(file=out, width=300), eval_hook=again)])
+    resumed.train(resumed.resume(tmp_path / "3"), 5)
+    assert iterations == [3, 5] and [r.iteration for r in again.history] == [3, 5]
+    assert "eval at iter 3: mAP 0.5000" in out.getvalue()  # a new score, so it is shown
 
 
 def load_weights_of(trainer, stem):
