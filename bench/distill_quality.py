@@ -4,7 +4,9 @@ The protocol (all on the synthetic shapes set, every step an installed ``slimdet
 
 1. a teacher, YOLOv3-ResNet34, trained long enough to be clearly stronger than the student;
 2. a baseline student, YOLOv3-MobileNetV1, trained to a plateau (its mAP curve, one evaluation every
-   ``--eval-every`` iterations, is kept), so that a pruned model cannot win by extra iterations alone;
+   ``--eval-every`` iterations, is kept), so that a pruned model cannot win by extra iterations alone; its
+   learning-rate schedule ends ``--baseline-tail`` iterations early and it goes on at the final rate, so that
+   its last 20% hold no decay and show whether it has levelled off;
 3. two pruning plans: ``r578`` (the legacy model zoo's, −69.57% FLOPs at 608 px) and ``sens50``, the
    ratios ``slimdet sensitivity ratios --target-flops 0.5`` derives from the baseline's sensitivities;
 4. for each plan and seed (the seed drives the fine-tuning's data order and augmentation): prune-only
@@ -54,7 +56,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--num-train", type=int, default=1024)
     parser.add_argument("--num-test", type=int, default=256)
     parser.add_argument("--teacher-iters", type=int, default=2000)
-    parser.add_argument("--baseline-iters", type=int, default=2000)
+    parser.add_argument(
+        "--baseline-iters", type=int, default=2000, help="its schedule: warm-up, decays at 80%% and 90%%"
+    )
+    parser.add_argument("--baseline-tail", type=int, default=500,
+                        help="baseline iterations more at the final LR, so its last 20%% show whether it levelled off")  # fmt: skip
     parser.add_argument("--eval-every", type=int, default=300, help="snapshot/eval interval of teacher and baseline")
     parser.add_argument("--finetune-iters", type=int, default=300, help="prune-only and distill-pruned alike")
     parser.add_argument("--seeds", type=int, default=5)
@@ -138,19 +144,19 @@ class Bench:
     def run(self, name: str, *args: str, trains: bool = False) -> Run:
         return Run(name, args, self.out / "logs" / f"{name}.json", self.out / "runs" / name if trains else None)
 
-    def config(self, name: str, base: str, iters: int, pretrain: Path | None = None) -> Path:
+    def config(self, name: str, base: str, iters: int, pretrain: Path | None = None, tail: int = 0) -> Path:
         path = self.out / "configs" / f"{name}.yml"
         text = demo_config(shipped_configs() / base, self.size, dataset=self.data, save_dir=self.out / "runs",
-                           name=name, iters=iters, pretrain=pretrain)  # fmt: skip
+                           name=name, iters=iters, pretrain=pretrain, tail=tail)  # fmt: skip
         write_text_atomic(path, text)
         return path
 
     def final(self, name: str) -> Path:
         return self.out / "runs" / name / "model_final"
 
-    def train(self, name: str, base: str, iters: int) -> Run:
-        config = self.config(name, base, iters)
-        every = min(self.args.eval_every, iters)
+    def train(self, name: str, base: str, iters: int, tail: int = 0) -> Run:
+        config = self.config(name, base, iters, tail=tail)
+        every = min(self.args.eval_every, iters + tail)
         return self.run(
             name, "train", "-c", str(config), "--eval", "--seed", "0", "-o", f"snapshot_iter={every}", trains=True
         )
@@ -225,7 +231,7 @@ def main(argv: list[str]) -> None:
 
     def student_side() -> tuple[dict, dict[str, dict[str, float]]]:
         """The baseline, its score and the plans: everything prune-only needs, none of it waiting for the teacher."""
-        trained = bench.train("baseline", STUDENT_BASE, args.baseline_iters)()
+        trained = bench.train("baseline", STUDENT_BASE, args.baseline_iters, tail=args.baseline_tail)()
         plans = {"r578": R578}
         if "sens50" in args.plans:
             plans["sens50"] = bench.sensitivity_plan(bench.final("baseline"))
@@ -259,7 +265,12 @@ def main(argv: list[str]) -> None:
         "baseline_map": bench.evaluate("baseline", bench.out / "configs" / "baseline.yml", baseline),
         "curves": {"teacher": teacher_train["evals"], "baseline": baseline_train["evals"]},
         "input_size": args.size,
-        "iterations": {"teacher": args.teacher_iters, "baseline": args.baseline_iters, "finetune": args.finetune_iters},
+        "iterations": {
+            "teacher": args.teacher_iters,
+            "baseline": args.baseline_iters + args.baseline_tail,
+            "baseline_at_final_lr": args.baseline_tail,
+            "finetune": args.finetune_iters,
+        },
         "images": {"train": args.num_train, "test": args.num_test},
         "distill_args": args.distill_args,
         "baseline_finetuned": [maps[run.name] for run in controls],
