@@ -77,6 +77,22 @@ def distill_prune_command(
             "logits divided by T, the terms scaled by T². 1 (default) is the legacy loss.",
         ),
     ] = 1.0,
+    distill_confidence: Annotated[
+        float,
+        typer.Option(
+            "--distill-confidence",
+            help="Copy the teacher's boxes and classes only where its confidence σ(obj) is at least P, in [0, 1); "
+            "the objectness term is unchanged. 0 (default) is the legacy loss.",
+        ),
+    ] = 0.0,
+    distill_feature: Annotated[
+        float,
+        typer.Option(
+            "--distill-feature",
+            help="Weight W of a feature term: attention transfer between the teacher's and the student's neck "
+            "tips (works with pruned channels), balanced like --distill-weight. 0 (default): off, the legacy loss.",
+        ),
+    ] = 0.0,
     teacher_engine: Annotated[
         str,
         typer.Option(
@@ -128,6 +144,8 @@ def distill_prune_command(
         "criterion": criterion,
         "distill_balance": distill_balance,
         "distill_temperature": distill_temperature,
+        "distill_confidence": distill_confidence,
+        "distill_feature": distill_feature,
         "teacher_engine": teacher_engine,
         "eval": evaluate,
         "resume": resume,
@@ -153,6 +171,8 @@ def distill_prune_command(
         "teacher engine": result.teacher_engine,
         "teacher overrides": "\n".join(result.teacher_overrides) or "none",  # one per line: paths are long
         "distill weight": f"{result.distill_weight:g} ({result.distill_balance} balance)"
-        + (f", temperature {result.distill_temperature:g}" if result.distill_temperature != 1 else ""),
+        + (f", temperature {result.distill_temperature:g}" if result.distill_temperature != 1 else "")
+        + (f", confidence ≥ {result.distill_confidence:g}" if result.distill_confidence else "")
+        + (f", feature weight {result.distill_feature:g}" if result.distill_feature else ""),
     }
     print_training("distill-prune", result.training, head, {"pruning plan": result.final_plan})

@@ -54,6 +54,8 @@ class DistillPruneResult:
     training: TrainResult
     teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
     distill_temperature: float = 1.0  # softens the soft targets (slimdet.slim.distill); 1: the legacy loss
+    distill_confidence: float = 0.0  # no box/class distillation where the teacher's confidence is below; 0: off
+    distill_feature: float = 0.0  # weight of the attention-transfer term between the necks; 0: off
 
     @property
     def pruning(self) -> PruneReport:
@@ -77,6 +79,8 @@ class DistillPruneResult:
             "distill_weight": self.distill_weight,
             "distill_balance": self.distill_balance,
             "distill_temperature": self.distill_temperature,
+            "distill_confidence": self.distill_confidence,
+            "distill_feature": self.distill_feature,
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
         }
@@ -93,6 +97,8 @@ def distill_prune(
     distill_weight: float = DEFAULT_DISTILL_WEIGHT,
     distill_balance: str = DEFAULT_BALANCE,
     distill_temperature: float = 1.0,
+    distill_confidence: float = 0.0,
+    distill_feature: float = 0.0,
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -118,6 +124,8 @@ def distill_prune(
         criterion=criterion,
         distill_balance=distill_balance,
         distill_temperature=distill_temperature,
+        distill_confidence=distill_confidence,
+        distill_feature=distill_feature,
         teacher_engine=teacher_engine,
         eval=eval,
         resume=resume,
@@ -126,7 +134,7 @@ def distill_prune(
     teacher_data = teacher_cfg.to_dict()
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
     engine = resolve_engine(teacher_engine, used)
-    teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference")
+    teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference", tips=distill_feature > 0)
     training = train_from_config(
         student_cfg,
         eval=eval,
@@ -140,6 +148,8 @@ def distill_prune(
             distill_weight=distill_weight,
             distill_balance=distill_balance,
             distill_temperature=distill_temperature,
+            distill_confidence=distill_confidence,
+            distill_feature=distill_feature,
             teacher_loss_every=student_cfg.log_iter,
         ),
     )
@@ -153,6 +163,8 @@ def distill_prune(
         training=training,
         teacher_overrides=teacher_cfg.overrides,
         distill_temperature=float(distill_temperature),
+        distill_confidence=float(distill_confidence),
+        distill_feature=float(distill_feature),
     )
 
 
@@ -166,6 +178,8 @@ def check_distill_prune_run(
     criterion: str = "l1_norm",
     distill_balance: str = DEFAULT_BALANCE,
     distill_temperature: float = 1.0,
+    distill_confidence: float = 0.0,
+    distill_feature: float = 0.0,
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -190,6 +204,8 @@ def check_distill_prune_run(
         teacher_engine=teacher_engine,
         distill_balance=distill_balance,
         distill_temperature=distill_temperature,
+        distill_confidence=distill_confidence,
+        distill_feature=distill_feature,
         evaluate=eval,
     )
     plan = resolve_plan(plan, saved)
@@ -197,17 +213,20 @@ def check_distill_prune_run(
     return resume, plan
 
 
-def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: bool = False) -> FrozenTeacher:
+def build_teacher(
+    teacher_cfg: Mapping[str, Any], weights: str, *, compiled: bool = False, tips: bool = False
+) -> FrozenTeacher:
     """The teacher of ``teacher_cfg`` with ``weights`` loaded strictly, frozen (a ``FrozenTeacher``).
 
     Its loss is always the fine-grained one, whatever its config says: ``teacher_loss`` is reported
     next to the student's fine-grained loss, as the legacy script (whose ``-o
     use_fine_grained_loss=true`` reached the teacher too) printed it. ``compiled`` runs its forward
-    through Paddle Inference (see ``FrozenTeacher``).
+    through Paddle Inference (see ``FrozenTeacher``), its graph also giving the tip feature maps with ``tips``
+    (a dygraph teacher always can).
     """
     cfg = {**teacher_cfg, "use_fine_grained_loss": True}
     if compiled:
-        return FrozenTeacher.compiled_from(cfg, weights, prefix=TEACHER_PREFIX)
+        return FrozenTeacher.compiled_from(cfg, weights, prefix=TEACHER_PREFIX, tips=tips)
     model = build_model(cfg, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
     return FrozenTeacher(model)

@@ -32,6 +32,8 @@ def check_distill_prune(
     teacher_engine: str = "auto",
     distill_balance: str = DEFAULT_BALANCE,
     distill_temperature: float = 1.0,
+    distill_confidence: float = 0.0,
+    distill_feature: float = 0.0,
     evaluate: bool = False,
 ) -> PruningPlan:
     """Check a distill-prune request and return its pruning plan; one ``SlimdetError`` lists every problem.
@@ -68,6 +70,10 @@ def check_distill_prune(
         )
     if not distill_temperature > 0:
         problems.append(f"--distill-temperature must be above 0 (1: the legacy loss), got {distill_temperature:g}")
+    if not 0 <= distill_confidence < 1:
+        problems.append(f"--distill-confidence must be in [0, 1) (0: off, the legacy loss), got {distill_confidence:g}")
+    if not distill_feature >= 0:
+        problems.append(f"--distill-feature must be 0 or above (0: off, the legacy loss), got {distill_feature:g}")
     if problems:
         raise SlimdetError("; ".join(problems))
     assert plan is not None  # no problems means the plan parsed

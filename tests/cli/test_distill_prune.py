@@ -134,6 +134,7 @@ def test_every_preflight_problem_is_one_line_before_any_weight_or_data_is_read(
     result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
                   "--teacher-pretrained", tmp_path / "no_teacher.pdparams",
                   "--pruned-params", "yolo_block.0.0.0.conv.weight", "--pruned-ratios", "0.5",
+                  "--distill-confidence", "1.5",
                   "-o", f"TrainReader.dataset.dataset_dir={tmp_path / 'no_data'}",
                   f"pretrain_weights={tmp_path / 'no_student.pdparams'}")  # fmt: skip
     assert result.exit_code == 2, result.output
@@ -142,7 +143,23 @@ def test_every_preflight_problem_is_one_line_before_any_weight_or_data_is_read(
     assert "(did you mean 'yolo_block.0.0.0.conv.weights'?)" in line
     assert "no_teacher.pdparams' does not exist" in line and "no_student.pdparams' does not exist" in line
     assert "TrainReader.dataset.dataset_dir" in line and "no_data does not exist" in line
+    assert "--distill-confidence must be in [0, 1) (0: off, the legacy loss), got 1.5" in line
     assert not (tmp_path / "output").exists()
+
+
+def test_the_opt_in_levers_run_end_to_end_and_log_the_feature_term(tiny_train_config, shapes_teacher_weights):
+    # The compiled teacher (a CPU's default) is traced with its tips for --distill-feature.
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
+                  "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
+                  "--distill-feature", "50", "--distill-confidence", "0.5", "--quiet", "--json",
+                  "-o", "max_iters=2", "snapshot_iter=2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["distill_feature"], report["distill_confidence"], report["teacher_engine"]) == (50, 0.5, "inference")
+    losses = report["losses"]
+    assert losses["distill_feature"] > 0
+    parts = ("distill_reg", "distill_cls", "distill_obj", "distill_feature")
+    assert losses["distill_loss"] == pytest.approx(sum(losses[key] for key in parts), rel=1e-4)
 
 
 def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built(

@@ -94,9 +94,11 @@ def test_every_problem_is_reported_at_once_each_with_its_fix(tmp_path):
             teacher_engine="tensorrt",
             distill_balance="per-pixel",
             distill_temperature=0.0,
+            distill_confidence=1.0,
+            distill_feature=-1.0,
         )
     clauses = str(err.value).split("; ")
-    assert len(clauses) == 7
+    assert len(clauses) == 9
     assert "set -o use_fine_grained_loss=true" in clauses[0]
     assert "disagree on num_classes (20 vs 80)" in clauses[1]
     assert "--pruned_params is required" in clauses[2]
@@ -104,6 +106,8 @@ def test_every_problem_is_reported_at_once_each_with_its_fix(tmp_path):
     assert "unknown teacher engine 'tensorrt': choose one of auto, inference, dygraph" in clauses[4]
     assert "unknown distill balance 'per-pixel': choose one of input-size, legacy" in clauses[5]
     assert "--distill-temperature must be above 0 (1: the legacy loss), got 0" in clauses[6]
+    assert "--distill-confidence must be in [0, 1) (0: off, the legacy loss), got 1" in clauses[7]
+    assert "--distill-feature must be 0 or above (0: off, the legacy loss), got -1" in clauses[8]
 
 
 @pytest.mark.parametrize(
