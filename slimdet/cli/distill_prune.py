@@ -21,6 +21,7 @@ from slimdet.cli._options import (
     SeedOption,
 )
 from slimdet.cli._render import print_json, print_training
+from slimdet.slim.distill_settings import DistillSettings
 
 TeacherOverrideOption = Annotated[
     list[str] | None,
@@ -142,10 +143,13 @@ def distill_prune_command(
         "pruned_params": pruned_params,
         "pruned_ratios": pruned_ratios,
         "criterion": criterion,
-        "distill_balance": distill_balance,
-        "distill_temperature": distill_temperature,
-        "distill_confidence": distill_confidence,
-        "distill_feature": distill_feature,
+        "distill": DistillSettings(
+            weight=distill_weight,
+            balance=distill_balance,
+            temperature=distill_temperature,
+            confidence=distill_confidence,
+            feature=distill_feature,
+        ),
         "teacher_engine": teacher_engine,
         "eval": evaluate,
         "resume": resume,
@@ -159,9 +163,7 @@ def distill_prune_command(
     relaunch_with_nproc(ctx, nproc, student_cfg, device, checks)  # --nproc: this command again, in N processes
     from slimdet.commands.distill_prune import distill_prune
 
-    result = distill_prune(
-        student_cfg, teacher_cfg, **run, distill_weight=distill_weight, seed=seed, device=device, quiet=quiet
-    )
+    result = distill_prune(student_cfg, teacher_cfg, **run, seed=seed, device=device, quiet=quiet)
     if as_json:
         print_json(result.to_dict())
         return
@@ -170,9 +172,6 @@ def distill_prune_command(
         "teacher": f"{result.teacher_config} ({result.teacher_weights})",
         "teacher engine": result.teacher_engine,
         "teacher overrides": "\n".join(result.teacher_overrides) or "none",  # one per line: paths are long
-        "distill weight": f"{result.distill_weight:g} ({result.distill_balance} balance)"
-        + (f", temperature {result.distill_temperature:g}" if result.distill_temperature != 1 else "")
-        + (f", confidence ≥ {result.distill_confidence:g}" if result.distill_confidence else "")
-        + (f", feature weight {result.distill_feature:g}" if result.distill_feature else ""),
+        "distill weight": result.distill.describe(),
     }
     print_training("distill-prune", result.training, head, {"pruning plan": result.final_plan})

@@ -31,9 +31,9 @@ from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
 from slimdet.inference import resolve_engine
 from slimdet.modeling.build import build_model
-from slimdet.slim.balance import DEFAULT_BALANCE
 from slimdet.slim.checks import check_distill_prune
-from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
+from slimdet.slim.distill import FrozenTeacher
+from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.distill_step import DistillStep
 from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan, sidecar_path
 from slimdet.weights import load_weights
@@ -48,14 +48,10 @@ class DistillPruneResult:
     teacher_config: str
     teacher_weights: str
     teacher_engine: str  # what ran the teacher's forward: "inference" or "dygraph"
-    distill_weight: float
-    distill_balance: str  # how the weight follows the input size (slimdet.slim.balance)
+    distill: DistillSettings
     plan: PruningPlan
     training: TrainResult
     teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
-    distill_temperature: float = 1.0  # softens the soft targets (slimdet.slim.distill); 1: the legacy loss
-    distill_confidence: float = 0.0  # no box/class distillation where the teacher's confidence is below; 0: off
-    distill_feature: float = 0.0  # weight of the attention-transfer term between the necks; 0: off
 
     @property
     def pruning(self) -> PruneReport:
@@ -76,11 +72,7 @@ class DistillPruneResult:
             "teacher_weights": self.teacher_weights,
             "teacher_engine": self.teacher_engine,
             "teacher_overrides": list(self.teacher_overrides),
-            "distill_weight": self.distill_weight,
-            "distill_balance": self.distill_balance,
-            "distill_temperature": self.distill_temperature,
-            "distill_confidence": self.distill_confidence,
-            "distill_feature": self.distill_feature,
+            **self.distill.to_dict(),
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
         }
@@ -94,11 +86,7 @@ def distill_prune(
     pruned_params: str | None = None,
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
-    distill_weight: float = DEFAULT_DISTILL_WEIGHT,
-    distill_balance: str = DEFAULT_BALANCE,
-    distill_temperature: float = 1.0,
-    distill_confidence: float = 0.0,
-    distill_feature: float = 0.0,
+    distill: DistillSettings = DistillSettings(),
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -122,10 +110,7 @@ def distill_prune(
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
         criterion=criterion,
-        distill_balance=distill_balance,
-        distill_temperature=distill_temperature,
-        distill_confidence=distill_confidence,
-        distill_feature=distill_feature,
+        distill=distill,
         teacher_engine=teacher_engine,
         eval=eval,
         resume=resume,
@@ -134,7 +119,7 @@ def distill_prune(
     teacher_data = teacher_cfg.to_dict()
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
     engine = resolve_engine(teacher_engine, used)
-    teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference", tips=distill_feature > 0)
+    teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference", tips=distill.feature > 0)
     training = train_from_config(
         student_cfg,
         eval=eval,
@@ -143,28 +128,16 @@ def distill_prune(
         device=device,
         quiet=quiet,
         plan=plan,
-        step=DistillStep(
-            teacher,
-            distill_weight=distill_weight,
-            distill_balance=distill_balance,
-            distill_temperature=distill_temperature,
-            distill_confidence=distill_confidence,
-            distill_feature=distill_feature,
-            teacher_loss_every=student_cfg.log_iter,
-        ),
+        step=DistillStep(teacher, distill, teacher_loss_every=student_cfg.log_iter),
     )
     return DistillPruneResult(
         teacher_config=teacher_cfg.name,
         teacher_weights=str(teacher_pretrained),
         teacher_engine=engine,
-        distill_weight=float(distill_weight),
-        distill_balance=distill_balance,
+        distill=distill,
         plan=plan,
         training=training,
         teacher_overrides=teacher_cfg.overrides,
-        distill_temperature=float(distill_temperature),
-        distill_confidence=float(distill_confidence),
-        distill_feature=float(distill_feature),
     )
 
 
@@ -176,10 +149,7 @@ def check_distill_prune_run(
     pruned_params: str | None = None,
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
-    distill_balance: str = DEFAULT_BALANCE,
-    distill_temperature: float = 1.0,
-    distill_confidence: float = 0.0,
-    distill_feature: float = 0.0,
+    distill: DistillSettings = DistillSettings(),
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -202,10 +172,7 @@ def check_distill_prune_run(
         teacher_pretrained=teacher_pretrained,
         criterion=criterion,
         teacher_engine=teacher_engine,
-        distill_balance=distill_balance,
-        distill_temperature=distill_temperature,
-        distill_confidence=distill_confidence,
-        distill_feature=distill_feature,
+        distill=distill,
         evaluate=eval,
     )
     plan = resolve_plan(plan, saved)

@@ -38,9 +38,9 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from slimdet.modeling.losses import YOLOv3Loss, split_output
+from slimdet.slim.distill_settings import DEFAULT_DISTILL_WEIGHT
 from slimdet.slim.teacher_graph import TeacherGraph
 
-DEFAULT_DISTILL_WEIGHT = 1000.0
 Level = Mapping[str, paddle.Tensor]  # split logits: x, y, w, h, obj [N,A,H,W]; cls [N,A,H,W,C]
 
 

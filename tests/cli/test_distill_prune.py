@@ -183,6 +183,7 @@ def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built
 def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_train_config, monkeypatch):
     from slimdet.commands.distill_prune import DistillPruneResult
     from slimdet.commands.train import TrainResult
+    from slimdet.slim.distill_settings import DistillSettings
     from slimdet.slim.plan import PrunedParam, PruneReport, PruningPlan
 
     report = PruneReport(
@@ -199,8 +200,8 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     def fake_distill_prune(student_cfg, teacher_cfg, **kwargs):
         seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name, keep=teacher_cfg.section("YOLOv3Head"))
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
-        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 30.0,
-                                  kwargs["distill_balance"], plan, training, teacher_cfg.overrides)  # fmt: skip
+        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", kwargs["distill"],
+                                  plan, training, teacher_cfg.overrides)  # fmt: skip
 
     monkeypatch.setattr("slimdet.commands.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
@@ -209,13 +210,8 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
                   "--seed", "3", "--distill-balance", "legacy", "-o", "log_iter=2", "YOLOv3Head.nms.keep_top_k=9",
                   "MobileNet.norm_decay=0.0", "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"], seen["distill_balance"]) == (
-        "tiny",
-        "shapes_yolov3_r34",
-        "geometry_median",
-        30.0,
-        "legacy",
-    )
+    assert (seen["student"], seen["teacher"], seen["criterion"]) == ("tiny", "shapes_yolov3_r34", "geometry_median")
+    assert seen["distill"] == DistillSettings(weight=30.0, balance="legacy")
     assert (seen["keep"]["nms"]["keep_top_k"], seen["keep"]["nms"]["nms_top_k"]) == (7, 70)  # -to wins over -o
     assert seen["eval"] is True and seen["seed"] == 3
     text = result.stdout

@@ -31,7 +31,7 @@ def run_distill_prune(config, teacher_weights, overrides=(), **kwargs):
         load_config(config, [f"max_iters={STEPS}", f"snapshot_iter={SNAPSHOT}", *overrides]),
         load_config(TEACHER_CONFIG),
         teacher_pretrained=str(teacher_weights),
-        distill_weight=1000.0,  # the default; at 64 px the input-size balance makes it 1000 × (64/608)² ≈ 11
+        # The default weight 1000: at 64 px the input-size balance makes it 1000 × (64/608)² ≈ 11.
         quiet=True,
         **kwargs,
     )

@@ -7,6 +7,7 @@ from paddle import nn
 
 from slimdet.engine.trainer import Trainer
 from slimdet.slim.distill import FrozenTeacher, attention_transfer_loss, distill_loss_from_outputs
+from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.distill_step import DistillStep
 from tests.engine.toy import LossRecorder
 
@@ -80,7 +81,7 @@ def make_trainer(student, teacher, *, weight=1000.0, balance="legacy", every=1, 
     scheduler = paddle.optimizer.lr.PiecewiseDecay([1000], [LR, LR])
     optimizer = paddle.optimizer.SGD(learning_rate=scheduler, parameters=student.parameters())
     step = DistillStep(
-        teacher, distill_weight=weight, distill_balance=balance, distill_feature=feature, teacher_loss_every=every
+        teacher, DistillSettings(weight=weight, balance=balance, feature=feature), teacher_loss_every=every
     )
     return Trainer(student, optimizer, scheduler, batches, hooks, step=step)
 
