@@ -20,9 +20,9 @@ Results go to ``--results`` (JSON, written after every run) and a table is print
 
 The prune-only fine-tunes run beside the teacher's training, as they need only the baseline. Cost on 2 cores
 at the defaults (96 px, one thread per child, ``--jobs 2``) is about two hours; ``seconds`` in the results keeps
-each part's. ``--teacher-iters 2 --baseline-iters 2 --finetune-iters 2 --eval-every 2 --seeds 1 --num-train 16
---num-test 8 --sensitivity-images 8 --out /tmp/q --results /tmp/q/r.json`` is a one-minute smoke run (its
-mAPs mean nothing).
+each part's. ``--teacher-iters 2 --baseline-iters 2 --baseline-tail 2 --plateau-check 2 --plateau-every 1 --finetune-iters 2
+--eval-every 2 --seeds 1 --num-train 16 --num-test 8 --sensitivity-images 8 --out /tmp/q --results /tmp/q/r.json``
+is a one-minute smoke run (its mAPs mean nothing).
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--baseline-tail", type=int, default=500,
                         help="baseline iterations more at the final LR, so its last 20%% show whether it levelled off")  # fmt: skip
     parser.add_argument("--eval-every", type=int, default=300, help="snapshot/eval interval of teacher and baseline")
+    parser.add_argument("--plateau-check", type=int, default=500,
+                        help="the finished baseline resumed this many iterations more (at its final LR, in a "
+                        "folder of its own), evaluated every --plateau-every: is it still climbing?")  # fmt: skip
+    parser.add_argument("--plateau-every", type=int, default=100)
     parser.add_argument("--finetune-iters", type=int, default=300, help="prune-only and distill-pruned alike")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--target-flops", type=float, default=0.5, help="FLOPs share the sensitivity plan cuts")
@@ -161,6 +165,15 @@ class Bench:
             name, "train", "-c", str(config), "--eval", "--seed", "0", "-o", f"snapshot_iter={every}", trains=True
         )
 
+    def plateau_check(self, total_iters: int) -> Run:
+        """The finished baseline resumed (optimizer, LR and RNG as they were) for ``--plateau-check`` more
+        iterations, evaluated densely; its checkpoints go elsewhere, so the baseline the fine-tunes start from
+        stays as it is."""
+        every, more = self.args.plateau_every, self.args.plateau_check
+        overrides = [f"snapshot_iter={every}", f"max_iters={total_iters + more}", f"save_dir={self.out / 'plateau'}"]
+        return self.run("baseline_plateau", "train", "-c", str(self.out / "configs" / "baseline.yml"), "--eval",
+                        "--seed", "0", "--resume", str(self.final("baseline")), "-o", *overrides)  # fmt: skip
+
     def evaluate(self, name: str, config: Path, weights: Path) -> float:
         return self.run(f"eval_{name}", "eval", "-c", str(config), "-w", str(weights))()["metrics"]["mAP"]
 
@@ -256,10 +269,13 @@ def main(argv: list[str]) -> None:
                 for run in bench.finetunes(name, plan, seed, baseline, teacher)]  # fmt: skip
         controls = [bench.unpruned_finetune(seed, baseline) for seed in range(args.seeds)]
         prune_only = [run for run in runs if "_prune_only_" in run.name] + controls
+        total = args.baseline_iters + args.baseline_tail
+        plateau_job = pool.submit(bench.plateau_check(total)) if args.plateau_check > 0 else None
         maps_of = {run.name: pool.submit(scored, run) for run in prune_only}
         teacher_train = teacher_job.result()
         maps_of |= {run.name: pool.submit(scored, run) for run in runs if run not in prune_only}
         maps = {name: job.result() for name, job in maps_of.items()}
+        plateau_curve = [p for p in plateau_job.result()["evals"] if p["iteration"] > total] if plateau_job else []
     results: dict = {
         "teacher_map": teacher_map["mAP"],
         "baseline_map": bench.evaluate("baseline", bench.out / "configs" / "baseline.yml", baseline),
@@ -280,6 +296,10 @@ def main(argv: list[str]) -> None:
         "seconds": {"teacher": teacher_train["seconds"], "baseline": baseline_train["seconds"]},
     }
     results["baseline_climb_last_fifth"] = climb_over_last_fifth(baseline_train["evals"])
+    if plateau_curve:
+        gains = [100 * (point["mAP"] - results["baseline_map"]) for point in plateau_curve]
+        results["plateau_check"] = {"iterations": args.plateau_check, "curve": plateau_curve,
+                                    "best_gain": max(gains), "mean_gain": statistics.fmean(gains)}  # fmt: skip
     results["teacher_margin"] = 100 * (results["teacher_map"] - results["baseline_map"])
     for name, plan in plans.items():
         results["plan_ratios"][name] = plan
@@ -298,6 +318,10 @@ def print_table(results: dict) -> None:
     print(f"teacher {100 * results['teacher_map']:.2f}, baseline {100 * results['baseline_map']:.2f} (mAP %, "
           f"{results['input_size']} px): teacher margin {results['teacher_margin']:+.2f} (goal ≥ +10), baseline climb "
           f"over its last 20% of iterations {results['baseline_climb_last_fifth']:+.2f} (plateau: ≤ +1)")  # fmt: skip
+    if "plateau_check" in results:
+        check = results["plateau_check"]
+        print(f"baseline resumed {check['iterations']} iterations more at its final LR: best {check['best_gain']:+.2f}, "
+              f"mean {check['mean_gain']:+.2f} over {len(check['curve'])} evaluations")  # fmt: skip
     more = [100 * m for m in results["baseline_finetuned"]]
     print(f"baseline trained {results['iterations']['finetune']} iterations more, unpruned (the fine-tunes' extra "
           f"steps alone): {statistics.fmean(more):.2f} ± {statistics.stdev(more) if len(more) > 1 else 0:.2f}")  # fmt: skip
