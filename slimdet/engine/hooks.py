@@ -128,6 +128,7 @@ class EvalHook(Hook):
         self.evaluate_fn = evaluate_fn
         self.best_dir = Path(best_dir) if best_dir is not None else None
         self.history: list[EvalRecord] = []
+        self.inherited = 0  # how many of ``history`` came with the checkpoint a run resumed from
         self.best: EvalRecord | None = None
         self.seconds = 0.0  # spent evaluating, so that training speed can be told apart
 
@@ -166,6 +167,7 @@ class EvalHook(Hook):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.history = [EvalRecord(int(r["iteration"]), r["metrics"]) for r in state.get("history", [])]
+        self.inherited = len(self.history)
         self.best = max(self.history, key=lambda record: record.metrics["mAP"], default=None)
 
 
@@ -219,10 +221,8 @@ class ProgressHook(Hook):
 
     def before_train(self, trainer: Trainer) -> None:
         self._started = time.perf_counter()
-        # Evaluations a resumed run inherited were printed by the run that made them (the snapshot it resumed
-        # from is scored anew, so it is not one of them).
-        inherited = [r for r in self.eval_hook.history if r.iteration < trainer.start_iter] if self.eval_hook else []
-        self._reported_evals = len(inherited)
+        # Evaluations a resumed run inherited were printed by the run that made them.
+        self._reported_evals = self.eval_hook.inherited if self.eval_hook is not None else 0
         if self.quiet:
             return
         self._bar = Progress(

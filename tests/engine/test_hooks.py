@@ -61,6 +61,15 @@ def test_a_run_resumed_from_a_snapshot_scores_it_first(tmp_path, make_trainer):
     assert "eval at iter 3: mAP 0.5000" in out.getvalue()  # a new score, so it is shown
 
 
+def test_a_run_resumed_from_its_final_checkpoint_keeps_the_final_score_without_showing_it_again(tmp_path, make_trainer):
+    make_trainer([CheckpointHook(3, tmp_path), EvalHook(3, lambda: {"mAP": 0.6})]).train(0, 3)  # scored, then saved
+    again, out = EvalHook(3, lambda: {"mAP": 0.5}), io.StringIO()
+    resumed = make_trainer([again, ProgressHook(4, log_iter=0, console=Console(file=out, width=300), eval_hook=again)])
+    resumed.train(resumed.resume(tmp_path / "model_final"), 4)
+    assert [(r.iteration, r.metrics["mAP"]) for r in again.history] == [(3, 0.6), (4, 0.5)]
+    assert "eval at iter 3" not in out.getvalue() and "eval at iter 4: mAP 0.5000" in out.getvalue()
+
+
 def load_weights_of(trainer, stem):
     load_weights(trainer.model, stem, strict=True)
     return {p.name: p.numpy().copy() for p in trainer.model.parameters()}
