@@ -68,6 +68,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--plateau-every", type=int, default=100)
     parser.add_argument("--finetune-iters", type=int, default=300, help="prune-only and distill-pruned alike")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--controls", type=int, help="seeds of the unpruned control (default: --seeds)")
     parser.add_argument("--target-flops", type=float, default=0.5, help="FLOPs share the sensitivity plan cuts")
     parser.add_argument("--sensitivity-images", type=int, default=64)
     parser.add_argument("--distill-args", default="", help="extra distill-prune flags of the main comparison")
@@ -267,7 +268,8 @@ def main(argv: list[str]) -> None:
         teacher, baseline = bench.final("teacher"), bench.final("baseline")
         runs = [run for name, plan in plans.items() for seed in range(args.seeds)
                 for run in bench.finetunes(name, plan, seed, baseline, teacher)]  # fmt: skip
-        controls = [bench.unpruned_finetune(seed, baseline) for seed in range(args.seeds)]
+        n_controls = args.seeds if args.controls is None else args.controls
+        controls = [bench.unpruned_finetune(seed, baseline) for seed in range(n_controls)]
         prune_only = [run for run in runs if "_prune_only_" in run.name] + controls
         total = args.baseline_iters + args.baseline_tail
         plateau_job = pool.submit(bench.plateau_check(total)) if args.plateau_check > 0 else None
