@@ -110,7 +110,7 @@ class FrozenTeacher:
     someone reached the wrapped model directly.
 
     ``FrozenTeacher(model)`` runs a dygraph model; ``FrozenTeacher.compiled_from(cfg, weights)`` a Paddle
-    Inference graph whose weights never enter this process as dygraph tensors (``model`` is then None).
+    Inference graph, whose weights live only in the predictor (``model`` is then None).
     Either way ``loss`` is the teacher's own YOLOv3 loss on its raw outputs: it needs no weights.
     """
 
@@ -126,7 +126,7 @@ class FrozenTeacher:
     @classmethod
     def compiled_from(cls, cfg: Mapping[str, Any], weights: str, *, prefix: str = "") -> FrozenTeacher:
         """The teacher of ``cfg`` with ``weights``, its forward a Paddle Inference graph (several times faster
-        on a CPU; see ``slimdet.slim.teacher_graph``), built in a child process."""
+        on a CPU; see ``slimdet.slim.teacher_graph``)."""
         teacher = cls.__new__(cls)
         teacher._model = None
         teacher._graph = TeacherGraph(cfg, weights, prefix=prefix)
