@@ -4,7 +4,9 @@ The protocol (all on the synthetic shapes set, every step an installed ``slimdet
 
 1. a teacher, YOLOv3-ResNet34, trained long enough to be clearly stronger than the student;
 2. a baseline student, YOLOv3-MobileNetV1, trained to a plateau (its mAP curve, one evaluation every
-   ``--eval-every`` iterations, is kept), so that a pruned model cannot win by extra iterations alone;
+   ``--eval-every`` iterations, is kept), so that a pruned model cannot win by extra iterations alone; its
+   learning-rate schedule ends ``--baseline-tail`` iterations early and it goes on at the final rate, so that
+   its last 20% hold no decay and show whether it has levelled off;
 3. two pruning plans: ``r578`` (the legacy model zoo's, −69.57% FLOPs at 608 px) and ``sens50``, the
    ratios ``slimdet sensitivity ratios --target-flops 0.5`` derives from the baseline's sensitivities;
 4. for each plan and seed (the seed drives the fine-tuning's data order and augmentation): prune-only
@@ -18,9 +20,9 @@ Results go to ``--results`` (JSON, written after every run) and a table is print
 
 The prune-only fine-tunes run beside the teacher's training, as they need only the baseline. Cost on 2 cores
 at the defaults (96 px, one thread per child, ``--jobs 2``) is about two hours; ``seconds`` in the results keeps
-each part's. ``--teacher-iters 2 --baseline-iters 2 --finetune-iters 2 --eval-every 2 --seeds 1 --num-train 16
---num-test 8 --sensitivity-images 8 --out /tmp/q --results /tmp/q/r.json`` is a one-minute smoke run (its
-mAPs mean nothing).
+each part's. ``--teacher-iters 2 --baseline-iters 2 --baseline-tail 2 --plateau-check 2 --plateau-every 1 --finetune-iters 2
+--eval-every 2 --seeds 1 --num-train 16 --num-test 8 --sensitivity-images 8 --out /tmp/q --results /tmp/q/r.json``
+is a one-minute smoke run (its mAPs mean nothing).
 """
 
 from __future__ import annotations
@@ -54,8 +56,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--num-train", type=int, default=1024)
     parser.add_argument("--num-test", type=int, default=256)
     parser.add_argument("--teacher-iters", type=int, default=2000)
-    parser.add_argument("--baseline-iters", type=int, default=2000)
+    parser.add_argument(
+        "--baseline-iters", type=int, default=2000, help="its schedule: warm-up, decays at 80%% and 90%%"
+    )
+    parser.add_argument("--baseline-tail", type=int, default=500,
+                        help="baseline iterations more at the final LR, so its last 20%% show whether it levelled off")  # fmt: skip
     parser.add_argument("--eval-every", type=int, default=300, help="snapshot/eval interval of teacher and baseline")
+    parser.add_argument("--plateau-check", type=int, default=500,
+                        help="the finished baseline resumed this many iterations more (at its final LR, in a "
+                        "folder of its own), evaluated every --plateau-every: is it still climbing?")  # fmt: skip
+    parser.add_argument("--plateau-every", type=int, default=100)
     parser.add_argument("--finetune-iters", type=int, default=300, help="prune-only and distill-pruned alike")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--target-flops", type=float, default=0.5, help="FLOPs share the sensitivity plan cuts")
@@ -138,22 +148,31 @@ class Bench:
     def run(self, name: str, *args: str, trains: bool = False) -> Run:
         return Run(name, args, self.out / "logs" / f"{name}.json", self.out / "runs" / name if trains else None)
 
-    def config(self, name: str, base: str, iters: int, pretrain: Path | None = None) -> Path:
+    def config(self, name: str, base: str, iters: int, pretrain: Path | None = None, tail: int = 0) -> Path:
         path = self.out / "configs" / f"{name}.yml"
         text = demo_config(shipped_configs() / base, self.size, dataset=self.data, save_dir=self.out / "runs",
-                           name=name, iters=iters, pretrain=pretrain)  # fmt: skip
+                           name=name, iters=iters, pretrain=pretrain, tail=tail)  # fmt: skip
         write_text_atomic(path, text)
         return path
 
     def final(self, name: str) -> Path:
         return self.out / "runs" / name / "model_final"
 
-    def train(self, name: str, base: str, iters: int) -> Run:
-        config = self.config(name, base, iters)
-        every = min(self.args.eval_every, iters)
+    def train(self, name: str, base: str, iters: int, tail: int = 0) -> Run:
+        config = self.config(name, base, iters, tail=tail)
+        every = min(self.args.eval_every, iters + tail)
         return self.run(
             name, "train", "-c", str(config), "--eval", "--seed", "0", "-o", f"snapshot_iter={every}", trains=True
         )
+
+    def plateau_check(self, total_iters: int) -> Run:
+        """The finished baseline resumed (optimizer, LR and RNG as they were) for ``--plateau-check`` more
+        iterations, evaluated densely; its checkpoints go elsewhere, so the baseline the fine-tunes start from
+        stays as it is."""
+        every, more = self.args.plateau_every, self.args.plateau_check
+        overrides = [f"snapshot_iter={every}", f"max_iters={total_iters + more}", f"save_dir={self.out / 'plateau'}"]
+        return self.run("baseline_plateau", "train", "-c", str(self.out / "configs" / "baseline.yml"), "--eval",
+                        "--seed", "0", "--resume", str(self.final("baseline")), "-o", *overrides)  # fmt: skip
 
     def evaluate(self, name: str, config: Path, weights: Path) -> float:
         return self.run(f"eval_{name}", "eval", "-c", str(config), "-w", str(weights))()["metrics"]["mAP"]
@@ -225,7 +244,7 @@ def main(argv: list[str]) -> None:
 
     def student_side() -> tuple[dict, dict[str, dict[str, float]]]:
         """The baseline, its score and the plans: everything prune-only needs, none of it waiting for the teacher."""
-        trained = bench.train("baseline", STUDENT_BASE, args.baseline_iters)()
+        trained = bench.train("baseline", STUDENT_BASE, args.baseline_iters, tail=args.baseline_tail)()
         plans = {"r578": R578}
         if "sens50" in args.plans:
             plans["sens50"] = bench.sensitivity_plan(bench.final("baseline"))
@@ -250,16 +269,24 @@ def main(argv: list[str]) -> None:
                 for run in bench.finetunes(name, plan, seed, baseline, teacher)]  # fmt: skip
         controls = [bench.unpruned_finetune(seed, baseline) for seed in range(args.seeds)]
         prune_only = [run for run in runs if "_prune_only_" in run.name] + controls
+        total = args.baseline_iters + args.baseline_tail
+        plateau_job = pool.submit(bench.plateau_check(total)) if args.plateau_check > 0 else None
         maps_of = {run.name: pool.submit(scored, run) for run in prune_only}
         teacher_train = teacher_job.result()
         maps_of |= {run.name: pool.submit(scored, run) for run in runs if run not in prune_only}
         maps = {name: job.result() for name, job in maps_of.items()}
+        plateau_curve = [p for p in plateau_job.result()["evals"] if p["iteration"] > total] if plateau_job else []
     results: dict = {
         "teacher_map": teacher_map["mAP"],
         "baseline_map": bench.evaluate("baseline", bench.out / "configs" / "baseline.yml", baseline),
         "curves": {"teacher": teacher_train["evals"], "baseline": baseline_train["evals"]},
         "input_size": args.size,
-        "iterations": {"teacher": args.teacher_iters, "baseline": args.baseline_iters, "finetune": args.finetune_iters},
+        "iterations": {
+            "teacher": args.teacher_iters,
+            "baseline": args.baseline_iters + args.baseline_tail,
+            "baseline_at_final_lr": args.baseline_tail,
+            "finetune": args.finetune_iters,
+        },
         "images": {"train": args.num_train, "test": args.num_test},
         "distill_args": args.distill_args,
         "baseline_finetuned": [maps[run.name] for run in controls],
@@ -269,6 +296,10 @@ def main(argv: list[str]) -> None:
         "seconds": {"teacher": teacher_train["seconds"], "baseline": baseline_train["seconds"]},
     }
     results["baseline_climb_last_fifth"] = climb_over_last_fifth(baseline_train["evals"])
+    if plateau_curve:
+        gains = [100 * (point["mAP"] - results["baseline_map"]) for point in plateau_curve]
+        results["plateau_check"] = {"iterations": args.plateau_check, "curve": plateau_curve,
+                                    "best_gain": max(gains), "mean_gain": statistics.fmean(gains)}  # fmt: skip
     results["teacher_margin"] = 100 * (results["teacher_map"] - results["baseline_map"])
     for name, plan in plans.items():
         results["plan_ratios"][name] = plan
@@ -287,6 +318,10 @@ def print_table(results: dict) -> None:
     print(f"teacher {100 * results['teacher_map']:.2f}, baseline {100 * results['baseline_map']:.2f} (mAP %, "
           f"{results['input_size']} px): teacher margin {results['teacher_margin']:+.2f} (goal ≥ +10), baseline climb "
           f"over its last 20% of iterations {results['baseline_climb_last_fifth']:+.2f} (plateau: ≤ +1)")  # fmt: skip
+    if "plateau_check" in results:
+        check = results["plateau_check"]
+        print(f"baseline resumed {check['iterations']} iterations more at its final LR: best {check['best_gain']:+.2f}, "
+              f"mean {check['mean_gain']:+.2f} over {len(check['curve'])} evaluations")  # fmt: skip
     more = [100 * m for m in results["baseline_finetuned"]]
     print(f"baseline trained {results['iterations']['finetune']} iterations more, unpruned (the fine-tunes' extra "
           f"steps alone): {statistics.fmean(more):.2f} ± {statistics.stdev(more) if len(more) > 1 else 0:.2f}")  # fmt: skip

@@ -312,6 +312,7 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         trainer = Trainer(net, optimizer, scheduler, loader.forever)
     else:
         from slimdet.slim.distill import FrozenTeacher
+        from slimdet.slim.distill_settings import DistillSettings
         from slimdet.slim.distill_step import DistillStep
 
         optimizer, scheduler = build_optimizer(student, model)
@@ -320,7 +321,7 @@ def child_slimdet(task: str, work: Path, steps: int, warmup: int) -> dict:
         net = paddle.DataParallel(model) if world_size > 1 else model
         # teacher_loss_every=1: the teacher's own loss every step, as ppdet computes it; the legacy balance:
         # ppdet applies its weight 1000 unscaled, so the two losses compare number for number
-        step = DistillStep(teacher, distill_balance="legacy", teacher_loss_every=1)
+        step = DistillStep(teacher, DistillSettings(balance="legacy"), teacher_loss_every=1)
         trainer = Trainer(net, optimizer, scheduler, loader.forever, step=step)
     trainer.max_iter = steps + warmup
     trainer.data = loader.forever(0)

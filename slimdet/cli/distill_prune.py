@@ -21,6 +21,7 @@ from slimdet.cli._options import (
     SeedOption,
 )
 from slimdet.cli._render import print_json, print_training
+from slimdet.slim.distill_settings import DistillSettings
 
 TeacherOverrideOption = Annotated[
     list[str] | None,
@@ -77,6 +78,22 @@ def distill_prune_command(
             "logits divided by T, the terms scaled by T². 1 (default) is the legacy loss.",
         ),
     ] = 1.0,
+    distill_confidence: Annotated[
+        float,
+        typer.Option(
+            "--distill-confidence",
+            help="Copy the teacher's boxes and classes only where its confidence σ(obj) is at least P, in [0, 1); "
+            "the objectness term is unchanged. 0 (default) is the legacy loss.",
+        ),
+    ] = 0.0,
+    distill_feature: Annotated[
+        float,
+        typer.Option(
+            "--distill-feature",
+            help="Weight W of a feature term: attention transfer between the teacher's and the student's neck "
+            "tips (works with pruned channels), balanced like --distill-weight. 0 (default): off, the legacy loss.",
+        ),
+    ] = 0.0,
     teacher_engine: Annotated[
         str,
         typer.Option(
@@ -126,8 +143,13 @@ def distill_prune_command(
         "pruned_params": pruned_params,
         "pruned_ratios": pruned_ratios,
         "criterion": criterion,
-        "distill_balance": distill_balance,
-        "distill_temperature": distill_temperature,
+        "distill": DistillSettings(
+            weight=distill_weight,
+            balance=distill_balance,
+            temperature=distill_temperature,
+            confidence=distill_confidence,
+            feature=distill_feature,
+        ),
         "teacher_engine": teacher_engine,
         "eval": evaluate,
         "resume": resume,
@@ -141,9 +163,7 @@ def distill_prune_command(
     relaunch_with_nproc(ctx, nproc, student_cfg, device, checks)  # --nproc: this command again, in N processes
     from slimdet.commands.distill_prune import distill_prune
 
-    result = distill_prune(
-        student_cfg, teacher_cfg, **run, distill_weight=distill_weight, seed=seed, device=device, quiet=quiet
-    )
+    result = distill_prune(student_cfg, teacher_cfg, **run, seed=seed, device=device, quiet=quiet)
     if as_json:
         print_json(result.to_dict())
         return
@@ -152,7 +172,6 @@ def distill_prune_command(
         "teacher": f"{result.teacher_config} ({result.teacher_weights})",
         "teacher engine": result.teacher_engine,
         "teacher overrides": "\n".join(result.teacher_overrides) or "none",  # one per line: paths are long
-        "distill weight": f"{result.distill_weight:g} ({result.distill_balance} balance)"
-        + (f", temperature {result.distill_temperature:g}" if result.distill_temperature != 1 else ""),
+        "distill weight": result.distill.describe(),
     }
     print_training("distill-prune", result.training, head, {"pruning plan": result.final_plan})

@@ -56,6 +56,7 @@ from slimdet.config.sizes import eval_input_size
 from slimdet.data.synth import write_synthetic_voc
 from slimdet.errors import SlimdetError
 from slimdet.slim.assemble import build_trained_model
+from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan
 from slimdet.slim.sensitivity_trials import TrialSpec
@@ -270,7 +271,7 @@ def _distill(
         teacher_pretrained=str(teacher_weights),
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
-        distill_weight=weight,
+        distill=DistillSettings(weight=weight),
         quiet=True,
     )
 

@@ -91,20 +91,31 @@ def shipped_configs() -> Path:
 
 
 def demo_config(
-    base: Path, size: DemoSize, *, dataset: Path, save_dir: Path, name: str, iters: int, pretrain: Path | None = None
+    base: Path,
+    size: DemoSize,
+    *,
+    dataset: Path,
+    save_dir: Path,
+    name: str,
+    iters: int,
+    pretrain: Path | None = None,
+    tail: int = 0,
 ) -> str:
     """A shapes config (``base``) retargeted at ``dataset`` and ``size``; its checkpoints in ``save_dir/name``;
-    ``pretrain``: the weights it starts from (partial load, as pretrain_weights always is)."""
+    ``pretrain``: the weights it starts from (partial load, as pretrain_weights always is). The schedule (warm-up,
+    decays at 80% and 90%) spans ``iters``; ``tail`` more iterations follow at its final learning rate, so that
+    a curve can show whether training has levelled off after the last decay."""
     s = size.input_size
     warmup = max(1, iters // 10)
     first = max(1, int(iters * 0.8))
     milestones = [first, max(first + 1, int(iters * 0.9))]  # strictly increasing, as the optimizer demands
     dataset_tag = f"!VOCDataSet {{dataset_dir: {dataset}, anno_path: %s, use_default_label: false, label_list: label_list.txt, with_background: false}}"
-    return f"""# Written by `slimdet demo`: {base.name} at {s} px, {iters} iterations.
+    total = iters + tail
+    return f"""# Written by `slimdet demo`: {base.name} at {s} px, {total} iterations.
 _BASE_: {base}
-max_iters: {iters}
-snapshot_iter: {iters}
-log_iter: {max(1, iters // 10)}
+max_iters: {total}
+snapshot_iter: {total}
+log_iter: {max(1, total // 10)}
 save_dir: {save_dir}
 weights: {save_dir}/{name}/model_final
 pretrain_weights: {pretrain if pretrain is not None else "null"}

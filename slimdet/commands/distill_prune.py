@@ -31,9 +31,9 @@ from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
 from slimdet.inference import resolve_engine
 from slimdet.modeling.build import build_model
-from slimdet.slim.balance import DEFAULT_BALANCE
 from slimdet.slim.checks import check_distill_prune
-from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher
+from slimdet.slim.distill import FrozenTeacher
+from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.distill_step import DistillStep
 from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan, sidecar_path
 from slimdet.weights import load_weights
@@ -48,12 +48,10 @@ class DistillPruneResult:
     teacher_config: str
     teacher_weights: str
     teacher_engine: str  # what ran the teacher's forward: "inference" or "dygraph"
-    distill_weight: float
-    distill_balance: str  # how the weight follows the input size (slimdet.slim.balance)
+    distill: DistillSettings
     plan: PruningPlan
     training: TrainResult
     teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
-    distill_temperature: float = 1.0  # softens the soft targets (slimdet.slim.distill); 1: the legacy loss
 
     @property
     def pruning(self) -> PruneReport:
@@ -74,9 +72,7 @@ class DistillPruneResult:
             "teacher_weights": self.teacher_weights,
             "teacher_engine": self.teacher_engine,
             "teacher_overrides": list(self.teacher_overrides),
-            "distill_weight": self.distill_weight,
-            "distill_balance": self.distill_balance,
-            "distill_temperature": self.distill_temperature,
+            **self.distill.to_dict(),
             "plan": self.plan.to_dict(),
             "final_plan": self.final_plan,
         }
@@ -90,9 +86,7 @@ def distill_prune(
     pruned_params: str | None = None,
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
-    distill_weight: float = DEFAULT_DISTILL_WEIGHT,
-    distill_balance: str = DEFAULT_BALANCE,
-    distill_temperature: float = 1.0,
+    distill: DistillSettings = DistillSettings(),
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -116,8 +110,7 @@ def distill_prune(
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
         criterion=criterion,
-        distill_balance=distill_balance,
-        distill_temperature=distill_temperature,
+        distill=distill,
         teacher_engine=teacher_engine,
         eval=eval,
         resume=resume,
@@ -126,7 +119,7 @@ def distill_prune(
     teacher_data = teacher_cfg.to_dict()
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
     engine = resolve_engine(teacher_engine, used)
-    teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference")
+    teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference", tips=distill.feature > 0)
     training = train_from_config(
         student_cfg,
         eval=eval,
@@ -135,24 +128,16 @@ def distill_prune(
         device=device,
         quiet=quiet,
         plan=plan,
-        step=DistillStep(
-            teacher,
-            distill_weight=distill_weight,
-            distill_balance=distill_balance,
-            distill_temperature=distill_temperature,
-            teacher_loss_every=student_cfg.log_iter,
-        ),
+        step=DistillStep(teacher, distill, teacher_loss_every=student_cfg.log_iter),
     )
     return DistillPruneResult(
         teacher_config=teacher_cfg.name,
         teacher_weights=str(teacher_pretrained),
         teacher_engine=engine,
-        distill_weight=float(distill_weight),
-        distill_balance=distill_balance,
+        distill=distill,
         plan=plan,
         training=training,
         teacher_overrides=teacher_cfg.overrides,
-        distill_temperature=float(distill_temperature),
     )
 
 
@@ -164,8 +149,7 @@ def check_distill_prune_run(
     pruned_params: str | None = None,
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
-    distill_balance: str = DEFAULT_BALANCE,
-    distill_temperature: float = 1.0,
+    distill: DistillSettings = DistillSettings(),
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
@@ -188,8 +172,7 @@ def check_distill_prune_run(
         teacher_pretrained=teacher_pretrained,
         criterion=criterion,
         teacher_engine=teacher_engine,
-        distill_balance=distill_balance,
-        distill_temperature=distill_temperature,
+        distill=distill,
         evaluate=eval,
     )
     plan = resolve_plan(plan, saved)
@@ -197,17 +180,20 @@ def check_distill_prune_run(
     return resume, plan
 
 
-def build_teacher(teacher_cfg: Mapping[str, Any], weights: str, *, compiled: bool = False) -> FrozenTeacher:
+def build_teacher(
+    teacher_cfg: Mapping[str, Any], weights: str, *, compiled: bool = False, tips: bool = False
+) -> FrozenTeacher:
     """The teacher of ``teacher_cfg`` with ``weights`` loaded strictly, frozen (a ``FrozenTeacher``).
 
     Its loss is always the fine-grained one, whatever its config says: ``teacher_loss`` is reported
     next to the student's fine-grained loss, as the legacy script (whose ``-o
     use_fine_grained_loss=true`` reached the teacher too) printed it. ``compiled`` runs its forward
-    through Paddle Inference (see ``FrozenTeacher``).
+    through Paddle Inference (see ``FrozenTeacher``), its graph also giving the tip feature maps with ``tips``
+    (a dygraph teacher always can).
     """
     cfg = {**teacher_cfg, "use_fine_grained_loss": True}
     if compiled:
-        return FrozenTeacher.compiled_from(cfg, weights, prefix=TEACHER_PREFIX)
+        return FrozenTeacher.compiled_from(cfg, weights, prefix=TEACHER_PREFIX, tips=tips)
     model = build_model(cfg, name_prefix=TEACHER_PREFIX)
     load_weights(model, weights, strict=True)
     return FrozenTeacher(model)

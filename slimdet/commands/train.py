@@ -161,14 +161,15 @@ def train_from_config(
         )
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
     progress = ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation)
-    # Order matters: the checkpoint is written before evaluating, so a crashing evaluation still leaves
-    # the snapshot to resume from; progress comes last to report the step's losses and the new mAP. The
+    # Order matters: the loss curve takes the step before the checkpoint does, so that the checkpoint carries
+    # it; the checkpoint is written before evaluating, so a crashing evaluation still leaves the snapshot to
+    # resume from; progress comes last to report the step's losses and the new mAP. The
     # sidecars only act before a save: the plan (a stale one goes when the run is not pruned) and the class
     # names, so that export and infer name the classes on a machine without the dataset.
     hooks: list[Hook] = []
     if rank == 0:
         sidecars = [PlanSidecarHook(plan), ClassNamesHook(loader.dataset.class_names)]
-        hooks = [*sidecars, saver, *([evaluation] if evaluation else []), history, progress]
+        hooks = [*sidecars, history, saver, *([evaluation] if evaluation else []), progress]
 
     net = paddle.DataParallel(model) if world_size > 1 else model
     trainer = Trainer(net, optimizer, scheduler, loader.forever, hooks, step=step, seed=seed)

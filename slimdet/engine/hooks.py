@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -48,6 +48,13 @@ class Hook:
 
     def after_train(self, trainer: Trainer) -> None:
         pass
+
+    def state_dict(self) -> dict[str, Any]:
+        """What this hook has gathered that a resumed run must continue from (JSON-able; empty: nothing)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Take back what ``state_dict`` gave, from a checkpoint being resumed."""
 
 
 class ClassNamesHook(Hook):
@@ -105,7 +112,11 @@ class EvalRecord:
 
 class EvalHook(Hook):
     """Calls ``evaluate_fn`` every ``every`` steps and after the last one; keeps the weights with the
-    best ``mAP`` as ``best_dir/best_model.pdparams`` (after the hooks' ``before_save``) when ``best_dir`` is given."""
+    best ``mAP`` as ``best_dir/best_model.pdparams`` (after the hooks' ``before_save``) when ``best_dir`` is given.
+
+    Its history travels in the checkpoints, so that a resumed run reports the whole mAP curve and a worse
+    model evaluated after the resume cannot replace the best one found before it.
+    """
 
     def __init__(
         self,
@@ -120,9 +131,19 @@ class EvalHook(Hook):
         self.best: EvalRecord | None = None
         self.seconds = 0.0  # spent evaluating, so that training speed can be told apart
 
-    def after_step(self, trainer: Trainer) -> None:
-        if (self.every > 0 and trainer.iter % self.every == 0) or trainer.iter == trainer.max_iter:
+    def before_train(self, trainer: Trainer) -> None:
+        """A run resumed from a snapshot scores it first: checkpoints are written before the evaluation of
+        their iteration, so the run that wrote this one never recorded its score in it."""
+        start = trainer.start_iter
+        if start > 0 and self._due(start, trainer) and all(r.iteration != start for r in self.history):
             self._evaluate(trainer)
+
+    def after_step(self, trainer: Trainer) -> None:
+        if self._due(trainer.iter, trainer):
+            self._evaluate(trainer)
+
+    def _due(self, iteration: int, trainer: Trainer) -> bool:
+        return (self.every > 0 and iteration % self.every == 0) or iteration == trainer.max_iter
 
     def _evaluate(self, trainer: Trainer) -> None:
         started = time.perf_counter()
@@ -140,10 +161,18 @@ class EvalHook(Hook):
                 trainer.before_save(self.best_dir / BEST_NAME)
                 save_weights(trainer.model, self.best_dir / f"{BEST_NAME}{checkpoint.WEIGHTS_SUFFIX}")
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [{"iteration": r.iteration, "metrics": dict(r.metrics)} for r in self.history]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.history = [EvalRecord(int(r["iteration"]), r["metrics"]) for r in state.get("history", [])]
+        self.best = max(self.history, key=lambda record: record.metrics["mAP"], default=None)
+
 
 class LossHistory(Hook):
     """The mean total loss over each window of ``every`` steps, as (last iteration, mean) pairs: the
-    smoothed curve the legacy logs showed, kept in the result so a run's learning can be checked."""
+    smoothed curve the legacy logs showed, kept in the result so a run's learning can be checked (and, through
+    the checkpoints, across a resume)."""
 
     def __init__(self, every: int) -> None:
         self.every = max(1, every)
@@ -155,6 +184,13 @@ class LossHistory(Hook):
         if trainer.iter % self.every == 0 or trainer.iter == trainer.max_iter:
             self.points.append((trainer.iter, sum(self._window) / len(self._window)))
             self._window.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"points": [list(point) for point in self.points], "window": list(self._window)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.points = [(int(iteration), float(loss)) for iteration, loss in state.get("points", [])]
+        self._window = [float(loss) for loss in state.get("window", [])]
 
 
 class ProgressHook(Hook):
@@ -183,6 +219,10 @@ class ProgressHook(Hook):
 
     def before_train(self, trainer: Trainer) -> None:
         self._started = time.perf_counter()
+        # Evaluations a resumed run inherited were printed by the run that made them (the snapshot it resumed
+        # from is scored anew, so it is not one of them).
+        inherited = [r for r in self.eval_hook.history if r.iteration < trainer.start_iter] if self.eval_hook else []
+        self._reported_evals = len(inherited)
         if self.quiet:
             return
         self._bar = Progress(

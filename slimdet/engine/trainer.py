@@ -167,6 +167,7 @@ class Trainer:
             "lr_scheduler": self.lr_scheduler.state_dict(),
             "rng": _rng_state(),
             "seed": self.seed,
+            "hooks": {type(hook).__name__: state for hook in self.hooks if (state := hook.state_dict())},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -174,6 +175,10 @@ class Trainer:
         self.lr_scheduler.set_state_dict(state["lr_scheduler"])
         _set_rng_state(state["rng"])
         self.seed = state["seed"]
+        hook_states = state.get("hooks", {})  # absent in checkpoints written before hooks kept any state
+        for hook in self.hooks:
+            if type(hook).__name__ in hook_states:
+                hook.load_state_dict(hook_states[type(hook).__name__])
 
     def resume(self, path: str | Path) -> int:
         """Restore weights, optimizer, LR, iteration and RNG from a checkpoint; returns the iteration."""

@@ -113,6 +113,14 @@ class YOLOv3Head(nn.Layer):
     def forward(self, features: Sequence[paddle.Tensor]) -> list[paddle.Tensor]:
         return [output for _, output in self.levels(features)]
 
+    def outputs_and_tips(self, features: Sequence[paddle.Tensor]) -> tuple[list[paddle.Tensor], list[paddle.Tensor]]:
+        """The raw outputs and, per level, the tip's feature map that the output conv reads (coarsest first).
+
+        The tips are computed on the way anyway; a feature-level distillation term compares them.
+        """
+        levels = self._run(features, 0, None)
+        return [output for _, _, output in levels], [tip for _, tip, _ in levels]
+
     def levels(
         self, features: Sequence[paddle.Tensor], start: int = 0, route: paddle.Tensor | None = None
     ) -> list[tuple[paddle.Tensor, paddle.Tensor]]:
@@ -121,6 +129,12 @@ class YOLOv3Head(nn.Layer):
         Level i reads its backbone feature and, after level 0, level i-1's route (through the transition):
         so levels before ``start`` need not run again when only later ones changed (sensitivity trials).
         """
+        return [(route, output) for route, _, output in self._run(features, start, route)]
+
+    def _run(
+        self, features: Sequence[paddle.Tensor], start: int, route: paddle.Tensor | None
+    ) -> list[tuple[paddle.Tensor, paddle.Tensor, paddle.Tensor]]:
+        """(route, tip, raw output) of each level from ``start`` on (see ``levels``)."""
         done = []
         coarse_first = list(reversed(features))
         for i in range(start, len(coarse_first)):
@@ -129,7 +143,7 @@ class YOLOv3Head(nn.Layer):
                 up = F.interpolate(self.transitions[i - 1](route), scale_factor=2, mode="nearest")
                 x = paddle.concat([up, feature], axis=1)  # route first, backbone second
             route, tip = self.blocks[i](x)
-            done.append((route, self.outputs[i](tip)))
+            done.append((route, tip, self.outputs[i](tip)))
         return done
 
     def output_from_route(self, level: int, route: paddle.Tensor) -> paddle.Tensor:

@@ -45,14 +45,20 @@ class RawOutputs(nn.Layer):
     YOLOv3's forward needs ``im_size`` in eval mode and ground truth in train mode, and its post-processing
     has no convolutions: the raw feature maps (coarsest level first) are all that pruning, FLOPs counting
     and the teacher graph need. Holding the detector as a sublayer lets PaddleSlim reach its parameters.
+    With ``tips`` the forward gives the raw outputs followed by the tip feature maps that feed them
+    (``detector.raw_outputs_and_tips``), for a teacher graph that serves a feature-level distillation term.
     """
 
-    def __init__(self, detector: nn.Layer) -> None:
+    def __init__(self, detector: nn.Layer, *, tips: bool = False) -> None:
         super().__init__()
         self.detector = detector
         self._has_raw_outputs = hasattr(detector, "raw_outputs")  # decided here: to_static traces forward
+        self._tips = tips
 
     def forward(self, image):
+        if self._tips:
+            outputs, tips = self.detector.raw_outputs_and_tips(image)
+            return [*outputs, *tips]
         if self._has_raw_outputs:
             return self.detector.raw_outputs(image)
         return self.detector(image)

@@ -23,8 +23,10 @@ class YOLOv3(nn.Layer):
     """A YOLOv3 detector whose persistables carry PaddleDetection 0.x names.
 
     * ``raw_outputs(image)``: per level, coarsest first, [N, A·(5+C), H/r, W/r] for r = 32, 16, 8.
+    * ``raw_outputs_and_tips(image)``: those and, per level, the tip feature map the output conv reads.
     * ``forward(image, im_size=None, gt=None)``: in train mode ``loss(outputs, gt)`` plus
-      ``{"head_outputs": outputs}``; in eval mode ``{"bbox": [K, 6] (class, score, x1, y1, x2, y2 in
+      ``{"head_outputs": outputs, "head_tips": tips}`` (the tips cost nothing: they are computed anyway, and
+      kept for the backward pass); in eval mode ``{"bbox": [K, 6] (class, score, x1, y1, x2, y2 in
       original pixels), "bbox_num": [N] int32}``. Without ``im_size`` the input size is used, i.e.
       boxes come out in network-input pixels.
     * ``name_prefix``: what was put in front of every legacy name (``""`` or e.g. ``"teacher_"``).
@@ -74,17 +76,21 @@ class YOLOv3(nn.Layer):
     def raw_outputs(self, image: paddle.Tensor) -> list[paddle.Tensor]:
         return self.head(self.backbone(image))
 
+    def raw_outputs_and_tips(self, image: paddle.Tensor) -> tuple[list[paddle.Tensor], list[paddle.Tensor]]:
+        return self.head.outputs_and_tips(self.backbone(image))
+
     def forward(
         self,
         image: paddle.Tensor,
         im_size: paddle.Tensor | None = None,
         gt: Mapping[str, paddle.Tensor] | None = None,
     ) -> dict[str, Any]:
-        outputs = self.raw_outputs(image)
         if self.training:
             if self.loss is None or gt is None:
                 raise ValueError("train mode needs a loss and gt; call model.eval() to get detections instead")
-            return {**self.loss(outputs, gt), "head_outputs": outputs}
+            outputs, tips = self.raw_outputs_and_tips(image)
+            return {**self.loss(outputs, gt), "head_outputs": outputs, "head_tips": tips}
+        outputs = self.raw_outputs(image)
         if im_size is None:
             hw = paddle.cast(paddle.shape(image)[2:4], "int32")
             im_size = paddle.expand(paddle.unsqueeze(hw, 0), [paddle.shape(image)[0], 2])

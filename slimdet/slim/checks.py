@@ -17,7 +17,7 @@ from slimdet.config.geometry import DEFAULT_NUM_CLASSES, HEAD_SECTION, YOLOV3_AN
 from slimdet.data.build import dataset_folder_problems
 from slimdet.errors import ConfigError, PlanError, SlimdetError, did_you_mean
 from slimdet.inference import ENGINES as TEACHER_ENGINES
-from slimdet.slim.balance import BALANCES, DEFAULT_BALANCE
+from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.plan import PruningPlan
 
 
@@ -30,8 +30,7 @@ def check_distill_prune(
     teacher_pretrained: str | None,
     criterion: str = "l1_norm",
     teacher_engine: str = "auto",
-    distill_balance: str = DEFAULT_BALANCE,
-    distill_temperature: float = 1.0,
+    distill: DistillSettings = DistillSettings(),
     evaluate: bool = False,
 ) -> PruningPlan:
     """Check a distill-prune request and return its pruning plan; one ``SlimdetError`` lists every problem.
@@ -61,13 +60,7 @@ def check_distill_prune(
             f"unknown teacher engine '{teacher_engine}'{did_you_mean(teacher_engine, TEACHER_ENGINES)}: "
             f"choose one of {', '.join(TEACHER_ENGINES)}"
         )
-    if distill_balance not in BALANCES:
-        problems.append(
-            f"unknown distill balance '{distill_balance}'{did_you_mean(distill_balance, BALANCES)}: "
-            f"choose one of {', '.join(BALANCES)}"
-        )
-    if not distill_temperature > 0:
-        problems.append(f"--distill-temperature must be above 0 (1: the legacy loss), got {distill_temperature:g}")
+    problems += distill.problems()
     if problems:
         raise SlimdetError("; ".join(problems))
     assert plan is not None  # no problems means the plan parsed

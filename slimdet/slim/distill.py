@@ -15,6 +15,15 @@ An opt-in ``temperature`` T (not in the legacy tool; T = 1 is exactly the loss a
 as in knowledge distillation: the BCE terms of x, y and the classes compare σ(s/T) with σ(t/T) and are scaled
 by T², so their gradients keep their size; w, h (L1) and the hard objectness target do not change.
 
+An opt-in ``min_confidence`` P (0, the default, is the loss above) zeroes the reg and cls terms at the cells
+where σ(tobj) < P: the student stops copying boxes and classes where the teacher sees nothing; the
+objectness term is unchanged.
+
+An opt-in feature-level term, ``attention_transfer_loss``, compares the teacher's and the student's neck
+features: for each level the tip feature map that the output conv reads, reduced per image to a spatial
+attention map (mean over channels of f², flattened, L2-normalised). That needs no learned adapter, so it
+works whatever channels pruning left the student.
+
 The weight is applied per batch through ``slimdet.slim.balance``: these terms are grid means while the
 YOLOv3 loss is a grid sum, so a fixed weight would mean something else at every input size.
 """
@@ -29,9 +38,9 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from slimdet.modeling.losses import YOLOv3Loss, split_output
+from slimdet.slim.distill_settings import DEFAULT_DISTILL_WEIGHT
 from slimdet.slim.teacher_graph import TeacherGraph
 
-DEFAULT_DISTILL_WEIGHT = 1000.0
 Level = Mapping[str, paddle.Tensor]  # split logits: x, y, w, h, obj [N,A,H,W]; cls [N,A,H,W,C]
 
 
@@ -40,6 +49,7 @@ def split_distill_loss(
     teacher: Sequence[Level],
     weight: float = DEFAULT_DISTILL_WEIGHT,
     temperature: float = 1.0,
+    min_confidence: float = 0.0,
 ) -> dict[str, paddle.Tensor]:
     """The split distillation loss over already-split levels (coarsest first, as ``split_output`` gives).
 
@@ -57,6 +67,8 @@ def split_distill_loss(
                 "(they must agree on anchors, classes and input size)"
             )
         confidence = F.sigmoid(t["obj"])
+        if min_confidence > 0:  # at 0 not a single operation more: the legacy loss bit for bit
+            confidence = confidence * (confidence >= min_confidence).astype(confidence.dtype)
         level_reg = (
             _soft_bce(s["x"], t["x"], temperature)
             + _soft_bce(s["y"], t["y"], temperature)
@@ -80,6 +92,7 @@ def distill_loss_from_outputs(
     weight: float = DEFAULT_DISTILL_WEIGHT,
     num_anchors: int = 3,
     temperature: float = 1.0,
+    min_confidence: float = 0.0,
 ) -> dict[str, paddle.Tensor]:
     """``split_distill_loss`` on raw head outputs ([N, A·(5+C), H, W] per level), split the loss's way."""
     return split_distill_loss(
@@ -87,7 +100,39 @@ def distill_loss_from_outputs(
         [split_output(out, num_classes, num_anchors) for out in teacher_outputs],
         weight,
         temperature,
+        min_confidence,
     )
+
+
+def attention_transfer_loss(
+    student_tips: Sequence[paddle.Tensor], teacher_tips: Sequence[paddle.Tensor]
+) -> paddle.Tensor:
+    """Sum over levels of the mean over images of ‖a_student − a_teacher‖², a = ``attention_map`` of a tip.
+
+    The channel counts may differ (a pruned student against its unpruned teacher): only the spatial
+    attention is compared. The result lies in [0, 4] per level whatever the input size, like the split
+    loss's grid means. No gradient flows into the teacher's tensors.
+    """
+    if len(student_tips) != len(teacher_tips):
+        raise ValueError(f"student has {len(student_tips)} feature levels but teacher has {len(teacher_tips)}")
+    total = paddle.zeros([], dtype="float32")
+    for level, (s, t) in enumerate(zip(student_tips, teacher_tips)):
+        if s.shape[0] != t.shape[0] or s.shape[2:] != t.shape[2:]:
+            raise ValueError(
+                f"level {level}: student features {s.shape} but teacher {t.shape} (batch and H, W must agree)"
+            )
+        difference = attention_map(s) - attention_map(t.detach())
+        total = total + (difference * difference).sum(axis=1).mean()
+    return total
+
+
+def attention_map(features: paddle.Tensor, eps: float = 1e-6) -> paddle.Tensor:
+    """[N, C, H, W] → [N, H·W]: the mean over channels of f², L2-normalised per image.
+
+    The norm is sqrt(Σa² + eps²), so an all-zero map gives zeros and a finite gradient, not 0/0.
+    """
+    attention = paddle.flatten((features * features).mean(axis=1), start_axis=1)
+    return attention / paddle.sqrt((attention * attention).sum(axis=1, keepdim=True) + eps * eps)
 
 
 def _soft_bce(logits: paddle.Tensor, teacher_logits: paddle.Tensor, temperature: float = 1.0) -> paddle.Tensor:
@@ -110,7 +155,9 @@ class FrozenTeacher:
     someone reached the wrapped model directly.
 
     ``FrozenTeacher(model)`` runs a dygraph model; ``FrozenTeacher.compiled_from(cfg, weights)`` a Paddle
-    Inference graph, whose weights live only in the predictor (``model`` is then None).
+    Inference graph, whose weights live only in the predictor (``model`` is then None), which gives
+    ``outputs_and_tips`` only when built with ``tips=True`` (the default graph outputs no more than the raw
+    outputs).
     Either way ``loss`` is the teacher's own YOLOv3 loss on its raw outputs: it needs no weights.
     """
 
@@ -124,12 +171,14 @@ class FrozenTeacher:
         self._hold_eval()
 
     @classmethod
-    def compiled_from(cls, cfg: Mapping[str, Any], weights: str, *, prefix: str = "") -> FrozenTeacher:
+    def compiled_from(
+        cls, cfg: Mapping[str, Any], weights: str, *, prefix: str = "", tips: bool = False
+    ) -> FrozenTeacher:
         """The teacher of ``cfg`` with ``weights``, its forward a Paddle Inference graph (several times faster
-        on a CPU; see ``slimdet.slim.teacher_graph``)."""
+        on a CPU; see ``slimdet.slim.teacher_graph``); with ``tips`` the graph also gives the tip feature maps."""
         teacher = cls.__new__(cls)
         teacher._model = None
-        teacher._graph = TeacherGraph(cfg, weights, prefix=prefix)
+        teacher._graph = TeacherGraph(cfg, weights, prefix=prefix, tips=tips)
         teacher._loss = YOLOv3Loss.from_config(cfg)
         return teacher
 
@@ -175,6 +224,14 @@ class FrozenTeacher:
         self._hold_eval()
         with paddle.no_grad():
             return self._model.raw_outputs(image)
+
+    def outputs_and_tips(self, image: paddle.Tensor) -> tuple[list[paddle.Tensor], list[paddle.Tensor]]:
+        """The teacher's raw head outputs and the tip feature maps that feed them, without gradients."""
+        if self._graph is not None:
+            return self._graph.outputs_and_tips(image)
+        self._hold_eval()
+        with paddle.no_grad():
+            return self._model.raw_outputs_and_tips(image)
 
     def loss(self, outputs: Sequence[paddle.Tensor], gt: Mapping[str, paddle.Tensor]) -> dict[str, paddle.Tensor]:
         """The teacher's own YOLOv3 loss terms for its raw ``outputs`` against ``gt``, without gradients."""

@@ -6,12 +6,17 @@ docs/legacy.md, "Distillation"):
 
 1. the student's forward in train mode: its YOLOv3 loss terms and its raw head outputs;
 2. the frozen teacher's raw outputs on the same image (eval mode, no gradients);
-3. ``distill_loss_from_outputs`` × ``distill_weight`` (legacy 1000), balanced for this batch's input size
-   (``distill_balance``, see ``slimdet.slim.balance``);
-4. the trainer then runs backward on ``loss = student_loss + distill_loss``.
+3. ``distill_loss_from_outputs`` × the settings' ``weight`` (legacy 1000), balanced for this batch's input size
+   (``balance``, see ``slimdet.slim.balance``);
+4. opt-in (the settings' ``feature`` W > 0, not in the legacy tool): ``distill_feature`` = W × the attention-transfer
+   term between the student's and the teacher's tip feature maps, balanced like the split loss: both are
+   size-free (grid means, normalised maps) while the YOLOv3 loss grows with the grid, so the same
+   ``balanced_weight`` keeps each in proportion to it at every input size. It is part of ``distill_loss``;
+5. the trainer then runs backward on ``loss = student_loss + distill_loss``.
 
 Reported per step: ``loss`` (the total, what the optimizer minimises, as the legacy log's "loss"),
-``student_loss`` and its terms (``loss_xy`` …), ``distill_loss`` and its parts (``distill_reg`` …), and
+``student_loss`` and its terms (``loss_xy`` …), ``distill_loss`` and its parts (``distill_reg`` …,
+``distill_feature`` when that term is on), and
 ``teacher_loss``, the teacher's own YOLOv3 loss on the batch. The legacy script printed the teacher's
 loss only on log lines; here it is computed only on the steps that log (every ``teacher_loss_every``
 steps and the last one), from the teacher outputs the step already has, so other steps pay nothing
@@ -23,8 +28,9 @@ from __future__ import annotations
 import paddle
 
 from slimdet.engine.trainer import Batch, Trainer, split_batch
-from slimdet.slim.balance import DEFAULT_BALANCE, balanced_weight
-from slimdet.slim.distill import DEFAULT_DISTILL_WEIGHT, FrozenTeacher, distill_loss_from_outputs
+from slimdet.slim.balance import balanced_weight
+from slimdet.slim.distill import FrozenTeacher, attention_transfer_loss, distill_loss_from_outputs
+from slimdet.slim.distill_settings import DistillSettings
 
 
 class DistillStep:
@@ -38,31 +44,36 @@ class DistillStep:
     def __init__(
         self,
         teacher: FrozenTeacher,
+        settings: DistillSettings = DistillSettings(),
         *,
-        distill_weight: float = DEFAULT_DISTILL_WEIGHT,
-        distill_balance: str = DEFAULT_BALANCE,
-        distill_temperature: float = 1.0,
         teacher_loss_every: int = 1,
     ) -> None:
         self.teacher = teacher
-        self.distill_weight = distill_weight
-        self.distill_balance = distill_balance
-        self.distill_temperature = distill_temperature
+        self.settings = settings
         self.teacher_loss_every = teacher_loss_every
 
     def __call__(self, trainer: Trainer, batch: Batch) -> dict[str, paddle.Tensor]:
         image, gt = split_batch(batch)
         outputs = trainer.model(image, gt=gt)
         student = {name: value for name, value in outputs.items() if name.startswith("loss")}
-        teacher_outputs = self.teacher(image)
+        settings, input_hw = self.settings, (image.shape[2], image.shape[3])
+        if settings.feature > 0:
+            teacher_outputs, teacher_tips = self.teacher.outputs_and_tips(image)
+        else:
+            teacher_outputs = self.teacher(image)
         distill = distill_loss_from_outputs(
             outputs["head_outputs"],
             teacher_outputs,
             self.teacher.num_classes,
-            balanced_weight(self.distill_weight, (image.shape[2], image.shape[3]), self.distill_balance),
+            balanced_weight(settings.weight, input_hw, settings.balance),
             num_anchors=self.teacher.num_anchors,
-            temperature=self.distill_temperature,
+            temperature=settings.temperature,
+            min_confidence=settings.confidence,
         )
+        if settings.feature > 0:
+            feature_weight = balanced_weight(settings.feature, input_hw, settings.balance)
+            feature = attention_transfer_loss(outputs["head_tips"], teacher_tips) * feature_weight
+            distill = {**distill, "distill_feature": feature, "distill_loss": distill["distill_loss"] + feature}
         losses = {
             "loss": student["loss"] + distill["distill_loss"],
             "student_loss": student["loss"],

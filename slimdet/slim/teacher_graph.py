@@ -9,6 +9,9 @@ The dygraph teacher is built, traced and dropped here: afterwards its weights li
 the predictor (tracing keeps none of them, see ``slimdet.inference.save_traced``).
 
 On a GPU, dygraph already runs cuDNN, so ``FrozenTeacher`` keeps the dygraph path there.
+
+With ``tips`` the graph also outputs each level's tip feature map (what a feature-level distillation term
+compares); without, it is the raw outputs alone, so the default teacher computes and copies nothing more.
 """
 
 from __future__ import annotations
@@ -26,16 +29,40 @@ from slimdet.weights import load_weights
 
 
 class TeacherGraph:
-    """A teacher's ``raw_outputs`` run by Paddle Inference on the CPU, for any batch size and input size."""
+    """A teacher's ``raw_outputs`` (with ``tips``, ``raw_outputs_and_tips``) run by Paddle Inference on the CPU,
+    for any batch size and input size."""
 
-    def __init__(self, cfg: Mapping[str, Any], weights: str, *, prefix: str = "", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Mapping[str, Any],
+        weights: str,
+        *,
+        prefix: str = "",
+        threads: int | None = None,
+        tips: bool = False,
+    ) -> None:
         """Build the teacher of ``cfg`` (names prefixed ``prefix``), load ``weights`` strictly (a file that does
         not fit raises ``WeightsError``) and trace it into a graph."""
+        self.tips = tips
         model = build_model(cfg, name_prefix=prefix)
         load_weights(model, weights, strict=True)
-        self._graph = CompiledGraph(
-            RawOutputs(model), [InputSpec([-1, 3, -1, -1], "float32", name="image")], threads=threads
-        )
+        image = InputSpec([-1, 3, -1, -1], "float32", name="image")
+        self._graph = CompiledGraph(RawOutputs(model, tips=tips), [image], threads=threads)
 
     def __call__(self, image: paddle.Tensor) -> list[paddle.Tensor]:
+        """The raw outputs (a graph built with tips computes those too, and drops them here)."""
+        return self._split(self._run(image))[0]
+
+    def outputs_and_tips(self, image: paddle.Tensor) -> tuple[list[paddle.Tensor], list[paddle.Tensor]]:
+        """The raw outputs and the tip feature maps; only for a graph built with ``tips``."""
+        if not self.tips:
+            raise ValueError("this teacher graph was built without tips: build it with tips=True")
+        return self._split(self._run(image))
+
+    def _run(self, image: paddle.Tensor) -> list[paddle.Tensor]:
         return [paddle.to_tensor(out) for out in self._graph(image.numpy().astype("float32", copy=False))]
+
+    def _split(self, outs: list[paddle.Tensor]) -> tuple[list[paddle.Tensor], list[paddle.Tensor]]:
+        """(raw outputs, tips): a graph with tips gives one of each per level, outputs first."""
+        half = len(outs) // 2 if self.tips else len(outs)
+        return outs[:half], outs[half:]

@@ -134,6 +134,7 @@ def test_every_preflight_problem_is_one_line_before_any_weight_or_data_is_read(
     result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
                   "--teacher-pretrained", tmp_path / "no_teacher.pdparams",
                   "--pruned-params", "yolo_block.0.0.0.conv.weight", "--pruned-ratios", "0.5",
+                  "--distill-confidence", "1.5",
                   "-o", f"TrainReader.dataset.dataset_dir={tmp_path / 'no_data'}",
                   f"pretrain_weights={tmp_path / 'no_student.pdparams'}")  # fmt: skip
     assert result.exit_code == 2, result.output
@@ -142,7 +143,23 @@ def test_every_preflight_problem_is_one_line_before_any_weight_or_data_is_read(
     assert "(did you mean 'yolo_block.0.0.0.conv.weights'?)" in line
     assert "no_teacher.pdparams' does not exist" in line and "no_student.pdparams' does not exist" in line
     assert "TrainReader.dataset.dataset_dir" in line and "no_data does not exist" in line
+    assert "--distill-confidence must be in [0, 1) (0: off, the legacy loss), got 1.5" in line
     assert not (tmp_path / "output").exists()
+
+
+def test_the_opt_in_levers_run_end_to_end_and_log_the_feature_term(tiny_train_config, shapes_teacher_weights):
+    # The compiled teacher (a CPU's default) is traced with its tips for --distill-feature.
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
+                  "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
+                  "--distill-feature", "50", "--distill-confidence", "0.5", "--quiet", "--json",
+                  "-o", "max_iters=2", "snapshot_iter=2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["distill_feature"], report["distill_confidence"], report["teacher_engine"]) == (50, 0.5, "inference")
+    losses = report["losses"]
+    assert losses["distill_feature"] > 0
+    parts = ("distill_reg", "distill_cls", "distill_obj", "distill_feature")
+    assert losses["distill_loss"] == pytest.approx(sum(losses[key] for key in parts), rel=1e-4)
 
 
 def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built(
@@ -166,6 +183,7 @@ def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built
 def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_train_config, monkeypatch):
     from slimdet.commands.distill_prune import DistillPruneResult
     from slimdet.commands.train import TrainResult
+    from slimdet.slim.distill_settings import DistillSettings
     from slimdet.slim.plan import PrunedParam, PruneReport, PruningPlan
 
     report = PruneReport(
@@ -182,8 +200,8 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     def fake_distill_prune(student_cfg, teacher_cfg, **kwargs):
         seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name, keep=teacher_cfg.section("YOLOv3Head"))
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
-        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", 30.0,
-                                  kwargs["distill_balance"], plan, training, teacher_cfg.overrides)  # fmt: skip
+        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", kwargs["distill"],
+                                  plan, training, teacher_cfg.overrides)  # fmt: skip
 
     monkeypatch.setattr("slimdet.commands.distill_prune.distill_prune", fake_distill_prune)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
@@ -192,13 +210,8 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
                   "--seed", "3", "--distill-balance", "legacy", "-o", "log_iter=2", "YOLOv3Head.nms.keep_top_k=9",
                   "MobileNet.norm_decay=0.0", "-to", "YOLOv3Head.nms.keep_top_k=7", "YOLOv3Head.nms.nms_top_k=70")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert (seen["student"], seen["teacher"], seen["criterion"], seen["distill_weight"], seen["distill_balance"]) == (
-        "tiny",
-        "shapes_yolov3_r34",
-        "geometry_median",
-        30.0,
-        "legacy",
-    )
+    assert (seen["student"], seen["teacher"], seen["criterion"]) == ("tiny", "shapes_yolov3_r34", "geometry_median")
+    assert seen["distill"] == DistillSettings(weight=30.0, balance="legacy")
     assert (seen["keep"]["nms"]["keep_top_k"], seen["keep"]["nms"]["nms_top_k"]) == (7, 70)  # -to wins over -o
     assert seen["eval"] is True and seen["seed"] == 3
     text = result.stdout

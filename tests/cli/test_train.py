@@ -92,7 +92,7 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
     report = json.loads(resumed.stdout)
     assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
     assert report["resumed_from"] == str(checkpoint)
-    expected = straight.loss_history[stopped_at : stopped_at + 1]
+    expected = straight.loss_history[: stopped_at + 1]  # the steps before the stop come with the checkpoint
     assert [it for it, _ in report["loss_history"]] == [it for it, _ in expected]
     assert [loss for _, loss in report["loss_history"]] == pytest.approx([loss for _, loss in expected], abs=1e-5)
 

@@ -25,9 +25,11 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_train_config):
     checkpoint = tiny_train_config.parent / "output" / "tiny" / "2"
     resumed = train_from_config(load_config(tiny_train_config, overrides), quiet=True, resume=checkpoint, seed=99)
     assert (resumed.start_iter, resumed.iterations) == (2, 4)
-    assert [it for it, _ in resumed.loss_history] == [3, 4]  # log_iter 1: every step's loss
+    # log_iter 1: every step's loss; steps 1 and 2 come with the checkpoint, 3 and 4 are trained again.
+    assert [it for it, _ in resumed.loss_history] == [1, 2, 3, 4]
+    assert resumed.loss_history[:2] == straight.loss_history[:2]
     assert [loss for _, loss in resumed.loss_history] == pytest.approx(
-        [loss for _, loss in straight.loss_history[2:]], abs=1e-5
+        [loss for _, loss in straight.loss_history], abs=1e-5
     )
     assert resumed.losses == pytest.approx(straight.losses, abs=1e-5)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from slimdet.engine.hooks import CheckpointHook, EvalHook, Hook, ProgressHook
+from slimdet.engine.hooks import CheckpointHook, EvalHook, Hook, LossHistory, ProgressHook
 from slimdet.errors import SlimdetError
 from slimdet.weights import load_weights
 
@@ -29,6 +29,41 @@ def test_eval_hook_runs_every_n_steps_and_at_the_end_and_keeps_the_best_weights(
     load_weights(fresh.model, tmp_path / "best_model", strict=True)
     for param in fresh.model.parameters():
         np.testing.assert_array_equal(param.numpy(), snapshots[6][param.name])
+
+
+def test_a_resumed_run_keeps_the_mAP_curve_the_best_model_and_the_loss_curve(tmp_path, make_trainer):
+    first, losses = EvalHook(3, lambda: {"mAP": 0.6}, best_dir=tmp_path), LossHistory(3)
+    make_trainer([CheckpointHook(2, tmp_path), first, losses]).train(0, 5)  # evaluated at 3; checkpoint at 4
+    best_before = load_weights_of(make_trainer(seed=9), tmp_path / "best_model")
+
+    again, losses_again = EvalHook(3, lambda: {"mAP": 0.3}, best_dir=tmp_path), LossHistory(3)
+    out = io.StringIO()
+    progress = ProgressHook(4, log_iter=0, console=Console(file=out, width=300), eval_hook=again)
+    resumed = make_trainer([CheckpointHook(2, tmp_path), again, losses_again, progress])
+    resumed.train(resumed.resume(tmp_path / "4"), 7)
+
+    assert [(r.iteration, r.metrics["mAP"]) for r in again.history] == [(3, 0.6), (6, 0.3), (7, 0.3)]
+    assert (again.best.iteration, again.best.metrics["mAP"]) == (3, 0.6)  # the worse later models do not replace it
+    for name, value in load_weights_of(make_trainer(seed=9), tmp_path / "best_model").items():
+        np.testing.assert_array_equal(value, best_before[name])
+    assert losses_again.points[0] == losses.points[0] and [i for i, _ in losses_again.points] == [3, 6, 7]
+    assert "eval at iter 3" not in out.getvalue() and "eval at iter 6: mAP 0.3000" in out.getvalue()
+
+
+def test_a_run_resumed_from_a_snapshot_scores_it_first(tmp_path, make_trainer):
+    make_trainer([CheckpointHook(3, tmp_path), EvalHook(3, lambda: {"mAP": 0.6})]).train(0, 4)
+    iterations = []
+    again = EvalHook(3, lambda: iterations.append(resumed.iter) or {"mAP": 0.5})
+    out = io.StringIO()
+    resumed = make_trainer([again, ProgressHook(4, log_iter=0, console=Console(file=out, width=300), eval_hook=again)])
+    resumed.train(resumed.resume(tmp_path / "3"), 5)
+    assert iterations == [3, 5] and [r.iteration for r in again.history] == [3, 5]
+    assert "eval at iter 3: mAP 0.5000" in out.getvalue()  # a new score, so it is shown
+
+
+def load_weights_of(trainer, stem):
+    load_weights(trainer.model, stem, strict=True)
+    return {p.name: p.numpy().copy() for p in trainer.model.parameters()}
 
 
 def test_eval_hook_rejects_an_evaluator_without_map(make_trainer):

@@ -1,5 +1,6 @@
 """YOLOv3's contract: raw outputs, eval detections, train losses + head outputs, exposed anchors."""
 
+import numpy as np
 import paddle
 import pytest
 
@@ -46,14 +47,17 @@ def test_eval_forward_without_im_size_uses_the_input_size():
     assert out["bbox"].numpy()[:, 2:].max() <= 63
 
 
-def test_train_forward_returns_the_losses_and_the_head_outputs():
+def test_train_forward_returns_the_losses_the_head_outputs_and_the_tips_feeding_them():
     loss = RecordingLoss()
     model = _small_yolov3(loss)
     model.train()
     gt = {"gt_bbox": paddle.zeros([2, 50, 4])}
     out = model(paddle.rand([2, 3, 64, 64]), gt=gt)
-    assert set(out) == {"loss", "head_outputs"}
+    assert set(out) == {"loss", "head_outputs", "head_tips"}
     assert [o.shape for o in out["head_outputs"]] == [[2, 24, 2, 2], [2, 24, 4, 4], [2, 24, 8, 8]]
+    assert [t.shape for t in out["head_tips"]] == [[2, 1024, 2, 2], [2, 512, 4, 4], [2, 256, 8, 8]]
+    for tip, output, conv in zip(out["head_tips"], out["head_outputs"], model.head.outputs):
+        np.testing.assert_array_equal(conv(tip).numpy(), output.numpy())  # the map the output conv reads
     assert loss.seen[1] is gt and loss.seen[0] is out["head_outputs"]
 
 

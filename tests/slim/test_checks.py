@@ -7,6 +7,7 @@ import pytest
 
 from slimdet.errors import SlimdetError
 from slimdet.slim.checks import check_distill_prune
+from slimdet.slim.distill_settings import DistillSettings
 
 ANCHORS = [[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198], [373, 326]]
 MASKS = [[6, 7, 8], [3, 4, 5], [0, 1, 2]]
@@ -92,18 +93,20 @@ def test_every_problem_is_reported_at_once_each_with_its_fix(tmp_path):
             pruned_ratios=None,
             teacher_pretrained=str(tmp_path / "missing.pdparams"),
             teacher_engine="tensorrt",
-            distill_balance="per-pixel",
-            distill_temperature=0.0,
+            distill=DistillSettings(weight=-1.0, balance="per-pixel", temperature=0.0, confidence=1.0, feature=-1.0),
         )
     clauses = str(err.value).split("; ")
-    assert len(clauses) == 7
+    assert len(clauses) == 10
     assert "set -o use_fine_grained_loss=true" in clauses[0]
     assert "disagree on num_classes (20 vs 80)" in clauses[1]
     assert "--pruned_params is required" in clauses[2]
     assert "missing.pdparams' does not exist: check the path" in clauses[3]
     assert "unknown teacher engine 'tensorrt': choose one of auto, inference, dygraph" in clauses[4]
-    assert "unknown distill balance 'per-pixel': choose one of input-size, legacy" in clauses[5]
-    assert "--distill-temperature must be above 0 (1: the legacy loss), got 0" in clauses[6]
+    assert "--distill-weight must be 0 or above (legacy: 1000), got -1" in clauses[5]
+    assert "unknown distill balance 'per-pixel': choose one of input-size, legacy" in clauses[6]
+    assert "--distill-temperature must be above 0 (1: the legacy loss), got 0" in clauses[7]
+    assert "--distill-confidence must be in [0, 1) (0: off, the legacy loss), got 1" in clauses[8]
+    assert "--distill-feature must be 0 or above (0: off, the legacy loss), got -1" in clauses[9]
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,16 @@ import paddle
 import pytest
 from paddle import nn
 
-from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs, split_distill_loss
+from slimdet.modeling.build import build_model
+from slimdet.slim.distill import (
+    FrozenTeacher,
+    attention_transfer_loss,
+    distill_loss_from_outputs,
+    split_distill_loss,
+)
+from slimdet.slim.pruner import prune_filters
 
+from ..modeling.voc_configs import voc_cfg
 from .toy import TOY_INPUT, build_toy
 
 KEYS = ("x", "y", "w", "h", "obj")
@@ -32,13 +40,14 @@ def random_levels(rng, n=2, a=3, c=4, sizes=((2, 2), (4, 3))):
     ]
 
 
-def expected_parts(student, teacher, weight, temperature=1.0):
+def expected_parts(student, teacher, weight, temperature=1.0, min_confidence=0.0):
     def soft(s, t):  # the soft-target BCE at a temperature, scaled by its square (knowledge distillation)
         return bce(s / temperature, sigmoid(t / temperature)) * temperature**2
 
     reg = cls = obj = 0.0
     for s, t in zip(student, teacher):
         conf = sigmoid(t["obj"])
+        conf = conf * (conf >= min_confidence)
         reg += np.mean(
             (soft(s["x"], t["x"]) + soft(s["y"], t["y"]) + np.abs(s["w"] - t["w"]) + np.abs(s["h"] - t["h"])) * conf
         )
@@ -75,6 +84,23 @@ def test_a_temperature_softens_the_soft_targets_and_one_is_the_legacy_loss_bit_f
         assert float(hot[key]) == pytest.approx(value, rel=1e-5)
     assert float(hot["distill_obj"]) == float(legacy["distill_obj"])  # the hard objectness target is not softened
     assert float(hot["distill_reg"]) != pytest.approx(float(legacy["distill_reg"]), rel=1e-3)
+
+
+def test_a_confidence_threshold_drops_boxes_and_classes_where_the_teacher_sees_nothing_and_zero_is_the_legacy_loss():
+    rng = np.random.default_rng(4)
+    student, teacher = random_levels(rng), random_levels(rng)
+    legacy = split_distill_loss(to_tensors(student), to_tensors(teacher), 1000.0)
+    at_zero = split_distill_loss(to_tensors(student), to_tensors(teacher), 1000.0, min_confidence=0.0)
+    for key in legacy:
+        assert float(at_zero[key]) == float(legacy[key])
+    half = split_distill_loss(to_tensors(student), to_tensors(teacher), 1000.0, min_confidence=0.5)
+    for key, value in expected_parts(student, teacher, 1000.0, min_confidence=0.5).items():
+        assert float(half[key]) == pytest.approx(value, rel=1e-5)
+    assert 0 < float(half["distill_reg"]) < float(legacy["distill_reg"])
+    assert max(sigmoid(t["obj"]).max() for t in teacher) < 0.9999
+    above_all = split_distill_loss(to_tensors(student), to_tensors(teacher), 1000.0, min_confidence=0.9999)
+    assert float(above_all["distill_reg"]) == float(above_all["distill_cls"]) == 0.0
+    assert float(above_all["distill_obj"]) == float(legacy["distill_obj"])  # the objectness term is untouched
 
 
 def test_student_matching_a_confident_teacher_pays_only_the_entropy_floor():
@@ -118,6 +144,33 @@ def test_level_count_mismatch_is_refused():
     rng = np.random.default_rng(3)
     with pytest.raises(ValueError, match="2 output levels but teacher has 1"):
         split_distill_loss(to_tensors(random_levels(rng)), to_tensors(random_levels(rng)[:1]))
+
+
+# --- the feature term (attention transfer between the necks' tips) ---------------------------------
+
+
+def test_attention_transfer_is_zero_against_the_same_weights_and_teaches_a_pruned_students_neck():
+    cfg = {**voc_cfg("yolov3_mobilenet_v1_voc"), "num_classes": 3}
+    paddle.seed(7)
+    student, teacher_model = build_model(cfg), build_model(cfg, name_prefix="teacher_")
+    teacher_model.set_state_dict(student.state_dict())
+    teacher = FrozenTeacher(teacher_model)
+    image = paddle.to_tensor(np.random.default_rng(7).standard_normal((2, 3, 64, 64)).astype("float32"))
+    _, teacher_tips = teacher.outputs_and_tips(image)
+    student.eval()  # the teacher's mode: the same model with the same weights gives the same tips
+    assert float(attention_transfer_loss(student.raw_outputs_and_tips(image)[1], teacher_tips)) == 0.0
+
+    pruned = ["yolo_block.0.tip.conv.weights", "yolo_block.2.tip.conv.weights"]
+    prune_filters(student, dict.fromkeys(pruned, 0.5), criterion="l1_norm", trace_size=64)
+    _, tips = student.raw_outputs_and_tips(image)
+    assert [t.shape[1] for t in tips] == [512, 512, 128] and [t.shape[1] for t in teacher_tips] == [1024, 512, 256]
+    term = attention_transfer_loss(tips, teacher_tips)
+    assert float(term) > 0
+    term.backward()
+    params = {p.name: p for p in student.parameters()}
+    for name in (*pruned, "yolo_block.1.0.0.conv.weights", "yolo_transition.0.conv.weights"):
+        assert float(paddle.abs(params[name].grad).sum()) > 0, name  # the whole neck learns from it
+    assert all(p.grad is None for p in teacher_model.parameters())
 
 
 # --- the frozen teacher ---------------------------------------------------------------------------

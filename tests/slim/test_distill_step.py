@@ -6,7 +6,8 @@ import pytest
 from paddle import nn
 
 from slimdet.engine.trainer import Trainer
-from slimdet.slim.distill import FrozenTeacher, distill_loss_from_outputs
+from slimdet.slim.distill import FrozenTeacher, attention_transfer_loss, distill_loss_from_outputs
+from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.distill_step import DistillStep
 from tests.engine.toy import LossRecorder
 
@@ -17,7 +18,8 @@ LR = 0.1
 
 class TinyYolo(nn.Layer):
     """One level of YOLOv3's raw layout ([N, A·(5+C), H, W]) behind a BN, with YOLOv3's calling convention:
-    train-mode ``forward(image, gt=...)`` gives named losses plus ``head_outputs``; ``loss(outputs, gt)``."""
+    train-mode ``forward(image, gt=...)`` gives named losses plus ``head_outputs`` and ``head_tips`` (the BN's
+    output, which the conv reads); ``loss(outputs, gt)``."""
 
     def __init__(self, prefix: str = "") -> None:
         super().__init__()
@@ -39,16 +41,20 @@ class TinyYolo(nn.Layer):
             bias_attr=paddle.ParamAttr(name=f"{prefix}toy.conv.bias"),
         )
 
+    def raw_outputs_and_tips(self, image):
+        tip = self.norm(image)
+        return [self.conv(tip)], [tip]
+
     def raw_outputs(self, image):
-        return [self.conv(self.norm(image))]
+        return self.raw_outputs_and_tips(image)[0]
 
     def loss(self, outputs, gt):
         mse = paddle.mean((outputs[0] - gt["target"]) ** 2)
         return {"loss_mse": mse, "loss": mse}
 
     def forward(self, image, im_size=None, gt=None):
-        outputs = self.raw_outputs(image)
-        return {**self.loss(outputs, gt), "head_outputs": outputs}
+        outputs, tips = self.raw_outputs_and_tips(image)
+        return {**self.loss(outputs, gt), "head_outputs": outputs, "head_tips": tips}
 
 
 def batches(start_iter: int):
@@ -70,11 +76,13 @@ def make_models(seed: int = 0):
     return student, FrozenTeacher(teacher)
 
 
-def make_trainer(student, teacher, *, weight=1000.0, balance="legacy", every=1, hooks=()):
+def make_trainer(student, teacher, *, weight=1000.0, balance="legacy", every=1, hooks=(), feature=0.0):
     """``balance`` defaults to legacy here: the toy's 4 px inputs would scale the weight to nothing."""
     scheduler = paddle.optimizer.lr.PiecewiseDecay([1000], [LR, LR])
     optimizer = paddle.optimizer.SGD(learning_rate=scheduler, parameters=student.parameters())
-    step = DistillStep(teacher, distill_weight=weight, distill_balance=balance, teacher_loss_every=every)
+    step = DistillStep(
+        teacher, DistillSettings(weight=weight, balance=balance, feature=feature), teacher_loss_every=every
+    )
     return Trainer(student, optimizer, scheduler, batches, hooks, step=step)
 
 
@@ -102,6 +110,28 @@ def test_reported_total_is_student_loss_plus_distill_loss(balance, weight):
     assert losses["loss"] == pytest.approx(losses["student_loss"] + losses["distill_loss"], rel=1e-6)
     if balance == "legacy":
         assert losses["distill_loss"] > losses["student_loss"]  # weight 50 on a random teacher: it dominates
+
+
+def test_a_feature_weight_adds_the_attention_term_to_the_distill_loss_and_zero_leaves_the_legacy_losses():
+    runs = {}
+    for feature in (0.0, 2.0):
+        student, teacher = make_models()
+        trainer = make_trainer(student, teacher, feature=feature)
+        trainer.train(0, 1)
+        runs[feature] = trainer.losses
+    reference, teacher = make_models()
+    batch = next(batches(0))
+    image = paddle.to_tensor(batch["image"])
+    outputs = reference(image, gt={"target": paddle.to_tensor(batch["target"])})
+    teacher_outputs, teacher_tips = teacher.outputs_and_tips(image)
+    legacy = distill_loss_from_outputs(outputs["head_outputs"], teacher_outputs, CLASSES, 1000.0)
+    off, on = runs[0.0], runs[2.0]
+    assert "distill_feature" not in off
+    assert all(off[key] == float(legacy[key]) for key in legacy)  # W = 0: the legacy loss bit for bit
+    expected = 2.0 * float(attention_transfer_loss(outputs["head_tips"], teacher_tips))
+    assert expected > 0 and on["distill_feature"] == pytest.approx(expected, rel=1e-6)
+    assert all(on[key] == off[key] for key in ("student_loss", "distill_reg", "distill_cls", "distill_obj"))
+    assert on["distill_loss"] == pytest.approx(off["distill_loss"] + on["distill_feature"], rel=1e-6)
 
 
 def test_the_step_descends_the_gradient_of_the_total():

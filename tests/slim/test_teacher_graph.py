@@ -36,21 +36,29 @@ def r34_weights(r34_teacher_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def both_teachers(r34_teacher_model, r34_weights):
-    return FrozenTeacher(r34_teacher_model), FrozenTeacher.compiled_from(R34, str(r34_weights), prefix="teacher_")
+    """The dygraph teacher and the compiled one, the latter traced with its tips (for the feature term): its
+    plain call drops them, so one trace serves both kinds of test; the default graph (no tips) is
+    compared with dygraph through the distill-prune runs' losses (tests/commands/test_distill_prune.py)."""
+    compiled = FrozenTeacher.compiled_from(R34, str(r34_weights), prefix="teacher_", tips=True)
+    return FrozenTeacher(r34_teacher_model), compiled
 
 
 @pytest.mark.parametrize(("batch", "size"), [(2, 64), (1, 96), (3, 32)])
-def test_compiled_teacher_gives_the_dygraph_outputs_for_any_batch_and_size(both_teachers, batch, size):
+def test_compiled_teacher_gives_the_dygraph_outputs_and_tips_for_any_batch_and_size(both_teachers, batch, size):
     dygraph, compiled = both_teachers
     assert compiled.compiled and not dygraph.compiled
     image = paddle.to_tensor(np.random.default_rng(size).standard_normal((batch, 3, size, size)).astype("float32"))
     expected, got = dygraph(image), compiled(image)
     assert [list(out.shape) for out in got] == [list(out.shape) for out in expected]
     assert [list(out.shape)[2:] for out in got] == [[size // r] * 2 for r in (32, 16, 8)]
-    for want, have in zip(expected, got):
+    (_, expected_tips), (_, got_tips) = dygraph.outputs_and_tips(image), compiled.outputs_and_tips(image)
+    tip_shapes = [[batch, channels, size // r, size // r] for channels, r in ((1024, 32), (512, 16), (256, 8))]
+    assert [list(tip.shape) for tip in got_tips] == tip_shapes
+    for want, have in zip([*expected, *expected_tips], [*got, *got_tips]):
+        # The fused kernels reassociate float sums: about 1e-4 of the largest value apart (see teacher_graph).
         scale = float(np.abs(want.numpy()).max())
         np.testing.assert_allclose(have.numpy(), want.numpy(), atol=1e-4 * max(scale, 1.0), rtol=0)
-    assert all(out.stop_gradient for out in got)
+    assert all(out.stop_gradient for out in [*got, *got_tips])
 
 
 def test_the_compiled_teacher_holds_no_dygraph_weights_and_gives_the_dygraph_teachers_loss(both_teachers):
