@@ -2,7 +2,8 @@
 
 import pytest
 
-from slimdet.commands.demo import _claim, _Stages
+from slimdet.commands import demo
+from slimdet.commands.demo import _claim, _saved_scores, _scores, _Stages
 from slimdet.commands.demo_configs import (
     FAST,
     FULL,
@@ -73,3 +74,21 @@ def test_a_full_demo_folder_refuses_a_fast_run_and_the_other_way_round(tmp_path)
     _claim(tmp_path / "demo.json", fast=False)  # the same mode continues
     with pytest.raises(SlimdetError, match="holds a full demo: run without --fast"):
         _claim(tmp_path / "demo.json", fast=True)
+
+
+def test_a_score_is_kept_as_long_as_its_weights_and_measured_again_once_they_change(tmp_path, monkeypatch):
+    measured = []
+    monkeypatch.setattr(demo, "_score", lambda config, weights: measured.append(weights.name) or {"mAP": len(measured)})
+    models = {name: (tmp_path / f"{name}.yml", tmp_path / f"{name}.pdparams") for name in ("teacher", "student")}
+    for _, weights in models.values():
+        weights.write_bytes(b"first")
+    path = tmp_path / "scores.json"
+    assert _scores(path, models, _saved_scores(path, models)) == {"teacher": {"mAP": 1}, "student": {"mAP": 2}}
+    assert _saved_scores(path, models) == {"teacher": {"mAP": 1}, "student": {"mAP": 2}}
+
+    models["student"][1].write_bytes(b"retrained")  # a stage re-run: other weights, the old score is stale
+    saved = _saved_scores(path, models)
+    assert saved == {"teacher": {"mAP": 1}}
+    assert _scores(path, models, saved) == {"teacher": {"mAP": 1}, "student": {"mAP": 3}}
+    assert measured == ["teacher.pdparams", "student.pdparams", "student.pdparams"]
+    assert _saved_scores(path, models) == {"teacher": {"mAP": 1}, "student": {"mAP": 3}}

@@ -12,7 +12,8 @@ Stages, in order (each is skipped when its output already exists, so a re-run on
 7. ``prune-only``  prune the student, fine-tune with its own loss       → out/output/demo_prune_only/model_final
 8. ``distill-prune`` the same plan and iterations, plus the teacher's split distillation loss
                                                                         → out/output/demo_distill_prune/model_final
-9. ``eval``        mAP of the teacher and the three students on the test split
+9. ``eval``        mAP of the teacher and the three students on the test split → out/scores.json (a score is
+                   kept as long as the weights it was measured on are)
 10. ``export``     the distill-pruned model as a Paddle Inference model → out/export/demo_distill_prune
 11. ``infer``      the exported model on a few test images              → out/infer/*.jpg
 
@@ -33,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from slimdet._files import write_text_atomic
 from slimdet.commands.demo_configs import (
     FAST,
     FULL,
@@ -193,7 +195,12 @@ def run_demo(
         "prune-only": (prune_yml, final("demo_prune_only")),
         "distill-pruned": (distill_yml, final("demo_distill_prune")),
     }
-    scored = stages.run("eval", None, lambda: {label: _score(*where) for label, where in models.items()})
+    scores = out / "scores.json"
+    saved = _saved_scores(scores, models)
+    scored = stages.run(
+        "eval", scores if saved.keys() == models.keys() else None, lambda: _scores(scores, models, saved)
+    )
+    scored = scored or saved
     export_dir = out / "export"
     stages.run(
         "export",
@@ -267,6 +274,35 @@ def _distill(
         distill=DistillSettings(weight=weight),
         quiet=True,
     )
+
+
+def _weights_stamp(weights: Path) -> list[int]:
+    """What tells one weights file from its replacement: size and modification time (ns)."""
+    stat = weights.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _saved_scores(path: Path, models: dict[str, tuple[Path, Path]]) -> dict[str, dict[str, float]]:
+    """The scores in ``path`` of the ``models`` whose weights are still the ones scored there."""
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    return {
+        label: saved[label]["score"]
+        for label, (_, weights) in models.items()
+        if label in saved and saved[label]["weights"] == [str(weights), *_weights_stamp(weights)]
+    }
+
+
+def _scores(
+    path: Path, models: dict[str, tuple[Path, Path]], saved: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Every model's score: ``saved`` ones as they are, the others measured; all written to ``path``."""
+    scored = {label: saved.get(label) or _score(*where) for label, where in models.items()}
+    document = {
+        label: {"weights": [str(weights), *_weights_stamp(weights)], "score": scored[label]}
+        for label, (_, weights) in models.items()
+    }
+    write_text_atomic(path, json.dumps(document, indent=1))
+    return scored
 
 
 def _score(config: Path, weights: Path) -> dict[str, float]:

@@ -53,7 +53,9 @@ def test_a_second_run_reuses_every_finished_stage_and_prints_the_table(fast_demo
     again = CliRunner().invoke(app, ["demo", "--out", str(out), "--fast"])
     assert again.exit_code == 0, again.output
     assert "distill-pruned" in again.stdout and "pictures (boxes scoring above 0.2):" in again.stdout
-    assert all(f"{stage} (reused)" in again.stderr for stage in TRAINING_STAGES), again.stderr
+    assert all(f"{stage} (reused)" in again.stderr for stage in [*TRAINING_STAGES, "eval"]), again.stderr
+    for row in [*first["rows"], first["teacher"]]:  # the saved scores, not other ones
+        assert f"{row['map']:.2%}" in again.stdout
     for picture in first["pictures"]:
         assert picture in again.stdout
 

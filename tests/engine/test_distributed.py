@@ -1,5 +1,5 @@
-"""Data-parallel training on paddle.distributed.launch (2 CPU processes over gloo) and ``--nproc``, stopped by
-SIGTERM."""
+"""Data-parallel training with ``--nproc`` (2 CPU processes over gloo, launched by paddle.distributed.launch),
+stopped by SIGTERM."""
 
 import json
 import os
@@ -14,7 +14,6 @@ import pytest
 from slimdet.engine.distributed import auto_processes, launch_env, launched_world_size, strip_nproc
 from slimdet.errors import SlimdetError
 
-WORKER = Path(__file__).with_name("dp_worker.py")
 STEPS = ["max_iters=3", "snapshot_iter=100"]
 
 
@@ -81,35 +80,11 @@ def test_nproc_inside_a_launched_job_is_refused(monkeypatch):
         relaunch(2, ["train", "-c", "x.yml", "--nproc", "2"], log_dir="unused")
 
 
-def _launch(nproc: int, script_and_args: list[str], log_dir: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(nproc)]
-    command += ["--log_dir", str(log_dir), *script_and_args]
-    return subprocess.run(
-        command,
-        env=launch_env(nproc, {**os.environ, "OMP_NUM_THREADS": "2"}),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-
-
-@pytest.fixture(scope="module")
-def two_ranks(write_tiny_train_config, tmp_path_factory):
-    """3 steps of batch 4 per rank on 2 processes; each rank dumps its weights and result."""
-    root = tmp_path_factory.mktemp("two_ranks")
-    config = write_tiny_train_config(root)
-    run = _launch(2, [str(WORKER), str(config), str(root), *STEPS], root / "log")
-    logs = "\n".join(p.read_text()[-2000:] for p in sorted((root / "log").glob("workerlog.*")))
-    assert run.returncode == 0, logs
-    ranks = [(dict(np.load(root / f"rank{r}.npz")), json.loads((root / f"rank{r}.json").read_text())) for r in (0, 1)]
-    return config, ranks
-
-
 def _single_process(config: Path, batch_size: int, save_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
     """(weights, result) of the run of ``config`` in this process (frozen batch norm, as the ranks have)."""
     from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
-    from tests.engine.dp_worker import keeping_trainers
+    from tests.engine.frozen_norm import keeping_trainers
 
     overrides = [*STEPS, f"TrainReader.batch_size={batch_size}", f"save_dir={save_dir}"]
     with keeping_trainers() as trainers:
@@ -117,40 +92,11 @@ def _single_process(config: Path, batch_size: int, save_dir: Path) -> tuple[dict
     return {p.name: p.numpy() for p in trainers[0].model.parameters()}, result.to_dict()
 
 
-@pytest.mark.slow  # launches processes through paddle.distributed.launch
-def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(two_ranks):
-    _, [(weights0, info0), (weights1, info1)] = two_ranks
-    assert [info0["wrapped"], info0["world_size"], info1["world_size"]] == ["DataParallel", 2, 2]
-    assert weights0.keys() == weights1.keys()
-    for name in weights0:
-        np.testing.assert_array_equal(weights0[name], weights1[name], err_msg=name)
-
-
-@pytest.mark.slow
-def test_only_rank_0_writes_one_checkpoint(two_ranks):
-    config, [(_, info0), (_, info1)] = two_ranks
-    assert info1["final_checkpoint"] is None
-    written = sorted(p.name for p in (config.parent / "output" / "tiny").iterdir())
-    assert written == [f"model_final.{s}" for s in ("labels.txt", "pdopt", "pdparams", "state.json")]
-    assert Path(info0["final_checkpoint"]) == config.parent / "output" / "tiny" / "model_final"
-
-
 @pytest.fixture(scope="module")
 def alone_b4(write_tiny_train_config, tmp_path_factory):
     """(weights, result) of the tiny run in one process of batch 4 (frozen batch norm), for comparisons."""
     root = tmp_path_factory.mktemp("alone_b4")
     return _single_process(write_tiny_train_config(root), 4, root / "output")
-
-
-@pytest.mark.slow
-def test_two_ranks_of_batch_4_match_one_process_of_batch_8(two_ranks, alone_b4, tmp_path):
-    config, [(weights, _), _] = two_ranks
-    doubled, _ = _single_process(config, 8, tmp_path / "b8")
-    halved, _ = alone_b4  # what a rank alone would have learnt
-    assert doubled.keys() == weights.keys()
-    for name in weights:
-        np.testing.assert_allclose(weights[name], doubled[name], atol=1e-5, rtol=1e-4, err_msg=name)
-    assert max(np.abs(weights[name] - halved[name]).max() for name in weights) > 1e-3
 
 
 @pytest.mark.slow
@@ -195,38 +141,72 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(wri
 FROZEN_BN = Path(__file__).with_name("frozen_bn")  # its sitecustomize.py freezes batch norm in each process
 
 
-def _slimdet(args: list[str], *, frozen_bn: bool = False) -> subprocess.CompletedProcess:
-    """``slimdet ARGS`` as a user runs it on 2 cores, with the default --nproc; stdout and stderr are pipes."""
+def _slimdet_env(*, frozen_bn: bool = False, dump: Path | None = None) -> dict[str, str]:
+    """The environment of ``slimdet`` as a user runs it on 2 cores, with the default --nproc; ``frozen_bn``:
+    batch norm frozen in every process, ``dump``: each rank's weights written there (frozen_bn/sitecustomize.py)."""
     env = {name: value for name, value in os.environ.items() if name != "SLIMDET_NPROC"}
     env["OMP_NUM_THREADS"] = "2"
     if frozen_bn:
         env["PYTHONPATH"] = os.pathsep.join([str(FROZEN_BN), str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
+    if dump is not None:
+        env["SLIMDET_TEST_DUMP"] = str(dump)
+    return env
+
+
+def _slimdet(args: list[str], **env) -> subprocess.CompletedProcess:
+    """``slimdet ARGS`` in the environment ``_slimdet_env(**env)`` gives; stdout and stderr are pipes."""
     slimdet = Path(sys.executable).parent / "slimdet"
-    return subprocess.run([str(slimdet), *args], env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run([str(slimdet), *args], env=_slimdet_env(**env), capture_output=True, text=True, timeout=240)
 
 
 @pytest.fixture(scope="module")
 def default_run(write_tiny_train_config, tmp_path_factory):
-    """(config, run): ``slimdet train --quiet --json`` with the default --nproc on 2 cores (2 ranks of batch 2),
-    batch norm frozen as in ``alone_b4``."""
-    config = write_tiny_train_config(tmp_path_factory.mktemp("default_run"))
-    return config, _slimdet(["train", "-c", str(config), "-o", *STEPS, "--quiet", "--json"], frozen_bn=True)
+    """(config, run, ranks): ``slimdet train --quiet --json`` with the default --nproc on 2 cores (2 ranks of
+    batch 2, batch norm frozen as in ``alone_b4``), 3 steps; ``ranks``: each rank's (weights, info) as it ended."""
+    root = tmp_path_factory.mktemp("default_run")
+    config = write_tiny_train_config(root)
+    run = _slimdet(["train", "-c", str(config), "-o", *STEPS, "--quiet", "--json"], frozen_bn=True, dump=root)
+    assert (run.returncode, run.stderr) == (0, ""), run.stderr[-3000:]
+    ranks = [(dict(np.load(root / f"rank{r}.npz")), json.loads((root / f"rank{r}.json").read_text())) for r in (0, 1)]
+    return config, run, ranks
+
+
+@pytest.mark.slow  # launches processes through paddle.distributed.launch
+def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(default_run):
+    _, _, [(weights0, info0), (weights1, info1)] = default_run
+    assert [info0["wrapped"], info0["world_size"], info1["world_size"]] == ["DataParallel", 2, 2]
+    assert weights0.keys() == weights1.keys()
+    for name in weights0:
+        np.testing.assert_array_equal(weights0[name], weights1[name], err_msg=name)
 
 
 @pytest.mark.slow
-def test_by_default_rank_0_speaks_for_the_run_and_the_launcher_only_in_its_log(default_run):
-    config, run = default_run
-    assert (run.returncode, run.stderr) == (0, ""), run.stderr[-3000:]
+def test_by_default_rank_0_speaks_for_the_run_and_alone_writes_one_checkpoint(default_run):
+    config, run, _ = default_run
     out_dir = config.parent / "output" / "tiny"
     assert json.loads(run.stdout)["final_checkpoint"] == str(out_dir / "model_final")  # one document: rank 0's
+    assert sorted(p.name for p in out_dir.iterdir()) == ["launch_log"] + [
+        f"model_final.{s}" for s in ("labels.txt", "pdopt", "pdparams", "state.json")
+    ]
     logs = out_dir / "launch_log"
     assert "nproc_per_node: 2" in (logs / "launch.log").read_text()
     assert '"final_checkpoint": null' in (logs / "workerlog.1").read_text()  # rank 1 trained, wrote nothing
 
 
 @pytest.mark.slow
+def test_two_ranks_of_batch_2_match_one_process_of_batch_4(default_run, alone_b4, tmp_path):
+    config, _, [(weights, _), _] = default_run
+    doubled, _ = alone_b4
+    halved, _ = _single_process(config, 2, tmp_path / "b2")  # what a rank alone would have learnt
+    assert doubled.keys() == weights.keys()
+    for name in weights:
+        np.testing.assert_allclose(weights[name], doubled[name], atol=1e-5, rtol=1e-4, err_msg=name)
+    assert max(np.abs(weights[name] - halved[name]).max() for name in weights) > 1e-3
+
+
+@pytest.mark.slow
 def test_by_default_the_run_reports_the_losses_of_one_process(default_run, alone_b4):
-    (_, run), (_, alone) = default_run, alone_b4
+    (_, run, _), (_, alone) = default_run, alone_b4
     result = json.loads(run.stdout)
     assert result["losses"].keys() == alone["losses"].keys()
     for name, value in result["losses"].items():
