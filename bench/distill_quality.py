@@ -65,7 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--plateau-check", type=int, default=500,
                         help="the finished baseline resumed this many iterations more (at its final LR, in a "
                         "folder of its own), evaluated every --plateau-every: is it still climbing?")  # fmt: skip
-    parser.add_argument("--plateau-every", type=int, default=100)
+    parser.add_argument("--plateau-every", type=int, default=100, help="evaluation interval of the plateau check")
     parser.add_argument("--finetune-iters", type=int, default=300, help="prune-only and distill-pruned alike")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--controls", type=int, help="seeds of the unpruned control (default: --seeds)")
