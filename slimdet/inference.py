@@ -105,11 +105,12 @@ def cpu_predictor(
 def save_traced(layer: Any, input_spec: Sequence[Any], stem: Path) -> None:
     """Trace ``layer``'s forward (in eval mode) and write it as a graph at ``stem`` (``.pdmodel`` + ``.pdiparams``).
 
-    The layer is given back as it was (it may go on training, or be freed: the save keeps none of its weights).
+    The layer is given back as it was (it may go on training). Paddle keeps the traced program, and with it
+    the layer's weights, referenced for the rest of the process: a caller that must not hold them twice
+    traces in a process of its own (see ``slimdet.slim.teacher_graph``).
     """
     import paddle
 
-    names = [tensor.name for tensor in (*layer.parameters(), *layer.buffers())]
     sublayers = layer.sublayers(include_self=True)
     modes = [(sub, sub.training) for sub in sublayers]
     # Tracing swaps every sublayer's ``forward`` for a converted copy that breaks later dygraph steps
@@ -118,8 +119,7 @@ def save_traced(layer: Any, input_spec: Sequence[Any], stem: Path) -> None:
     for sub in sublayers:  # flags only: layer.eval() would also switch paddle's global tracer to eval mode
         sub.training = False
     try:
-        # output_silenced: glog's "New Executor is Running" from the save's executor
-        with output_silenced(), _save_scopes_emptied(names), _methods_converted_once():
+        with output_silenced():  # glog's "New Executor is Running" from the save's executor
             paddle.jit.save(paddle.jit.to_static(layer, input_spec=list(input_spec), full_graph=True), str(stem))
     finally:
         for sub, training in modes:
@@ -129,64 +129,6 @@ def save_traced(layer: Any, input_spec: Sequence[Any], stem: Path) -> None:
                 sub.__dict__.pop("forward", None)
             else:
                 sub.forward = forward
-
-
-@contextlib.contextmanager
-def _save_scopes_emptied(names: Sequence[str]) -> Iterator[None]:
-    """Inside the block, the scopes ``paddle.jit.save`` makes are recorded; after it, ``names`` are erased from them.
-
-    Why: ``jit.save`` shares each weight of the layer with a variable of a ``core.Scope()``, and Paddle 2.6 keeps
-    every such scope in a process-wide pool until the process exits. Left alone, each trace kept the traced
-    weights alive for good (about 100 MB per trace of the shapes MobileNetV1-YOLOv3: one per evaluation during
-    training, per sensitivity trial, per frozen teacher). Erasing the variables drops those shares; the empty
-    scopes left in the pool weigh nothing.
-    """
-    from paddle.jit import api
-
-    core, made = api.core, []
-
-    class _Recording:  # paddle.jit.api's view of paddle's core, Scope() recorded: nothing else is touched
-        def __getattr__(self, name: str) -> Any:
-            return getattr(core, name)
-
-        @staticmethod
-        def Scope() -> Any:  # core's own spelling
-            scope = core.Scope()
-            made.append(scope)
-            return scope
-
-    api.core = _Recording()
-    try:
-        yield
-    finally:
-        api.core = core
-        for scope in made:
-            scope.erase(list(names))
-
-
-@contextlib.contextmanager
-def _methods_converted_once() -> Iterator[None]:
-    """Inside the block, paddle's dygraph-to-static converter reuses what it converted for a method of an earlier
-    instance of the same class.
-
-    Why: its cache is keyed by the function it is given, and for a layer's ``forward`` that is a bound method,
-    a new object at every lookup, so it never hit: each trace converted every forward again (writing and
-    importing a Python file for each), about 40% of the CPU time of a trace of the shapes MobileNetV1-YOLOv3.
-    The converted function is a plain function of the method's code, the same for every instance, so keying
-    it by that code's function (``__func__``) is what the cache meant to do.
-    """
-    from paddle.jit.dy2static.program_translator import FunctionCache
-
-    convert = FunctionCache.convert_with_cache
-
-    def by_function(self: Any, func: Any) -> Any:
-        return convert(self, getattr(func, "__func__", func))
-
-    FunctionCache.convert_with_cache = by_function
-    try:
-        yield
-    finally:
-        FunctionCache.convert_with_cache = convert
 
 
 class CompiledGraph:

@@ -155,9 +155,9 @@ class FrozenTeacher:
     someone reached the wrapped model directly.
 
     ``FrozenTeacher(model)`` runs a dygraph model; ``FrozenTeacher.compiled_from(cfg, weights)`` a Paddle
-    Inference graph, whose weights live only in the predictor (``model`` is then None), which gives
-    ``outputs_and_tips`` only when built with ``tips=True`` (the default graph outputs no more than the raw
-    outputs).
+    Inference graph whose weights never enter this process as dygraph tensors (``model`` is then None),
+    which gives ``outputs_and_tips`` only when built with ``tips=True`` (the default graph outputs no more
+    than the raw outputs).
     Either way ``loss`` is the teacher's own YOLOv3 loss on its raw outputs: it needs no weights.
     """
 
@@ -175,7 +175,8 @@ class FrozenTeacher:
         cls, cfg: Mapping[str, Any], weights: str, *, prefix: str = "", tips: bool = False
     ) -> FrozenTeacher:
         """The teacher of ``cfg`` with ``weights``, its forward a Paddle Inference graph (several times faster
-        on a CPU; see ``slimdet.slim.teacher_graph``); with ``tips`` the graph also gives the tip feature maps."""
+        on a CPU; see ``slimdet.slim.teacher_graph``), built in a child process; with ``tips`` the graph
+        also gives the tip feature maps."""
         teacher = cls.__new__(cls)
         teacher._model = None
         teacher._graph = TeacherGraph(cfg, weights, prefix=prefix, tips=tips)

@@ -1,5 +1,5 @@
-"""The compiled teacher: a Paddle Inference graph, built from the weights on disk, that gives the dygraph
-teacher's outputs at any size and own loss, and keeps no dygraph copy of its weights."""
+"""The compiled teacher: a Paddle Inference graph, built in a child process from the weights on disk, that gives
+the dygraph teacher's outputs at any size and own loss, and keeps no dygraph copy of its weights."""
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
@@ -37,7 +37,7 @@ def r34_weights(r34_teacher_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def both_teachers(r34_teacher_model, r34_weights):
     """The dygraph teacher and the compiled one, the latter traced with its tips (for the feature term): its
-    plain call drops them, so one trace serves both kinds of test; the default graph (no tips) is
+    plain call drops them, so one child process serves both kinds of test; the default graph (no tips) is
     compared with dygraph through the distill-prune runs' losses (tests/commands/test_distill_prune.py)."""
     compiled = FrozenTeacher.compiled_from(R34, str(r34_weights), prefix="teacher_", tips=True)
     return FrozenTeacher(r34_teacher_model), compiled
@@ -77,7 +77,7 @@ def test_the_compiled_teacher_holds_no_dygraph_weights_and_gives_the_dygraph_tea
     assert float(have) == pytest.approx(float(want), rel=1e-4) and float(have) > 0
 
 
-def test_a_weights_file_that_does_not_fit_is_refused(tmp_path):
+def test_a_weights_file_that_does_not_fit_is_reported_from_the_child(tmp_path):
     paddle.seed(5)
     mobilenet = {**voc_cfg("yolov3_mobilenet_v1_voc"), "num_classes": 3, "use_fine_grained_loss": True}
     wrong = save_weights(build_model(mobilenet), tmp_path / "mobilenet.pdparams")
