@@ -8,6 +8,8 @@ These must happen before anything imports paddle, so they happen here:
   convolutions on one core. We default it to the machine's core count; ``slimdet --threads N`` overrides.
 * ``MKL_DEBUG_CPU_TYPE`` — on AMD CPUs paddle's MKL would run its slow generic kernels (see
   ``runtime.default_mkl_code_path``).
+* glibc's malloc — kept from returning freed memory to the kernel, so that training steps stop paying page
+  faults for the same buffers again (``runtime.keep_freed_memory``).
 * stderr — paddle warns about ``OMP_NUM_THREADS`` at import and glog logs INFO lines; neither may reach
   a user's stderr (``runtime.quiet_paddle_import``, ``runtime.quiet_native_logs``).
 """
@@ -22,6 +24,7 @@ warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
 from slimdet.runtime import (
     default_mkl_code_path,
     default_threads,
+    keep_freed_memory,
     missing_paddle_message,
     quiet_native_logs,
     quiet_paddle_import,
@@ -31,6 +34,7 @@ __version__ = "0.1.0"
 
 default_threads()
 default_mkl_code_path()
+keep_freed_memory()
 quiet_native_logs()
 quiet_paddle_import()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.abc
 import importlib.util
 import io
@@ -46,6 +47,33 @@ def default_mkl_code_path(
     if "MKL_DEBUG_CPU_TYPE" in environ or not _is_amd_with_avx2(cpuinfo):
         return
     environ["MKL_DEBUG_CPU_TYPE"] = "5"
+
+
+# glibc's mallopt parameters (malloc.h); the values are the largest a C int holds that still mean what they say.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_FREED_BYTES = 1 << 30
+_MMAP_ABOVE_BYTES = 32 << 20  # glibc's own ceiling for the threshold
+
+
+def keep_freed_memory(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Let glibc's malloc reuse the memory a training step frees instead of handing it back to the kernel.
+
+    Every step allocates and frees the same large buffers (batches, activations, gradients). By default
+    glibc serves blocks above a moving threshold with fresh ``mmap`` pages and trims its heap on free, so
+    each step pays for zero-filled pages again: in a training test module 2.2 million page faults and a
+    fifth of its CPU time went to the kernel. Heap blocks up to 32 MiB and 1 GiB of freed heap kept back cut
+    the faults to a quarter and the CPU time by a tenth; the resident size stays at its peak, which a
+    training process reaches at its first step anyway. Linux/glibc only, and only where the user has not set
+    ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (glibc's own variables win). True if applied.
+    """
+    if sys.platform != "linux" or {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & environ.keys():
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_ABOVE_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES))
 
 
 def _is_amd_with_avx2(cpuinfo: Path) -> bool:
