@@ -45,7 +45,8 @@ def eval_command(
         typer.Option(
             "--engine",
             help="What runs the checkpoint: inference (Paddle Inference graph, fused conv+BN and oneDNN: several times "
-            "faster on a CPU, same mAP up to float rounding), dygraph, or auto (inference on a CPU, dygraph on a GPU).",
+            "faster on a CPU, same mAP up to float rounding), dygraph, or auto (inference on a CPU unless the eval set is "
+            "smaller than compiling is worth, about two 608 px images' work; dygraph on a GPU).",
         ),
     ] = "auto",
     model_dir: Annotated[

@@ -12,6 +12,7 @@ from typing import Any
 
 from slimdet._files import write_bytes_atomic
 from slimdet.config import Config, load_config
+from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_dataset, build_loader
 from slimdet.deploy.evaluate import score_detector
 from slimdet.deploy.infer import open_exported
@@ -89,16 +90,19 @@ def evaluate_checkpoint(
     ``plan``), run it over the EvalReader's data and score it with the config's metric.
 
     ``output_eval``: also write the detections there as ``bbox.json`` (COCO result format), atomically.
-    ``engine``: "inference", "dygraph" or "auto" (inference on a CPU, dygraph on a GPU).
+    ``engine``: "inference", "dygraph" or "auto" (inference on a CPU, unless the eval set is too small for
+    compiling to pay off; dygraph on a GPU).
     ``on_batch(images_done, images_total)`` reports progress.
     """
     data = cfg.to_dict()
     weights = weights or cfg.weights
-    engine = resolve_engine(engine, select_device(device, cfg.use_gpu))
+    used_device = select_device(device, cfg.use_gpu)
+    resolve_engine(engine, used_device)  # an unknown engine is refused before anything is built
     model, used_plan = build_trained_model(data, weights, plan)  # wrong weights fail before data is read
     loader = build_loader(data, "eval")
     evaluator = build_evaluator(data, loader.dataset)
     total, done = len(loader.dataset), 0
+    engine = resolve_engine(engine, used_device, images=total, input_size=eval_input_size(data))
 
     def count(images: int) -> None:
         nonlocal done

@@ -155,7 +155,9 @@ def train_from_config(
     if eval and rank == 0:
         eval_loader = loaders.enter_context(build_loader(data, "eval"))
         evaluator = build_evaluator(data, eval_loader.dataset)
-        engine = resolve_engine("auto", device_used)  # a CPU scores each snapshot through Paddle Inference
+        # A CPU scores each snapshot through Paddle Inference, unless the eval set is too small to pay for compiling.
+        images, size = len(eval_loader.dataset), eval_input_size(data)
+        engine = resolve_engine("auto", device_used, images=images, input_size=size)
         evaluation = EvalHook(
             cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator, engine=engine), best_dir=out_dir
         )

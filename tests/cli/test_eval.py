@@ -17,9 +17,9 @@ def test_eval_reproduces_the_map_recorded_in_training(overfit_tiny, tmp_path):
     result = run("eval", "-c", config, "-o", f"weights={weights}", "--json", "--output_eval", tmp_path / "dets")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    # On a CPU both the trainer's snapshots and eval run the model as a Paddle Inference graph: the same
-    # detections, so the very same metrics.
-    assert report["engine"] == "inference"
+    # Four 64 px images are too little work to pay for compiling a graph: both the trainer's snapshots and
+    # eval ran the model in dygraph, so the very same detections and metrics.
+    assert report["engine"] == "dygraph"
     assert report["metrics"] == pytest.approx(overfit_tiny.metrics, abs=1e-9)
     assert report["metrics"]["mAP"] > 0.3  # a trained model: equal mAPs are not two zeros
     assert report["description"] == "mAP(0.50, 11point)"
@@ -31,11 +31,11 @@ def test_eval_reproduces_the_map_recorded_in_training(overfit_tiny, tmp_path):
     assert len(records) == sum(row["num_det"] for row in report["classes"])
     assert {"image_id", "category_id", "bbox", "score"} <= set(records[0])
 
-    dygraph = run("eval", "-c", config, "-w", weights, "--engine", "dygraph", "--json")
-    assert dygraph.exit_code == 0, dygraph.output
-    assert json.loads(dygraph.stdout)["engine"] == "dygraph"
+    compiled = run("eval", "-c", config, "-w", weights, "--engine", "inference", "--json")
+    assert compiled.exit_code == 0, compiled.output
+    assert json.loads(compiled.stdout)["engine"] == "inference"
     # fused kernels round differently: the same mAP within 0.1 point
-    assert json.loads(dygraph.stdout)["metrics"]["mAP"] == pytest.approx(report["metrics"]["mAP"], abs=1e-3)
+    assert json.loads(compiled.stdout)["metrics"]["mAP"] == pytest.approx(report["metrics"]["mAP"], abs=1e-3)
 
     table = run("eval", "-c", config, "-w", weights, "-o", "map_type=integral")
     assert table.exit_code == 0, table.output
