@@ -89,7 +89,7 @@ def test_distillation_raises_the_map_of_the_pruned_model_before_fine_tuning(over
     PruningPlan.from_flags(PARAMS, RATIOS).prune(model)  # what distill-prune starts from: the trained weights, pruned
     loader = build_loader(data, "eval")  # scored in place, as training's evaluations are (pruning once, not twice)
     with loader:
-        before = run_inference(model, loader, build_evaluator(data, loader.dataset), engine="inference")
+        before = run_inference(model, loader, build_evaluator(data, loader.dataset), engine="dygraph")
     assert report["evals"][-1]["iteration"] == STEPS
     assert report["evals"][-1]["mAP"] > before["mAP"] + 0.02, (report["evals"], before)
 
