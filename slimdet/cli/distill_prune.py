@@ -99,7 +99,8 @@ def distill_prune_command(
         typer.Option(
             "--teacher-engine",
             help="What runs the frozen teacher's forward: inference (Paddle Inference graph, several times "
-            "faster on a CPU), dygraph, or auto (inference on a CPU, dygraph on a GPU).",
+            "faster on a CPU), dygraph, or auto (inference on a CPU unless the run is too short to pay for compiling, "
+            "under two 608 px images' work in all; dygraph on a GPU).",
         ),
     ] = "auto",
     overrides: OverrideOption = None,

@@ -26,6 +26,7 @@ from typing import Any
 
 from slimdet.commands.train import TrainResult, train_from_config
 from slimdet.config import Config
+from slimdet.config.sizes import eval_input_size
 from slimdet.engine.checkpoint import read_state, resume_stem
 from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
@@ -99,7 +100,8 @@ def distill_prune(
     The pruning flags are the command's raw strings (comma- or space-separated lists, one ratio for all
     allowed) so that the pre-flight checks can report their problems together with the others.
     ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several
-    times faster on a CPU) or in dygraph; "auto" picks inference on a CPU, dygraph on a GPU.
+    times faster on a CPU) or in dygraph; "auto" picks inference on a CPU, unless the run is too short to
+    pay for compiling (``inference.resolve_engine``), and dygraph on a GPU.
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
@@ -118,7 +120,9 @@ def distill_prune(
     assert teacher_pretrained  # the checks demand it
     teacher_data = teacher_cfg.to_dict()
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
-    engine = resolve_engine(teacher_engine, used)
+    # The teacher sees every training image once: a run too short to pay for compiling it keeps dygraph.
+    images = student_cfg.max_iters * int(student_cfg.section("TrainReader").get("batch_size", 1))
+    engine = resolve_engine(teacher_engine, used, images=images, input_size=eval_input_size(student_cfg.to_dict()))
     teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference", tips=distill.feature > 0)
     training = train_from_config(
         student_cfg,

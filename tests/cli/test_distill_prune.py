@@ -43,6 +43,7 @@ def trained(overfit_tiny, tmp_path_factory):
 def test_legacy_command_line_prunes_distills_and_reports_json(trained, overfit_tiny):
     _, report = trained
     assert report["iterations"] == STEPS and report["teacher_config"] == "teacher"
+    assert report["teacher_engine"] == "dygraph"  # auto: a few steps of 64 px images do not pay for compiling
     assert report["teacher_overrides"] == [  # -o reached the teacher: its weights fit only with 3 classes
         "use_fine_grained_loss=true", f"pretrain_weights={overfit_tiny.weights}", f"max_iters={STEPS}",
         f"snapshot_iter={STEPS}", f"save_dir={Path(report['output_dir']).parent}", "num_classes=3",
@@ -148,8 +149,8 @@ def test_every_preflight_problem_is_one_line_before_any_weight_or_data_is_read(
 
 
 def test_the_opt_in_levers_run_end_to_end_and_log_the_feature_term(tiny_train_config, shapes_teacher_weights):
-    # The compiled teacher (a CPU's default) is traced with its tips for --distill-feature.
-    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG,
+    # The compiled teacher is traced with its tips for --distill-feature.
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG, "--teacher-engine", "inference",
                   "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
                   "--distill-feature", "50", "--distill-confidence", "0.5", "--quiet", "--json",
                   "-o", "max_iters=2", "snapshot_iter=2")  # fmt: skip

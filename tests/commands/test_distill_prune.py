@@ -61,10 +61,11 @@ def run_keeping_teacher(config, teacher_weights, overrides=(), **kwargs):
 
 @pytest.fixture(scope="module")
 def run(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
-    """One 4-step run of the tiny student (64 px), a snapshot at 2; also hands back the teacher it used and
-    that teacher's outputs on ``PROBE`` as built."""
+    """One 4-step run of the tiny student (64 px), a snapshot at 2, its teacher compiled (what a CPU's "auto"
+    picks for a run long enough to pay for it); also hands back the teacher it used and that teacher's outputs
+    on ``PROBE`` as built."""
     config = write_tiny_train_config(tmp_path_factory.mktemp("distill_prune"))
-    return config, *run_keeping_teacher(config, shapes_teacher_weights, **FLAGS)
+    return config, *run_keeping_teacher(config, shapes_teacher_weights, teacher_engine="inference", **FLAGS)
 
 
 @pytest.fixture(scope="module")
