@@ -198,7 +198,7 @@ def build_teacher(
     cfg = {**teacher_cfg, "use_fine_grained_loss": True}
     if compiled:
         return FrozenTeacher.compiled_from(cfg, weights, prefix=TEACHER_PREFIX, tips=tips)
-    model = build_model(cfg, name_prefix=TEACHER_PREFIX)
+    model = build_model(cfg, name_prefix=TEACHER_PREFIX, random_init=False)  # loaded strictly next
     load_weights(model, weights, strict=True)
     return FrozenTeacher(model)
 

@@ -172,7 +172,7 @@ def describe_parameters(
     if size <= 0 or size % COARSEST_STRIDE:
         raise SlimdetError(f"input size {size} must be a positive multiple of {COARSEST_STRIDE} (the coarsest stride)")
 
-    model = build_model(cfg)
+    model = build_model(cfg, random_init=False)  # counts only
     model.eval()
     before, pruned = None, ()
     if plan is not None:

@@ -75,7 +75,7 @@ def _conv_flops(table: SensitivityTable, config: str | os.PathLike[str], overrid
     from slimdet.modeling.build import build_model  # paddle: only a FLOPs target needs the model
     from slimdet.slim.plan import PruningPlan
 
-    model = build_model(data)
+    model = build_model(data, random_init=False)  # FLOPs only
     measured = {key: table.model.get(key) for key in ("architecture", "backbone", "num_classes")}
     built = {
         "architecture": data.get("architecture", "YOLOv3"),

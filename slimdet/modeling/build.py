@@ -7,6 +7,7 @@ norm_decay, nms, …), and through the loss ``YOLOv3Loss``, ``num_classes``, ``u
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,13 +18,23 @@ from slimdet.errors import ConfigError, did_you_mean
 from slimdet.modeling._options import reject_unsupported
 from slimdet.modeling.backbones import BACKBONES
 from slimdet.modeling.head import YOLOv3Head
+from slimdet.modeling.layers import zeros_for_random_init
 from slimdet.modeling.losses import YOLOv3Loss
 from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
 from slimdet.modeling.yolov3 import YOLOv3
 
 
-def build_model(cfg: Mapping[str, Any], *, name_prefix: str = "", geometry: YOLOv3Geometry | None = None) -> YOLOv3:
+def build_model(
+    cfg: Mapping[str, Any],
+    *,
+    name_prefix: str = "",
+    geometry: YOLOv3Geometry | None = None,
+    random_init: bool = True,
+) -> YOLOv3:
     """Build the YOLOv3 described by ``cfg`` (shaped like ``Config.to_dict()``), without weights.
+
+    ``random_init=False`` starts the weights at zero: for a caller that loads every weight next, strictly,
+    or needs only names, shapes and FLOPs (see ``layers.zeros_for_random_init``).
 
     ``geometry`` (classes, anchors, masks, strides) is derived from ``cfg`` unless the caller already
     did, to hand the same one to the data pipeline's target assignment; head, loss and
@@ -61,7 +72,7 @@ def build_model(cfg: Mapping[str, Any], *, name_prefix: str = "", geometry: YOLO
     geometry = geometry or YOLOv3Geometry.from_config(cfg)
     head_prefix = name_prefix + head_section.get("weight_prefix_name", "")
 
-    with paddle.utils.unique_name.guard():
+    with paddle.utils.unique_name.guard(), contextlib.nullcontext() if random_init else zeros_for_random_init():
         backbone = BACKBONES[backbone_name].from_section(cfg.get(backbone_name) or {}, name_prefix=name_prefix)
         if len(backbone.out_channels) != len(geometry.anchor_masks):
             raise ConfigError(

@@ -20,7 +20,7 @@ from paddle import nn
 from paddle.regularizer import L2Decay
 
 from slimdet.config.geometry import YOLOv3Geometry
-from slimdet.modeling.layers import ConvBN, UnitNames
+from slimdet.modeling.layers import ConvBN, UnitNames, random_init
 
 BLOCK_CHANNELS = 512  # ch of level 0; halves per level
 TRANSITION_CHANNELS = 256  # of yolo_transition.0; halves per level
@@ -28,7 +28,7 @@ CONV_BLOCK_NUM = 2  # repeats of 1x1 → 3x3 before the route conv
 
 
 def _init() -> nn.initializer.Initializer:
-    return nn.initializer.Normal(0.0, 0.02)  # the legacy head's conv initializer
+    return random_init(nn.initializer.Normal(0.0, 0.02))  # the legacy head's conv initializer
 
 
 class DetectionBlock(nn.Layer):

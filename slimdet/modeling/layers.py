@@ -8,6 +8,9 @@ the legacy name that ``--pruned_params``, released weight folders and PaddleSlim
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,6 +56,29 @@ class UnitNames:
         )
 
 
+_RANDOM_INIT = contextvars.ContextVar("slimdet_random_init", default=True)
+
+
+@contextlib.contextmanager
+def zeros_for_random_init() -> Iterator[None]:
+    """Layers built inside start with zeros where they would draw random weights.
+
+    For a model whose every weight is loaded next (strictly) or whose values do not matter (names, shapes,
+    FLOPs): drawing 24 million Gaussian numbers for a MobileNetV1-YOLOv3 costs 0.4 s of CPU, filling zeros
+    almost nothing.
+    """
+    token = _RANDOM_INIT.set(False)
+    try:
+        yield
+    finally:
+        _RANDOM_INIT.reset(token)
+
+
+def random_init(initializer: nn.initializer.Initializer) -> nn.initializer.Initializer:
+    """``initializer``, or zeros inside ``zeros_for_random_init``."""
+    return initializer if _RANDOM_INIT.get() else nn.initializer.Constant(0.0)
+
+
 class ConvBN(nn.Layer):
     """conv (no bias, padding (k−1)/2) → BN → activation, with legacy names on all five persistables.
 
@@ -86,7 +112,7 @@ class ConvBN(nn.Layer):
             groups=groups,
             weight_attr=paddle.ParamAttr(
                 name=names.weight,
-                initializer=weight_init or nn.initializer.KaimingNormal(),
+                initializer=random_init(weight_init or nn.initializer.KaimingNormal()),
                 regularizer=weight_regularizer,
             ),
             bias_attr=False,

@@ -33,7 +33,7 @@ def build_trained_model(
     if not weights:
         raise WeightsError("no weights given: add -o weights=PATH (a .pdparams checkpoint, legacy folder, .tar or URL)")
     plan = resolve_plan(plan, load_plan(weights))
-    model = build_model(cfg)
+    model = build_model(cfg, random_init=False)  # every weight is loaded below, strictly
     if plan is not None:
         # Only the shapes matter here: the loaded weights overwrite whichever filters survive. So skip
         # the FLOPs report and rank by L1 norm, which is cheap (FPGM's ranking is O(C^2) in Python).

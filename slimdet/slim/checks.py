@@ -116,7 +116,7 @@ def _plan_problems(student: Mapping[str, Any], plan: PruningPlan) -> list[str]:
     from slimdet.modeling.build import build_model
 
     try:
-        model = build_model(student)
+        model = build_model(student, random_init=False)  # names and shapes only
     except ConfigError as err:
         return [str(err)]
     return plan.problems(model)

@@ -37,7 +37,7 @@ def _save_teacher_graph(cfg: Mapping[str, Any], weights: str, prefix: str, stem:
     from slimdet.modeling.build import build_model
     from slimdet.weights import load_weights
 
-    model = build_model(cfg, name_prefix=prefix)
+    model = build_model(cfg, name_prefix=prefix, random_init=False)  # loaded strictly next
     load_weights(model, weights, strict=True)
     save_traced(RawOutputs(model, tips=tips), [InputSpec([-1, 3, -1, -1], "float32", name="image")], stem)
 

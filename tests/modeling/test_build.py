@@ -74,3 +74,24 @@ def test_config_mistakes_are_config_errors(r34_voc_cfg, change, message):
     cfg.update(change)
     with pytest.raises(ConfigError, match=message):
         build_model(cfg)
+
+
+def test_without_random_init_the_same_model_starts_at_zero_where_it_would_be_random(mobilenet_voc_cfg):
+    import numpy as np
+    import paddle
+
+    paddle.seed(3)
+    random = build_model(mobilenet_voc_cfg)
+    zeros = build_model(mobilenet_voc_cfg, random_init=False)
+    paddle.seed(3)
+    again = build_model(mobilenet_voc_cfg)
+    drawn = {p.name: p.numpy() for p in random.state_dict().values()}
+    blank = {p.name: p.numpy() for p in zeros.state_dict().values()}
+    assert {name: a.shape for name, a in drawn.items()} == {name: a.shape for name, a in blank.items()}
+    for name, value in drawn.items():
+        if np.all(value == 0) or np.all(value == 1):  # BN, biases and statistics: constants either way
+            assert np.array_equal(blank[name], value), name
+        else:  # conv weights: random by default, zeros without
+            assert not blank[name].any(), name
+    assert all(np.array_equal(p.numpy(), drawn[p.name]) for p in again.state_dict().values())  # default unchanged
+    assert build_model(mobilenet_voc_cfg).head.parameters()[0].numpy().any()  # the switch did not stick
