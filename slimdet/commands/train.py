@@ -133,7 +133,7 @@ def train_from_config(
     seed_everything(seed)
     geometry = YOLOv3Geometry.from_config(data)  # one geometry for the model and its training targets
     loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size, geometry=geometry)
-    model = build_model(data, geometry=geometry)
+    model = build_model(data, geometry=geometry, random_init=resume is None)  # a resume loads every weight
     if plan is not None:
         plan.check(model)  # a misspelt name fails before any weight is read or downloaded
     pretrained: dict[str, int] = {}
