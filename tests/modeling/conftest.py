@@ -22,7 +22,7 @@ def r34_voc_cfg() -> dict[str, Any]:
 def _eval_model(name: str):
     from slimdet.modeling.build import build_model
 
-    model = build_model(voc_cfg(name))
+    model = build_model(voc_cfg(name), random_init=False)  # its users read names, shapes and counts only
     model.eval()
     return model
 
