@@ -42,6 +42,7 @@ from distill_prune_shapes import R578
 
 from slimdet._files import write_text_atomic
 from slimdet.commands.demo_configs import FULL, STUDENT_BASE, TEACHER_BASE, demo_config, shipped_configs
+from slimdet.data.synth import HARD_CLASS_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 SLIMDET = Path(sys.executable).with_name("slimdet")
@@ -55,6 +56,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=96, help="train and eval input side")
     parser.add_argument("--num-train", type=int, default=1024)
     parser.add_argument("--num-test", type=int, default=256)
+    parser.add_argument(
+        "--hard-data",
+        action="store_true",
+        help="the nine-class shapes variant (data synth --hard), where the teacher's lead is larger",
+    )
     parser.add_argument("--teacher-iters", type=int, default=2000)
     parser.add_argument("--teacher-from", type=Path,
                         help="weights the teacher starts from (e.g. an earlier run's teacher), so a stronger one "
@@ -156,6 +162,8 @@ class Bench:
         path = self.out / "configs" / f"{name}.yml"
         text = demo_config(shipped_configs() / base, self.size, dataset=self.data, save_dir=self.out / "runs",
                            name=name, iters=iters, pretrain=pretrain, tail=tail)  # fmt: skip
+        if self.args.hard_data:
+            text += f"num_classes: {len(HARD_CLASS_NAMES)}\n"
         write_text_atomic(path, text)
         return path
 
@@ -255,7 +263,7 @@ def main(argv: list[str]) -> None:
     bench = Bench(args)
     if not (bench.data / "trainval.txt").is_file():
         bench.run("data", "data", "synth", "--out", str(bench.data), "--num-train", str(args.num_train),
-                  "--num-test", str(args.num_test), "--size", "160")()  # fmt: skip
+                  "--num-test", str(args.num_test), "--size", "160", *(["--hard"] if args.hard_data else []))()  # fmt: skip
     teacher_map: dict[str, float] = {}
 
     def student_side() -> tuple[dict, dict[str, dict[str, float]]]:

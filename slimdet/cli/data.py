@@ -28,13 +28,23 @@ def synth_command(
     num_test: Annotated[int, typer.Option("--num-test", "--num_test", min=1, help="Test images.")] = 128,
     size: Annotated[int, typer.Option("--size", min=32, help="Image side in pixels.")] = 160,
     seed: SeedOption = 0,
+    hard: Annotated[
+        bool,
+        typer.Option(
+            "--hard",
+            help="Nine classes (adds ring, frame, pentagon, hexagon, star, cross), up to 12 objects, unlabelled "
+            "clutter: a task on which a small detector levels off well below a large one.",
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it is not empty.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Write the synthetic shapes dataset (circle, square, triangle); same seed, same bytes."""
     from slimdet.data.synth import write_synthetic_voc
 
-    report = write_synthetic_voc(out, num_train=num_train, num_test=num_test, size=size, seed=seed, overwrite=force)
+    report = write_synthetic_voc(
+        out, num_train=num_train, num_test=num_test, size=size, seed=seed, hard=hard, overwrite=force
+    )
     if as_json:
         print_json(report.to_dict())
         return
@@ -46,6 +56,7 @@ def synth_command(
                 "images (train / test)": f"{report.num_train} / {report.num_test}",
                 "image size": f"{report.size} px",
                 "seed": report.seed,
+                "variant": "hard" if report.hard else "easy",
                 **{f"objects: {name}": count for name, count in report.objects.items()},
                 "difficult objects": report.difficult,
             },

@@ -26,8 +26,12 @@ from slimdet._files import atomic_dir
 from slimdet.errors import DataError
 
 CLASS_NAMES = ("circle", "square", "triangle")
+# The hard variant: six more classes, some told apart from the easy ones only by a hole or a corner count.
+HARD_CLASS_NAMES = CLASS_NAMES + ("ring", "frame", "pentagon", "hexagon", "star", "cross")
 JPEG_QUALITY = 95
-MAX_OBJECTS = 6
+MAX_OBJECTS, HARD_MAX_OBJECTS = 6, 12
+# Unlabelled strokes the hard variant draws under its objects, so that not every edge belongs to one.
+HARD_MAX_CLUTTER = 8
 # Object extent (diameter / side) as a share of the image side, sampled log-uniformly.
 MIN_EXTENT, MAX_EXTENT = 0.07, 0.5
 # Difficult: longest box side below this share of the image, or less than this share of it visible.
@@ -53,6 +57,7 @@ class SynthReport:
     num_test: int
     size: int
     seed: int
+    hard: bool
     objects: dict[str, int]
     difficult: int
 
@@ -67,13 +72,16 @@ def write_synthetic_voc(
     num_test: int,
     size: int,
     seed: int,
+    hard: bool = False,
     overwrite: bool = False,
 ) -> SynthReport:
     """Write the shapes dataset to ``out_dir`` (PaddleDetection VOC layout) and describe it.
 
     Layout: ``JPEGImages/*.jpg``, ``Annotations/*.xml``, ``label_list.txt``, and ``trainval.txt`` /
     ``test.txt`` whose lines are ``JPEGImages/x.jpg Annotations/x.xml`` relative to ``out_dir``.
-    A non-empty ``out_dir`` is replaced only with ``overwrite=True``.
+    A non-empty ``out_dir`` is replaced only with ``overwrite=True``. ``hard`` writes the nine-class variant
+    (more, smaller-looking and look-alike objects among clutter): a task on which a small detector levels
+    off well below a large one, which is what a distillation benchmark needs.
     """
     if num_train < 1 or num_test < 1:
         raise DataError(f"need at least one train and one test image (got {num_train} and {num_test})")
@@ -85,30 +93,35 @@ def write_synthetic_voc(
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise DataError(f"{out} is not empty: pass --force to replace it, or choose another output folder")
     with atomic_dir(out) as staging:
-        objects = _write_all(staging, num_train=num_train, num_test=num_test, size=size, seed=seed)
-    counts = {name: sum(o.name == name for o in objects) for name in CLASS_NAMES}
+        objects = _write_all(staging, num_train=num_train, num_test=num_test, size=size, seed=seed, hard=hard)
+    counts = {name: sum(o.name == name for o in objects) for name in class_names(hard)}
     return SynthReport(
         out_dir=str(out),
         num_train=num_train,
         num_test=num_test,
         size=size,
         seed=seed,
+        hard=hard,
         objects=counts,
         difficult=sum(o.difficult for o in objects),
     )
 
 
-def _write_all(root: Path, *, num_train: int, num_test: int, size: int, seed: int) -> list[SynthObject]:
+def class_names(hard: bool) -> tuple[str, ...]:
+    return HARD_CLASS_NAMES if hard else CLASS_NAMES
+
+
+def _write_all(root: Path, *, num_train: int, num_test: int, size: int, seed: int, hard: bool) -> list[SynthObject]:
     (root / "JPEGImages").mkdir()
     (root / "Annotations").mkdir()
-    (root / "label_list.txt").write_text("".join(f"{name}\n" for name in CLASS_NAMES))
+    (root / "label_list.txt").write_text("".join(f"{name}\n" for name in class_names(hard)))
     every: list[SynthObject] = []
     for split_id, ((split, list_name), count) in enumerate(zip(_SPLITS, (num_train, num_test))):
         lines = []
         for index in range(count):
             stem = f"{split}_{index:05d}"
             rng = np.random.default_rng([seed, split_id, index])
-            image, objects = render_image(rng, size)
+            image, objects = render_image(rng, size, hard=hard)
             ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if not ok:
                 raise RuntimeError(f"OpenCV could not encode {stem}.jpg")
@@ -123,17 +136,20 @@ def _write_all(root: Path, *, num_train: int, num_test: int, size: int, seed: in
 # --- drawing ------------------------------------------------------------------------------------
 
 
-def render_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[SynthObject]]:
+def render_image(rng: np.random.Generator, size: int, *, hard: bool = False) -> tuple[np.ndarray, list[SynthObject]]:
     """One BGR image with its objects; everything random comes from ``rng``."""
+    names = class_names(hard)
     image = _background(rng, size)
+    if hard:
+        _clutter(rng, image)
     owner = np.full((size, size), -1, np.int32)  # which object each pixel shows (-1 = background)
     full_area: list[int] = []
     placed: list[tuple[int, tuple[int, int, int, int]]] = []  # (class index, box)
-    for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
+    for _ in range(int(rng.integers(1, (HARD_MAX_OBJECTS if hard else MAX_OBJECTS) + 1))):
         for _attempt in range(20):
-            cls = int(rng.integers(len(CLASS_NAMES)))
+            cls = int(rng.integers(len(names)))
             extent = float(np.exp(rng.uniform(np.log(MIN_EXTENT * size), np.log(MAX_EXTENT * size))))
-            draw = _shape_drawer(rng, cls, extent, size)
+            draw = _shape_drawer(rng, names[cls], extent, size)
             alone = np.zeros((size, size), np.uint8)
             box = draw(alone, 1, cv2.LINE_8)
             if any(_iou(box, other) > MAX_IOU for _, other in placed):
@@ -153,19 +169,19 @@ def render_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[
         visible = (owner == i).sum() / full_area[i]
         longest = max(box[2] - box[0], box[3] - box[1]) + 1
         difficult = bool(longest < TINY_EXTENT * size or visible < MIN_VISIBLE_EASY)
-        objects.append(SynthObject(CLASS_NAMES[cls], box, difficult))
+        objects.append(SynthObject(names[cls], box, difficult))
     return image, objects
 
 
 DrawFn = Callable[[np.ndarray, "int | tuple[int, int, int]", int], tuple[int, int, int, int]]
 
 
-def _shape_drawer(rng: np.random.Generator, cls: int, extent: float, size: int) -> DrawFn:
+def _shape_drawer(rng: np.random.Generator, name: str, extent: float, size: int) -> DrawFn:
     """A function drawing one shape (fixed geometry) on a canvas and returning its inclusive box."""
     half = max(extent / 2.0, 2.0)
     cx = rng.uniform(half, size - 1 - half)
     cy = rng.uniform(half, size - 1 - half)
-    if CLASS_NAMES[cls] == "circle":
+    if name == "circle":
         centre, radius = (int(round(cx)), int(round(cy))), int(round(half))
 
         def circle(canvas, colour, line):
@@ -173,7 +189,7 @@ def _shape_drawer(rng: np.random.Generator, cls: int, extent: float, size: int) 
             return (centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius)
 
         return circle
-    if CLASS_NAMES[cls] == "square":
+    if name == "square":
         x0, y0 = int(round(cx - half)), int(round(cy - half))
         side = int(round(2 * half))
 
@@ -182,16 +198,64 @@ def _shape_drawer(rng: np.random.Generator, cls: int, extent: float, size: int) 
             return (x0, y0, x0 + side, y0 + side)
 
         return square
-    # an equilateral triangle inscribed in the circle of radius `half`, rotated at random
-    angle = rng.uniform(0, 2 * np.pi) + np.array([0, 2 * np.pi / 3, 4 * np.pi / 3])
-    points = np.stack([cx + half * np.cos(angle), cy + half * np.sin(angle)], axis=1).round().astype(np.int32)
+    contours = _outline(name, cx, cy, half) if name in ("ring", "frame") else [_polygon(rng, name, cx, cy, half)]
 
-    def triangle(canvas, colour, line):
-        cv2.fillPoly(canvas, [points], colour, line)
-        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    def polygon(canvas, colour, line):
+        cv2.fillPoly(canvas, contours, colour, line)  # a second contour inside the first is a hole
+        (x0, y0), (x1, y1) = contours[0].min(axis=0), contours[0].max(axis=0)
         return (int(x0), int(y0), int(x1), int(y1))
 
-    return triangle
+    return polygon
+
+
+def _outline(name: str, cx: float, cy: float, half: float) -> list[np.ndarray]:
+    """A ring or a frame: the outer contour and, inside it, the hole's, whose stroke is a third of the radius."""
+    centre = (int(round(cx)), int(round(cy)))
+    contours = []
+    for radius in (int(round(half)), int(round(half * 2 / 3))):
+        if name == "ring":
+            contours.append(cv2.ellipse2Poly(centre, (radius, radius), 0, 0, 360, 10))
+        else:
+            x0, y0, x1, y1 = centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius
+            contours.append(np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], np.int32))
+    return contours
+
+
+_CORNERS = {"triangle": 3, "pentagon": 5, "hexagon": 6}
+
+
+def _polygon(rng: np.random.Generator, name: str, cx: float, cy: float, half: float) -> np.ndarray:
+    """The integer vertices of a polygon shape inscribed in the circle of radius ``half``, rotated at random."""
+    if name == "cross":  # a plus sign whose arms are a third of its span wide: 12 corners
+        arm = np.arctan2(1, 3)
+        offsets = (np.arange(4)[:, None] * (np.pi / 2) + [-arm, arm, np.pi / 4]).ravel()
+        radii = np.tile([1.0, 1.0, np.sqrt(0.2)], 4)
+    else:
+        radii = np.tile([1.0, 0.4], 5) if name == "star" else np.ones(_CORNERS[name])
+        offsets = np.arange(len(radii)) * (2 * np.pi / len(radii))
+    angles = rng.uniform(0, 2 * np.pi) + offsets
+    return (
+        np.stack([cx + half * radii * np.cos(angles), cy + half * radii * np.sin(angles)], axis=1)
+        .round()
+        .astype(np.int32)
+    )
+
+
+def _clutter(rng: np.random.Generator, image: np.ndarray) -> None:
+    """Thin unlabelled lines and arcs, in colours of their own, drawn before any object."""
+    size = image.shape[0]
+    for _ in range(int(rng.integers(0, HARD_MAX_CLUTTER + 1))):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        thickness = int(rng.integers(1, 3))
+        if rng.random() < 0.5:
+            a, b = rng.integers(0, size, 2), rng.integers(0, size, 2)
+            cv2.line(image, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), colour, thickness, cv2.LINE_AA)
+        else:
+            centre = tuple(int(v) for v in rng.integers(0, size, 2))
+            axes = tuple(int(v) for v in rng.integers(size // 10, size // 2, 2))
+            start = float(rng.uniform(0, 360))
+            cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), start, start + float(rng.uniform(40, 200)),
+                        colour, thickness, cv2.LINE_AA)  # fmt: skip
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:

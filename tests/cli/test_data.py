@@ -35,6 +35,14 @@ def test_synth_writes_the_dataset_and_reports_it_as_json(tmp_path):
     assert len((tmp_path / "s" / "trainval.txt").read_text().splitlines()) == 3
     written = sum(xml.read_text().count("<object>") for xml in (tmp_path / "s" / "Annotations").glob("*.xml"))
     assert sum(report["objects"].values()) == written
+    assert report["hard"] is False and list(report["objects"]) == ["circle", "square", "triangle"]
+
+
+def test_synth_hard_writes_the_nine_class_variant(tmp_path):
+    result = _run("data", "synth", "--out", tmp_path / "s", "--num-train", 2, "--num-test", 1, "--size", 48, "--hard")
+    assert result.exit_code == 0, result.output
+    assert "hard" in result.stdout
+    assert len((tmp_path / "s" / "label_list.txt").read_text().split()) == 9
 
 
 def test_synth_refuses_a_non_empty_folder_with_one_line_and_exit_2_unless_forced(tmp_path):

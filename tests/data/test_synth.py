@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from slimdet.data import synth
-from slimdet.data.synth import CLASS_NAMES, write_synthetic_voc
+from slimdet.data.synth import CLASS_NAMES, HARD_CLASS_NAMES, write_synthetic_voc
 from slimdet.errors import DataError
 
 
@@ -57,16 +57,18 @@ def test_lists_pair_each_image_with_a_valid_voc_annotation(synthetic_voc):
                 assert 0 <= x1 < x2 <= width - 1 and 0 <= y1 < y2 <= height - 1
 
 
-def test_boxes_frame_the_drawn_shapes():
+@pytest.mark.parametrize("name", HARD_CLASS_NAMES)
+def test_boxes_frame_the_drawn_shapes(name):
     # One shape alone on a flat background: the pixels that changed must fill the box, edge to edge.
     rng = np.random.default_rng(3)
-    for _ in range(30):
-        cls = int(rng.integers(3))
-        draw = synth._shape_drawer(rng, cls, float(rng.uniform(10, 40)), 96)
+    for _ in range(20):
+        draw = synth._shape_drawer(rng, name, float(rng.uniform(10, 40)), 96)
         canvas = np.zeros((96, 96), np.uint8)
         x1, y1, x2, y2 = draw(canvas, 255, cv2.LINE_8)
         ys, xs = np.nonzero(canvas)
-        assert (xs.min(), ys.min(), xs.max(), ys.max()) == (x1, y1, x2, y2), CLASS_NAMES[cls]
+        assert (xs.min(), ys.min(), xs.max(), ys.max()) == (x1, y1, x2, y2)
+        # rings and frames are outlines: their centre shows what lies underneath; every other shape covers it
+        assert (canvas[(y1 + y2) // 2, (x1 + x2) // 2] == 0) == (name in ("ring", "frame"))
 
 
 def test_images_mix_classes_sizes_overlaps_and_difficult_objects(tmp_path):
@@ -82,6 +84,28 @@ def test_images_mix_classes_sizes_overlaps_and_difficult_objects(tmp_path):
     assert min(sizes) < 0.1 * 128 and max(sizes) > 0.4 * 128
     assert 0 < difficult < 0.35 * len(names)
     assert overlapping > 0
+
+
+def test_the_hard_variant_draws_all_nine_classes_more_objects_and_unlabelled_clutter(tmp_path):
+    names, most = [], 0
+    for index in range(40):
+        rng = np.random.default_rng([0, 0, index])
+        _, objects = synth.render_image(rng, 128, hard=True)
+        names += [o.name for o in objects]
+        most = max(most, len(objects))
+    counts = [names.count(n) for n in HARD_CLASS_NAMES]
+    assert min(counts) > len(names) / 18  # no class is rare
+    assert most > synth.MAX_OBJECTS
+    # the clutter: the same generator state draws the same background, which the hard image then marks
+    plain = synth._background(np.random.default_rng(1), 64)
+    rng = np.random.default_rng(1)
+    cluttered = synth._background(rng, 64)
+    while np.array_equal(cluttered, plain):  # zero strokes is possible: draw until some are
+        synth._clutter(rng, cluttered)
+    assert (cluttered != plain).any(axis=2).mean() < 0.5  # thin strokes, not a repaint
+    report = write_synthetic_voc(tmp_path / "hard", num_train=2, num_test=1, size=48, seed=0, hard=True)
+    assert (tmp_path / "hard" / "label_list.txt").read_text().split() == list(HARD_CLASS_NAMES)
+    assert report.hard and list(report.objects) == list(HARD_CLASS_NAMES)
 
 
 def test_refuses_a_non_empty_folder_unless_told_to_replace_it(tmp_path):
