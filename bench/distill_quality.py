@@ -1,6 +1,7 @@
 """Does distillation win? Prune-only vs distill-pruned over several seeds, from a plateaued baseline.
 
-The protocol (all on the synthetic shapes set, every step an installed ``slimdet`` child process):
+The protocol (all on the synthetic shapes set, or its nine-class variant with ``--hard-data``, every step an
+installed ``slimdet`` child process):
 
 1. a teacher, YOLOv3-ResNet34, trained long enough to be clearly stronger than the student;
 2. a baseline student, YOLOv3-MobileNetV1, trained to a plateau (its mAP curve, one evaluation every

@@ -6,6 +6,11 @@ to contrast with what lies underneath. Each image holds 1–6 objects from tiny 
 overlap earlier ones. An object is marked ``difficult`` when it is tiny or mostly hidden, which is what
 VOC's difficult flag means (the VOC metric then neither rewards nor punishes detecting it).
 
+The hard variant (``hard=True``) adds six classes that differ from the first three, or from each other, only
+in a detail (ring and frame are a circle and a square with a hole; pentagon and hexagon differ in one corner;
+star; cross), up to 12 objects per image, and thin unlabelled strokes under them. A detector's capacity shows
+there: the distillation benchmark uses it so that the teacher can lead the student by a wide margin.
+
 Same arguments → byte-identical files: every image has its own generator seeded from
 (seed, split, index), drawing uses no randomness of its own and JPEGs are encoded at a fixed quality.
 The dataset is written into a temporary sibling folder and renamed into place, so an interrupted run
