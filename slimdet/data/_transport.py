@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,16 @@ def pack(batch: dict[str, np.ndarray], *, owner: int) -> tuple[str, Any]:
     if total < MIN_SHARED_BYTES or not _has_room(total):
         return "inline", batch
     name = f"{BLOCK_PREFIX}{owner}_{secrets.token_hex(4)}"
-    block = shared_memory.SharedMemory(name=name, create=True, size=total)
+    # Made known to the resource tracker before it exists, not just after, as SharedMemory does: a worker is
+    # sent SIGKILL when its loader's process dies, and one killed between the two would leave a block that
+    # nobody removes. (The tracker's name for it has the leading slash SharedMemory gives it on POSIX.)
+    tracked = f"/{name}"
+    resource_tracker.register(tracked, "shared_memory")
+    try:
+        block = shared_memory.SharedMemory(name=name, create=True, size=total)
+    except BaseException:
+        resource_tracker.unregister(tracked, "shared_memory")
+        raise
     layout, offset = [], 0
     try:
         for key, array in batch.items():
