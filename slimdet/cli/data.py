@@ -39,7 +39,8 @@ def synth_command(
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it is not empty.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Write the synthetic shapes dataset (circle, square, triangle); same seed, same bytes."""
+    """Write the synthetic shapes dataset (circle, square, triangle; nine classes with --hard); same seed, same
+    bytes."""
     from slimdet.data.synth import write_synthetic_voc
 
     report = write_synthetic_voc(
