@@ -93,6 +93,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--plans", nargs="+", default=["r578", "sens50"], choices=["r578", "sens50"])
     parser.add_argument("--jobs", type=int, default=2, help="children run side by side (one thread each)")
+    parser.add_argument("--no-teacher", action="store_true",
+                        help="only what needs no teacher (baseline, plateau check, plans, prune-only, controls), e.g. "
+                        "beside a teacher training elsewhere; a later run without it adds the rest and the results")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -287,7 +290,7 @@ def main(argv: list[str]) -> None:
     # Prune-only fine-tunes start as soon as the baseline is done, beside the (longer) teacher training; the
     # distill-pruned ones queue behind them once the teacher exists, so no slot idles.
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        teacher_job = pool.submit(teacher_side)
+        teacher_job = None if args.no_teacher else pool.submit(teacher_side)
         baseline_train, plans = pool.submit(student_side).result()
         teacher, baseline = bench.final("teacher"), bench.final("baseline")
         runs = [run for name, plan in plans.items() for seed in range(args.seeds)
@@ -298,6 +301,11 @@ def main(argv: list[str]) -> None:
         total = args.baseline_iters + args.baseline_tail
         plateau_job = pool.submit(bench.plateau_check(total)) if args.plateau_check > 0 else None
         maps_of = {run.name: pool.submit(scored, run) for run in prune_only}
+        if teacher_job is None:
+            if plateau_job is not None:
+                plateau_job.result()  # its failure is reported, not left in the pool
+            print_student_side({name: job.result() for name, job in maps_of.items()})
+            return
         teacher_train = teacher_job.result()
         maps_of |= {run.name: pool.submit(scored, run) for run in runs if run not in prune_only}
         maps = {name: job.result() for name, job in maps_of.items()}
@@ -340,6 +348,16 @@ def main(argv: list[str]) -> None:
     results["seconds"]["finetunes"] = sum(run.result()["seconds"] for run in runs + controls)
     write_text_atomic(args.results, json.dumps(results, indent=1) + "\n")
     print_table(results)
+
+
+def print_student_side(maps: dict[str, float]) -> None:
+    """The prune-only and control scores a --no-teacher run leaves (mAP %), mean ± std per kind."""
+    kinds: dict[str, list[float]] = {}
+    for name, value in maps.items():
+        kinds.setdefault(name.rsplit("_s", 1)[0], []).append(100 * value)
+    for kind, values in kinds.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"{kind}: {statistics.fmean(values):.2f} ± {spread:.2f} over {len(values)} seeds")
 
 
 def print_table(results: dict) -> None:
