@@ -8,6 +8,10 @@ runs (``finally`` blocks, temp files, loader workers) instead of the process dyi
 ``import paddle`` installs C++ handlers for SIGTERM (they print a "FatalError … C++ Traceback" and kill the
 process): :func:`sigterm_raises` takes SIGTERM back as soon as paddle has been imported.
 
+A signal this process was started with ignored stays ignored: a shell without job control (a script running
+``slimdet train … &``) starts background jobs with SIGINT ignored, so that a Ctrl-C meant for the job in the
+foreground does not stop them, and ``trap '' TERM`` asks the same of SIGTERM.
+
 Helper processes (loader and sensitivity workers) leave both signals to the process that started them,
 which stops them itself: they ignore them. A signal sent to the whole process group (Ctrl-C in a terminal,
 ``kill -TERM -PGID``, systemd, paddle's launcher) also reaches a helper that is still starting up, before
@@ -69,9 +73,9 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated
 
 
-def _take_back_sigterm() -> None:
-    if _on_main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+def _ignored(signum: int) -> bool:
+    """Whether ``signum`` is ignored here (the process was started so, see the module's docstring)."""
+    return signal.getsignal(signum) == signal.SIG_IGN
 
 
 def _on_main_thread() -> bool:
@@ -88,12 +92,19 @@ def _restorable(handler: Any, signum: int) -> Any:
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
     """For a whole command: SIGTERM raises :class:`Terminated`, also once paddle is imported (paddle's C++
-    handler would print a C++ traceback and kill the process without cleaning up). Restored at the end."""
+    handler would print a C++ traceback and kill the process without cleaning up); ignored at the start, it
+    stays ignored, paddle's import notwithstanding. Restored at the end."""
     if not _on_main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    hook = _AfterImport("paddle", _take_back_sigterm)
+    wanted = signal.SIG_IGN if _ignored(signal.SIGTERM) else _raise_terminated
+
+    def take_back() -> None:  # from paddle's C++ handler, installed by its import
+        if _on_main_thread():
+            signal.signal(signal.SIGTERM, wanted)
+
+    previous = signal.signal(signal.SIGTERM, wanted)
+    hook = _AfterImport("paddle", take_back)
     sys.meta_path.insert(0, hook)
     try:
         yield
@@ -108,22 +119,24 @@ def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
 
     After that a second Ctrl-C goes to the handler from before (it interrupts at once: the user insists),
     while SIGTERM stays a request: paddle's launcher sends it three times within a second, and a scheduler
-    that insists sends SIGKILL. The handlers from before are back when the block ends.
+    that insists sends SIGKILL. A signal ignored at the start stays ignored. The handlers from before are back
+    when the block ends.
     """
     global _stop_requested
     if not _on_main_thread():
         yield
         return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS if not _ignored(signum)}
     outer_request = _stop_requested
 
     def handler(signum: int, frame: Any) -> None:
         global _stop_requested
         _stop_requested = _stop_requested or signum
         request_stop(signum)
-        signal.signal(signal.SIGINT, _restorable(previous[signal.SIGINT], signal.SIGINT))
+        if signal.SIGINT in previous:
+            signal.signal(signal.SIGINT, _restorable(previous[signal.SIGINT], signal.SIGINT))
 
-    for signum in STOP_SIGNALS:
+    for signum in previous:
         signal.signal(signum, handler)
     try:
         yield
@@ -144,13 +157,17 @@ def stop_requested() -> int:
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block is done, then reach the handlers from before: files written as
-    one set (a checkpoint) are never cut in half by a second signal."""
+    """SIGINT and SIGTERM (those not ignored) wait until the block is done, then reach the handlers from before:
+    files written as one set (a checkpoint) are never cut in half by a second signal."""
     if not _on_main_thread():
         yield
         return
     pending: list[int] = []
-    previous = {signum: signal.signal(signum, lambda s, frame: pending.append(s)) for signum in STOP_SIGNALS}
+    previous = {
+        signum: signal.signal(signum, lambda s, frame: pending.append(s))
+        for signum in STOP_SIGNALS
+        if not _ignored(signum)
+    }
     try:
         yield
     finally:

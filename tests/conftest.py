@@ -22,8 +22,16 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
         min(_share, int(os.environ.get("OMP_NUM_THREADS") or _share))
     )
 
+import signal
+
 import cv2
 import pytest
+
+# Tests act as a command run in a terminal's foreground, where Ctrl-C reaches it. A shell without job control
+# starts background jobs (`make test &`) with SIGINT ignored, which slimdet respects (slimdet/interrupts.py),
+# and the processes the tests start would inherit; tests/test_interrupts.py covers that case explicitly.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The longest modules, longest first (as --durations showed them). pytest-xdist hands whole modules to its
 # workers in collection order when told --no-loadscope-reorder (make test does), so these start first and the

@@ -1,0 +1,67 @@
+"""Signals a process was started with ignored stay ignored (a background job of a shell without job control
+ignores SIGINT, ``trap '' TERM`` SIGTERM): stop requests, deferred signals and paddle's import alike."""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from slimdet.interrupts import signals_deferred, stop_requests
+
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM]
+
+
+@pytest.fixture(params=STOP_SIGNALS, ids=["SIGINT", "SIGTERM"])
+def ignored(request) -> Iterator[int]:
+    """A stop signal this process ignores, as if it had been started so; the handler from before is put back."""
+    previous = signal.signal(request.param, signal.SIG_IGN)
+    try:
+        yield request.param
+    finally:
+        signal.signal(request.param, previous)
+
+
+def test_a_stop_request_is_not_made_of_an_ignored_signal(ignored):
+    requests = []
+    with stop_requests(requests.append):
+        assert signal.getsignal(ignored) == signal.SIG_IGN
+        os.kill(os.getpid(), ignored)
+    assert requests == [] and signal.getsignal(ignored) == signal.SIG_IGN
+
+
+def test_an_ignored_signal_is_not_deferred_and_stays_ignored(ignored):
+    with signals_deferred():
+        assert signal.getsignal(ignored) == signal.SIG_IGN
+        os.kill(os.getpid(), ignored)
+    assert signal.getsignal(ignored) == signal.SIG_IGN  # and nothing was raised on the way out
+
+
+def test_a_signal_that_is_not_ignored_still_requests_the_stop():
+    requests = []
+    with stop_requests(requests.append):
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert requests == [signal.SIGTERM]
+
+
+PROBE = """
+import signal, sys
+if sys.argv[1] == "ignored":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+from slimdet.interrupts import sigterm_raises
+with sigterm_raises():
+    import paddle  # installs its own C++ handler for SIGTERM
+    handler = signal.getsignal(signal.SIGTERM)
+    print("ignored" if handler == signal.SIG_IGN else handler.__name__)
+"""
+
+
+@pytest.mark.parametrize("started", ["ignored", "default"])
+def test_paddles_import_neither_takes_sigterm_nor_unignores_it(started):
+    """A command takes SIGTERM back from paddle's C++ handler (to stop with a checkpoint), unless it was
+    ignored from the start: then it stays ignored. In a fresh interpreter, where paddle is not imported yet."""
+    probe = subprocess.run([sys.executable, "-c", PROBE, started], capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == {"ignored": "ignored", "default": "_raise_terminated"}[started]
