@@ -78,6 +78,11 @@ def _ignored(signum: int) -> bool:
     return signal.getsignal(signum) == signal.SIG_IGN
 
 
+def stop_signals_heard() -> tuple[int, ...]:
+    """SIGINT and SIGTERM, less any this process was started with ignored: the ones to install handlers for."""
+    return tuple(signum for signum in STOP_SIGNALS if not _ignored(signum))
+
+
 def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()  # signal.signal works only there
 
@@ -126,7 +131,7 @@ def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
     if not _on_main_thread():
         yield
         return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS if not _ignored(signum)}
+    previous = {signum: signal.getsignal(signum) for signum in stop_signals_heard()}
     outer_request = _stop_requested
 
     def handler(signum: int, frame: Any) -> None:
@@ -163,11 +168,7 @@ def signals_deferred() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    previous = {
-        signum: signal.signal(signum, lambda s, frame: pending.append(s))
-        for signum in STOP_SIGNALS
-        if not _ignored(signum)
-    }
+    previous = {signum: signal.signal(signum, lambda s, frame: pending.append(s)) for signum in stop_signals_heard()}
     try:
         yield
     finally:

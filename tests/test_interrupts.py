@@ -39,6 +39,21 @@ def test_an_ignored_signal_is_not_deferred_and_stays_ignored(ignored):
     assert signal.getsignal(ignored) == signal.SIG_IGN  # and nothing was raised on the way out
 
 
+def test_waiting_for_the_launcher_neither_hears_nor_forwards_an_ignored_signal(ignored):
+    from slimdet.engine.distributed import _stop_forwarded
+
+    class Launcher:
+        sent: list[int] = []
+
+        def send_signal(self, signum: int) -> None:
+            self.sent.append(signum)
+
+    launcher = Launcher()
+    with _stop_forwarded(launcher) as received:
+        os.kill(os.getpid(), ignored)
+    assert (received, launcher.sent) == ([], []) and signal.getsignal(ignored) == signal.SIG_IGN
+
+
 def test_a_signal_that_is_not_ignored_still_requests_the_stop():
     requests = []
     with stop_requests(requests.append):

@@ -41,7 +41,7 @@ from pathlib import Path
 from slimdet._lifeline import Lifeline
 from slimdet.engine.rank_stdio import StdioLender, rank_ends
 from slimdet.errors import RankFailed, SlimdetError
-from slimdet.interrupts import STOP_SIGNALS, Interrupted, exit_code, verb
+from slimdet.interrupts import STOP_SIGNALS, Interrupted, exit_code, stop_signals_heard, verb
 
 LAUNCH_MODULE = "paddle.distributed.launch"
 WORLD_SIZE_ENV = "PADDLE_TRAINERS_NUM"  # set by the launcher in every process it starts
@@ -245,7 +245,7 @@ def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> None
 def _stop_forwarded(launcher: subprocess.Popen) -> Iterator[list[int]]:
     """While waiting for the launcher: a SIGTERM is passed on to it, once (it asks every rank to stop, then
     waits 30 s for them; a second one would make it kill them after 10 s). Ctrl-C is not: the terminal sends
-    it to the launcher too. Yields the signals received, in order."""
+    it to the launcher too. One ignored from the start stays ignored. Yields the signals received, in order."""
     received: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
@@ -253,7 +253,7 @@ def _stop_forwarded(launcher: subprocess.Popen) -> Iterator[list[int]]:
             launcher.send_signal(signal.SIGTERM)
         received.append(signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, forward) for signum in stop_signals_heard()}
     try:
         yield received
     finally:
