@@ -4,6 +4,7 @@ import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
@@ -21,8 +22,6 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     os.environ["OMP_NUM_THREADS"] = os.environ["FLAGS_paddle_num_threads"] = str(
         min(_share, int(os.environ.get("OMP_NUM_THREADS") or _share))
     )
-
-import signal
 
 import cv2
 import pytest
