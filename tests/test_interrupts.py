@@ -9,9 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from slimdet.interrupts import signals_deferred, stop_requests
-
-STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM]
+from slimdet.interrupts import STOP_SIGNALS, signals_deferred, stop_requests
 
 
 @pytest.fixture(params=STOP_SIGNALS, ids=["SIGINT", "SIGTERM"])
@@ -43,7 +41,8 @@ def test_waiting_for_the_launcher_neither_hears_nor_forwards_an_ignored_signal(i
     from slimdet.engine.distributed import _stop_forwarded
 
     class Launcher:
-        sent: list[int] = []
+        def __init__(self) -> None:
+            self.sent: list[int] = []
 
         def send_signal(self, signum: int) -> None:
             self.sent.append(signum)
