@@ -278,9 +278,9 @@ class PruningPlan:
         What replaying a saved plan on a fresh model needs before loading pruned weights; ``apply``
         adds the before → after report. Raises ``PlanError`` (model untouched) like ``apply``.
         """
-        from slimdet.slim.pruner import prune_filters  # paddleslim loads only when pruning
+        self.check(model)  # before paddleslim loads (seconds): a misspelt name is reported at once
+        from slimdet.slim.pruner import prune_filters
 
-        self.check(model)
         groups = prune_filters(model, self.ratios, criterion=self.criterion)
         rows = []
         for name, ratio in self.ratios.items():
