@@ -9,10 +9,7 @@ that is renamed into place at the end, so a failed export never leaves a half fo
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,7 @@ from slimdet.deploy.predictor import (
     import_onnx_tools,
 )
 from slimdet.engine.evaluate import InferenceGraph
+from slimdet.inference import output_silenced
 from slimdet.modeling.modes import eval_mode
 from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan, save_plan
@@ -94,25 +92,14 @@ def save_inference_model(model: nn.Layer, input_size: int, folder: Path) -> None
         paddle.jit.save(graph, str(folder / Path(MODEL_FILE).stem))
 
 
-@contextlib.contextmanager
-def _native_stdout_to_stderr() -> Iterator[None]:
-    """Send what C++ code prints to file descriptor 1 to stderr, so ``--json`` output stays one document."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def write_onnx(folder: Path) -> Path:
     """Convert ``folder/model.pdmodel`` to ``folder/model.onnx`` with paddle2onnx (ONNX checker on), then repair
     the NMS part so that it also runs when exactly one box is kept."""
     paddle2onnx, _ = import_onnx_tools()
     target = folder / ONNX_FILE
-    with _native_stdout_to_stderr():  # paddle2onnx prints its warnings on stdout even with verbose=False
+    # paddle2onnx prints warnings from C++ even with verbose=False (that its multiclass_nms3 runs at batch 1,
+    # which OnnxPredictor handles): a successful export leaves stdout to --json and stderr empty.
+    with output_silenced():
         paddle2onnx.export(
             str(folder / MODEL_FILE),
             str(folder / PARAMS_FILE),
