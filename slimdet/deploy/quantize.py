@@ -5,9 +5,10 @@ export``, calibrates the activation ranges on a few training images prepared wit
 preprocessing, and writes an int8 folder that every deploy command loads like an export (``infer_cfg.yml``
 says ``precision: int8``):
 
-- Paddle Inference: PaddleSlim's ``quant_post_static`` (calibration ``hist``, ``KL``, ``mse`` or ``avg``)
-  writes ``model.pdmodel`` + ``model.pdiparams`` with int8 weights and quantize/dequantize pairs, which
-  oneDNN fuses into int8 kernels on the CPU.
+- Paddle Inference: post-training quantization as PaddleSlim's ``quant_post_static`` sets it up (calibration
+  ``hist``, ``KL``, ``mse`` or ``avg``), run by the Paddle class it wraps, writes ``model.pdmodel`` +
+  ``model.pdiparams`` with int8 weights and quantize/dequantize pairs, which oneDNN fuses into int8 kernels
+  on the CPU.
 - ONNX Runtime (``--onnx``): onnxruntime's static quantization of the export's ``model.onnx``, on the same
   images: convolutions in QDQ form, weights int8 per channel with 7-bit range (``reduce_range``: CPUs
   without VNNI saturate the 16-bit sums of full-range u8×s8 products).
@@ -133,28 +134,38 @@ class FeedLoader(paddle.io.DataLoader):
         return len(self._feeds)
 
 
+# PaddleSlim's ``quant_post_static`` settings, passed to Paddle's own PostTrainingQuantization (which it wraps)
+# where Paddle's defaults differ: importing PaddleSlim costs seconds, and int8 needs nothing else of it.
+PTQ_SETTINGS: Mapping[str, Any] = {
+    "batch_size": 1,
+    "hist_percent": 0.9999,
+    "quantizable_op_type": ["conv2d", "depthwise_conv2d", "conv2d_transpose", "mul", "matmul", "matmul_v2"],
+    "onnx_format": True,
+}
+
+
 def quantize_paddle(model_dir: Path, target: Path, feeds: Sequence[Feed], algo: str) -> None:
     """Write ``target/model.*``: the float Paddle graph of ``model_dir`` with int8 weights and calibrated
     activation ranges. Runs in static mode and a scope of its own; dygraph is back on afterwards."""
-    from paddleslim.quant import quant_post_static
+    from paddle.static.quantization import PostTrainingQuantization
 
     scope = paddle.static.Scope()  # the float weights load here, not into the process-wide scope
     paddle.enable_static()
     try:
         with output_silenced(), paddle.static.scope_guard(scope):
-            quant_post_static(
-                paddle.static.Executor(paddle.CPUPlace()),
-                str(model_dir),
-                str(target),
-                data_loader=FeedLoader(feeds),
+            ptq = PostTrainingQuantization(
+                executor=paddle.static.Executor(paddle.CPUPlace()),
+                model_dir=str(model_dir),
                 model_filename=MODEL_FILE,
                 params_filename=PARAMS_FILE,
-                save_model_filename=MODEL_FILE,
-                save_params_filename=PARAMS_FILE,
+                data_loader=FeedLoader(feeds),
                 batch_nums=len(feeds),
                 scope=scope,
                 algo=algo,
+                **PTQ_SETTINGS,
             )
+            ptq.quantize()
+            ptq.save_quantized_model(str(target), model_filename=MODEL_FILE, params_filename=PARAMS_FILE)
     finally:
         paddle.disable_static()
 
