@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from slimdet.engine.distributed import auto_processes, launch_env, launched_world_size, strip_nproc
 from slimdet.errors import SlimdetError
 
-STEPS = ["max_iters=3", "snapshot_iter=100"]
+CHECKPOINT_FILES = ("labels.txt", "pdopt", "pdparams", "state.json")
 
 
 def test_strip_nproc_removes_both_spellings_and_keeps_everything_else():
@@ -80,62 +81,21 @@ def test_nproc_inside_a_launched_job_is_refused(monkeypatch):
         relaunch(2, ["train", "-c", "x.yml", "--nproc", "2"], log_dir="unused")
 
 
-def _single_process(config: Path, batch_size: int, save_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """(weights, result) of the run of ``config`` in this process (frozen batch norm, as the ranks have)."""
+def _single_process(config: Path, batch_size: int, steps: int, save_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """(weights, result) of ``steps`` steps of ``config`` in this process (frozen batch norm, as the ranks have)."""
     from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
     from tests.engine.frozen_norm import keeping_trainers
 
-    overrides = [*STEPS, f"TrainReader.batch_size={batch_size}", f"save_dir={save_dir}"]
+    overrides = [
+        f"max_iters={steps}",
+        "snapshot_iter=100",
+        f"TrainReader.batch_size={batch_size}",
+        f"save_dir={save_dir}",
+    ]
     with keeping_trainers() as trainers:
         result = train_from_config(load_config(config, overrides), quiet=True)
     return {p.name: p.numpy() for p in trainers[0].model.parameters()}, result.to_dict()
-
-
-@pytest.fixture(scope="module")
-def alone_b4(write_tiny_train_config, tmp_path_factory):
-    """(weights, result) of the tiny run in one process of batch 4 (frozen batch norm), for comparisons."""
-    root = tmp_path_factory.mktemp("alone_b4")
-    return _single_process(write_tiny_train_config(root), 4, root / "output")
-
-
-@pytest.mark.slow
-def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(write_tiny_train_config, tmp_path):
-    """--nproc 2 sent SIGTERM (as by `kill` or a scheduler): both ranks stop after the same step, rank 0 alone
-    writes the checkpoint, one line says where to resume from, exit 143; --resume then runs to the end."""
-    config = write_tiny_train_config(tmp_path)
-    out_dir, slimdet = tmp_path / "output" / "tiny", Path(sys.executable).parent / "slimdet"
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    train = [str(slimdet), "train", "-c", str(config), "--nproc", "2", "-o", "snapshot_iter=100"]
-    process = subprocess.Popen(
-        [*train, "max_iters=500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    progress = []
-    for line in process.stderr:  # rank 0's progress lines, on the command's own stderr
-        progress.append(line)
-        if "iter 2/" in line:
-            break
-    process.send_signal(signal.SIGTERM)
-    _, rest = process.communicate(timeout=240)
-    stderr, rank0_log = "".join(progress) + rest, out_dir / "launch_log" / "workerlog.0"
-    assert process.returncode == 143, stderr[-3000:]
-    last = stderr.strip().splitlines()[-1]
-    stopped_at = int(last.split()[3].rstrip(";"))
-    assert last == f"terminated after iteration {stopped_at}; resume with --resume {out_dir / str(stopped_at)}"
-    rank1_said = (out_dir / "launch_log" / "workerlog.1").read_text().strip().splitlines()[-1]
-    assert rank1_said == f"terminated after iteration {stopped_at}"  # the same step, and no checkpoint
-    assert "Traceback" not in stderr + rank0_log.read_text()
-    assert sorted(p.name for p in out_dir.glob(f"{stopped_at}.*")) == [
-        f"{stopped_at}.{s}" for s in ("labels.txt", "pdopt", "pdparams", "state.json")
-    ]
-
-    resume = [f"max_iters={stopped_at + 1}", "--resume", str(out_dir / str(stopped_at)), "--quiet", "--json"]
-    run = subprocess.run([*train, *resume], env=env, capture_output=True, text=True, timeout=240)
-    assert (run.returncode, run.stderr) == (0, ""), run.stdout[-2000:] + run.stderr[-2000:]
-    assert json.loads(run.stdout)["final_checkpoint"] == str(out_dir / "model_final")  # rank 0's one document
-    assert (out_dir / "model_final.pdparams").is_file()
-    assert sorted(p.name for p in (out_dir / "launch_log").glob("workerlog.*")) == ["workerlog.0", "workerlog.1"]
-    assert '"final_checkpoint": null' in (out_dir / "launch_log" / "workerlog.1").read_text()  # wrote nothing
 
 
 FROZEN_BN = Path(__file__).with_name("frozen_bn")  # its sitecustomize.py freezes batch norm in each process
@@ -159,21 +119,81 @@ def _slimdet(args: list[str], **env) -> subprocess.CompletedProcess:
     return subprocess.run([str(slimdet), *args], env=_slimdet_env(**env), capture_output=True, text=True, timeout=240)
 
 
+@dataclass(frozen=True)
+class StoppedThenResumed:
+    """A data-parallel training as a scheduler treats it: stopped by SIGTERM, then resumed to its end."""
+
+    config: Path
+    out_dir: Path
+    stop_code: int
+    stop_stderr: str  # the command's stderr: rank 0's progress, then one line
+    stopped_at: int  # the iteration the stop line names
+    resumed: subprocess.CompletedProcess  # --quiet --json
+    ranks: list[tuple[dict[str, np.ndarray], dict]]  # each rank's (weights, info) as the resumed run ended
+
+
 @pytest.fixture(scope="module")
-def default_run(write_tiny_train_config, tmp_path_factory):
-    """(config, run, ranks): ``slimdet train --quiet --json`` with the default --nproc on 2 cores (2 ranks of
-    batch 2, batch norm frozen as in ``alone_b4``), 3 steps; ``ranks``: each rank's (weights, info) as it ended."""
-    root = tmp_path_factory.mktemp("default_run")
+def stopped_then_resumed(write_tiny_train_config, tmp_path_factory) -> StoppedThenResumed:
+    """``--nproc 2`` (2 ranks of batch 2) sent SIGTERM once its second step is logged; then the ``--resume``
+    it printed, with the default --nproc (on 2 cores the same 2 ranks of batch 2), one step further. Batch
+    norm is frozen in every process, so that the ranks compute what one process of batch 4 does."""
+    root = tmp_path_factory.mktemp("stopped_then_resumed")
     config = write_tiny_train_config(root)
-    run = _slimdet(["train", "-c", str(config), "-o", *STEPS, "--quiet", "--json"], frozen_bn=True, dump=root)
-    assert (run.returncode, run.stderr) == (0, ""), run.stderr[-3000:]
+    out_dir, slimdet = root / "output" / "tiny", Path(sys.executable).parent / "slimdet"
+    train = ["train", "-c", str(config), "-o", "snapshot_iter=100"]
+    process = subprocess.Popen(
+        [str(slimdet), *train, "max_iters=500", "TrainReader.batch_size=2", "--nproc", "2"],
+        env=_slimdet_env(frozen_bn=True),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    progress = []
+    for line in process.stderr:  # rank 0's progress lines, on the command's own stderr
+        progress.append(line)
+        if "iter 2/" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=240)
+    stderr = "".join(progress) + rest
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("terminated after iteration "), stderr[-3000:]
+    stopped_at = int(last.split()[3].rstrip(";"))
+
+    resume = [f"max_iters={stopped_at + 1}", "--resume", str(out_dir / str(stopped_at)), "--quiet", "--json"]
+    resumed = _slimdet([*train, *resume], frozen_bn=True, dump=root)
+    assert (resumed.returncode, resumed.stderr) == (0, ""), resumed.stdout[-2000:] + resumed.stderr[-2000:]
     ranks = [(dict(np.load(root / f"rank{r}.npz")), json.loads((root / f"rank{r}.json").read_text())) for r in (0, 1)]
-    return config, run, ranks
+    return StoppedThenResumed(config, out_dir, process.returncode, stderr, stopped_at, resumed, ranks)
+
+
+@pytest.fixture(scope="module")
+def alone_b4(stopped_then_resumed, tmp_path_factory):
+    """(weights, result) of the same iterations in one process of batch 4, uninterrupted (frozen batch norm)."""
+    run = stopped_then_resumed
+    return _single_process(run.config, 4, run.stopped_at + 1, tmp_path_factory.mktemp("alone_b4") / "output")
+
+
+@pytest.mark.slow
+def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(stopped_then_resumed):
+    """SIGTERM (as by `kill` or a scheduler): both ranks stop after the same step, rank 0 alone writes the
+    checkpoint, one line says where to resume from, exit 143; --resume then runs to the end."""
+    run = stopped_then_resumed
+    out_dir, stopped_at = run.out_dir, run.stopped_at
+    assert run.stop_code == 143, run.stop_stderr[-3000:]
+    last = run.stop_stderr.strip().splitlines()[-1]
+    assert last == f"terminated after iteration {stopped_at}; resume with --resume {out_dir / str(stopped_at)}"
+    workerlog1 = (out_dir / "launch_log" / "workerlog.1").read_text()
+    assert f"terminated after iteration {stopped_at}\n" in workerlog1  # the same step, and no checkpoint
+    assert "Traceback" not in run.stop_stderr + (out_dir / "launch_log" / "workerlog.0").read_text()
+    assert sorted(p.name for p in out_dir.glob(f"{stopped_at}.*")) == [f"{stopped_at}.{s}" for s in CHECKPOINT_FILES]
+    assert json.loads(run.resumed.stdout)["final_checkpoint"] == str(out_dir / "model_final")  # rank 0's one document
+    assert sorted(p.name for p in (out_dir / "launch_log").glob("workerlog.*")) == ["workerlog.0", "workerlog.1"]
 
 
 @pytest.mark.slow  # launches processes through paddle.distributed.launch
-def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(default_run):
-    _, _, [(weights0, info0), (weights1, info1)] = default_run
+def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(stopped_then_resumed):
+    [(weights0, info0), (weights1, info1)] = stopped_then_resumed.ranks
     assert [info0["wrapped"], info0["world_size"], info1["world_size"]] == ["DataParallel", 2, 2]
     assert weights0.keys() == weights1.keys()
     for name in weights0:
@@ -181,23 +201,22 @@ def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(d
 
 
 @pytest.mark.slow
-def test_by_default_rank_0_speaks_for_the_run_and_alone_writes_one_checkpoint(default_run):
-    config, run, _ = default_run
-    out_dir = config.parent / "output" / "tiny"
-    assert json.loads(run.stdout)["final_checkpoint"] == str(out_dir / "model_final")  # one document: rank 0's
-    assert sorted(p.name for p in out_dir.iterdir()) == ["launch_log"] + [
-        f"model_final.{s}" for s in ("labels.txt", "pdopt", "pdparams", "state.json")
-    ]
-    logs = out_dir / "launch_log"
+def test_by_default_rank_0_speaks_for_the_run_and_alone_writes_the_checkpoints(stopped_then_resumed):
+    run = stopped_then_resumed
+    assert json.loads(run.resumed.stdout)["final_checkpoint"] == str(run.out_dir / "model_final")  # one document
+    stop, end = [f"{run.stopped_at}.{s}" for s in CHECKPOINT_FILES], [f"model_final.{s}" for s in CHECKPOINT_FILES]
+    assert sorted(p.name for p in run.out_dir.iterdir()) == sorted(["launch_log", *stop, *end])
+    logs = run.out_dir / "launch_log"
     assert "nproc_per_node: 2" in (logs / "launch.log").read_text()
     assert '"final_checkpoint": null' in (logs / "workerlog.1").read_text()  # rank 1 trained, wrote nothing
 
 
 @pytest.mark.slow
-def test_two_ranks_of_batch_2_match_one_process_of_batch_4(default_run, alone_b4, tmp_path):
-    config, _, [(weights, _), _] = default_run
-    doubled, _ = alone_b4
-    halved, _ = _single_process(config, 2, tmp_path / "b2")  # what a rank alone would have learnt
+def test_two_ranks_of_batch_2_match_one_process_of_batch_4(stopped_then_resumed, alone_b4, tmp_path):
+    """Also across the stop: the resumed ranks end where one uninterrupted process of batch 4 does."""
+    run = stopped_then_resumed
+    [(weights, _), _], (doubled, _) = run.ranks, alone_b4
+    halved, _ = _single_process(run.config, 2, run.stopped_at + 1, tmp_path / "b2")  # a rank alone would learn this
     assert doubled.keys() == weights.keys()
     for name in weights:
         np.testing.assert_allclose(weights[name], doubled[name], atol=1e-5, rtol=1e-4, err_msg=name)
@@ -205,9 +224,8 @@ def test_two_ranks_of_batch_2_match_one_process_of_batch_4(default_run, alone_b4
 
 
 @pytest.mark.slow
-def test_by_default_the_run_reports_the_losses_of_one_process(default_run, alone_b4):
-    (_, run, _), (_, alone) = default_run, alone_b4
-    result = json.loads(run.stdout)
+def test_by_default_the_run_reports_the_losses_of_one_process(stopped_then_resumed, alone_b4):
+    result, (_, alone) = json.loads(stopped_then_resumed.resumed.stdout), alone_b4
     assert result["losses"].keys() == alone["losses"].keys()
     for name, value in result["losses"].items():
         np.testing.assert_allclose(value, alone["losses"][name], atol=1e-5, rtol=1e-4, err_msg=name)
