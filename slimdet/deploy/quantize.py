@@ -139,7 +139,7 @@ class FeedLoader(paddle.io.DataLoader):
 PTQ_SETTINGS: Mapping[str, Any] = {
     "batch_size": 1,
     "hist_percent": 0.9999,
-    "quantizable_op_type": ["conv2d", "depthwise_conv2d", "conv2d_transpose", "mul", "matmul", "matmul_v2"],
+    "quantizable_op_type": ("conv2d", "depthwise_conv2d", "conv2d_transpose", "mul", "matmul", "matmul_v2"),
     "onnx_format": True,
 }
 
