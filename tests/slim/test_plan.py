@@ -112,7 +112,6 @@ def test_unknown_name_gets_a_close_match_suggestion(toy_detector):
     assert "not a parameter of this model (did you mean 'yolo_block.0.0.0.conv.weights'?)" in problem
 
 
-
 def test_a_plan_that_does_not_fit_is_refused_before_paddleslim_loads(toy_detector, monkeypatch):
     """PaddleSlim takes seconds to import: a misspelt name must not wait for it (export and train replay plans)."""
     import sys
@@ -120,6 +119,7 @@ def test_a_plan_that_does_not_fit_is_refused_before_paddleslim_loads(toy_detecto
     monkeypatch.setitem(sys.modules, "slimdet.slim.pruner", None)  # importing it now raises ImportError
     with pytest.raises(PlanError, match="did you mean 'yolo_block.0.0.0.conv.weights'"):
         PruningPlan({"yolo_block.0.0.0.conv.weight": 0.5}).prune(toy_detector)
+
 
 @pytest.mark.parametrize(
     "name, reason",
