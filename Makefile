@@ -27,10 +27,11 @@ lint: $(STAMP)
 # Tests run in TEST_WORKERS processes (pytest-xdist), each module whole in one of them so that its shared
 # fixtures are built once; tests/conftest.py splits the cores between them and puts the longest modules first
 # (kept first by --no-loadscope-reorder, which would otherwise order modules by their number of tests).
-# TEST_WORKERS=0: one process.
+# TEST_WORKERS=0: one process. Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (some CI images
+# set it): the suite starts dozens of slimdet processes, and each would compile slimdet again.
 TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The whole workflow on built-in data (at most 25 min on 2 CPU cores); a re-run reuses finished stages.
 demo: $(STAMP)

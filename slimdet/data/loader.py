@@ -217,7 +217,8 @@ class _WorkerPool:
     def get(self) -> tuple[tuple[int, int], Any, BaseException | None]:
         while True:
             try:
-                tag, payload, error = self.results.get(timeout=1.0)
+                # Between results, every tenth of a second: is a worker dead? A batch it took would never come.
+                tag, payload, error = self.results.get(timeout=0.1)
                 return tag, (None if payload is None else unpack(payload)), error
             except queue.Empty:
                 dead = [p for p in self.procs if not p.is_alive()]
