@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,24 +201,32 @@ class OverfitModel:
 OVERFIT_STEPS = 40  # mAP about 0.7 on its 4 images (0.06 after 30 steps)
 
 
-@pytest.fixture(scope="session")
-def overfit_tiny(synthetic_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> OverfitModel:
-    """The tiny model overfit on 4 training images, for tests that compare mAPs: an mAP that is clearly not 0
-    makes "the same mAP" mean something. Trained once per session, shared by pytest-xdist's workers (the
-    first one trains, under a lock; the others read its result). Read-only: its output folder must stay."""
+def _made_once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], dict]) -> dict:
+    """What ``make(folder)`` returned, made once per test run and shared by pytest-xdist's workers: the first
+    worker to ask makes it, under a lock; the others wait, then read what it recorded."""
     import fcntl
     import json
 
     shared = tmp_path_factory.getbasetemp()
     if "PYTEST_XDIST_WORKER" in os.environ:  # the workers' temp folders share the session's parent
         shared = shared.parent
-    folder = shared / "overfit_tiny"
-    with open(shared / "overfit_tiny.lock", "w") as lock:
+    folder = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = folder / "overfit.json"
+        done = folder / "made.json"
         if not done.is_file():
-            done.write_text(json.dumps(_train_overfit_model(synthetic_voc, folder)))
-    recorded = json.loads(done.read_text())
+            folder.mkdir(parents=True, exist_ok=True)
+            done.write_text(json.dumps(make(folder)))
+    return json.loads(done.read_text())
+
+
+@pytest.fixture(scope="session")
+def overfit_tiny(synthetic_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> OverfitModel:
+    """The tiny model overfit on 4 training images, for tests that compare mAPs: an mAP that is clearly not 0
+    makes "the same mAP" mean something. Trained once per run. Read-only: its output folder must stay."""
+    recorded = _made_once_per_run(
+        tmp_path_factory, "overfit_tiny", lambda folder: _train_overfit_model(synthetic_voc, folder)
+    )
     history = tuple((iteration, loss) for iteration, loss in recorded["loss_history"])
     return OverfitModel(
         Path(recorded["config"]), Path(recorded["weights"]), recorded["metrics"], history, recorded["losses"]
@@ -229,7 +237,6 @@ def _train_overfit_model(dataset: Path, folder: Path) -> dict:
     from slimdet.commands.train import train_from_config
     from slimdet.config import load_config
 
-    folder.mkdir(parents=True, exist_ok=True)
     handful = folder / "handful.txt"
     handful.write_text("".join((dataset / "trainval.txt").read_text().splitlines(keepends=True)[:4]))
     config = folder / "overfit.yml"
@@ -344,8 +351,12 @@ class WheelInstall:
 
 @pytest.fixture(scope="session")
 def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> WheelInstall:
-    """The wheel of this clone's package and pyproject.toml, built once per session and unpacked. Read-only."""
-    folder = tmp_path_factory.mktemp("wheel")
+    """The wheel of this clone's package and pyproject.toml, built once per run and unpacked. Read-only."""
+    made = _made_once_per_run(tmp_path_factory, "wheel", _build_and_unpack_wheel)
+    return WheelInstall(wheel=Path(made["wheel"]), site=Path(made["site"]))
+
+
+def _build_and_unpack_wheel(folder: Path) -> dict:
     source = folder / "src"
     shutil.copytree(CLONE / "slimdet", source / "slimdet", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
@@ -360,7 +371,7 @@ def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> WheelInstall:
     [wheel] = (folder / "dist").glob("slimdet-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(folder / "site")
-    return WheelInstall(wheel=wheel, site=folder / "site")
+    return {"wheel": str(wheel), "site": str(folder / "site")}
 
 
 @pytest.fixture
