@@ -13,6 +13,9 @@ holds a :class:`Lifeline` to its parent, taken the moment the child starts:
 
 The parent may die before the child gets that far, so the child checks once more right after arming
 the signal: a parent already gone means a new parent pid.
+
+The other way round, a parent waiting for a result from its helpers (:func:`next_result`) looks between
+results whether one of them ended: what that one had taken on would never come.
 """
 
 from __future__ import annotations
@@ -20,15 +23,20 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 CHECK_EVERY = 0.5  # seconds between the watchdog's looks at the parent
 ORPHAN_EXIT_CODE = 1  # nobody reads it (the parent is gone), but a clean 0 would be a lie
+RESULT_WAIT = 0.1  # seconds a parent waits for a result before it looks whether a helper ended
 
 
 @dataclass(frozen=True)
@@ -80,3 +88,23 @@ def set_parent_death_signal(signum: int) -> bool:
     except (OSError, AttributeError):
         return False
     return prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), 0, 0, 0) == 0
+
+
+class HelperEnded(Exception):
+    """A helper process ended while its parent was waiting for results."""
+
+    def __init__(self, helper: BaseProcess) -> None:
+        super().__init__(f"{helper.name} ended (exit code {helper.exitcode})")
+        self.helper = helper
+
+
+def next_result(results: Any, helpers: Sequence[BaseProcess], ended: Callable[[BaseProcess], bool]) -> Any:
+    """The next item of the ``results`` queue; raises :class:`HelperEnded` instead once one of ``helpers`` has
+    ``ended`` (what counts as that is the caller's: a helper may be allowed to finish its part and leave)."""
+    while True:
+        try:
+            return results.get(timeout=RESULT_WAIT)
+        except queue.Empty:
+            for helper in helpers:
+                if ended(helper):
+                    raise HelperEnded(helper) from None

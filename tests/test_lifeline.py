@@ -57,3 +57,30 @@ def test_a_child_exits_soon_after_its_parent_is_sigkilled(tmp_path: Path, kind: 
         parent.wait()
         if running(child):  # only when the test failed
             os.kill(child, signal.SIGKILL)
+
+
+def test_a_parent_waiting_for_results_learns_that_a_helper_ended_instead():
+    """next_result returns what arrives; once a helper has ended by the caller's rule, it raises naming it,
+    while a helper that left as allowed (exit 0 here) is no reason to stop waiting."""
+    import multiprocessing
+
+    from slimdet._lifeline import HelperEnded, next_result
+
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    finished = ctx.Process(target=sys.exit, args=(0,), name="finished")
+    finished.start()
+    finished.join()
+    results.put("a result")
+
+    def failed(proc):
+        return proc.exitcode not in (None, 0)
+
+    assert next_result(results, [finished], ended=failed) == "a result"
+
+    crashed = ctx.Process(target=sys.exit, args=(3,), name="crashed")
+    crashed.start()
+    crashed.join()
+    with pytest.raises(HelperEnded) as stop:
+        next_result(results, [finished, crashed], ended=failed)
+    assert stop.value.helper is crashed and str(stop.value) == "crashed ended (exit code 3)"

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from slimdet._lifeline import Lifeline
+from slimdet._lifeline import HelperEnded, Lifeline, next_result
 from slimdet.data._transport import pack, unpack
 from slimdet.data.datasets import DetectionDataset
 from slimdet.data.pipeline import Batch, Pipeline, shuffle_rng
@@ -215,15 +215,11 @@ class _WorkerPool:
         self.tasks.put((tag, args))
 
     def get(self) -> tuple[tuple[int, int], Any, BaseException | None]:
-        while True:
-            try:
-                # Between results, every tenth of a second: is a worker dead? A batch it took would never come.
-                tag, payload, error = self.results.get(timeout=0.1)
-                return tag, (None if payload is None else unpack(payload)), error
-            except queue.Empty:
-                dead = [p for p in self.procs if not p.is_alive()]
-                if dead:
-                    raise _WorkerDied(f"data worker {dead[0].name} died (exit code {dead[0].exitcode})") from None
+        try:  # a worker leaves only when the pool closes: one gone before is dead
+            tag, payload, error = next_result(self.results, self.procs, ended=lambda proc: not proc.is_alive())
+        except HelperEnded as ended:
+            raise _WorkerDied(f"data worker {ended.helper.name} died (exit code {ended.helper.exitcode})") from None
+        return tag, (None if payload is None else unpack(payload)), error
 
     def close(self) -> None:
         self._finalizer()

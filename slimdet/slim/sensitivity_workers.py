@@ -12,12 +12,11 @@ import zlib  # noqa: F401  (before paddle in every worker process, see slimdet/_
 
 import multiprocessing
 import os
-import queue
 import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from slimdet._lifeline import Lifeline
+from slimdet._lifeline import HelperEnded, Lifeline, next_result
 from slimdet.errors import SlimdetError
 from slimdet.interrupts import leave_stops_to_parent, start_helpers
 from slimdet.slim.sensitivity_trials import TrialSpec
@@ -79,13 +78,10 @@ def run_in_workers(spec: TrialSpec, jobs: Sequence[Job], workers: int) -> Iterat
 
 
 def _next_message(results: Any, procs: list[Any]) -> tuple[str, Any]:
-    while True:
-        try:
-            return results.get(timeout=1.0)
-        except queue.Empty:
-            dead = [p for p in procs if p.exitcode not in (None, 0)]
-            if dead:
-                return "failure", f"{dead[0].name} exited with code {dead[0].exitcode}"
+    try:  # a worker that ran out of jobs leaves with exit code 0
+        return next_result(results, procs, ended=lambda proc: proc.exitcode not in (None, 0))
+    except HelperEnded as ended:
+        return "failure", f"{ended.helper.name} exited with code {ended.helper.exitcode}"
 
 
 def _work(lifeline: Lifeline, spec: TrialSpec, threads: int, tasks: Any, results: Any) -> None:
