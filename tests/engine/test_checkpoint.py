@@ -2,32 +2,28 @@
 or by their folder."""
 
 import os
+from pathlib import Path
 
 import numpy as np
+import paddle
 import pytest
 
-import slimdet._files as files
 from slimdet.engine.checkpoint import checkpoint_stem, load_checkpoint, resume_stem, save_checkpoint
 from slimdet.errors import WeightsError
 from slimdet.weights import load_weights
 
 
-class FailingDisk:
-    """``open`` whose files accept half of the bytes, then fail like a full disk."""
+def failing_disk(real_save, failing: str):
+    """``paddle.save`` whose files named like ``failing`` get half of their bytes, then fail like a full disk."""
 
-    def __init__(self, real_open):
-        self.real_open = real_open
-
-    def __call__(self, file, mode):
-        handle = self.real_open(file, mode)
-        real_write = handle.write
-
-        def write(data):
-            real_write(data[: len(data) // 2])
+    def save(obj, path, *args, **kwargs):
+        real_save(obj, path, *args, **kwargs)
+        if failing in os.fspath(path):
+            whole = Path(path).read_bytes()
+            Path(path).write_bytes(whole[: len(whole) // 2])
             raise OSError(28, "No space left on device")
 
-        handle.write = write
-        return handle
+    return save
 
 
 def trained(make_trainer, steps):
@@ -43,7 +39,8 @@ def test_a_crash_while_writing_leaves_no_half_file_and_no_mixed_checkpoint(tmp_p
     old_optimizer = (tmp_path / "model_final.pdopt").read_bytes()
 
     later = trained(make_trainer, 5)
-    monkeypatch.setattr(files, "open", FailingDisk(open), raising=False)  # the optimizer file's write fails halfway
+    # the optimizer file's write fails halfway, after the weights were replaced
+    monkeypatch.setattr(paddle, "save", failing_disk(paddle.save, ".pdopt"))
     with pytest.raises(OSError, match="No space"):
         save_checkpoint(tmp_path / "model_final", later.model, later.optimizer, later.state_dict())
     monkeypatch.undo()
