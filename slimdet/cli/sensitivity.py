@@ -34,10 +34,9 @@ def sensitivity_command(
             "--pruned-params",
             "--pruned_params",
             "-p",
-            help="Conv weights to analyse, comma- or space-separated. Default: the 18 yolo_block convs "
-            "PaddleDetection's slim model zoo prunes "
-            "(yolo_block.0.0.0.conv.weights … yolo_block.2.tip.conv.weights), "
-            "when the model has them.",
+            help="Conv weights to analyse, comma- or space-separated. Default: every yolo_block conv of the "
+            "model; for the legacy head, the 18 PaddleDetection's slim model zoo prunes "
+            "(yolo_block.0.0.0.conv.weights … yolo_block.2.tip.conv.weights).",
         ),
     ] = None,
     pruned_ratios: Annotated[

@@ -87,7 +87,7 @@ def parse_params(text: str | None) -> tuple[str, ...] | None:
         return None
     names = tuple(split_list_flag(text))
     if not names:
-        raise PlanError("--pruned_params is empty: name conv weights, or leave it out for the 18 yolo_block convs")
+        raise PlanError("--pruned_params is empty: name conv weights, or leave it out for every yolo_block conv")
     return names
 
 

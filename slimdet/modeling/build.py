@@ -17,7 +17,7 @@ from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError, did_you_mean
 from slimdet.modeling._options import reject_unsupported
 from slimdet.modeling.backbones import BACKBONES
-from slimdet.modeling.head import YOLOv3Head
+from slimdet.modeling.head import CONV_BLOCK_NUM, YOLOv3Head
 from slimdet.modeling.layers import zeros_for_random_init
 from slimdet.modeling.losses import YOLOv3Loss
 from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
@@ -66,7 +66,6 @@ def build_model(
             "spp": (False,),
             "coord_conv": (False,),
             "iou_aware": (False,),
-            "conv_block_num": (2,),
         },
     )
     geometry = geometry or YOLOv3Geometry.from_config(cfg)
@@ -84,6 +83,7 @@ def build_model(
             geometry,
             norm_decay=float(head_section.get("norm_decay", 0.0)),
             name_prefix=head_prefix,
+            conv_block_num=int(head_section.get("conv_block_num", CONV_BLOCK_NUM)),
         )
     post_process = YOLOv3PostProcess(
         geometry,

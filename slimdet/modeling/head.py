@@ -3,8 +3,8 @@
 Its names and shapes are in docs/legacy.md, "Parameter names" and "YOLOv3 geometry".
 
 Per level i (0 = coarsest, ch = 512, 256, 128):
-``yolo_block.{i}``: 1x1(ch) → 3x3(2ch) → 1x1(ch) → 3x3(2ch) (``.{j}.0``/``.{j}.1``, j = 0, 1) →
-1x1(ch) route (``.2``) → 3x3(2ch) tip (``.tip``); ``yolo_output.{i}``: 1x1 conv with bias on the tip
+``yolo_block.{i}``: ``conv_block_num`` (legacy default 2) repeats of 1x1(ch) → 3x3(2ch) (``.{j}.0``/``.{j}.1``)
+→ 1x1(ch) route (``.2``) → 3x3(2ch) tip (``.tip``); ``yolo_output.{i}``: 1x1 conv with bias on the tip
 giving A·(5+C) channels; for every level but the last, ``yolo_transition.{i}`` (1x1 on the route,
 256/2^i channels) is upsampled ×2 (nearest) and concatenated in front of the next backbone feature.
 All units are conv + BN + LeakyReLU(0.1). Decoding and NMS live in ``post_process.py``.
@@ -24,7 +24,7 @@ from slimdet.modeling.layers import ConvBN, UnitNames, random_init
 
 BLOCK_CHANNELS = 512  # ch of level 0; halves per level
 TRANSITION_CHANNELS = 256  # of yolo_transition.0; halves per level
-CONV_BLOCK_NUM = 2  # repeats of 1x1 → 3x3 before the route conv
+CONV_BLOCK_NUM = 2  # the legacy default repeats of 1x1 → 3x3 before the route conv
 
 
 def _init() -> nn.initializer.Initializer:
@@ -34,7 +34,9 @@ def _init() -> nn.initializer.Initializer:
 class DetectionBlock(nn.Layer):
     """The convs of one level, from its input to the route (``.2``) and the tip (``.tip``)."""
 
-    def __init__(self, in_channels: int, channels: int, unit: str, *, norm_decay: float) -> None:
+    def __init__(
+        self, in_channels: int, channels: int, unit: str, *, norm_decay: float, conv_block_num: int = CONV_BLOCK_NUM
+    ) -> None:
         super().__init__()
 
         def conv(name: str, cin: int, cout: int, kernel: int) -> ConvBN:
@@ -44,7 +46,7 @@ class DetectionBlock(nn.Layer):
             )  # fmt: skip
 
         layers = []
-        for j in range(CONV_BLOCK_NUM):
+        for j in range(conv_block_num):
             layers.append(conv(f"{j}.0", in_channels if j == 0 else 2 * channels, channels, 1))
             layers.append(conv(f"{j}.1", channels, 2 * channels, 3))
         layers.append(conv("2", 2 * channels, channels, 1))
@@ -60,7 +62,8 @@ class YOLOv3Head(nn.Layer):
     """Backbone features (finest first) → one raw map [N, A·(5+C), H, W] per level, coarsest first.
 
     ``anchors_per_level`` gives A for each level (3 for the legacy masks); ``name_prefix`` is put in
-    front of every legacy name (a teacher's ``teacher_``).
+    front of every legacy name (a teacher's ``teacher_``). ``conv_block_num`` is the legacy key of that name:
+    fewer repeats make a shallower, much smaller head (level 0's 3x3 convs hold most of the model's weights).
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class YOLOv3Head(nn.Layer):
         *,
         norm_decay: float = 0.0,
         name_prefix: str = "",
+        conv_block_num: int = CONV_BLOCK_NUM,
     ) -> None:
         super().__init__()
         anchors_per_level = geometry.anchors_per_level
@@ -86,7 +90,10 @@ class YOLOv3Head(nn.Layer):
         for i, feature_channels in enumerate(features_coarse_first):
             channels = BLOCK_CHANNELS // 2**i
             block_in = feature_channels if i == 0 else feature_channels + TRANSITION_CHANNELS // 2 ** (i - 1)
-            blocks.append(DetectionBlock(block_in, channels, f"{name_prefix}yolo_block.{i}", norm_decay=norm_decay))
+            unit = f"{name_prefix}yolo_block.{i}"
+            blocks.append(
+                DetectionBlock(block_in, channels, unit, norm_decay=norm_decay, conv_block_num=conv_block_num)
+            )
             out_name = f"{name_prefix}yolo_output.{i}.conv"
             outputs.append(
                 nn.Conv2D(

@@ -51,7 +51,7 @@ class TrialSpec:
 
     config: str
     overrides: tuple[str, ...] = ()
-    params: tuple[str, ...] | None = None  # None: the 18 legacy yolo_block convs
+    params: tuple[str, ...] | None = None  # None: every yolo_block conv (the 18 legacy ones)
     ratios: tuple[float, ...] = (0.5,)  # only checked here: the largest must leave filters in every conv
     criterion: str = "l1_norm"
     eval_images: int | None = None  # the first N images of the EvalReader's dataset; None: all
@@ -250,7 +250,8 @@ def weights_sha256(model: Any) -> str:
 
 
 def resolve_params(requested: Sequence[str] | None, model: Any) -> tuple[str, ...]:
-    """The convs to analyse: ``requested``, or the 18 legacy yolo_block convs when the model has them."""
+    """The convs to analyse: ``requested``, or every yolo_block conv of the model in model order (for the
+    legacy head, ``conv_block_num`` 2, the 18 of ``LEGACY_PARAMS`` in their order)."""
     from slimdet.slim.plan import prunable_convs
 
     if requested is not None:
@@ -258,12 +259,13 @@ def resolve_params(requested: Sequence[str] | None, model: Any) -> tuple[str, ..
         if duplicates:
             raise PlanError(f"--pruned_params lists {', '.join(duplicates)} more than once: list each name once")
         return tuple(requested)
-    if not set(LEGACY_PARAMS) <= set(prunable_convs(model)):
+    block_convs = tuple(name for name in prunable_convs(model) if name.startswith("yolo_block."))
+    if not block_convs:
         raise PlanError(
             "this model has no yolo_block convs to analyse by default: name them with --pruned_params "
             "(`slimdet params -c CFG --prunable` lists what can be pruned)"
         )
-    return LEGACY_PARAMS
+    return block_convs
 
 
 class TrialSession:

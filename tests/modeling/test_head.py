@@ -3,7 +3,9 @@
 import paddle
 
 from slimdet.config.geometry import YOLOv3Geometry
+from slimdet.modeling.build import build_model
 from slimdet.modeling.head import YOLOv3Head
+from slimdet.slim.sensitivity_trials import resolve_params
 
 # docs/legacy.md, "Pruning and r578": the 18 detection-block convs the legacy slim model zoo prunes, in its order
 MODEL_ZOO_PRUNED_PARAMS = [
@@ -28,8 +30,9 @@ MODEL_ZOO_PRUNED_PARAMS = [
 ]
 
 
-def _head_table(first_in: tuple[int, int, int]) -> list[tuple[str, list[int]]]:
-    """docs/legacy.md, "Parameter names", in creation order; ``first_in`` = input channels of each .0.0 conv."""
+def _head_table(first_in: tuple[int, int, int], conv_block_num: int = 2) -> list[tuple[str, list[int]]]:
+    """docs/legacy.md, "Parameter names", in creation order; ``first_in`` = input channels of each .0.0 conv,
+    ``conv_block_num`` the repeats of 1x1 → 3x3 before the route conv (j of ``yolo_block.i.j.k``)."""
     rows: list[tuple[str, list[int]]] = []
 
     def unit(name: str, shape: list[int]) -> None:
@@ -37,10 +40,9 @@ def _head_table(first_in: tuple[int, int, int]) -> list[tuple[str, list[int]]]:
         rows.extend((f"{name}.bn.{s}", [shape[0]]) for s in ("scale", "offset", "mean", "var"))
 
     for i, ch in enumerate([512, 256, 128]):
-        unit(f"yolo_block.{i}.0.0", [ch, first_in[i], 1, 1])
-        unit(f"yolo_block.{i}.0.1", [2 * ch, ch, 3, 3])
-        unit(f"yolo_block.{i}.1.0", [ch, 2 * ch, 1, 1])
-        unit(f"yolo_block.{i}.1.1", [2 * ch, ch, 3, 3])
+        for j in range(conv_block_num):
+            unit(f"yolo_block.{i}.{j}.0", [ch, first_in[i] if j == 0 else 2 * ch, 1, 1])
+            unit(f"yolo_block.{i}.{j}.1", [2 * ch, ch, 3, 3])
         unit(f"yolo_block.{i}.2", [ch, 2 * ch, 1, 1])
         unit(f"yolo_block.{i}.tip", [2 * ch, ch, 3, 3])
         rows.append((f"yolo_output.{i}.conv.weights", [75, 2 * ch, 1, 1]))
@@ -71,6 +73,20 @@ def test_the_18_model_zoo_pruned_params_exist_in_both_voc_models(mobilenet_voc, 
     for model in (mobilenet_voc, r34_voc):
         names = {p.name for p in model.parameters()}
         assert set(MODEL_ZOO_PRUNED_PARAMS) <= names
+    assert resolve_params(None, mobilenet_voc) == tuple(MODEL_ZOO_PRUNED_PARAMS)  # sensitivity's default, in order
+
+
+def test_conv_block_num_sets_the_repeats_before_the_route_as_the_legacy_key_did(mobilenet_voc_cfg):
+    """One repeat instead of two: level i keeps ``.0.0``, ``.0.1``, the route ``.2`` and the tip, and loses
+    a 1x1 and a 3x3 conv (5.2 million of level 0's weights alone)."""
+    mobilenet_voc_cfg["YOLOv3Head"] = {**mobilenet_voc_cfg.get("YOLOv3Head", {}), "conv_block_num": 1}
+    model = build_model(mobilenet_voc_cfg, random_init=False)
+    expected = _head_table((1024, 768, 384), conv_block_num=1)
+    assert len(expected) == 106 - 3 * 2 * 5
+    assert sorted(_head_state(model)) == sorted(expected)
+    assert sum(int(t.size) for t in model.head.state_dict().values()) == 21_058_017 - 6_892_032
+    # the sensitivity analysis defaults to the block convs the head has: no yolo_block.{i}.1.{k}
+    assert resolve_params(None, model) == tuple(name for name in MODEL_ZOO_PRUNED_PARAMS if name.split(".")[2] != "1")
 
 
 def test_upsampled_route_comes_first_in_the_concatenation():
