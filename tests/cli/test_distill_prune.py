@@ -11,7 +11,7 @@ from slimdet.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACHER_CONFIG = ROOT / "configs" / "shapes_yolov3_r34.yml"
-PARAMS = "yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights,yolo_block.0.1.0.conv.weights"
+PARAMS = "yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights,yolo_block.0.2.conv.weights"  # conv_block_num 1
 RATIOS = "0.2,0.3,0.4"
 STEPS = 4
 
@@ -52,7 +52,7 @@ def test_legacy_command_line_prunes_distills_and_reports_json(trained, overfit_t
     assert [(r["name"], r["channels_before"], r["channels_after"]) for r in report["pruning"]["rows"]] == [
         ("yolo_block.0.0.0.conv.weights", 512, 410),
         ("yolo_block.0.0.1.conv.weights", 1024, 717),
-        ("yolo_block.0.1.0.conv.weights", 512, 307),
+        ("yolo_block.0.2.conv.weights", 512, 307),
     ]
     assert report["pretrained"]["matched"] > 0  # the student's pretrain_weights override reached it
     assert {"loss", "distill_loss", "teacher_loss"} <= set(report["losses"])

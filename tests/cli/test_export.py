@@ -10,11 +10,10 @@ from typer.testing import CliRunner
 
 from slimdet.cli import app
 from tests.cli.one_line import one_error_line
+from tests.conftest import R578_LIKE
 
-R578_PARAMS = ",".join(
-    f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in ("0.0", "0.1", "1.0", "1.1", "2", "tip")
-)
-R578_RATIOS = ",".join(["0.5"] * 6 + ["0.7"] * 6 + ["0.8"] * 6)
+R578_PARAMS = ",".join(R578_LIKE)
+R578_RATIOS = ",".join(str(ratio) for ratio in R578_LIKE.values())
 
 
 def _export(*args: str):

@@ -15,12 +15,7 @@ from slimdet.deploy.parity import check_parity, compare_detections
 from slimdet.deploy.predictor import DygraphPredictor, OnnxPredictor, PaddlePredictor
 from slimdet.deploy.preprocess import Preprocessor
 from slimdet.errors import SlimdetError
-
-R578_LIKE = {  # the slim model zoo's r578 ratios (docs/legacy.md, "Pruning and r578")
-    f"yolo_block.{level}.{conv}.conv.weights": ratio
-    for level, ratio in ((0, 0.5), (1, 0.7), (2, 0.8))
-    for conv in ("0.0", "0.1", "1.0", "1.1", "2", "tip")
-}
+from tests.conftest import R578_LIKE
 
 
 def _has_onnx_extra() -> bool:

@@ -30,8 +30,8 @@ def test_mobilenet_voc_size_and_gflops_match_the_legacy_tables(mobilenet_voc):
 
 
 def test_teacher_prefix_gives_distinct_names_next_to_a_student(mobilenet_voc_cfg):
-    student = build_model(mobilenet_voc_cfg)
-    teacher = build_model(mobilenet_voc_cfg, name_prefix="teacher_")
+    student = build_model(mobilenet_voc_cfg, random_init=False)  # names only: no random draws needed
+    teacher = build_model(mobilenet_voc_cfg, name_prefix="teacher_", random_init=False)
     student_names, teacher_names = _names(student), _names(teacher)
     assert teacher_names == ["teacher_" + n for n in student_names]
     assert not set(student_names) & set(teacher_names)
@@ -39,7 +39,7 @@ def test_teacher_prefix_gives_distinct_names_next_to_a_student(mobilenet_voc_cfg
 
 
 def test_the_same_config_builds_twice_in_one_process(mobilenet_voc_cfg):
-    first, second = build_model(mobilenet_voc_cfg), build_model(mobilenet_voc_cfg)
+    first, second = build_model(mobilenet_voc_cfg, random_init=False), build_model(mobilenet_voc_cfg, random_init=False)
     assert _names(first) == _names(second)
     first.head.outputs[0].bias.set_value(first.head.outputs[0].bias.numpy() + 1)
     assert float(second.head.outputs[0].bias.numpy().max()) == 0.0  # separate tensors, not shared ones
@@ -47,7 +47,7 @@ def test_the_same_config_builds_twice_in_one_process(mobilenet_voc_cfg):
 
 def test_loss_comes_from_the_config(mobilenet_voc_cfg):
     mobilenet_voc_cfg["use_fine_grained_loss"] = True
-    model = build_model(mobilenet_voc_cfg)
+    model = build_model(mobilenet_voc_cfg, random_init=False)
     assert isinstance(model.loss, YOLOv3Loss)
     assert model.loss.use_fine_grained_loss and model.loss.num_classes == 20
     assert model.num_classes == 20 and model.downsample_ratios == [32, 16, 8]
@@ -55,7 +55,7 @@ def test_loss_comes_from_the_config(mobilenet_voc_cfg):
 
 def test_darknet_backbone_builds_from_its_section(mobilenet_voc_cfg):
     cfg = {**mobilenet_voc_cfg, "YOLOv3": {"backbone": "DarkNet", "yolo_head": "YOLOv3Head"}, "DarkNet": {"depth": 53}}
-    names = set(_names(build_model(cfg)))
+    names = set(_names(build_model(cfg, random_init=False)))
     assert {"yolo_input.conv.weights", "stage.4.3.1.bn.var", "yolo_block.0.0.0.conv.weights"} <= names
 
 
