@@ -213,7 +213,7 @@ class OverfitModel:
     losses: dict
 
 
-OVERFIT_STEPS = 40  # mAP about 0.7 on its 4 images (0.06 after 30 steps)
+OVERFIT_STEPS = 40  # mAP 0.68 on its 4 images (0.14 after 30 steps)
 
 
 def _made_once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], dict]) -> dict:
