@@ -37,10 +37,6 @@ from slimdet.errors import PlanError, SlimdetError
 # Paddle is imported inside functions here on purpose: sensitivity worker processes import this module to
 # read their TrialSpec, then set their thread count, and only then load paddle (it reads the count once).
 
-# The 18 detection-block convs PaddleDetection's slim model zoo prunes, in its order
-# (docs/legacy.md, "Pruning and r578").
-BLOCK_CONVS = ("0.0", "0.1", "1.0", "1.1", "2", "tip")
-LEGACY_PARAMS = tuple(f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in BLOCK_CONVS)
 DEFAULT_CACHE_MB = 2048.0
 COMPILE_SECONDS = 2.0  # about what compiling a pruned YOLOv3 into a Paddle Inference graph costs on a CPU
 
@@ -251,7 +247,8 @@ def weights_sha256(model: Any) -> str:
 
 def resolve_params(requested: Sequence[str] | None, model: Any) -> tuple[str, ...]:
     """The convs to analyse: ``requested``, or every yolo_block conv of the model in model order (for the
-    legacy head, ``conv_block_num`` 2, the 18 of ``LEGACY_PARAMS`` in their order)."""
+    legacy head, ``conv_block_num`` 2, the 18 PaddleDetection's slim model zoo prunes, in its order: docs/legacy.md,
+    "Pruning and r578")."""
     from slimdet.slim.plan import prunable_convs
 
     if requested is not None:

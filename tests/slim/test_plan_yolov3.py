@@ -10,10 +10,9 @@ from slimdet.config import load_config
 from slimdet.modeling.build import build_model
 from slimdet.slim.flops import count_conv_macs
 from slimdet.slim.plan import PruningPlan
+from tests.modeling.test_head import MODEL_ZOO_PRUNED_PARAMS
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "yolov3_mobilenet_v1_voc.yml"
-BLOCK_CONVS = ("0.0", "0.1", "1.0", "1.1", "2", "tip")  # per level, in the slim model zoo's order
-R578_NAMES = [f"yolo_block.{level}.{conv}.conv.weights" for level in range(3) for conv in BLOCK_CONVS]
 R578_RATIOS = ",".join(["0.5"] * 6 + ["0.7"] * 6 + ["0.8"] * 6)
 SMALL = 64  # input side for the quick checks
 
@@ -64,7 +63,7 @@ def test_r578_plan_reproduces_the_legacy_model_zoo_figures(mobilenet_voc):
     # slim/README.md (release/0.4): 20.20 → 6.15 GFLOPs (−69.57%) at 608; parameters 92.65 → 30.09 MiB
     # (the published 93.37 / 30.81 MB include ≈0.72 MiB of file overhead),
     # docs/legacy.md, "Pruning and r578" and "FLOPs and size".
-    plan = PruningPlan.from_flags(",".join(R578_NAMES), R578_RATIOS)
+    plan = PruningPlan.from_flags(",".join(MODEL_ZOO_PRUNED_PARAMS), R578_RATIOS)
     report = plan.apply(mobilenet_voc, input_size=608)
 
     assert (round(report.gflops_before, 2), round(report.gflops_after, 2)) == (20.20, 6.15)
