@@ -21,9 +21,9 @@ from typing import Any
 
 import paddle
 
-from slimdet._files import atomic_path, write_bytes_atomic
+from slimdet._files import write_bytes_atomic
 from slimdet.errors import WeightsError
-from slimdet.weights import load_weights, save_weights
+from slimdet.weights import load_weights, save_atomic, save_weights
 
 WEIGHTS_SUFFIX = ".pdparams"
 OPTIMIZER_SUFFIX = ".pdopt"
@@ -75,13 +75,6 @@ def resume_stem(path: str | Path) -> Path:
     return stem
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    """``paddle.save`` straight into the temp file: through an in-memory buffer first, each checkpoint's
-    optimizer state (as large as the weights) was copied twice more and cost three times the CPU."""
-    with atomic_path(path) as tmp:
-        paddle.save(obj, str(tmp))
-
-
 def save_checkpoint(
     stem: str | Path, model: paddle.nn.Layer, optimizer: paddle.optimizer.Optimizer, state: Mapping[str, Any]
 ) -> Path:
@@ -94,7 +87,7 @@ def save_checkpoint(
     stem = checkpoint_stem(stem)
     Path(f"{stem}{STATE_SUFFIX}").unlink(missing_ok=True)
     save_weights(model, f"{stem}{WEIGHTS_SUFFIX}")
-    _save_atomic(optimizer.state_dict(), Path(f"{stem}{OPTIMIZER_SUFFIX}"))
+    save_atomic(optimizer.state_dict(), f"{stem}{OPTIMIZER_SUFFIX}")
     write_bytes_atomic(Path(f"{stem}{STATE_SUFFIX}"), json.dumps(state).encode())
     return stem
 

@@ -34,9 +34,7 @@ def _init() -> nn.initializer.Initializer:
 class DetectionBlock(nn.Layer):
     """The convs of one level, from its input to the route (``.2``) and the tip (``.tip``)."""
 
-    def __init__(
-        self, in_channels: int, channels: int, unit: str, *, norm_decay: float, conv_block_num: int = CONV_BLOCK_NUM
-    ) -> None:
+    def __init__(self, in_channels: int, channels: int, unit: str, *, norm_decay: float, conv_block_num: int) -> None:
         super().__init__()
 
         def conv(name: str, cin: int, cout: int, kernel: int) -> ConvBN:
