@@ -50,7 +50,8 @@ SLIMDET = Path(sys.executable).with_name("slimdet")
 METHODS = ("prune_only", "distill")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The protocol's options (``distill_full_schedule.py`` extends them)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "output" / "distill_quality", help="data, configs, runs")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "distill_quality.json")
@@ -96,7 +97,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-teacher", action="store_true",
                         help="only what needs no teacher (baseline, plateau check, plans, prune-only, controls), e.g. "
                         "beside a teacher training elsewhere; a later run without it adds the rest and the results")  # fmt: skip
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ class Run:
         ]
         started = time.perf_counter()
         print(f"[{time.strftime('%H:%M:%S')}] start {self.name}", file=sys.stderr, flush=True)
-        with open(self.log.with_suffix(".stderr"), "w") as stderr:
+        with open(self.log.with_suffix(".stderr"), "a") as stderr:  # a resumed run's log follows its start
             # One process per child (not --nproc auto's one per core): --jobs children already share the cores.
             env = {**os.environ, "SLIMDET_NPROC": "1"}
             child = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)

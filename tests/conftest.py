@@ -38,7 +38,7 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 LONGEST_MODULES = (
     "tests/cli/test_demo.py",
     "tests/cli/test_train.py",
-    "tests/commands/test_distill_prune.py",
+    "tests/commands/test_distill.py",
     "tests/cli/test_distill_prune.py",  # training the shared overfit model (tests/conftest.py)
     "tests/engine/test_distributed.py",
     "tests/commands/test_sensitivity.py",

@@ -1,4 +1,5 @@
-"""``slimdet train``: train a detector from a config (teachers, baselines), with resumable checkpoints."""
+"""``slimdet train``: train a detector from a config (teachers, baselines), with resumable checkpoints; with a
+teacher (-t), distilled from it as the legacy slim/distillation did."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ from typing import Annotated
 
 import typer
 
+from slimdet.cli._distill import (
+    TEACHER_HELP,
+    DistillBalanceOption,
+    DistillConfidenceOption,
+    DistillFeatureOption,
+    DistillTemperatureOption,
+    DistillWeightOption,
+    TeacherConfigOption,
+    TeacherEngineOption,
+    TeacherOverrideOption,
+    TeacherPretrainedOption,
+    refuse_teacher_flags_without_teacher,
+    run_distilled,
+)
 from slimdet.cli._launch import NprocOption, relaunch_with_nproc
 from slimdet.cli._options import (
     ConfigOption,
@@ -21,6 +36,7 @@ from slimdet.cli._options import (
     SeedOption,
 )
 from slimdet.cli._render import print_json, print_training
+from slimdet.slim.distill_settings import DEFAULT_DISTILL_WEIGHT
 
 
 def train_command(
@@ -42,6 +58,15 @@ def train_command(
     pruned_params: PrunedParamsOption = None,
     pruned_ratios: PrunedRatiosOption = None,
     criterion: CriterionOption = "l1_norm",
+    teacher_config: TeacherConfigOption = None,
+    teacher_pretrained: TeacherPretrainedOption = None,
+    distill_weight: DistillWeightOption = DEFAULT_DISTILL_WEIGHT,
+    distill_balance: DistillBalanceOption = "input-size",
+    distill_temperature: DistillTemperatureOption = 1.0,
+    distill_confidence: DistillConfidenceOption = 0.0,
+    distill_feature: DistillFeatureOption = 0.0,
+    teacher_engine: TeacherEngineOption = "auto",
+    teacher_overrides: TeacherOverrideOption = None,
     seed: SeedOption = 0,
     device: DeviceOption = None,
     quiet: QuietOption = False,
@@ -55,7 +80,16 @@ def train_command(
     --pruned_params/--pruned_ratios: prune after loading pretrain_weights, then fine-tune (legacy slim/prune).
 
     A pruned run writes the plan beside every checkpoint (<checkpoint>.plan.json); --resume reads it back.
+
+    -t TEACHER_CFG --teacher_pretrained W: train with the YOLOv3 loss plus the split distillation loss of a
+    frozen teacher (the legacy slim/distillation; needs -o use_fine_grained_loss=true unless the config sets
+    it). With the pruning flags as well it is exactly distill-prune. {teacher}
     """
+    options = dict(locals())  # the parameters, as a distilled run reads them
+    if teacher_config is not None:
+        run_distilled(ctx, "train", require_plan=False, options=options)
+        return
+    refuse_teacher_flags_without_teacher(ctx)
     from slimdet.config import load_config
 
     cfg = load_config(config, overrides or [])
@@ -76,3 +110,6 @@ def train_command(
         print_json(result.to_dict())
         return
     print_training("train", result, {"config": result.config})
+
+
+train_command.__doc__ = train_command.__doc__.format(teacher=TEACHER_HELP)

@@ -44,7 +44,7 @@ from slimdet.commands.demo_configs import (
     demo_config,
     shipped_configs,
 )
-from slimdet.commands.distill_prune import distill_prune
+from slimdet.commands.distill import train_distilled
 from slimdet.commands.evaluate import evaluate_checkpoint
 from slimdet.commands.export import export_checkpoint
 from slimdet.commands.infer import infer
@@ -265,7 +265,7 @@ def _prune_only(config: Path, pruned_params: str, pruned_ratios: str) -> Any:
 def _distill(
     config: Path, teacher_config: Path, teacher_weights: Path, pruned_params: str, pruned_ratios: str, weight: float
 ) -> Any:
-    return distill_prune(
+    return train_distilled(
         load_config(config),
         load_config(teacher_config),
         teacher_pretrained=str(teacher_weights),

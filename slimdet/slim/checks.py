@@ -1,5 +1,5 @@
-"""Pre-flight checks for ``distill-prune`` and ``train``: configs, flags and folders, before any weight or data
-is read.
+"""Pre-flight checks for ``distill-prune`` and ``train`` (with or without a teacher): configs, flags and
+folders, before any weight or data is read.
 
 Loading two detectors' weights (downloads, with URLs) and reading data takes minutes on a CPU; a wrong
 flag should cost a second. The pruned names are checked against the student's architecture built
@@ -18,10 +18,10 @@ from slimdet.data.build import dataset_folder_problems
 from slimdet.errors import ConfigError, PlanError, SlimdetError, did_you_mean
 from slimdet.inference import ENGINES as TEACHER_ENGINES
 from slimdet.slim.distill_settings import DistillSettings
-from slimdet.slim.plan import PruningPlan
+from slimdet.slim.plan import PruningPlan, resolve_plan
 
 
-def check_distill_prune(
+def check_distillation(
     student: Mapping[str, Any],
     teacher: Mapping[str, Any],
     *,
@@ -29,14 +29,19 @@ def check_distill_prune(
     pruned_ratios: str | None,
     teacher_pretrained: str | None,
     criterion: str = "l1_norm",
+    saved_plan: PruningPlan | None = None,
+    require_plan: bool = True,
     teacher_engine: str = "auto",
     distill: DistillSettings = DistillSettings(),
     evaluate: bool = False,
-) -> PruningPlan:
-    """Check a distill-prune request and return its pruning plan; one ``SlimdetError`` lists every problem.
+) -> PruningPlan | None:
+    """Check a distillation request (``distill-prune``, or ``train -t``) and return its pruning plan; one
+    ``SlimdetError`` lists every problem.
 
     ``student`` and ``teacher`` are merged configs shaped like ``Config.to_dict()``; the flags are the
-    command's raw strings; ``evaluate`` (--eval) adds the EvalReader's folders to the checks.
+    command's raw strings; ``saved_plan`` is a resumed checkpoint's (the flags, when given, must agree with it);
+    ``require_plan`` (distill-prune) makes a missing plan a problem, where ``train -t`` distils an unpruned
+    student; ``evaluate`` (--eval) adds the EvalReader's folders to the checks.
     """
     problems = []
     if not student.get("use_fine_grained_loss"):
@@ -46,13 +51,15 @@ def check_distill_prune(
         )
     problems += _disagreements(student, teacher)
     plan = None
-    if not pruned_params:
-        problems.append("--pruned_params is required: name the conv weights to prune (list them with `slimdet params`)")
+    try:
+        plan = resolve_plan(PruningPlan.from_flags(pruned_params, pruned_ratios, criterion), saved_plan)
+    except PlanError as err:
+        problems.append(str(err))
     else:
-        try:
-            plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
-        except PlanError as err:
-            problems.append(str(err))
+        if plan is None and require_plan:
+            problems.append(
+                "--pruned_params is required: name the conv weights to prune (list them with `slimdet params`)"
+            )
     problems += training_problems(student, plan, evaluate=evaluate, weights="the student's pretrain_weights")
     problems += _teacher_weights_problems(teacher_pretrained)
     if teacher_engine not in TEACHER_ENGINES:
@@ -63,7 +70,6 @@ def check_distill_prune(
     problems += distill.problems()
     if problems:
         raise SlimdetError("; ".join(problems))
-    assert plan is not None  # no problems means the plan parsed
     return plan
 
 

@@ -118,7 +118,7 @@ def _forbid_weights_and_data(monkeypatch, must_not_run) -> None:
     for target in (
         "slimdet.weights.load_weights",
         "slimdet.commands.train.load_weights",  # where the cores look them up
-        "slimdet.commands.distill_prune.load_weights",
+        "slimdet.commands.distill.load_weights",
         "slimdet.commands.train.build_loader",
         "slimdet.data.build_loader",
     ):
@@ -182,7 +182,7 @@ def test_missing_fine_grained_loss_exits_2_with_its_fix_before_anything_is_built
 
 
 def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_train_config, monkeypatch):
-    from slimdet.commands.distill_prune import DistillPruneResult
+    from slimdet.commands.distill import DistillResult
     from slimdet.commands.train import TrainResult
     from slimdet.slim.distill_settings import DistillSettings
     from slimdet.slim.plan import PrunedParam, PruneReport, PruningPlan
@@ -198,13 +198,13 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     )  # fmt: skip
     seen = {}
 
-    def fake_distill_prune(student_cfg, teacher_cfg, **kwargs):
+    def fake_train_distilled(student_cfg, teacher_cfg, **kwargs):
         seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name, keep=teacher_cfg.section("YOLOv3Head"))
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
-        return DistillPruneResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", kwargs["distill"],
+        return DistillResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", kwargs["distill"],
                                   plan, training, teacher_cfg.overrides)  # fmt: skip
 
-    monkeypatch.setattr("slimdet.commands.distill_prune.distill_prune", fake_distill_prune)
+    monkeypatch.setattr("slimdet.commands.distill.train_distilled", fake_train_distilled)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,
                   "--teacher-pretrained", "t.pdparams", "--pruned-params", "yolo_block.0.0.0.conv.weights",
                   "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--distill_weight", "30", "--eval",

@@ -1,5 +1,6 @@
 """``slimdet train``: JSON result and checkpoints, SIGTERM / Ctrl-C → exit 143 / 130 and a checkpoint to resume
-from, user errors, no worker left behind even after SIGKILL."""
+from (plain and distilled), user errors, no worker left behind even after SIGKILL; ``train -t``: an unpruned
+student distilled from a teacher with every distill-prune flag."""
 
 import json
 import signal
@@ -12,6 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from slimdet.cli import app
+from tests.cli.one_line import one_error_line
+from tests.conftest import TEACHER_CONFIG
 from tests.processes import (
     assert_sigkill_leaves_nothing,
     descendants,
@@ -58,12 +61,61 @@ def straight(write_tiny_train_config, tmp_path_factory):
     return train_from_config(load_config(config, [*STRAIGHT_STEPS, "snapshot_iter=6"]), quiet=True)
 
 
-def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(tiny_train_config, straight):
+@pytest.fixture(scope="module")
+def distilled_straight(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
+    """The reference of a distilled run (``train -t`` without pruning flags, the dygraph teacher, which is exact
+    across a resume), as ``straight`` is of a plain one; its ``DistillResult``."""
+    from slimdet.commands.distill import train_distilled
+    from slimdet.config import load_config
+
+    config = write_tiny_train_config(tmp_path_factory.mktemp("distilled_straight"))
+    return train_distilled(load_config(config, STRAIGHT_STEPS), load_config(TEACHER_CONFIG),
+                           teacher_pretrained=str(shapes_teacher_weights), teacher_engine="dygraph", quiet=True)  # fmt: skip
+
+
+def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student(distilled_straight, straight):
+    from slimdet.slim.plan import load_plan
+    from slimdet.weights import read_weights
+
+    result, training = distilled_straight, distilled_straight.training
+    assert result.plan is None and result.pruning is None and result.final_plan is None
+    output = Path(training.output_dir)
+    assert not list(output.glob("*.plan.json"))  # nothing to rebuild: eval and export read the weights alone
+    assert load_plan(output / "model_final") is None
+    weights = read_weights(output / "model_final.pdparams")
+    assert weights["yolo_block.0.0.0.conv.weights"].shape[0] == 512  # as built: nothing was cut
+    assert not any(name.startswith("teacher_") for name in weights)
+    losses = training.losses
+    assert {"loss", "student_loss", "distill_loss", "teacher_loss", "distill_obj"} <= set(losses)
+    assert losses["loss"] == pytest.approx(losses["student_loss"] + losses["distill_loss"], rel=1e-5)
+    # The same first batch and student as the plain run: the total adds the (positive) distillation loss.
+    assert training.loss_history[0][1] > straight.loss_history[0][1]
+    assert result.to_dict()["plan"] is None and result.to_dict()["distill_weight"] == 1000.0
+
+
+@pytest.mark.parametrize("kind", ["plain", "distilled"])
+def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(
+    kind, tiny_train_config, shapes_teacher_weights, request
+):
     """kill (a scheduler, systemd) mid-run: one line naming the checkpoint, exit 143, the loader workers gone,
-    no paddle C++ traceback; resuming reproduces the run that was never stopped. (Ctrl-C takes the same path:
-    tests/engine/test_trainer.py and tests/cli/test_app.py.)"""
+    no paddle C++ traceback; resuming reproduces the run that was never stopped, with a teacher too. (Ctrl-C
+    takes the same path: tests/engine/test_trainer.py and tests/cli/test_app.py.)"""
+    teacher = ["-t", str(TEACHER_CONFIG), "--teacher_pretrained", str(shapes_teacher_weights), "--teacher-engine",
+               "dygraph"] if kind == "distilled" else []  # fmt: skip
+    reference = {"plain": "straight", "distilled": "distilled_straight"}[kind]
+    straight = request.getfixturevalue(reference)
+    straight = straight.training if kind == "distilled" else straight  # a DistillResult holds its TrainResult
     script = str(Path(sys.executable).with_name("slimdet"))
-    command = [script, "train", "-c", str(tiny_train_config), "-o", "max_iters=500", "TrainReader.worker_num=2"]
+    command = [
+        script,
+        "train",
+        "-c",
+        str(tiny_train_config),
+        *teacher,
+        "-o",
+        "max_iters=500",
+        "TrainReader.worker_num=2",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.monotonic() + 120
@@ -88,7 +140,7 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
 
     until = ["-o", f"max_iters={stopped_at + 1}"]
     folder = checkpoint.parent  # what a user types after a crash: the folder, whose latest checkpoint is taken
-    resumed = run("train", "-c", tiny_train_config, "--resume", folder, "--json", *until)
+    resumed = run("train", "-c", tiny_train_config, *teacher, "--resume", folder, "--json", *until)
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
     assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
@@ -96,6 +148,46 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
     expected = straight.loss_history[: stopped_at + 1]  # the steps before the stop come with the checkpoint
     assert [it for it, _ in report["loss_history"]] == [it for it, _ in expected]
     assert [loss for _, loss in report["loss_history"]] == pytest.approx([loss for _, loss in expected], abs=1e-5)
+
+
+def test_a_teachers_flag_without_a_teacher_is_one_line_exit_2(tiny_train_config):
+    result = run("train", "-c", tiny_train_config, "--distill-weight", "5", "-to", "num_classes=3")
+    assert one_error_line(result) == (
+        "error: --distill-weight, --teacher-opt need a teacher: add -t TEACHER_CONFIG --teacher_pretrained WEIGHTS"
+    )
+    assert not (tiny_train_config.parent / "output").exists()
+
+
+def test_train_t_gives_every_distillation_flag_to_the_core_distill_prune_runs(tiny_train_config, monkeypatch):
+    from slimdet.slim.distill_settings import DistillSettings
+
+    seen = {}
+
+    def fake_train_distilled(student_cfg, teacher_cfg, **kwargs):
+        seen.update(kwargs, teacher=teacher_cfg.name)
+        raise SystemExit(0)
+
+    monkeypatch.setattr("slimdet.commands.distill.train_distilled", fake_train_distilled)
+    result = run("train", "-c", tiny_train_config, "--teacher_config", TEACHER_CONFIG, "--teacher_pretrained",
+                 "t.pdparams", "--distill_weight", "30", "--distill-balance", "legacy", "--distill-temperature", "2",
+                 "--distill-confidence", "0.5", "--distill-feature", "10", "--teacher-engine", "dygraph",
+                 "--nproc", "1", "--seed", "4", "--eval")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen["distill"] == DistillSettings(weight=30.0, balance="legacy", temperature=2.0, confidence=0.5,
+                                              feature=10.0)  # fmt: skip
+    assert (seen["teacher"], seen["teacher_pretrained"], seen["teacher_engine"]) == (
+        "shapes_yolov3_r34",
+        "t.pdparams",
+        "dygraph",
+    )
+    assert seen["require_plan"] is False and seen["pruned_params"] is None  # unpruned unless flags are given
+    assert seen["eval"] is True and seen["seed"] == 4
+
+
+def test_train_t_without_teacher_weights_is_one_line_exit_2(tiny_train_config):
+    result = run("train", "-c", tiny_train_config, "-t", TEACHER_CONFIG, "--nproc", "1")
+    assert "--teacher_pretrained is required" in one_error_line(result)
+    assert not (tiny_train_config.parent / "output").exists()
 
 
 def _train_until_killed(args: list[str], after_line: str, delay: float) -> None:

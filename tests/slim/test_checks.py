@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from slimdet.errors import SlimdetError
-from slimdet.slim.checks import check_distill_prune
+from slimdet.slim.checks import check_distillation
 from slimdet.slim.distill_settings import DistillSettings
 
 ANCHORS = [[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198], [373, 326]]
@@ -28,7 +28,7 @@ def config(**top):
 
 
 def check(student, teacher, teacher_pretrained, *, params=PARAMS, ratios="0.5"):
-    return check_distill_prune(
+    return check_distillation(
         student, teacher, pruned_params=params, pruned_ratios=ratios, teacher_pretrained=teacher_pretrained
     )
 
@@ -86,7 +86,7 @@ def test_missing_values_take_the_legacy_defaults_as_build_model_does(teacher_wei
 
 def test_every_problem_is_reported_at_once_each_with_its_fix(tmp_path):
     with pytest.raises(SlimdetError) as err:
-        check_distill_prune(
+        check_distillation(
             config(use_fine_grained_loss=False),
             config(num_classes=80),
             pruned_params=None,

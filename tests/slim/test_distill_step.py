@@ -1,5 +1,7 @@
 """DistillStep: the step minimises student loss + distill loss, reports the legacy terms, spares the teacher."""
 
+from dataclasses import replace
+
 import numpy as np
 import paddle
 import pytest
@@ -76,13 +78,13 @@ def make_models(seed: int = 0):
     return student, FrozenTeacher(teacher)
 
 
-def make_trainer(student, teacher, *, weight=1000.0, balance="legacy", every=1, hooks=(), feature=0.0):
-    """``balance`` defaults to legacy here: the toy's 4 px inputs would scale the weight to nothing."""
+def make_trainer(student, teacher, *, weight=1000.0, balance="legacy", every=1, hooks=(), feature=0.0, settings=None):
+    """``balance`` defaults to legacy here: the toy's 4 px inputs would scale the weight to nothing; ``settings``
+    replaces the three."""
     scheduler = paddle.optimizer.lr.PiecewiseDecay([1000], [LR, LR])
     optimizer = paddle.optimizer.SGD(learning_rate=scheduler, parameters=student.parameters())
-    step = DistillStep(
-        teacher, DistillSettings(weight=weight, balance=balance, feature=feature), teacher_loss_every=every
-    )
+    settings = settings or DistillSettings(weight=weight, balance=balance, feature=feature)
+    step = DistillStep(teacher, settings, teacher_loss_every=every)
     return Trainer(student, optimizer, scheduler, batches, hooks, step=step)
 
 
@@ -110,6 +112,55 @@ def test_reported_total_is_student_loss_plus_distill_loss(balance, weight):
     assert losses["loss"] == pytest.approx(losses["student_loss"] + losses["distill_loss"], rel=1e-6)
     if balance == "legacy":
         assert losses["distill_loss"] > losses["student_loss"]  # weight 50 on a random teacher: it dominates
+
+
+LEGACY = DistillSettings(balance="legacy")  # the toy's reference: the legacy loss, weight 1000 unscaled
+DISTILL_TERMS = ("distill_reg", "distill_cls", "distill_obj", "distill_loss")
+# Each lever of distill-prune and train -t: its settings, the arguments of the loss formula they stand for, and
+# the terms it must change on the first batch (temperature and confidence leave the objectness term alone).
+LEVERS = {
+    "--distill-weight 500": (replace(LEGACY, weight=500.0), {"weight": 500.0}, DISTILL_TERMS),
+    "--distill-balance input-size": (
+        replace(LEGACY, balance="input-size"),
+        {"weight": 1000.0 * SIDE * SIDE / 608**2},
+        DISTILL_TERMS,
+    ),
+    "--distill-temperature 2": (
+        replace(LEGACY, temperature=2.0),
+        {"weight": 1000.0, "temperature": 2.0},
+        ("distill_reg", "distill_cls", "distill_loss"),
+    ),
+    "--distill-confidence 0.5": (
+        replace(LEGACY, confidence=0.5),
+        {"weight": 1000.0, "min_confidence": 0.5},
+        ("distill_reg", "distill_cls", "distill_loss"),
+    ),
+}
+
+
+def first_step_losses(settings):
+    student, teacher = make_models()
+    trainer = make_trainer(student, teacher, settings=settings)
+    trainer.train(0, 1)
+    return trainer.losses
+
+
+@pytest.mark.parametrize("lever", LEVERS)
+def test_each_lever_changes_the_first_steps_distill_terms_as_its_formula_says(lever):
+    settings, formula, changed = LEVERS[lever]
+    default, flagged = first_step_losses(LEGACY), first_step_losses(settings)
+    reference, teacher = make_models()  # what the step sees on the same first batch
+    batch = next(batches(0))
+    image = paddle.to_tensor(batch["image"])
+    outputs = reference(image, gt={"target": paddle.to_tensor(batch["target"])})
+    expected = distill_loss_from_outputs(outputs["head_outputs"], teacher(image), CLASSES, **formula)
+    for key in DISTILL_TERMS:
+        assert flagged[key] == pytest.approx(float(expected[key]), rel=1e-5), key
+    assert [key for key in DISTILL_TERMS if abs(flagged[key] - default[key]) > 1e-6 * abs(default[key])] == list(
+        changed
+    )
+    assert flagged["student_loss"] == default["student_loss"]  # the lever acts on distillation alone
+    assert flagged["loss"] == pytest.approx(flagged["student_loss"] + flagged["distill_loss"], rel=1e-6)
 
 
 def test_a_feature_weight_adds_the_attention_term_to_the_distill_loss_and_zero_leaves_the_legacy_losses():

@@ -38,7 +38,7 @@ def r34_weights(r34_teacher_model, tmp_path_factory):
 def both_teachers(r34_teacher_model, r34_weights):
     """The dygraph teacher and the compiled one, the latter traced with its tips (for the feature term): its
     plain call drops them, so one child process serves both kinds of test; the default graph (no tips) is
-    compared with dygraph through the distill-prune runs' losses (tests/commands/test_distill_prune.py)."""
+    compared with dygraph through the distill-prune runs' losses (tests/commands/test_distill.py)."""
     compiled = FrozenTeacher.compiled_from(R34, str(r34_weights), prefix="teacher_", tips=True)
     return FrozenTeacher(r34_teacher_model), compiled
 

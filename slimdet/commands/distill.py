@@ -1,6 +1,9 @@
-"""``slimdet distill-prune``'s core: prune a student and train it with a frozen teacher's help.
+"""Distillation's core: train a student with a frozen teacher's help, pruned first or not.
 
-The legacy ``slim/extensions/distill_pruned_model`` flow (docs/legacy.md, "Distillation"), in this order:
+``slimdet distill-prune`` (the legacy ``slim/extensions/distill_pruned_model``) and ``slimdet train -t`` (the
+legacy ``slim/distillation/distill.py``, which distilled an unpruned student a whole schedule) both run
+``train_distilled``; distill-prune demands a plan, ``train -t`` takes one when pruning flags are given
+(then it is exactly distill-prune). In this order (docs/legacy.md, "Distillation"):
 
 1. pre-flight checks on the two configs and the flags (``slim.checks``): nothing is built or read
    until they pass, and every problem is reported at once;
@@ -8,11 +11,11 @@ The legacy ``slim/extensions/distill_pruned_model`` flow (docs/legacy.md, "Disti
    strictly (path, legacy folder/.tar or URL) and frozen: eval mode, no gradients, never in a
    checkpoint;
 3. the student is trained by ``train``'s own assembly (``commands.train.train_from_config``): built,
-   given its ``pretrain_weights`` (partial load), pruned by the plan (FLOPs and parameters reported
-   before → after at the eval input size), trained with a ``DistillStep``; every checkpoint gets
-   the plan as a ``.plan.json`` sidecar, so eval/export/infer rebuild the pruned structure alone.
+   given its ``pretrain_weights`` (partial load), pruned by the plan when there is one (FLOPs and parameters
+   reported before → after at the eval input size), trained with a ``DistillStep``; a pruned run's
+   checkpoints get the plan as a ``.plan.json`` sidecar, so eval/export/infer rebuild the pruned structure alone.
 
-``resume`` continues a run: the pruned structure comes from the resume checkpoint's sidecar (the
+``resume`` continues a run: a pruned structure comes from the resume checkpoint's sidecar (the
 pruning flags may be left out; given, they must agree), the teacher is loaded again, and the engine
 restores weights, optimizer, LR, iteration and random state.
 """
@@ -32,39 +35,39 @@ from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
 from slimdet.inference import resolve_engine
 from slimdet.modeling.build import build_model
-from slimdet.slim.checks import check_distill_prune
+from slimdet.slim.checks import check_distillation
 from slimdet.slim.distill import FrozenTeacher
 from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.distill_step import DistillStep
-from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan, sidecar_path
+from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, sidecar_path
 from slimdet.weights import load_weights
 
 TEACHER_PREFIX = "teacher_"
 
 
 @dataclass(frozen=True)
-class DistillPruneResult:
-    """A distill-prune run: the plan and what it cut, the teacher, and the student's training."""
+class DistillResult:
+    """A distilled training: the teacher, the plan and what it cut (when pruned), and the student's training."""
 
     teacher_config: str
     teacher_weights: str
     teacher_engine: str  # what ran the teacher's forward: "inference" or "dygraph"
     distill: DistillSettings
-    plan: PruningPlan
+    plan: PruningPlan | None
     training: TrainResult
     teacher_overrides: tuple[str, ...] = ()  # the -o/-to items that reached the teacher's config, in order
 
     @property
-    def pruning(self) -> PruneReport:
-        """FLOPs and parameters before → after, per pruned conv its channels (the engine applied the plan)."""
-        assert self.training.pruning is not None  # distill_prune always trains with a plan
+    def pruning(self) -> PruneReport | None:
+        """FLOPs and parameters before → after, per pruned conv its channels (None: the student was not pruned)."""
         return self.training.pruning
 
     @property
     def final_plan(self) -> str | None:
-        """The sidecar beside the final checkpoint (None when the run wrote none, e.g. on another rank)."""
+        """The sidecar beside the final checkpoint (None when unpruned, or when the run wrote none, e.g. on
+        another rank)."""
         final = self.training.final_checkpoint
-        return str(sidecar_path(final)) if final else None
+        return str(sidecar_path(final)) if final and self.plan is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,12 +77,12 @@ class DistillPruneResult:
             "teacher_engine": self.teacher_engine,
             "teacher_overrides": list(self.teacher_overrides),
             **self.distill.to_dict(),
-            "plan": self.plan.to_dict(),
+            "plan": self.plan.to_dict() if self.plan is not None else None,
             "final_plan": self.final_plan,
         }
 
 
-def distill_prune(
+def train_distilled(
     student_cfg: Config,
     teacher_cfg: Config,
     *,
@@ -87,6 +90,7 @@ def distill_prune(
     pruned_params: str | None = None,
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
+    require_plan: bool = False,
     distill: DistillSettings = DistillSettings(),
     teacher_engine: str = "auto",
     eval: bool = False,
@@ -94,8 +98,9 @@ def distill_prune(
     seed: int = 0,
     device: str | None = None,
     quiet: bool = False,
-) -> DistillPruneResult:
-    """Prune the student of ``student_cfg`` and train it for ``max_iters`` steps, distilled from the teacher.
+) -> DistillResult:
+    """Train the student of ``student_cfg`` for ``max_iters`` steps, distilled from the teacher; pruned first
+    when pruning flags are given (or a resumed checkpoint was pruned), which ``require_plan`` demands.
 
     The pruning flags are the command's raw strings (comma- or space-separated lists, one ratio for all
     allowed) so that the pre-flight checks can report their problems together with the others.
@@ -105,13 +110,14 @@ def distill_prune(
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
-    resume, plan = check_distill_prune_run(
+    resume, plan = check_distilled_run(
         student_cfg,
         teacher_cfg,
         teacher_pretrained=teacher_pretrained,
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
         criterion=criterion,
+        require_plan=require_plan,
         distill=distill,
         teacher_engine=teacher_engine,
         eval=eval,
@@ -134,7 +140,7 @@ def distill_prune(
         plan=plan,
         step=DistillStep(teacher, distill, teacher_loss_every=student_cfg.log_iter),
     )
-    return DistillPruneResult(
+    return DistillResult(
         teacher_config=teacher_cfg.name,
         teacher_weights=str(teacher_pretrained),
         teacher_engine=engine,
@@ -145,7 +151,7 @@ def distill_prune(
     )
 
 
-def check_distill_prune_run(
+def check_distilled_run(
     student_cfg: Config,
     teacher_cfg: Config,
     *,
@@ -153,34 +159,38 @@ def check_distill_prune_run(
     pruned_params: str | None = None,
     pruned_ratios: str | None = None,
     criterion: str = "l1_norm",
+    require_plan: bool = False,
     distill: DistillSettings = DistillSettings(),
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
-) -> tuple[Path | None, PruningPlan]:
-    """``distill_prune``'s pre-flight: (the checkpoint to resume, the plan), or one ``SlimdetError`` listing
+) -> tuple[Path | None, PruningPlan | None]:
+    """``train_distilled``'s pre-flight: (the checkpoint to resume, the plan), or one ``SlimdetError`` listing
     every problem, before anything is loaded (see ``slim.checks``). A command about to start several
     processes calls it first, so that a mistake is one line, not one per process."""
     saved = None
     if resume is not None:
         resume = resume_stem(resume)  # a folder: its latest complete checkpoint
         read_state(resume)  # not resumable (missing files): say so before anything is built
-        saved = _saved_plan(resume)
-        if pruned_params is None and pruned_ratios is None:
-            pruned_params, pruned_ratios, criterion = _as_flags(saved)
-    plan = check_distill_prune(
+        saved = load_plan(resume)
+        if saved is None and require_plan:
+            raise PlanError(
+                f"{resume} has no pruning plan beside it ({sidecar_path(resume).name}): "
+                "resume a checkpoint written by distill-prune (this one was not pruned)"
+            )
+    plan = check_distillation(
         student_cfg.to_dict(),
         teacher_cfg.to_dict(),
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
         teacher_pretrained=teacher_pretrained,
         criterion=criterion,
+        saved_plan=saved,
+        require_plan=require_plan,
         teacher_engine=teacher_engine,
         distill=distill,
         evaluate=eval,
     )
-    plan = resolve_plan(plan, saved)
-    assert plan is not None  # the checks demand one
     return resume, plan
 
 
@@ -201,18 +211,3 @@ def build_teacher(
     model = build_model(cfg, name_prefix=TEACHER_PREFIX, random_init=False)  # loaded strictly next
     load_weights(model, weights, strict=True)
     return FrozenTeacher(model)
-
-
-def _saved_plan(checkpoint: Path) -> PruningPlan:
-    saved = load_plan(checkpoint)
-    if saved is None:
-        raise PlanError(
-            f"{checkpoint} has no pruning plan beside it ({sidecar_path(checkpoint).name}): "
-            "resume a checkpoint written by distill-prune (this one was not pruned)"
-        )
-    return saved
-
-
-def _as_flags(plan: PruningPlan) -> tuple[str, str, str]:
-    """A saved plan as the command's flags, so that a resume without them goes through the same checks."""
-    return ",".join(plan.ratios), ",".join(repr(ratio) for ratio in plan.ratios.values()), plan.criterion

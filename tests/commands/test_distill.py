@@ -1,5 +1,6 @@
-"""distill_prune: checks before anything is built, a pruned student distilled from a frozen teacher, sidecars
-beside every checkpoint, exact resume from a sidecar, and a teacher that leaves the run bit-identical."""
+"""train_distilled: checks before anything is built, a pruned student distilled from a frozen teacher (distill-prune),
+sidecars beside every checkpoint, exact resume from a sidecar, a teacher that leaves the run bit-identical, and
+the same core distilling an unpruned student (train -t)."""
 
 import os
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import slimdet.commands.distill_prune as core
+import slimdet.commands.distill as core
 from slimdet.config import load_config
 from slimdet.errors import PlanError, SlimdetError, WeightsError
 from slimdet.slim.plan import load_plan, sidecar_path
@@ -27,12 +28,14 @@ STEPS, SNAPSHOT = 4, 2
 
 
 def run_distill_prune(config, teacher_weights, overrides=(), **kwargs):
-    return core.distill_prune(
+    """What ``slimdet distill-prune`` runs: a pruning plan is required."""
+    return core.train_distilled(
         load_config(config, [f"max_iters={STEPS}", f"snapshot_iter={SNAPSHOT}", *overrides]),
         load_config(TEACHER_CONFIG),
         teacher_pretrained=str(teacher_weights),
         # The default weight 1000: at 64 px the input-size balance makes it 1000 × (64/608)² ≈ 11.
         quiet=True,
+        require_plan=True,
         **kwargs,
     )
 
@@ -228,7 +231,7 @@ def test_resume_with_the_compiled_teacher_continues_with_the_same_losses(run, sh
 def test_resume_refuses_pruning_flags_that_contradict_the_checkpoint(run, shapes_teacher_weights, tmp_path):
     config, straight, *_ = run
     checkpoint = Path(straight.training.output_dir) / str(SNAPSHOT)
-    with pytest.raises(PlanError, match="contradict the checkpoint's saved plan"):
+    with pytest.raises(SlimdetError, match="contradict the checkpoint's saved plan"):
         run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], resume=checkpoint,
                           pruned_params=FLAGS["pruned_params"], pruned_ratios="0.4")  # fmt: skip
     assert not (tmp_path / "tiny").exists()
@@ -250,12 +253,12 @@ def test_a_teacher_for_other_classes_is_refused_before_any_weight_or_data_is_rea
         raise AssertionError("read weights or data before the checks passed")
 
     # The checks build the student's architecture (no weights) to check the pruned names, nothing more.
-    for where in ("weights.load_weights", "commands.train.load_weights", "commands.distill_prune.load_weights",
+    for where in ("weights.load_weights", "commands.train.load_weights", "commands.distill.load_weights",
                   "commands.train.build_loader", "data.build_loader"):  # fmt: skip
         monkeypatch.setattr(f"slimdet.{where}", must_not_run)  # also where the cores look them up
     config = write_tiny_train_config(tmp_path)
     with pytest.raises(SlimdetError) as err:
-        core.distill_prune(
+        core.train_distilled(
             load_config(config, ["use_fine_grained_loss=false"]),
             load_config(TEACHER_CONFIG, ["num_classes=4"]),
             teacher_pretrained=str(shapes_teacher_weights),
