@@ -249,7 +249,7 @@ def overfit_tiny(synthetic_voc: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def _train_overfit_model(dataset: Path, folder: Path) -> dict:
-    from slimdet.commands.train import train_from_config
+    from slimdet.commands.train import TrainRequest, train_from_config
     from slimdet.config import load_config
 
     handful = folder / "handful.txt"
@@ -257,7 +257,7 @@ def _train_overfit_model(dataset: Path, folder: Path) -> dict:
     config = folder / "overfit.yml"
     config.write_text(_tiny_train_yaml(dataset, folder / "output", str(handful), str(handful)))
     steps = [f"max_iters={OVERFIT_STEPS}", f"snapshot_iter={OVERFIT_STEPS}", "log_iter=2"]
-    result = train_from_config(load_config(config, steps), eval=True, quiet=True)
+    result = train_from_config(TrainRequest(load_config(config, steps), eval=True), quiet=True)
     assert result.evals[-1].metrics["mAP"] > 0.3, result.evals  # the point of this fixture
     weights = Path(result.final_checkpoint).with_suffix(".pdparams")
     return {

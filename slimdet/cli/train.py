@@ -4,7 +4,7 @@ teacher (-t), distilled from it as the legacy slim/distillation did."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -37,6 +37,9 @@ from slimdet.cli._options import (
 )
 from slimdet.cli._render import print_json, print_training
 from slimdet.slim.distill_settings import DEFAULT_DISTILL_WEIGHT
+
+if TYPE_CHECKING:
+    from slimdet.commands.train import TrainRequest
 
 
 def train_command(
@@ -93,19 +96,22 @@ def train_command(
     from slimdet.config import load_config
 
     cfg = load_config(config, overrides or [])
-    flags = {"pruned_params": pruned_params, "pruned_ratios": pruned_ratios, "criterion": criterion}
+
+    def request() -> TrainRequest:  # resolved where paddle may load: in the checks' child, or in the run
+        from slimdet.commands.train import TrainRequest
+
+        return TrainRequest.from_flags(cfg, pruned_params=pruned_params, pruned_ratios=pruned_ratios,
+                                       criterion=criterion, resume=resume, seed=seed, eval=evaluate)  # fmt: skip
 
     def checks() -> None:  # only before a launch, in a child: the launching process never imports paddle
         from slimdet.commands.train import check_training
 
-        check_training(cfg, eval=evaluate, resume=resume, **flags)
+        check_training(request())
 
     relaunch_with_nproc(ctx, nproc, cfg, device, checks)  # --nproc: this command again, in N processes
     from slimdet.commands.train import train_from_config
-    from slimdet.slim.plan import PruningPlan
 
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
-    result = train_from_config(cfg, eval=evaluate, resume=resume, seed=seed, device=device, quiet=quiet, plan=plan)
+    result = train_from_config(request(), device=device, quiet=quiet)
     if as_json:
         print_json(result.to_dict())
         return

@@ -50,7 +50,7 @@ from slimdet.commands.export import export_checkpoint
 from slimdet.commands.infer import infer
 from slimdet.commands.sensitivity import run_sensitivity
 from slimdet.commands.sensitivity_ratios import choose_ratios
-from slimdet.commands.train import train_from_config
+from slimdet.commands.train import TrainRequest, train_from_config
 from slimdet.config import load_config
 from slimdet.config.sizes import eval_input_size
 from slimdet.data.synth import write_synthetic_voc
@@ -176,13 +176,21 @@ def run_demo(
             dataset, num_train=size.num_train, num_test=size.num_test, size=size.image_size, seed=0, overwrite=True
         ),
     )
-    stages.run("teacher", final("demo_teacher"), lambda: train_from_config(load_config(teacher_yml), quiet=True))
-    stages.run("student", final("demo_student"), lambda: train_from_config(load_config(student_yml), quiet=True))
+    stages.run(
+        "teacher", final("demo_teacher"), lambda: train_from_config(TrainRequest(load_config(teacher_yml)), quiet=True)
+    )
+    stages.run(
+        "student", final("demo_student"), lambda: train_from_config(TrainRequest(load_config(student_yml)), quiet=True)
+    )
     sensitivities = out / "sensitivity.json"
     stages.run("sensitivity", None, lambda: _sensitivity(student_yml, size, sensitivities))
     ratios = stages.run("ratios", None, lambda: _ratios(sensitivities, student_yml, size))
     plan = ratios.pruned_params, ratios.pruned_ratios
-    stages.run("baseline", final("demo_baseline"), lambda: train_from_config(load_config(baseline_yml), quiet=True))
+    stages.run(
+        "baseline",
+        final("demo_baseline"),
+        lambda: train_from_config(TrainRequest(load_config(baseline_yml)), quiet=True),
+    )
     stages.run("prune-only", final("demo_prune_only"), lambda: _prune_only(prune_yml, *plan))
     stages.run(
         "distill-prune",
@@ -259,7 +267,7 @@ def _ratios(path: Path, config: Path, size: DemoSize) -> Any:
 def _prune_only(config: Path, pruned_params: str, pruned_ratios: str) -> Any:
     cfg = load_config(config)
     plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
-    return train_from_config(cfg, quiet=True, plan=plan)
+    return train_from_config(TrainRequest(cfg, plan), quiet=True)
 
 
 def _distill(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slimdet.commands.train import TrainResult, train_from_config
+from slimdet.commands.train import TrainRequest, TrainResult, train_from_config
 from slimdet.config import Config
 from slimdet.config.sizes import eval_input_size
 from slimdet.engine.checkpoint import read_state, resume_stem
@@ -110,7 +110,7 @@ def train_distilled(
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
-    resume, plan = check_distilled_run(
+    request = check_distilled_run(
         student_cfg,
         teacher_cfg,
         teacher_pretrained=teacher_pretrained,
@@ -122,6 +122,7 @@ def train_distilled(
         teacher_engine=teacher_engine,
         eval=eval,
         resume=resume,
+        seed=seed,
     )
     assert teacher_pretrained  # the checks demand it
     teacher_data = teacher_cfg.to_dict()
@@ -130,22 +131,14 @@ def train_distilled(
     images = student_cfg.max_iters * int(student_cfg.section("TrainReader").get("batch_size", 1))
     engine = resolve_engine(teacher_engine, used, images=images, input_size=eval_input_size(student_cfg.to_dict()))
     teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference", tips=distill.feature > 0)
-    training = train_from_config(
-        student_cfg,
-        eval=eval,
-        resume=resume,
-        seed=seed,
-        device=device,
-        quiet=quiet,
-        plan=plan,
-        step=DistillStep(teacher, distill, teacher_loss_every=student_cfg.log_iter),
-    )
+    step = DistillStep(teacher, distill, teacher_loss_every=student_cfg.log_iter)
+    training = train_from_config(request, device=device, quiet=quiet, step=step)
     return DistillResult(
         teacher_config=teacher_cfg.name,
         teacher_weights=str(teacher_pretrained),
         teacher_engine=engine,
         distill=distill,
-        plan=plan,
+        plan=request.plan,
         training=training,
         teacher_overrides=teacher_cfg.overrides,
     )
@@ -164,14 +157,16 @@ def check_distilled_run(
     teacher_engine: str = "auto",
     eval: bool = False,
     resume: str | Path | None = None,
-) -> tuple[Path | None, PruningPlan | None]:
-    """``train_distilled``'s pre-flight: (the checkpoint to resume, the plan), or one ``SlimdetError`` listing
-    every problem, before anything is loaded (see ``slim.checks``). A command about to start several
-    processes calls it first, so that a mistake is one line, not one per process."""
-    saved = None
+    seed: int = 0,
+) -> TrainRequest:
+    """``train_distilled``'s pre-flight: the student's training request (its resume checkpoint, seed and plan
+    resolved once), or one ``SlimdetError`` listing every problem, before anything is loaded (see
+    ``slim.checks``). A command about to start several processes calls it first, so that a mistake is one
+    line, not one per process."""
+    saved, state = None, None
     if resume is not None:
         resume = resume_stem(resume)  # a folder: its latest complete checkpoint
-        read_state(resume)  # not resumable (missing files): say so before anything is built
+        state = read_state(resume)  # not resumable (missing files): say so before anything is built
         saved = load_plan(resume)
         if saved is None and require_plan:
             raise PlanError(
@@ -191,7 +186,8 @@ def check_distilled_run(
         distill=distill,
         evaluate=eval,
     )
-    return resume, plan
+    seed = state["seed"] if state is not None else seed  # a resume's data order is its checkpoint's
+    return TrainRequest(student_cfg, plan, resume, seed, eval)
 
 
 def build_teacher(

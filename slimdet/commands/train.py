@@ -1,12 +1,17 @@
-"""``slimdet train``'s core: config → model, optimizer, loaders, hooks → trained checkpoints.
+"""``slimdet train``'s core: a resolved request → parts (loader, model, optimizer) and hooks → trained checkpoints.
+
+A ``TrainRequest`` holds a training's inputs resolved once (config, plan, resume checkpoint, seed); the
+pre-flight checks and the run read it. ``build_train_parts`` and ``build_hooks`` assemble the training, the
+hooks' order being code with its reasons; ``train_from_config`` runs the engine's loop over them.
 
 Checkpoints go to ``save_dir/<config name>/``: ``<iter>`` every ``snapshot_iter`` steps, ``model_final``
 at the end, ``best_model`` (highest mAP) with ``eval=True``. The run is data-parallel when started by
 ``python -m paddle.distributed.launch``; only rank 0 writes, logs and evaluates.
 
-``distill-prune`` trains through the same function: it passes a pruning ``plan`` (applied after the
-pretrained weights are loaded, before the optimizer exists; written beside every checkpoint by slim's
-``PlanSidecarHook``) and the ``step`` the trainer runs (slim's ``DistillStep``).
+Distillation (``distill-prune``, ``train -t``) trains through the same function: its request carries the
+pruning plan (applied after the pretrained weights are loaded, before the optimizer exists; written beside
+every checkpoint by slim's ``PlanSidecarHook``), and it passes the ``step`` the trainer runs (slim's
+``DistillStep``).
 """
 
 from __future__ import annotations
@@ -75,69 +80,97 @@ class TrainResult:
         return data
 
 
-def check_training(
-    cfg: Config,
-    *,
-    eval: bool = False,
-    resume: str | Path | None = None,
-    pruned_params: str | None = None,
-    pruned_ratios: str | None = None,
-    criterion: str = "l1_norm",
-) -> None:
-    """Raise one ``SlimdetError`` for what would stop ``train`` before its first step (the pruning flags, as
-    the command's raw strings, and their names; a resume point; the weights path; the dataset folders),
-    reading no weights or data: a command about to start several processes checks here first, so that a
-    mistake is one line, not one per process."""
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
-    data = cfg.to_dict()
-    if resume is not None:
-        _, _, plan = _resume_point(resume, plan)
-        data["pretrain_weights"] = None  # a resume starts from its checkpoint's weights
-    problems = training_problems(data, plan, evaluate=eval)
+@dataclass(frozen=True)
+class TrainRequest:
+    """One training with its inputs resolved once: the pre-flight checks and the run both read this object.
+
+    ``resume`` is a complete checkpoint (a folder the user named resolves to its latest), ``seed`` a resume's
+    own (the data order depends on it), ``plan`` the structure to train: from the flags, from a resumed
+    pruned checkpoint's sidecar, or both when they agree. Build it with ``resolve``."""
+
+    cfg: Config
+    plan: PruningPlan | None = None
+    resume: Path | None = None
+    seed: int = 0
+    eval: bool = False
+
+    @classmethod
+    def resolve(
+        cls,
+        cfg: Config,
+        *,
+        plan: PruningPlan | None = None,
+        resume: str | Path | None = None,
+        seed: int = 0,
+        eval: bool = False,
+    ) -> TrainRequest:
+        """The request for ``cfg``; raises ``SlimdetError`` when ``resume`` is no resumable checkpoint or its
+        saved plan contradicts ``plan``."""
+        if resume is None:
+            return cls(cfg, plan, None, seed, eval)
+        stem = checkpoint.resume_stem(resume)
+        state = checkpoint.read_state(stem)  # not resumable (missing files): said before anything is built
+        return cls(cfg, resolve_plan(plan, load_plan(stem)), stem, state["seed"], eval)
+
+    @classmethod
+    def from_flags(
+        cls,
+        cfg: Config,
+        *,
+        pruned_params: str | None = None,
+        pruned_ratios: str | None = None,
+        criterion: str = "l1_norm",
+        resume: str | Path | None = None,
+        seed: int = 0,
+        eval: bool = False,
+    ) -> TrainRequest:
+        """``resolve`` with the plan as the command line gives it (raw strings, see ``PruningPlan.from_flags``)."""
+        plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
+        return cls.resolve(cfg, plan=plan, resume=resume, seed=seed, eval=eval)
+
+    def problems(self) -> list[str]:
+        """What would stop this training before its first step (the plan against the architecture, the
+        weights path, the dataset folders), found without reading weights or data."""
+        data = self.cfg.to_dict()
+        if self.resume is not None:
+            data["pretrain_weights"] = None  # a resume starts from its checkpoint's weights
+        return training_problems(data, self.plan, evaluate=self.eval)
+
+
+def check_training(request: TrainRequest) -> None:
+    """Raise one ``SlimdetError`` for what would stop ``request`` before its first step, reading no weights or
+    data: a command about to start several processes checks here first, so that a mistake is one line, not
+    one per process."""
+    problems = request.problems()
     if problems:
         raise SlimdetError("; ".join(problems))
 
 
-def _resume_point(resume: str | Path, plan: PruningPlan | None) -> tuple[Path, int, PruningPlan | None]:
-    """(checkpoint, its seed, the plan) of a resume: a folder gives its latest complete checkpoint, and a
-    pruned checkpoint resumes pruned (its sidecar gives the structure; a plan given too must agree)."""
-    stem = checkpoint.resume_stem(resume)
-    return stem, checkpoint.read_state(stem)["seed"], resolve_plan(plan, load_plan(stem))
+@dataclass
+class TrainParts:
+    """What a training is assembled from (Detectron2's ``build_*`` parts): a new training mode passes other
+    parts to the same loop, never a second loop."""
+
+    loader: Any  # the training loader (a context manager: its workers stop on exit)
+    model: paddle.nn.Layer  # built, given its pretrained weights, pruned: what the optimizer trains
+    optimizer: paddle.optimizer.Optimizer
+    scheduler: paddle.optimizer.lr.LRScheduler
+    device: str
+    pretrained: dict[str, int] = field(default_factory=dict)  # counts of the pretrain_weights load
+    pruning: PruneReport | None = None
 
 
-def train_from_config(
-    cfg: Config,
-    *,
-    eval: bool = False,
-    resume: str | Path | None = None,
-    seed: int = 0,
-    device: str | None = None,
-    quiet: bool = False,
-    plan: PruningPlan | None = None,
-    step: Step = model_losses,
-) -> TrainResult:
-    """Train the model of ``cfg`` for ``max_iters`` steps (from a checkpoint with ``resume``: a checkpoint or
-    a folder of them, whose latest complete one is taken).
-
-    Resuming takes the checkpoint's seed (the data order depends on it), not ``seed``. Raises
-    ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once the resumable checkpoint is written.
-    """
-    data = cfg.to_dict()
+def build_train_parts(request: TrainRequest, *, device: str | None, rank: int, world_size: int) -> TrainParts:
+    """Loader, model (pretrained weights, then the plan), optimizer and scheduler of ``request``."""
+    cfg, data, plan = request.cfg, request.cfg.to_dict(), request.plan
     device_used = select_device(device, cfg.use_gpu)
-    rank, world_size = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
-    if world_size > 1:
-        die_with_launcher()
-        paddle.distributed.init_parallel_env()
-    if resume is not None:
-        resume, seed, plan = _resume_point(resume, plan)
-    seed_everything(seed)
     geometry = YOLOv3Geometry.from_config(data)  # one geometry for the model and its training targets
-    loader = build_loader(data, "train", seed=seed, rank=rank, world_size=world_size, geometry=geometry)
-    model = build_model(data, geometry=geometry, random_init=resume is None)  # a resume loads every weight
+    loader = build_loader(data, "train", seed=request.seed, rank=rank, world_size=world_size, geometry=geometry)
+    model = build_model(data, geometry=geometry, random_init=request.resume is None)  # a resume loads every weight
     if plan is not None:
         plan.check(model)  # a misspelt name fails before any weight is read or downloaded
     pretrained: dict[str, int] = {}
-    if resume is None and cfg.pretrain_weights:
+    if request.resume is None and cfg.pretrain_weights:
         report = load_weights(
             model, cfg.pretrain_weights, strict=False, exclude=list(cfg.finetune_exclude_pretrained_params) or None
         )
@@ -145,62 +178,108 @@ def train_from_config(
     # The optimizer must see the pruned shapes; FLOPs are reported at the size the model is evaluated at.
     pruning = plan.apply(model, input_size=eval_input_size(data)) if plan is not None else None
     optimizer, scheduler = build_optimizer(data, model)
-    out_dir = Path(cfg.save_dir) / cfg.name
+    return TrainParts(loader, model, optimizer, scheduler, device_used, pretrained, pruning)
 
-    loaders = ExitStack()  # stops the loaders' worker processes however training ends
-    loaders.enter_context(loader)
+
+@dataclass
+class TrainHooks:
+    """The hooks of one training, in the order they run, and the ones its result reads back."""
+
+    ordered: list[Hook]
+    saver: CheckpointHook
+    history: LossHistory
+    evaluation: EvalHook | None
+
+
+def build_hooks(
+    request: TrainRequest, parts: TrainParts, loaders: ExitStack, *, rank: int, world_size: int, quiet: bool
+) -> TrainHooks:
+    """The hooks of ``request`` (none but the bookkeeping ones on ranks other than 0: only rank 0 writes,
+    logs and evaluates); an eval loader goes on ``loaders``, so that its workers stop with the training's."""
+    cfg, data = request.cfg, request.cfg.to_dict()
+    out_dir = Path(cfg.save_dir) / cfg.name
     saver = CheckpointHook(cfg.snapshot_iter, out_dir)
     history = LossHistory(cfg.log_iter)
     evaluation = None
-    if eval and rank == 0:
+    if request.eval and rank == 0:
         eval_loader = loaders.enter_context(build_loader(data, "eval"))
         evaluator = build_evaluator(data, eval_loader.dataset)
         # A CPU scores each snapshot through Paddle Inference, unless the eval set is too small to pay for compiling.
         images, size = len(eval_loader.dataset), eval_input_size(data)
-        engine = resolve_engine("auto", device_used, images=images, input_size=size)
+        engine = resolve_engine("auto", parts.device, images=images, input_size=size)
+        model = parts.model
         evaluation = EvalHook(
             cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator, engine=engine), best_dir=out_dir
         )
+    if rank != 0:
+        return TrainHooks([], saver, history, None)
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
-    progress = ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation)
-    # Order matters: the loss curve takes the step before the checkpoint does, so that the checkpoint carries
-    # it; the checkpoint is written before evaluating, so a crashing evaluation still leaves the snapshot to
-    # resume from; progress comes last to report the step's losses and the new mAP. The
-    # sidecars only act before a save: the plan (a stale one goes when the run is not pruned) and the class
-    # names, so that export and infer name the classes on a machine without the dataset.
-    hooks: list[Hook] = []
-    if rank == 0:
-        sidecars = [PlanSidecarHook(plan), ClassNamesHook(loader.dataset.class_names)]
-        hooks = [*sidecars, history, saver, *([evaluation] if evaluation else []), progress]
+    ordered: list[Hook] = [
+        PlanSidecarHook(request.plan),  # acts before a save: the plan beside it (a stale one goes when unpruned)
+        ClassNamesHook(parts.loader.dataset.class_names),  # before a save: export and infer need no dataset
+        history,  # takes the step before the checkpoint does, so that the checkpoint carries the loss curve
+        saver,  # before evaluating: a crashing evaluation still leaves the snapshot to resume from
+        *([evaluation] if evaluation else []),
+        # last: it reports the step's losses and the new mAP
+        ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation),
+    ]
+    return TrainHooks(ordered, saver, history, evaluation)
 
-    net = paddle.DataParallel(model) if world_size > 1 else model
-    trainer = Trainer(net, optimizer, scheduler, loader.forever, hooks, step=step, seed=seed)
-    start_iter = trainer.resume(resume) if resume is not None else 0
+
+def train_from_config(
+    request: TrainRequest,
+    *,
+    device: str | None = None,
+    quiet: bool = False,
+    step: Step = model_losses,
+) -> TrainResult:
+    """Train ``request`` for its config's ``max_iters`` steps (continuing its ``resume`` checkpoint): the parts
+    and hooks built above, run by the engine's loop with ``step`` (the model's own losses, or e.g. slim's
+    ``DistillStep``).
+
+    Raises ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once the resumable checkpoint is written.
+    """
+    cfg = request.cfg
+    rank, world_size = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
+    if world_size > 1:
+        die_with_launcher()
+        paddle.distributed.init_parallel_env()
+    seed_everything(request.seed)
+    parts = build_train_parts(request, device=device, rank=rank, world_size=world_size)
+    loaders = ExitStack()  # stops the loaders' worker processes however training ends
+    loaders.enter_context(parts.loader)
+    hooks = build_hooks(request, parts, loaders, rank=rank, world_size=world_size, quiet=quiet)
+    net = paddle.DataParallel(parts.model) if world_size > 1 else parts.model
+    trainer = Trainer(
+        net, parts.optimizer, parts.scheduler, parts.loader.forever, hooks.ordered, step=step, seed=request.seed
+    )
+    start_iter = trainer.resume(request.resume) if request.resume is not None else 0
     started = time.perf_counter()
     try:
         with loaders:
             trainer.train(start_iter, cfg.max_iters)
     except TrainingInterrupted as stop:
-        raise TrainingInterrupted(stop.iteration, saver.last, stop.signum) from None
+        raise TrainingInterrupted(stop.iteration, hooks.saver.last, stop.signum) from None
     seconds = time.perf_counter() - started
+    evaluation = hooks.evaluation
     eval_seconds = evaluation.seconds if evaluation else 0.0
     done = trainer.iter - start_iter
     return TrainResult(
         config=cfg.name,
         config_file=str(cfg.path),
-        output_dir=str(out_dir),
-        device=device_used,
+        output_dir=str(Path(cfg.save_dir) / cfg.name),
+        device=parts.device,
         start_iter=start_iter,
         iterations=trainer.iter,
-        final_checkpoint=str(saver.last) if rank == 0 and saver.last else None,
+        final_checkpoint=str(hooks.saver.last) if rank == 0 and hooks.saver.last else None,
         losses=trainer.losses,
-        loss_history=tuple(history.points),
+        loss_history=tuple(hooks.history.points),
         seconds=seconds,
         eval_seconds=eval_seconds,
         seconds_per_iter=(seconds - eval_seconds) / done if done else 0.0,
         evals=tuple(evaluation.history) if evaluation else (),
         best=evaluation.best if evaluation else None,
-        pretrained=pretrained,
-        pruning=pruning,
-        resumed_from=str(resume) if resume is not None else None,
+        pretrained=parts.pretrained,
+        pruning=parts.pruning,
+        resumed_from=str(request.resume) if request.resume is not None else None,
     )

@@ -53,12 +53,12 @@ STRAIGHT_STEPS = ["max_iters=6", "snapshot_iter=1"]
 def straight(write_tiny_train_config, tmp_path_factory):
     """The uninterrupted reference of the interrupt tests: the tiny config trained 6 steps in this process
     (log_iter 1: every step's loss), its ``TrainResult``. No step depends on max_iters (constant LR)."""
-    from slimdet.commands.train import train_from_config
+    from slimdet.commands.train import TrainRequest, train_from_config
     from slimdet.config import load_config
 
     config = write_tiny_train_config(tmp_path_factory.mktemp("straight"))
     # Its only snapshot at the end: where snapshots are written changes no loss, and each costs 200 MB.
-    return train_from_config(load_config(config, [*STRAIGHT_STEPS, "snapshot_iter=6"]), quiet=True)
+    return train_from_config(TrainRequest(load_config(config, [*STRAIGHT_STEPS, "snapshot_iter=6"])), quiet=True)
 
 
 @pytest.fixture(scope="module")

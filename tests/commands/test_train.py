@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from slimdet.commands.train import train_from_config
+from slimdet.commands.train import TrainRequest, train_from_config
 from slimdet.config import load_config
 
 
@@ -21,9 +21,11 @@ def test_loss_falls_steadily_when_overfitting_a_handful_of_images(overfit_tiny):
 
 def test_resume_reproduces_the_uninterrupted_run(tiny_train_config):
     overrides = ["max_iters=4", "snapshot_iter=2"]
-    straight = train_from_config(load_config(tiny_train_config, overrides), quiet=True, seed=3)
+    straight = train_from_config(TrainRequest(load_config(tiny_train_config, overrides), seed=3), quiet=True)
     checkpoint = tiny_train_config.parent / "output" / "tiny" / "2"
-    resumed = train_from_config(load_config(tiny_train_config, overrides), quiet=True, resume=checkpoint, seed=99)
+    resumed = train_from_config(
+        TrainRequest.resolve(load_config(tiny_train_config, overrides), resume=checkpoint, seed=99), quiet=True
+    )
     assert (resumed.start_iter, resumed.iterations) == (2, 4)
     # log_iter 1: every step's loss; steps 1 and 2 come with the checkpoint, 3 and 4 are trained again.
     assert [it for it, _ in resumed.loss_history] == [1, 2, 3, 4]
@@ -41,7 +43,7 @@ def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(overf
     plan = PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.5})
     overrides = ["max_iters=2", "snapshot_iter=1", f"save_dir={tmp_path}", f"pretrain_weights={overfit_tiny.weights}"]
     cfg = load_config(overfit_tiny.config, overrides)
-    result = train_from_config(cfg, eval=True, quiet=True, plan=plan)
+    result = train_from_config(TrainRequest(cfg, plan, eval=True), quiet=True)
     assert result.pruning.gflops_after < result.pruning.gflops_before and result.pruning.input_size == 64
     output = tmp_path / "overfit"
     for stem in ("1", "model_final", "best_model"):
@@ -72,7 +74,7 @@ def test_the_pretrained_weights_are_loaded_then_pruned_keeping_the_largest_filte
     monkeypatch.setattr(train, "Trainer", SeesTheModelBeforeTraining)
     cfg = load_config(tiny_train_config, ["max_iters=1", f"pretrain_weights={pretrained_file}"])
     plan = PruningPlan(ratios={cut: 0.5})
-    result = train_from_config(cfg, quiet=True, plan=plan)
+    result = train_from_config(TrainRequest(cfg, plan), quiet=True)
     assert result.pretrained["matched"] > 0
     pretrained = read_weights(pretrained_file)
     # L1 pruning of the loaded weights keeps the 256 filters of largest L1 norm, in their order; pruning

@@ -83,7 +83,7 @@ def test_nproc_inside_a_launched_job_is_refused(monkeypatch):
 
 def _single_process(config: Path, batch_size: int, steps: int, save_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
     """(weights, result) of ``steps`` steps of ``config`` in this process (frozen batch norm, as the ranks have)."""
-    from slimdet.commands.train import train_from_config
+    from slimdet.commands.train import TrainRequest, train_from_config
     from slimdet.config import load_config
     from tests.engine.frozen_norm import keeping_trainers
 
@@ -94,7 +94,7 @@ def _single_process(config: Path, batch_size: int, steps: int, save_dir: Path) -
         f"save_dir={save_dir}",
     ]
     with keeping_trainers() as trainers:
-        result = train_from_config(load_config(config, overrides), quiet=True)
+        result = train_from_config(TrainRequest(load_config(config, overrides)), quiet=True)
     return {p.name: p.numpy() for p in trainers[0].model.parameters()}, result.to_dict()
 
 
