@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
@@ -15,6 +17,51 @@ from pathlib import Path
 import pytest
 
 from slimdet.data._transport import BLOCK_PREFIX, SHM_DIR
+
+
+class StderrLines:
+    """A child's stderr read line by line on a thread, so that a test waiting for a line fails after a deadline
+    (killing the child) instead of hanging on a child that stalled; ``rest`` gives what followed."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self._queue.put(line)
+        self._queue.put(None)  # end of stream
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str:
+        """The first line (from here on) for which ``predicate`` holds; kills the child and fails when none
+        comes within ``timeout`` s or the stream ends first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+                ended = f"no such line within {timeout:g} s"
+            else:
+                ended = "stderr ended before such a line"
+            if line is None:
+                self.process.kill()
+                self.process.wait()
+                pytest.fail(f"{ended}; stderr so far:\n{''.join(self.lines)[-3000:]}")
+            self.lines.append(line)
+            if predicate(line):
+                return line
+
+    def rest(self, timeout: float) -> str:
+        """Everything the child writes to stderr until it exits (within ``timeout`` s)."""
+        self.process.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        while (line := self._queue.get()) is not None:
+            self.lines.append(line)
+        return "".join(self.lines)
 
 
 def descendants(pid: int) -> set[int]:

@@ -52,7 +52,7 @@ def test_a_fast_demo_is_smaller_than_the_full_one_in_every_stage():
     assert set(FAST.sensitivity_params) < set(FULL.sensitivity_params)
 
 
-def test_the_full_demo_fits_25_minutes_on_the_slow_machine_with_a_teacher_trained_far_longer():
+def test_the_full_demo_is_estimated_to_fit_25_minutes_on_the_slow_machine_with_a_teacher_trained_far_longer():
     assert estimated_seconds(FULL) <= 25 * 60 * 0.9  # a tenth kept for the machine's bad days
     assert FULL.teacher_iters >= 2 * (FULL.student_iters + FULL.finetune_iters)
 

@@ -5,6 +5,7 @@ shipped configs must come with the package (package data), not from the clone.
 """
 
 import json
+import math
 
 import pytest
 from typer.testing import CliRunner
@@ -39,6 +40,8 @@ def test_fast_demo_ends_with_the_zoo_table_and_drawn_pictures(fast_demo):
     assert pruned["flops_cut"] >= 0.1 - 1e-3  # the fast demo's --target-flops
     assert 0 < distilled["size_cut"] < 1
     assert all(0.0 <= row["map"] <= 1.0 for row in [*result["rows"], result["teacher"]])
+    # Scored, not a placeholder: the fast demo's few steps leave small mAPs (0.4-0.6% here), but never none.
+    assert all(math.isfinite(row["map"]) and row["map"] > 0 for row in (pruned, distilled))
     assert result["pictures"] and all(
         (out / "infer").joinpath(p.rsplit("/", 1)[-1]).is_file() for p in result["pictures"]
     )

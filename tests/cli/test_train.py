@@ -16,6 +16,7 @@ from slimdet.cli import app
 from tests.cli.one_line import one_error_line
 from tests.conftest import TEACHER_CONFIG
 from tests.processes import (
+    StderrLines,
     assert_sigkill_leaves_nothing,
     descendants,
     running,
@@ -116,17 +117,12 @@ def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupt
         "max_iters=500",
         "TrainReader.worker_num=2",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = []
-    deadline = time.monotonic() + 120
-    for line in process.stderr:  # stderr is a pipe, not a terminal: plain log lines, one per step (log_iter 1)
-        lines.append(line)
-        if line.startswith("iter 2/") or time.monotonic() > deadline:
-            break
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = StderrLines(process)  # a pipe, not a terminal: plain log lines, one per step (log_iter 1)
+    stderr.wait_for(lambda line: line.startswith("iter 2/"), timeout=120)
     workers = descendants(process.pid)
     process.send_signal(signal.SIGTERM)
-    _, rest = process.communicate(timeout=120)
-    lines += rest.splitlines(keepends=True)
+    lines = stderr.rest(timeout=120).splitlines(keepends=True)
     assert process.returncode == 143, "".join(lines)
     assert "Traceback" not in "".join(lines)  # neither Python's nor paddle's "C++ Traceback"
     assert len(workers) >= 2  # two loader workers (and multiprocessing's resource tracker)
@@ -194,9 +190,8 @@ def _train_until_killed(args: list[str], after_line: str, delay: float) -> None:
     """``slimdet train ARGS`` in a subprocess, killed with SIGKILL ``delay`` s after it logs ``after_line``."""
     command = [str(Path(sys.executable).with_name("slimdet")), "train", *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for line in process.stderr:
-        if line.startswith(after_line):
-            break
+    stderr = StderrLines(process)
+    stderr.wait_for(lambda line: line.startswith(after_line), timeout=120)
     time.sleep(delay)
     assert process.poll() is None, "finished before it could be killed"
     process.kill()

@@ -14,6 +14,7 @@ import pytest
 
 from slimdet.engine.distributed import auto_processes, launch_env, launched_world_size, strip_nproc
 from slimdet.errors import SlimdetError
+from tests.processes import StderrLines
 
 CHECKPOINT_FILES = ("labels.txt", "pdopt", "pdparams", "state.json")
 
@@ -144,18 +145,14 @@ def stopped_then_resumed(write_tiny_train_config, tmp_path_factory) -> StoppedTh
     process = subprocess.Popen(
         [str(slimdet), *train, "max_iters=500", "TrainReader.batch_size=2", "--nproc", "2"],
         env=_slimdet_env(frozen_bn=True),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    progress = []
-    for line in process.stderr:  # rank 0's progress lines, on the command's own stderr
-        progress.append(line)
-        if "iter 2/" in line:
-            break
+    stderr_lines = StderrLines(process)  # rank 0's progress lines, on the command's own stderr
+    stderr_lines.wait_for(lambda line: "iter 2/" in line, timeout=240)
     process.send_signal(signal.SIGTERM)
-    _, rest = process.communicate(timeout=240)
-    stderr = "".join(progress) + rest
+    stderr = stderr_lines.rest(timeout=240)
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("terminated after iteration "), stderr[-3000:]
     stopped_at = int(last.split()[3].rstrip(";"))
