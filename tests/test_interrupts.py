@@ -38,7 +38,7 @@ def test_an_ignored_signal_is_not_deferred_and_stays_ignored(ignored):
 
 
 def test_waiting_for_the_launcher_neither_hears_nor_forwards_an_ignored_signal(ignored):
-    from slimdet.engine.distributed import _stop_forwarded
+    from slimdet.launcher import _stop_forwarded
 
     class Launcher:
         def __init__(self) -> None:

@@ -20,8 +20,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from slimdet.cli._launch import RAW_ARGS_KEY
 from slimdet.cli._render import exit_on_interrupt, stderr_console
-from slimdet.engine.rank_stdio import end_of_rank, launched_rank
 from slimdet.errors import RankFailed, SlimdetError
+from slimdet.rank_stdio import end_of_rank, launched_rank
 
 # Options that take several values after one flag, as the legacy argparse tools did (nargs='*').
 VARIADIC_OPTIONS = frozenset({"-o", "--opt", "-to", "--teacher-opt"})
@@ -208,7 +208,7 @@ _register()
 
 def main() -> None:
     """Console-script entry point: SIGTERM stops a command as Ctrl-C does, paddle's handler notwithstanding;
-    in a process launched by ``--nproc``, the output goes where ``slimdet.engine.rank_stdio`` says."""
+    in a process launched by ``--nproc``, the output goes where ``slimdet.rank_stdio`` says."""
     from slimdet.interrupts import sigterm_raises
 
     with sigterm_raises(), launched_rank():  # launched by --nproc: rank 0 writes on the user's stdout, stderr

@@ -1,4 +1,4 @@
-"""``--nproc N|auto``: a command starts itself again in N data-parallel processes (``engine.distributed``)."""
+"""``--nproc N|auto``: a command starts itself again in N data-parallel processes (``slimdet.launcher``)."""
 
 from __future__ import annotations
 
@@ -46,14 +46,14 @@ def relaunch_with_nproc(ctx: Any, nproc: str, cfg: Config, device: str | None, p
     """Re-run this command in the processes ``nproc`` asks for, once ``preflight`` (the command's checks,
     raising ``SlimdetError``; run in a child, see ``checked_apart``) has passed, and exit; return when that is
     this one process."""
-    from slimdet.engine.distributed import launched_world_size
+    from slimdet.launcher import launched_world_size
 
     if launched_world_size() > 1 and nproc == AUTO:
         return  # already one of the launched processes
     count, extra = _processes(nproc, cfg, device)
     if count == 1:
         return  # the command's own checks run as it starts
-    from slimdet.engine.distributed import checked_apart, relaunch
+    from slimdet.launcher import checked_apart, relaunch
 
     checked_apart(preflight)  # a mistake is one line here, before any launch
 
@@ -68,7 +68,7 @@ def _processes(nproc: str, cfg: Config, device: str | None) -> tuple[int, list[s
         return int(nproc), []  # checked while parsing
     if not _on_cpu(cfg, device):
         return 1, []
-    from slimdet.engine.distributed import auto_processes
+    from slimdet.launcher import auto_processes
     from slimdet.runtime import cpu_threads
 
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))

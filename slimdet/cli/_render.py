@@ -123,8 +123,8 @@ def exit_on_interrupt() -> Iterator[None]:
     from) and exit 130 or 143, the codes a shell gives a process stopped by SIGINT or SIGTERM."""
     import typer
 
-    from slimdet.engine.rank_stdio import end_of_rank
     from slimdet.interrupts import Interrupted, exit_code, signal_of, verb
+    from slimdet.rank_stdio import end_of_rank
 
     try:
         yield

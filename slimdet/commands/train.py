@@ -31,13 +31,13 @@ from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_loader
 from slimdet.engine import checkpoint
 from slimdet.engine.device import select_device
-from slimdet.engine.distributed import die_with_launcher
 from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, ClassNamesHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Step, Trainer, TrainingInterrupted, model_losses
 from slimdet.errors import SlimdetError
 from slimdet.inference import resolve_engine
+from slimdet.launcher import die_with_launcher
 from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
 from slimdet.slim.checks import training_problems

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slimdet.engine.distributed import auto_processes, launch_env, launched_world_size, strip_nproc
 from slimdet.errors import SlimdetError
+from slimdet.launcher import auto_processes, launch_env, launched_world_size, strip_nproc
 from tests.processes import StderrLines
 
 CHECKPOINT_FILES = ("labels.txt", "pdopt", "pdparams", "state.json")
@@ -42,12 +42,12 @@ def test_the_default_checks_first_then_relaunches_with_the_batch_shared_out(tiny
     passed here: a mistake is one line and exit 2, as in one process, and nothing is launched."""
     from typer.testing import CliRunner
 
-    import slimdet.engine.distributed as distributed
+    import slimdet.launcher as launcher
     from slimdet.cli import app
     from tests.cli.one_line import one_error_line
 
     launched = []
-    monkeypatch.setattr(distributed, "relaunch", lambda n, command, log_dir: launched.append((n, command)))
+    monkeypatch.setattr(launcher, "relaunch", lambda n, command, log_dir: launched.append((n, command)))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.delenv("SLIMDET_NPROC")
     args = ["train", "-c", str(tiny_train_config), "--quiet"]
@@ -75,7 +75,7 @@ def test_world_size_comes_from_the_launcher_environment():
 
 
 def test_nproc_inside_a_launched_job_is_refused(monkeypatch):
-    from slimdet.engine.distributed import relaunch
+    from slimdet.launcher import relaunch
 
     monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")
     with pytest.raises(SlimdetError, match="drop --nproc"):

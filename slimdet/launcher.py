@@ -1,0 +1,236 @@
+"""Starting a command in N data-parallel processes on Paddle's own launcher (``python -m
+paddle.distributed.launch``), nothing home-made; a process-level leaf, like ``interrupts`` and ``_lifeline``.
+
+``--nproc N`` on ``train`` and ``distill-prune`` is a convenience for one machine: once its pre-flight
+checks have passed (a user mistake never reaches the launcher; ``checked_apart`` runs them in a child, so the
+launching process never holds paddle), the command starts the launcher on itself (``relaunch``), with the same
+arguments minus ``--nproc``. The user sees rank 0's output as the command's own and, should a rank fail, one
+line with its error and log (``rank_stdio``); the launcher's own log lines stay in the run's ``launch_log``
+folder. On several machines, or to pick GPUs, call the launcher directly (README "Scaling out").
+
+``--nproc auto`` (the default) is the fastest correct choice on a CPU: Paddle's CPU depthwise convolution
+runs on one thread whatever the setting, so one process leaves the other cores idle during it, while one
+single-threaded process per core keeps them all busy. ``auto_processes`` picks as many processes as there
+are cores (the thread budget) that split the configured batch evenly, and each rank then takes its share,
+so a step still sees ``TrainReader.batch_size`` images and the run matches one process's (up to each
+rank's own batch-norm statistics and random augmentation draws, as on any data-parallel run).
+
+Killed, even with SIGKILL, the command takes the launcher with it (a parent-death signal, which the
+launcher answers by stopping its ranks), and a rank whose launcher is gone exits (``die_with_launcher``,
+slimdet/_lifeline.py).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from slimdet._lifeline import Lifeline
+from slimdet.errors import RankFailed, SlimdetError
+from slimdet.interrupts import STOP_SIGNALS, Interrupted, exit_code, stop_signals_heard, verb
+from slimdet.rank_stdio import StdioLender, rank_ends
+
+LAUNCH_MODULE = "paddle.distributed.launch"
+WORLD_SIZE_ENV = "PADDLE_TRAINERS_NUM"  # set by the launcher in every process it starts
+NPROC_FLAG = "--nproc"
+LAUNCHER_LOG = "launch.log"  # in the launch's log folder, beside the ranks' workerlog.<rank>
+FAILURE_CODES = (1, 2)  # a rank's exit code for an internal error, for a user mistake
+STOP_CODES = {exit_code(signum): signum for signum in STOP_SIGNALS}  # a rank stopped by SIGINT, SIGTERM
+
+
+def launched_world_size(environ: Mapping[str, str] = os.environ) -> int:
+    """How many processes the launcher started for this job (1 when not launched)."""
+    return int(environ.get(WORLD_SIZE_ENV, "1") or "1")
+
+
+def slimdet_entry_point() -> str:
+    """The ``slimdet`` script of this interpreter's environment, for the launcher to run in each process.
+
+    The launcher runs a script file (it has no ``-m``); the console script beside ``sys.executable`` is
+    the one that belongs to the running slimdet, whatever ``PATH`` says.
+    """
+    beside = Path(sys.executable).parent / "slimdet"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("slimdet")
+    if found is None:
+        raise SlimdetError(
+            "cannot find the slimdet console script to launch: install slimdet (pip install -e .) "
+            "into the environment that runs it"
+        )
+    return found
+
+
+def checked_apart(check: Callable[[], object]) -> None:
+    """Run ``check`` (pre-flight checks, which may build a model) in a forked child and raise here what it
+    raised, so that the command which then only waits for its ranks holds neither paddle nor a model (about
+    400 MB, for the whole run). Runs here when paddle is loaded already: a fork of a process running
+    paddle's threads can hang."""
+    if "paddle" in sys.modules or not hasattr(os, "fork"):
+        check()
+        return
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    child = fork.Process(target=_check_and_send, args=(check, send), name="slimdet-checks", daemon=True)
+    child.start()
+    send.close()
+    try:
+        outcome = receive.recv()
+    except EOFError:  # killed before it could say anything
+        outcome = RuntimeError(f"the pre-flight checks ended without a word (exit code {child.exitcode})"), ""
+    except BaseException:  # Ctrl-C, SIGTERM: the checks are not worth waiting for
+        child.kill()
+        raise
+    finally:
+        child.join()
+        receive.close()
+    if outcome is not None:
+        error, trace = outcome
+        if isinstance(error, (SlimdetError, OSError, KeyboardInterrupt)):
+            raise error
+        raise RuntimeError(f"the pre-flight checks failed:\n{trace}") from error
+
+
+def _check_and_send(check: Callable[[], object], send: Connection) -> None:
+    """In the child: whatever ``check`` raises goes back to the parent, which reports it (nothing printed here)."""
+    try:
+        check()
+        outcome = None
+    except BaseException as err:  # even Ctrl-C: the parent decides
+        outcome = err, traceback.format_exc()
+    try:
+        send.send(outcome)
+    except Exception:  # an error that does not pickle still arrives, as its traceback
+        trace = outcome[1] if outcome else traceback.format_exc()
+        send.send((RuntimeError(trace), trace))
+
+
+def auto_processes(batch_size: int, cores: int) -> int:
+    """The most processes, one per core at most, among which ``batch_size`` splits evenly (1: stay single)."""
+    return max(n for n in range(1, max(1, min(cores, batch_size)) + 1) if batch_size % n == 0)
+
+
+def strip_nproc(args: Sequence[str]) -> list[str]:
+    """``args`` without ``--nproc N`` / ``--nproc=N``, so that the launched processes do not relaunch."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == NPROC_FLAG:
+            skip = True
+        elif not arg.startswith(f"{NPROC_FLAG}="):
+            kept.append(arg)
+    return kept
+
+
+def launch_command(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> list[str]:
+    """The launcher call that runs ``slimdet <command…>`` in ``nproc`` processes on this machine."""
+    return [
+        sys.executable,
+        "-m",
+        LAUNCH_MODULE,
+        "--nproc_per_node",
+        str(nproc),
+        "--log_dir",
+        str(log_dir),
+        slimdet_entry_point(),
+        *command,
+    ]
+
+
+def launch_env(nproc: int, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment for the launcher, fixed for CPU runs.
+
+    An empty ``CUDA_VISIBLE_DEVICES`` (the usual way to hide GPUs) makes paddle 2.6's launcher take
+    one GPU named '' and fail with an IndexError, so it is removed: with no GPU visible the launcher
+    falls back to the CPU and gloo by itself. The thread budget (``OMP_NUM_THREADS``: ``--threads``,
+    else all cores) is shared out between the processes, so that N processes do not fight over the cores.
+    """
+    env = dict(environ)
+    env.pop("SLIMDET_NPROC", None)  # the launched processes are the ranks: they must not launch again
+    if env.get("CUDA_VISIBLE_DEVICES") == "":
+        del env["CUDA_VISIBLE_DEVICES"]
+    budget = int(env.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    env["OMP_NUM_THREADS"] = env["FLAGS_paddle_num_threads"] = str(max(1, budget // nproc))
+    return env
+
+
+def relaunch(nproc: int, command: Sequence[str], *, log_dir: str | Path) -> None:
+    """Run ``slimdet <command…>`` (``--nproc`` removed) in ``nproc`` data-parallel processes, to the end.
+
+    Rank 0 writes on this process's own stdout and stderr (``rank_stdio``); the launcher's output goes to
+    ``log_dir/launch.log``, every rank's to ``log_dir/workerlog.<rank>``. A rank that fails makes this raise
+    ``RankFailed``: its last line, its log and its exit code (2 for a user mistake, 1 otherwise). Stopped by
+    SIGTERM or Ctrl-C, the ranks stop together and rank 0 writes the checkpoint; this raises ``Interrupted``
+    with rank 0's last line (where to resume from).
+    """
+    if nproc < 1:
+        raise SlimdetError(f"--nproc must be at least 1, got {nproc}")
+    if launched_world_size() > 1:
+        raise SlimdetError(
+            f"--nproc was given inside a launched job ({WORLD_SIZE_ENV}={launched_world_size()}): "
+            "drop --nproc when starting slimdet through paddle.distributed.launch"
+        )
+    log_dir = Path(log_dir)
+    launch = launch_command(nproc, strip_nproc(command), log_dir=log_dir)
+    lifeline = Lifeline.to_this_process()  # killed, this process takes the launcher along, which stops the ranks
+    with StdioLender(log_dir) as lender, open(log_dir / LAUNCHER_LOG, "ab") as launcher_log:
+        env = {**launch_env(nproc), **lender.environ()}
+        process = subprocess.Popen(
+            launch, env=env, stdout=launcher_log, stderr=subprocess.STDOUT, preexec_fn=lifeline.arm_before_exec
+        )
+        with _stop_forwarded(process) as stopped:
+            code = process.wait()
+    ends = rank_ends(log_dir)
+    failed = [end for end in ends if end.code in FAILURE_CODES]
+    if failed and not stopped:  # the first to fail is the cause; the others fail or stop because of it
+        first = failed[0]
+        where = log_dir / f"workerlog.{first.rank}"
+        raise RankFailed(f"{first.line} (rank {first.rank} of {nproc}; its log: {where})", first.code)
+    stops = [end for end in ends if end.code in STOP_CODES]
+    if stopped or stops:
+        signum = stopped[0] if stopped else STOP_CODES[stops[0].code]
+        rank0 = [end.line for end in stops if end.rank == 0]
+        raise Interrupted(rank0[-1] if rank0 else f"{verb(signum)}; see {log_dir}", signum)
+    if code != 0:  # a rank killed outright (out of memory, SIGKILL) records nothing
+        raise RankFailed(
+            f"a process of the data-parallel run ended without a word (killed? out of memory?; launcher exit "
+            f"code {code}): see the logs in {log_dir}",
+            1,
+        )
+
+
+@contextmanager
+def _stop_forwarded(launcher: subprocess.Popen) -> Iterator[list[int]]:
+    """While waiting for the launcher: a SIGTERM is passed on to it, once (it asks every rank to stop, then
+    waits 30 s for them; a second one would make it kill them after 10 s). Ctrl-C is not: the terminal sends
+    it to the launcher too. One ignored from the start stays ignored. Yields the signals received, in order."""
+    received: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        if signum == signal.SIGTERM and signal.SIGTERM not in received:
+            launcher.send_signal(signal.SIGTERM)
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in stop_signals_heard()}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def die_with_launcher() -> None:
+    """In a launched rank (its parent is the launcher): exit when the launcher is gone. Asked to stop, it
+    stops its ranks; killed outright, it would leave them training for nobody."""
+    Lifeline(os.getppid(), death_signal=False).hold()  # which launcher thread started us is not ours to know
