@@ -1,6 +1,6 @@
-"""``slimdet train``: JSON result and checkpoints, SIGTERM / Ctrl-C → exit 143 / 130 and a checkpoint to resume
-from (plain and distilled), user errors, no worker left behind even after SIGKILL; ``train -t``: an unpruned
-student distilled from a teacher with every distill-prune flag."""
+"""``slimdet train``: JSON result and checkpoints, SIGTERM → exit 143 and a checkpoint to resume from (a distilled
+run), exact resume after SIGKILL (a plain one), user errors, no worker left behind even after SIGKILL; ``train -t``:
+an unpruned student distilled from a teacher with every distill-prune flag."""
 
 import json
 import signal
@@ -95,18 +95,17 @@ def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student
     assert result.to_dict()["plan"] is None and result.to_dict()["distill_weight"] == 1000.0
 
 
-@pytest.mark.parametrize("kind", ["plain", "distilled"])
 def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(
-    kind, tiny_train_config, shapes_teacher_weights, request
+    tiny_train_config, shapes_teacher_weights, distilled_straight
 ):
     """kill (a scheduler, systemd) mid-run: one line naming the checkpoint, exit 143, the loader workers gone,
-    no paddle C++ traceback; resuming reproduces the run that was never stopped, with a teacher too. (Ctrl-C
-    takes the same path: tests/engine/test_trainer.py and tests/cli/test_app.py.)"""
+    no paddle C++ traceback; resuming reproduces the run that was never stopped. The run is distilled (train
+    -t), so the teacher is rebuilt on resume too; a plain training stops and resumes through the same loop
+    (its exact resume after SIGKILL: below; SIGTERM over --nproc: tests/engine/test_distributed.py; Ctrl-C:
+    tests/engine/test_trainer.py and tests/cli/test_app.py)."""
     teacher = ["-t", str(TEACHER_CONFIG), "--teacher_pretrained", str(shapes_teacher_weights), "--teacher-engine",
-               "dygraph"] if kind == "distilled" else []  # fmt: skip
-    reference = {"plain": "straight", "distilled": "distilled_straight"}[kind]
-    straight = request.getfixturevalue(reference)
-    straight = straight.training if kind == "distilled" else straight  # a DistillResult holds its TrainResult
+               "dygraph"]  # fmt: skip
+    straight = distilled_straight.training
     script = str(Path(sys.executable).with_name("slimdet"))
     command = [
         script,
