@@ -106,9 +106,7 @@ def distill_share(rows: list[dict[str, float]]) -> list[dict[str, float]]:
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     bench = FullSchedule(args)
-    if not (bench.data / "trainval.txt").is_file():
-        bench.run("data", "data", "synth", "--out", str(bench.data), "--num-train", str(args.num_train),
-                  "--num-test", str(args.num_test), "--size", "160", *(["--hard"] if args.hard_data else []))()  # fmt: skip
+    bench.make_data()
     seeds = range(args.seeds)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         # The teacher beside the baselines (which need no teacher); every run that needs another queues behind it.

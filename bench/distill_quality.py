@@ -164,6 +164,13 @@ class Bench:
             (self.out / folder).mkdir(parents=True, exist_ok=True)
         self.size = replace(FULL, input_size=args.size)
 
+    def make_data(self) -> None:
+        """The shapes set (``--hard-data``: its nine-class variant) under ``--out``, unless it is there."""
+        if not (self.data / "trainval.txt").is_file():
+            args = self.args
+            self.run("data", "data", "synth", "--out", str(self.data), "--num-train", str(args.num_train),
+                     "--num-test", str(args.num_test), "--size", "160", *(["--hard"] if args.hard_data else []))()  # fmt: skip
+
     def run(self, name: str, *args: str, trains: bool = False) -> Run:
         return Run(name, args, self.out / "logs" / f"{name}.json", self.out / "runs" / name if trains else None)
 
@@ -270,9 +277,7 @@ def summary(pairs: list[tuple[float, float]]) -> dict:
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     bench = Bench(args)
-    if not (bench.data / "trainval.txt").is_file():
-        bench.run("data", "data", "synth", "--out", str(bench.data), "--num-train", str(args.num_train),
-                  "--num-test", str(args.num_test), "--size", "160", *(["--hard"] if args.hard_data else []))()  # fmt: skip
+    bench.make_data()
     teacher_map: dict[str, float] = {}
 
     def student_side() -> tuple[dict, dict[str, dict[str, float]]]:

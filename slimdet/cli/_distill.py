@@ -118,6 +118,7 @@ def run_distilled(ctx: typer.Context, title: str, *, require_plan: bool, options
     """Load both configs, check (before a launch, when --nproc starts several processes), train with the
     teacher and print the report. ``options`` are the command's parameters by name (its ``locals()`` as it
     starts: both commands take the same ones); ``require_plan``, distill-prune's: a pruning plan must be given."""
+    from slimdet.commands.distill_request import DistillRequest
     from slimdet.config import load_config
     from slimdet.slim.distill_settings import DistillSettings
 
@@ -131,23 +132,23 @@ def run_distilled(ctx: typer.Context, title: str, *, require_plan: bool, options
         confidence=options["distill_confidence"],
         feature=options["distill_feature"],
     )
-    passed = ("teacher_pretrained", "pruned_params", "pruned_ratios", "criterion", "teacher_engine", "resume")
-    run = {name: options[name] for name in passed}
-    run |= {"require_plan": require_plan, "distill": distill, "eval": options["evaluate"]}
+    passed = ("teacher_pretrained", "pruned_params", "pruned_ratios", "criterion", "teacher_engine", "resume", "seed")
+    request = DistillRequest(
+        teacher_cfg, **{name: options[name] for name in passed}, require_plan=require_plan, distill=distill,
+        eval=options["evaluate"],
+    )  # fmt: skip
     device = options["device"]
 
     def checks() -> None:  # only before a launch, in a child: the launching process never imports paddle
         from slimdet.commands.distill import check_distilled_run
 
-        check_distilled_run(student_cfg, teacher_cfg, **run)
+        check_distilled_run(student_cfg, request)
 
     # --nproc: this command again, in N processes
     relaunch_with_nproc(ctx, options["nproc"], student_cfg, device, checks)
     from slimdet.commands.distill import train_distilled
 
-    result = train_distilled(
-        student_cfg, teacher_cfg, **run, seed=options["seed"], device=device, quiet=options["quiet"]
-    )
+    result = train_distilled(student_cfg, request, device=device, quiet=options["quiet"])
     if options["as_json"]:
         print_json(result.to_dict())
         return

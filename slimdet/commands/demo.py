@@ -45,6 +45,7 @@ from slimdet.commands.demo_configs import (
     shipped_configs,
 )
 from slimdet.commands.distill import train_distilled
+from slimdet.commands.distill_request import DistillRequest
 from slimdet.commands.evaluate import evaluate_checkpoint
 from slimdet.commands.export import export_checkpoint
 from slimdet.commands.infer import infer
@@ -273,15 +274,14 @@ def _prune_only(config: Path, pruned_params: str, pruned_ratios: str) -> Any:
 def _distill(
     config: Path, teacher_config: Path, teacher_weights: Path, pruned_params: str, pruned_ratios: str, weight: float
 ) -> Any:
-    return train_distilled(
-        load_config(config),
+    request = DistillRequest(
         load_config(teacher_config),
-        teacher_pretrained=str(teacher_weights),
+        str(teacher_weights),
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
         distill=DistillSettings(weight=weight),
-        quiet=True,
     )
+    return train_distilled(load_config(config), request, quiet=True)
 
 
 def _weights_stamp(weights: Path) -> list[int]:

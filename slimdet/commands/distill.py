@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from slimdet.commands.distill_request import DistillRequest
 from slimdet.commands.train import TrainRequest, TrainResult, train_from_config
 from slimdet.config import Config
 from slimdet.config.sizes import eval_input_size
@@ -83,111 +83,67 @@ class DistillResult:
 
 
 def train_distilled(
-    student_cfg: Config,
-    teacher_cfg: Config,
-    *,
-    teacher_pretrained: str | None,
-    pruned_params: str | None = None,
-    pruned_ratios: str | None = None,
-    criterion: str = "l1_norm",
-    require_plan: bool = False,
-    distill: DistillSettings = DistillSettings(),
-    teacher_engine: str = "auto",
-    eval: bool = False,
-    resume: str | Path | None = None,
-    seed: int = 0,
-    device: str | None = None,
-    quiet: bool = False,
+    student_cfg: Config, request: DistillRequest, *, device: str | None = None, quiet: bool = False
 ) -> DistillResult:
     """Train the student of ``student_cfg`` for ``max_iters`` steps, distilled from the teacher; pruned first
-    when pruning flags are given (or a resumed checkpoint was pruned), which ``require_plan`` demands.
+    when pruning flags are given (or a resumed checkpoint was pruned).
 
-    The pruning flags are the command's raw strings (comma- or space-separated lists, one ratio for all
-    allowed) so that the pre-flight checks can report their problems together with the others.
-    ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several
-    times faster on a CPU) or in dygraph; "auto" picks inference on a CPU, unless the run is too short to
-    pay for compiling (``inference.resolve_engine``), and dygraph on a GPU.
     Raises ``SlimdetError`` subclasses for every user mistake, before any training step; raises
     ``TrainingInterrupted`` after Ctrl-C or SIGTERM, once a resumable checkpoint (and its sidecar) is written.
     """
-    request = check_distilled_run(
-        student_cfg,
-        teacher_cfg,
-        teacher_pretrained=teacher_pretrained,
-        pruned_params=pruned_params,
-        pruned_ratios=pruned_ratios,
-        criterion=criterion,
-        require_plan=require_plan,
-        distill=distill,
-        teacher_engine=teacher_engine,
-        eval=eval,
-        resume=resume,
-        seed=seed,
-    )
-    assert teacher_pretrained  # the checks demand it
-    teacher_data = teacher_cfg.to_dict()
+    training_request = check_distilled_run(student_cfg, request)
+    assert request.teacher_pretrained  # the checks demand it
+    teacher_cfg, distill = request.teacher_cfg, request.distill
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
     # The teacher sees every training image once: a run too short to pay for compiling it keeps dygraph.
     images = student_cfg.max_iters * int(student_cfg.section("TrainReader").get("batch_size", 1))
-    engine = resolve_engine(teacher_engine, used, images=images, input_size=eval_input_size(student_cfg.to_dict()))
-    teacher = build_teacher(teacher_data, teacher_pretrained, compiled=engine == "inference", tips=distill.feature > 0)
+    size = eval_input_size(student_cfg.to_dict())
+    engine = resolve_engine(request.teacher_engine, used, images=images, input_size=size)
+    teacher = build_teacher(teacher_cfg.to_dict(), request.teacher_pretrained, compiled=engine == "inference",
+                            tips=distill.feature > 0)  # fmt: skip
     step = DistillStep(teacher, distill, teacher_loss_every=student_cfg.log_iter)
-    training = train_from_config(request, device=device, quiet=quiet, step=step)
+    training = train_from_config(training_request, device=device, quiet=quiet, step=step)
     return DistillResult(
         teacher_config=teacher_cfg.name,
-        teacher_weights=str(teacher_pretrained),
+        teacher_weights=str(request.teacher_pretrained),
         teacher_engine=engine,
         distill=distill,
-        plan=request.plan,
+        plan=training_request.plan,
         training=training,
         teacher_overrides=teacher_cfg.overrides,
     )
 
 
-def check_distilled_run(
-    student_cfg: Config,
-    teacher_cfg: Config,
-    *,
-    teacher_pretrained: str | None,
-    pruned_params: str | None = None,
-    pruned_ratios: str | None = None,
-    criterion: str = "l1_norm",
-    require_plan: bool = False,
-    distill: DistillSettings = DistillSettings(),
-    teacher_engine: str = "auto",
-    eval: bool = False,
-    resume: str | Path | None = None,
-    seed: int = 0,
-) -> TrainRequest:
+def check_distilled_run(student_cfg: Config, request: DistillRequest) -> TrainRequest:
     """``train_distilled``'s pre-flight: the student's training request (its resume checkpoint, seed and plan
     resolved once), or one ``SlimdetError`` listing every problem, before anything is loaded (see
     ``slim.checks``). A command about to start several processes calls it first, so that a mistake is one
     line, not one per process."""
-    saved, state = None, None
+    saved, state, resume = None, None, request.resume
     if resume is not None:
         resume = resume_stem(resume)  # a folder: its latest complete checkpoint
         state = read_state(resume)  # not resumable (missing files): say so before anything is built
         saved = load_plan(resume)
-        if saved is None and require_plan:
+        if saved is None and request.require_plan:
             raise PlanError(
                 f"{resume} has no pruning plan beside it ({sidecar_path(resume).name}): "
                 "resume a checkpoint written by distill-prune (this one was not pruned)"
             )
     plan = check_distillation(
         student_cfg.to_dict(),
-        teacher_cfg.to_dict(),
-        pruned_params=pruned_params,
-        pruned_ratios=pruned_ratios,
-        teacher_pretrained=teacher_pretrained,
-        criterion=criterion,
+        request.teacher_cfg.to_dict(),
+        pruned_params=request.pruned_params,
+        pruned_ratios=request.pruned_ratios,
+        teacher_pretrained=request.teacher_pretrained,
+        criterion=request.criterion,
         saved_plan=saved,
-        require_plan=require_plan,
-        teacher_engine=teacher_engine,
-        distill=distill,
-        evaluate=eval,
+        require_plan=request.require_plan,
+        teacher_engine=request.teacher_engine,
+        distill=request.distill,
+        evaluate=request.eval,
     )
-    seed = state["seed"] if state is not None else seed  # a resume's data order is its checkpoint's
-    return TrainRequest(student_cfg, plan, resume, seed, eval)
+    seed = state["seed"] if state is not None else request.seed  # a resume's data order is its checkpoint's
+    return TrainRequest(student_cfg, plan, resume, seed, request.eval)
 
 
 def build_teacher(

@@ -200,11 +200,13 @@ def test_tables_show_channels_flops_and_params_then_the_training_summary(tiny_tr
     )  # fmt: skip
     seen = {}
 
-    def fake_train_distilled(student_cfg, teacher_cfg, **kwargs):
-        seen.update(kwargs, student=student_cfg.name, teacher=teacher_cfg.name, keep=teacher_cfg.section("YOLOv3Head"))
+    def fake_train_distilled(student_cfg, request, **kwargs):
+        teacher_cfg = request.teacher_cfg
+        seen.update(vars(request), student=student_cfg.name, teacher=teacher_cfg.name,
+                    keep=teacher_cfg.section("YOLOv3Head"))  # fmt: skip
         plan = PruningPlan({"yolo_block.0.0.0.conv.weights": 0.5})
-        return DistillResult("shapes_yolov3_r34", kwargs["teacher_pretrained"], "inference", kwargs["distill"],
-                                  plan, training, teacher_cfg.overrides)  # fmt: skip
+        return DistillResult("shapes_yolov3_r34", request.teacher_pretrained, "inference", request.distill, plan,
+                             training, teacher_cfg.overrides)  # fmt: skip
 
     monkeypatch.setattr("slimdet.commands.distill.train_distilled", fake_train_distilled)
     result = _run("distill-prune", "--config", tiny_train_config, "--teacher-config", TEACHER_CONFIG,

@@ -67,12 +67,13 @@ def distilled_straight(write_tiny_train_config, shapes_teacher_weights, tmp_path
     """The reference of a distilled run (``train -t`` without pruning flags, the dygraph teacher, which is exact
     across a resume), as ``straight`` is of a plain one; its ``DistillResult``."""
     from slimdet.commands.distill import train_distilled
+    from slimdet.commands.distill_request import DistillRequest
     from slimdet.config import load_config
 
     config = write_tiny_train_config(tmp_path_factory.mktemp("distilled_straight"))
     # 4 steps: the SIGTERM after step 2 stops at 2 or 3, and the resume runs one step more.
-    return train_distilled(load_config(config, ["max_iters=4", "snapshot_iter=4"]), load_config(TEACHER_CONFIG),
-                           teacher_pretrained=str(shapes_teacher_weights), teacher_engine="dygraph", quiet=True)  # fmt: skip
+    teacher = DistillRequest(load_config(TEACHER_CONFIG), str(shapes_teacher_weights), teacher_engine="dygraph")
+    return train_distilled(load_config(config, ["max_iters=4", "snapshot_iter=4"]), teacher, quiet=True)
 
 
 def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student(distilled_straight, straight):
@@ -159,8 +160,8 @@ def test_train_t_gives_every_distillation_flag_to_the_core_distill_prune_runs(ti
 
     seen = {}
 
-    def fake_train_distilled(student_cfg, teacher_cfg, **kwargs):
-        seen.update(kwargs, teacher=teacher_cfg.name)
+    def fake_train_distilled(student_cfg, request, **kwargs):
+        seen.update(vars(request), teacher=request.teacher_cfg.name)
         raise SystemExit(0)
 
     monkeypatch.setattr("slimdet.commands.distill.train_distilled", fake_train_distilled)

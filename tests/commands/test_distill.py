@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import slimdet.commands.distill as core
+from slimdet.commands.distill_request import DistillRequest
 from slimdet.config import load_config
 from slimdet.errors import PlanError, SlimdetError, WeightsError
 from slimdet.slim.plan import load_plan, sidecar_path
@@ -29,15 +30,10 @@ STEPS, SNAPSHOT = 4, 2
 
 def run_distill_prune(config, teacher_weights, overrides=(), **kwargs):
     """What ``slimdet distill-prune`` runs: a pruning plan is required."""
-    return core.train_distilled(
-        load_config(config, [f"max_iters={STEPS}", f"snapshot_iter={SNAPSHOT}", *overrides]),
-        load_config(TEACHER_CONFIG),
-        teacher_pretrained=str(teacher_weights),
-        # The default weight 1000: at 64 px the input-size balance makes it 1000 × (64/608)² ≈ 11.
-        quiet=True,
-        require_plan=True,
-        **kwargs,
-    )
+    # The default weight 1000: at 64 px the input-size balance makes it 1000 × (64/608)² ≈ 11.
+    request = DistillRequest(load_config(TEACHER_CONFIG), str(teacher_weights), require_plan=True, **kwargs)
+    cfg = load_config(config, [f"max_iters={STEPS}", f"snapshot_iter={SNAPSHOT}", *overrides])
+    return core.train_distilled(cfg, request, quiet=True)
 
 
 PROBE = np.random.default_rng(0).uniform(size=(2, 3, 64, 64)).astype("float32")
@@ -258,12 +254,8 @@ def test_a_teacher_for_other_classes_is_refused_before_any_weight_or_data_is_rea
         monkeypatch.setattr(f"slimdet.{where}", must_not_run)  # also where the cores look them up
     config = write_tiny_train_config(tmp_path)
     with pytest.raises(SlimdetError) as err:
-        core.train_distilled(
-            load_config(config, ["use_fine_grained_loss=false"]),
-            load_config(TEACHER_CONFIG, ["num_classes=4"]),
-            teacher_pretrained=str(shapes_teacher_weights),
-            **FLAGS,
-        )
+        teacher = DistillRequest(load_config(TEACHER_CONFIG, ["num_classes=4"]), str(shapes_teacher_weights), **FLAGS)
+        core.train_distilled(load_config(config, ["use_fine_grained_loss=false"]), teacher)
     message = str(err.value)
     assert "set -o use_fine_grained_loss=true" in message  # every problem at once
     assert "student and teacher disagree on num_classes (3 vs 4)" in message

@@ -1,0 +1,36 @@
+"""What a distilled training asks for, as one frozen value (paddle-free: the launching process builds it).
+
+``distill-prune`` and ``train -t`` turn their flags into a ``DistillRequest``; the pre-flight checks and the
+run (``commands.distill``) both take it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slimdet.config import Config
+from slimdet.slim.distill_settings import DistillSettings
+
+
+@dataclass(frozen=True)
+class DistillRequest:
+    """A distilled training as the command line asks for it: the teacher (its merged config and weights), the
+    distillation settings, and the student's pruning flags, resume point and seed. The pruning flags are the
+    command's raw strings (comma- or space-separated lists, one ratio for all allowed) so that the pre-flight
+    checks report their problems together with the others; ``require_plan`` (distill-prune) demands a plan.
+    ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several times faster
+    on a CPU) or in dygraph; "auto" picks inference on a CPU, unless the run is too short to pay for compiling
+    (``inference.resolve_engine``), and dygraph on a GPU."""
+
+    teacher_cfg: Config
+    teacher_pretrained: str | None
+    pruned_params: str | None = None
+    pruned_ratios: str | None = None
+    criterion: str = "l1_norm"
+    require_plan: bool = False
+    distill: DistillSettings = field(default_factory=DistillSettings)
+    teacher_engine: str = "auto"
+    eval: bool = False
+    resume: str | Path | None = None
+    seed: int = 0
