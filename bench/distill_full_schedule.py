@@ -13,8 +13,8 @@ data and with the same runner (every step an installed ``slimdet`` child process
 
 Results go under ``full_schedule`` in ``--results`` (the file's other keys are kept), written once every
 run has finished; ``--seeds 2`` is the screen, the verdict takes five (a re-run with more seeds reuses the
-finished ones). Each child's log lines (every ``--log-every`` iterations, every loss term) are kept in
-``--out/logs/<run>.stderr``, appended across resumes, for the diagnostics in ``full_schedule.diagnostics``.
+finished ones). Every training logs each loss term's mean and the LR every ``--log-every`` iterations
+(``loss_terms`` in its JSON, across resumes too): the distilled runs' distillation share comes from there.
 
 The defaults are the 8192-image hard run of ``distill_quality.json``:
 ``--hard-data --num-train 8192 --num-test 512 --teacher-iters 8000 --baseline-iters 5000 --baseline-tail 1000
@@ -25,7 +25,6 @@ The defaults are the 8192-image hard run of ``distill_quality.json``:
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,8 +47,6 @@ FULL_DEFAULTS = {
     "finetune_iters": 1500,
     "results": Path(__file__).resolve().parent / "results" / "distill_quality.json",
 }
-LOG_LINE = re.compile(r"iter\s+(\d+)/\d+")
-TERM = re.compile(r"([a-z][a-z_0-9]*)\s+(-?[0-9.]+(?:e[-+]?\d+)?)")
 
 
 def parse_args(argv: list[str]):
@@ -85,22 +82,9 @@ class FullSchedule(Bench):
         return self.evaluate(run.name, self.out / "configs" / f"{run.name}.yml", self.final(run.name))
 
 
-def logged_terms(stderr: Path) -> list[dict[str, float]]:
-    """Every log line of a child's stderr as {iteration, term: value}; a resumed run's repeated lines count once."""
-    rows: dict[int, dict[str, float]] = {}
-    for line in stderr.read_text().splitlines() if stderr.is_file() else []:
-        match = LOG_LINE.search(line)
-        if match:
-            losses = line[match.end() : line.find(" lr ", match.end())]  # the terms; speed and ETA follow the LR
-            terms = {name: float(value) for name, value in TERM.findall(losses)}
-            rows[int(match.group(1))] = {"iteration": int(match.group(1)), **terms}
-    return [rows[it] for it in sorted(rows)]
-
-
-def distill_share(rows: list[dict[str, float]]) -> list[dict[str, float]]:
-    """The distillation terms' share of the total loss at each logged iteration."""
-    return [{"iteration": row["iteration"], "share": row["distill_loss"] / row["loss"]}
-            for row in rows if "distill_loss" in row and row.get("loss")]  # fmt: skip
+def distill_share(loss_terms: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The distillation terms' share of the total loss in each logged window of a run (its ``loss_terms``)."""
+    return [{"iteration": w["iteration"], "share": w["distill_loss"] / w["loss"]} for w in loss_terms if w.get("loss")]
 
 
 def main(argv: list[str]) -> None:
@@ -158,9 +142,7 @@ def full_schedule_results(bench: FullSchedule, maps: dict[str, float], teacher_m
         }
 
     baseline, distilled = side("baseline"), side("distilled")
-    distilled["distill_share"] = [
-        distill_share(logged_terms(bench.out / "logs" / f"distilled_s{s}.stderr")) for s in seeds
-    ]
+    distilled["distill_share"] = [distill_share(bench.run(f"distilled_s{s}").result()["loss_terms"]) for s in seeds]
     prune_only = [maps[f"r578_prune_only_from_baseline_s{seed}"] for seed in seeds]
     from_distilled = [maps[f"r578_distill_from_distilled_s{seed}"] for seed in seeds]
     return {

@@ -67,11 +67,14 @@ class TrainResult:
     pruning: PruneReport | None = None  # what the plan cut, when training a pruned model
     config_file: str = ""  # the file read: shows when ``-c NAME`` found a shipped config
     resumed_from: str | None = None  # the checkpoint a resume started from (a folder resolves to its latest)
+    # Per log_iter window: iteration, lr and every loss term's mean (distillation: student and distill terms apart).
+    loss_terms: tuple[Mapping[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["pruning"] = self.pruning.to_dict() if self.pruning else None
         data["losses"] = dict(self.losses)
+        data["loss_terms"] = [dict(window) for window in self.loss_terms]
         data["evals"] = [{"iteration": r.iteration, **r.metrics} for r in self.evals]
         data["best"] = {"iteration": self.best.iteration, **self.best.metrics} if self.best else None
         data["seconds"] = round(self.seconds, 3)
@@ -274,6 +277,7 @@ def train_from_config(
         final_checkpoint=str(hooks.saver.last) if rank == 0 and hooks.saver.last else None,
         losses=trainer.losses,
         loss_history=tuple(hooks.history.points),
+        loss_terms=tuple(hooks.history.terms),
         seconds=seconds,
         eval_seconds=eval_seconds,
         seconds_per_iter=(seconds - eval_seconds) / done if done else 0.0,

@@ -172,27 +172,40 @@ class EvalHook(Hook):
 
 
 class LossHistory(Hook):
-    """The mean total loss over each window of ``every`` steps, as (last iteration, mean) pairs: the
-    smoothed curve the legacy logs showed, kept in the result so a run's learning can be checked (and, through
-    the checkpoints, across a resume)."""
+    """The mean of every loss term over each window of ``every`` steps, and the learning rate at its end: the
+    smoothed curves the legacy logs showed, kept in the result so a run's learning can be checked (and, through
+    the checkpoints, across a resume). ``points`` is the total's curve as (last iteration, mean) pairs; ``terms``
+    one dict per window: ``iteration``, ``lr`` and each term's mean over the steps that reported it (a
+    distillation's ``teacher_loss`` comes on logging steps only)."""
 
     def __init__(self, every: int) -> None:
         self.every = max(1, every)
         self.points: list[tuple[int, float]] = []
-        self._window: list[float] = []
+        self.terms: list[dict[str, float]] = []
+        self._window: list[dict[str, float]] = []
 
     def after_step(self, trainer: Trainer) -> None:
-        self._window.append(trainer.losses["loss"])
+        self._window.append(dict(trainer.losses))
         if trainer.iter % self.every == 0 or trainer.iter == trainer.max_iter:
-            self.points.append((trainer.iter, sum(self._window) / len(self._window)))
+            names = dict.fromkeys(name for step in self._window for name in step)
+            means = {}
+            for name in names:
+                values = [step[name] for step in self._window if name in step]
+                means[name] = sum(values) / len(values)
+            self.points.append((trainer.iter, means["loss"]))
+            self.terms.append({"iteration": trainer.iter, "lr": float(trainer.lr_scheduler.last_lr), **means})
             self._window.clear()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"points": [list(point) for point in self.points], "window": list(self._window)}
+        return {"points": [list(point) for point in self.points], "terms": self.terms, "window": self._window}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.points = [(int(iteration), float(loss)) for iteration, loss in state.get("points", [])]
-        self._window = [float(loss) for loss in state.get("window", [])]
+        self.terms = [dict(window) for window in state.get("terms", [])]  # none in checkpoints before 2026-12-08
+        # Those older checkpoints kept the open window's totals alone.
+        self._window = [
+            step if isinstance(step, Mapping) else {"loss": float(step)} for step in state.get("window", [])
+        ]
 
 
 class ProgressHook(Hook):

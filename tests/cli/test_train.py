@@ -94,6 +94,11 @@ def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student
     # The same first batch and student as the plain run: the total adds the (positive) distillation loss.
     assert training.loss_history[0][1] > straight.loss_history[0][1]
     assert result.to_dict()["plan"] is None and result.to_dict()["distill_weight"] == 1000.0
+    # Every window's terms, the student's and the distillation's apart: what a run's curves are drawn from.
+    windows = training.loss_terms
+    assert [(w["iteration"], w["loss"]) for w in windows] == list(training.loss_history)
+    assert all(w["loss"] == pytest.approx(w["student_loss"] + w["distill_loss"], rel=1e-5) for w in windows)
+    assert all(w["lr"] > 0 and "teacher_loss" in w for w in windows)  # log_iter 1: every step logs the teacher's
 
 
 def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(

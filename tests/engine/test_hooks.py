@@ -47,6 +47,9 @@ def test_a_resumed_run_keeps_the_mAP_curve_the_best_model_and_the_loss_curve(tmp
     for name, value in load_weights_of(make_trainer(seed=9), tmp_path / "best_model").items():
         np.testing.assert_array_equal(value, best_before[name])
     assert losses_again.points[0] == losses.points[0] and [i for i, _ in losses_again.points] == [3, 6, 7]
+    assert losses_again.terms[0] == losses.terms[0]  # every term's curve travels with the checkpoint too
+    assert [(w["iteration"], w["loss"]) for w in losses_again.terms] == losses_again.points
+    assert [w["lr"] for w in losses_again.terms] == pytest.approx([0.05] * 3)  # the toy base_lr, warm-up over
     assert "eval at iter 3" not in out.getvalue() and "eval at iter 6: mAP 0.3000" in out.getvalue()
 
 
