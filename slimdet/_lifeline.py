@@ -79,6 +79,43 @@ class Lifeline:
         os._exit(ORPHAN_EXIT_CODE)  # from a thread, ends the whole process at once
 
 
+def end_with(pid: int) -> None:
+    """End this process (SIGKILL) once another one than its parent, ``pid``, is gone or a zombie.
+
+    A forked watcher process does it, not a thread: a thread needs the GIL, which paddle keeps through some
+    blocking calls (a rank meeting the others over gloo), so it could only act once that call returns. Call it
+    before any thread starts (a fork copies only the calling thread). The watcher dies with this process (the
+    parent-death signal) and never returns."""
+    me = os.getpid()
+    if not hasattr(os, "fork") or os.fork() != 0:
+        return
+    try:  # the watcher: nothing here may raise into the copy of the caller's stack
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a stop sent to the group ends it quietly, whatever
+            signal.signal(signum, signal.SIG_DFL)  # handler it was forked with (paddle's prints a C++ dump)
+        set_parent_death_signal(signal.SIGKILL)
+        while os.getppid() == me and process_alive(pid):
+            time.sleep(CHECK_EVERY)
+        if os.getppid() == me:
+            os.kill(me, signal.SIGKILL)
+    finally:
+        os._exit(0)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (killed, not yet reaped by its parent) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"  # the state follows the command's name
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): a signal 0 tells whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
 def set_parent_death_signal(signum: int) -> bool:
     """Ask Linux to send ``signum`` to this process when its parent (thread) dies; False elsewhere."""
     if not sys.platform.startswith("linux"):

@@ -16,7 +16,7 @@ so a step still sees ``TrainReader.batch_size`` images and the run matches one p
 rank's own batch-norm statistics and random augmentation draws, as on any data-parallel run).
 
 Killed, even with SIGKILL, the command takes the launcher with it (a parent-death signal, which the
-launcher answers by stopping its ranks), and a rank whose launcher is gone exits (``die_with_launcher``,
+launcher answers by stopping its ranks), and a rank whose launcher is gone exits (``hold_rank_lifelines``,
 slimdet/_lifeline.py).
 """
 
@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from slimdet._lifeline import Lifeline
+from slimdet._lifeline import Lifeline, end_with
 from slimdet.errors import RankFailed, SlimdetError
 from slimdet.interrupts import STOP_SIGNALS, Interrupted, exit_code, stop_signals_heard, verb
 from slimdet.rank_stdio import StdioLender, rank_ends
@@ -45,6 +45,7 @@ NPROC_FLAG = "--nproc"
 LAUNCHER_LOG = "launch.log"  # in the launch's log folder, beside the ranks' workerlog.<rank>
 FAILURE_CODES = (1, 2)  # a rank's exit code for an internal error, for a user mistake
 STOP_CODES = {exit_code(signum): signum for signum in STOP_SIGNALS}  # a rank stopped by SIGINT, SIGTERM
+COMMAND_PID_ENV = "SLIMDET_COMMAND_PID"  # in the ranks of --nproc: the slimdet command that started the launcher
 
 
 def launched_world_size(environ: Mapping[str, str] = os.environ) -> int:
@@ -158,6 +159,7 @@ def launch_env(nproc: int, environ: Mapping[str, str] = os.environ) -> dict[str,
     """
     env = dict(environ)
     env.pop("SLIMDET_NPROC", None)  # the launched processes are the ranks: they must not launch again
+    env[COMMAND_PID_ENV] = str(os.getpid())  # see hold_rank_lifelines
     if env.get("CUDA_VISIBLE_DEVICES") == "":
         del env["CUDA_VISIBLE_DEVICES"]
     budget = int(env.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
@@ -230,7 +232,17 @@ def _stop_forwarded(launcher: subprocess.Popen) -> Iterator[list[int]]:
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
-def die_with_launcher() -> None:
-    """In a launched rank (its parent is the launcher): exit when the launcher is gone. Asked to stop, it
-    stops its ranks; killed outright, it would leave them training for nobody."""
+def hold_rank_lifelines(environ: Mapping[str, str] = os.environ) -> None:
+    """In a launched rank (its parent is the launcher), first thing, before paddle loads: exit when the launcher
+    is gone (asked to stop, it stops its ranks; killed outright, it would leave them training for nobody), and,
+    under --nproc, when the slimdet command that started the launcher is killed outright. The launcher then
+    gets SIGTERM (its death signal) and waits for its ranks, and a rank still starting (importing paddle, or
+    meeting the others over gloo, where a signal waits for the call to return) would keep it waiting 10-15 s:
+    the lifeline to the command (a watcher process: see ``_lifeline.end_with``) ends it within half a second. A command that is asked to stop stays
+    until its ranks have stopped, so this lifeline never cuts their checkpoint short."""
+    if launched_world_size(environ) < 2:
+        return
+    command = environ.get(COMMAND_PID_ENV)
+    if command:
+        end_with(int(command))  # first: it forks, before the lifeline's thread starts
     Lifeline(os.getppid(), death_signal=False).hold()  # which launcher thread started us is not ours to know

@@ -1,5 +1,6 @@
 """A child holding a lifeline exits on its own when its parent is killed: by the watchdog alone, when the
-parent dies before the child gets to hold it, and when the child is another program (exec'd)."""
+parent dies before the child gets to hold it, and when the child is another program (exec'd); a launched rank
+ends with the command that started its launcher, even while paddle holds the GIL (``end_with``)."""
 
 import os
 import signal
@@ -84,3 +85,30 @@ def test_a_parent_waiting_for_results_learns_that_a_helper_ended_instead():
     with pytest.raises(HelperEnded) as stop:
         next_result(results, [finished, crashed], ended=failed)
     assert stop.value.helper is crashed and str(stop.value) == "crashed ended (exit code 3)"
+
+
+# A rank blocked in a C call that keeps the GIL (as paddle's gloo rendezvous does): catastrophic regex
+# backtracking runs for minutes inside the re module, which never lets the GIL go.
+BLOCKED_RANK = """
+import sys
+from slimdet._lifeline import end_with
+end_with(int(sys.argv[1]))
+print("blocked", flush=True)
+import re
+re.match(r"(a+)+$", "a" * 40 + "b")
+"""
+
+
+def test_a_rank_holding_the_gil_ends_soon_after_the_command_is_sigkilled_even_left_a_zombie():
+    command = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    rank = subprocess.Popen([sys.executable, "-c", BLOCKED_RANK, str(command.pid)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert rank.stdout.readline() == "blocked\n"
+        assert wait_for(lambda: running(rank.pid), timeout=1)  # blocked, not ended
+        command.kill()  # not reaped yet: a zombie, as a command whose parent has not waited for it
+        assert wait_for(lambda: rank.poll() is not None, timeout=5), "the rank outlived its command"
+        assert rank.returncode == -signal.SIGKILL
+    finally:
+        for process in (rank, command):
+            process.kill()
+            process.wait()

@@ -208,8 +208,11 @@ _register()
 
 def main() -> None:
     """Console-script entry point: SIGTERM stops a command as Ctrl-C does, paddle's handler notwithstanding;
-    in a process launched by ``--nproc``, the output goes where ``slimdet.rank_stdio`` says."""
+    in a process launched by ``--nproc``, the output goes where ``slimdet.rank_stdio`` says, and the process
+    ends with its launcher or its command (``launcher.hold_rank_lifelines``)."""
     from slimdet.interrupts import sigterm_raises
+    from slimdet.launcher import hold_rank_lifelines
 
+    hold_rank_lifelines()  # a launched rank dies with its launcher and its command, even while it starts
     with sigterm_raises(), launched_rank():  # launched by --nproc: rank 0 writes on the user's stdout, stderr
         app()

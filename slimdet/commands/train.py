@@ -37,7 +37,6 @@ from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Step, Trainer, TrainingInterrupted, model_losses
 from slimdet.errors import SlimdetError
 from slimdet.inference import resolve_engine
-from slimdet.launcher import die_with_launcher
 from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
 from slimdet.slim.checks import training_problems
@@ -244,8 +243,7 @@ def train_from_config(
     """
     cfg = request.cfg
     rank, world_size = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
-    if world_size > 1:
-        die_with_launcher()
+    if world_size > 1:  # a launched rank: its lifelines were taken as it started (cli.main)
         paddle.distributed.init_parallel_env()
     seed_everything(request.seed)
     parts = build_train_parts(request, device=device, rank=rank, world_size=world_size)

@@ -30,6 +30,7 @@ def test_launch_env_drops_an_empty_cuda_list_and_shares_the_thread_budget():
     assert (env["OMP_NUM_THREADS"], env["FLAGS_paddle_num_threads"], env["PATH"]) == ("2", "2", "/bin")
     assert launch_env(4, {"CUDA_VISIBLE_DEVICES": "0,1", "OMP_NUM_THREADS": "2"})["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert launch_env(4, {"OMP_NUM_THREADS": "2"})["OMP_NUM_THREADS"] == "1"
+    assert env["SLIMDET_COMMAND_PID"] == str(os.getpid())  # the ranks end with this command (hold_rank_lifelines)
 
 
 def test_auto_takes_one_process_per_core_that_splits_the_batch_evenly():
