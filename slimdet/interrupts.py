@@ -36,6 +36,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _VERBS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 _CAN_BLOCK = hasattr(signal, "pthread_sigmask")  # POSIX; on Windows no signal reaches a process group anyway
 _stop_requested = 0  # the signal that asked for the stop that stop_requests() is carrying out, 0 while none did
+_terminating = False  # a SIGTERM asked a loop to stop: until the command ends, more of them change nothing
 
 
 class Terminated(KeyboardInterrupt):
@@ -70,7 +71,8 @@ def signal_of(error: KeyboardInterrupt) -> int:
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated
+    if not _terminating:  # a repeated SIGTERM (paddle's launcher sends three) must not cut the stop short
+        raise Terminated
 
 
 def _ignored(signum: int) -> bool:
@@ -108,6 +110,7 @@ def sigterm_raises() -> Iterator[None]:
         if _on_main_thread():
             signal.signal(signal.SIGTERM, wanted)
 
+    global _terminating
     previous = signal.signal(signal.SIGTERM, wanted)
     hook = _AfterImport("paddle", take_back)
     sys.meta_path.insert(0, hook)
@@ -116,6 +119,7 @@ def sigterm_raises() -> Iterator[None]:
     finally:
         hook.remove()
         signal.signal(signal.SIGTERM, _restorable(previous, signal.SIGTERM))
+        _terminating = False
 
 
 @contextmanager
@@ -124,8 +128,9 @@ def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
 
     After that a second Ctrl-C goes to the handler from before (it interrupts at once: the user insists),
     while SIGTERM stays a request: paddle's launcher sends it three times within a second, and a scheduler
-    that insists sends SIGKILL. A signal ignored at the start stays ignored. The handlers from before are back
-    when the block ends.
+    that insists sends SIGKILL; after the block too, until the command ends (``sigterm_raises``), a SIGTERM
+    changes nothing once one asked for the stop. A signal ignored at the start stays ignored. The handlers from
+    before are back when the block ends.
     """
     global _stop_requested
     if not _on_main_thread():
@@ -135,8 +140,9 @@ def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
     outer_request = _stop_requested
 
     def handler(signum: int, frame: Any) -> None:
-        global _stop_requested
+        global _stop_requested, _terminating
         _stop_requested = _stop_requested or signum
+        _terminating = _terminating or signum == signal.SIGTERM
         request_stop(signum)
         if signal.SIGINT in previous:
             signal.signal(signal.SIGINT, _restorable(previous[signal.SIGINT], signal.SIGINT))

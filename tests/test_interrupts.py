@@ -1,5 +1,6 @@
 """Signals a process was started with ignored stay ignored (a background job of a shell without job control
-ignores SIGINT, ``trap '' TERM`` SIGTERM): stop requests, deferred signals and paddle's import alike."""
+ignores SIGINT, ``trap '' TERM`` SIGTERM): stop requests, deferred signals and paddle's import alike; a SIGTERM
+repeated during an orderly stop changes nothing."""
 
 import os
 import signal
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from slimdet.interrupts import STOP_SIGNALS, signals_deferred, stop_requests
+from slimdet.interrupts import STOP_SIGNALS, Terminated, signals_deferred, sigterm_raises, stop_requests
 
 
 @pytest.fixture(params=STOP_SIGNALS, ids=["SIGINT", "SIGTERM"])
@@ -58,6 +59,19 @@ def test_a_signal_that_is_not_ignored_still_requests_the_stop():
     with stop_requests(requests.append):
         os.kill(os.getpid(), signal.SIGTERM)
     assert requests == [signal.SIGTERM]
+
+
+def test_once_a_sigterm_asked_for_the_stop_more_of_them_change_nothing_until_the_command_ends():
+    """paddle's launcher sends SIGTERM up to three times, 0.2 s apart: one landing after the loop has stopped
+    must not turn the orderly stop (its line, its exit code) into an abrupt one. A new command hears it again."""
+    requests = []
+    with sigterm_raises():
+        with stop_requests(requests.append):
+            os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)  # after the loop, on the way out: absorbed
+    assert requests == [signal.SIGTERM]
+    with pytest.raises(Terminated), sigterm_raises():
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 PROBE = """

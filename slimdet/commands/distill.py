@@ -23,14 +23,13 @@ restores weights, optimizer, LR, iteration and random state.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slimdet.commands.distill_request import DistillRequest
 from slimdet.commands.train import TrainRequest, TrainResult, train_from_config
 from slimdet.config import Config
 from slimdet.config.sizes import eval_input_size
-from slimdet.engine.checkpoint import read_state, resume_stem
 from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
 from slimdet.inference import resolve_engine
@@ -39,7 +38,7 @@ from slimdet.slim.checks import check_distillation
 from slimdet.slim.distill import FrozenTeacher
 from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.distill_step import DistillStep
-from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, sidecar_path
+from slimdet.slim.plan import PruneReport, PruningPlan, sidecar_path
 from slimdet.weights import load_weights
 
 TEACHER_PREFIX = "teacher_"
@@ -119,16 +118,13 @@ def check_distilled_run(student_cfg: Config, request: DistillRequest) -> TrainRe
     resolved once), or one ``SlimdetError`` listing every problem, before anything is loaded (see
     ``slim.checks``). A command about to start several processes calls it first, so that a mistake is one
     line, not one per process."""
-    saved, state, resume = None, None, request.resume
-    if resume is not None:
-        resume = resume_stem(resume)  # a folder: its latest complete checkpoint
-        state = read_state(resume)  # not resumable (missing files): say so before anything is built
-        saved = load_plan(resume)
-        if saved is None and request.require_plan:
-            raise PlanError(
-                f"{resume} has no pruning plan beside it ({sidecar_path(resume).name}): "
-                "resume a checkpoint written by distill-prune (this one was not pruned)"
-            )
+    # The resume point (checkpoint, seed, saved plan) as any training resolves it; the flags are checked below.
+    resumed = TrainRequest.resolve(student_cfg, resume=request.resume, seed=request.seed, eval=request.eval)
+    if resumed.resume is not None and resumed.plan is None and request.require_plan:
+        raise PlanError(
+            f"{resumed.resume} has no pruning plan beside it ({sidecar_path(resumed.resume).name}): "
+            "resume a checkpoint written by distill-prune (this one was not pruned)"
+        )
     plan = check_distillation(
         student_cfg.to_dict(),
         request.teacher_cfg.to_dict(),
@@ -136,14 +132,13 @@ def check_distilled_run(student_cfg: Config, request: DistillRequest) -> TrainRe
         pruned_ratios=request.pruned_ratios,
         teacher_pretrained=request.teacher_pretrained,
         criterion=request.criterion,
-        saved_plan=saved,
+        saved_plan=resumed.plan,
         require_plan=request.require_plan,
         teacher_engine=request.teacher_engine,
         distill=request.distill,
         evaluate=request.eval,
     )
-    seed = state["seed"] if state is not None else request.seed  # a resume's data order is its checkpoint's
-    return TrainRequest(student_cfg, plan, resume, seed, request.eval)
+    return replace(resumed, plan=plan)
 
 
 def build_teacher(
