@@ -111,7 +111,8 @@ def refuse_teacher_flags_without_teacher(ctx: typer.Context) -> None:
     spelt = {param.name: param.opts[0] for param in ctx.command.params}
     given = [spelt[name] for name in _TEACHER_ONLY if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
     if given:
-        raise SlimdetError(f"{', '.join(given)} need a teacher: add -t TEACHER_CONFIG --teacher_pretrained WEIGHTS")
+        verb = "needs" if len(given) == 1 else "need"
+        raise SlimdetError(f"{', '.join(given)} {verb} a teacher: add -t TEACHER_CONFIG --teacher_pretrained WEIGHTS")
 
 
 def run_distilled(ctx: typer.Context, title: str, *, require_plan: bool, options: Mapping[str, Any]) -> None:

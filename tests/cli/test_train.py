@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -62,94 +63,93 @@ def straight(write_tiny_train_config, tmp_path_factory):
     return train_from_config(TrainRequest(load_config(config, [*STRAIGHT_STEPS, "snapshot_iter=6"])), quiet=True)
 
 
+@dataclass(frozen=True)
+class Sigtermed:
+    """A distilled training (``train -t``, no pruning flags) sent SIGTERM once its second step was logged, then
+    resumed from its first snapshot to where it stopped: what the SIGTERM and train -t tests read."""
+
+    output: Path  # save_dir/<config>
+    lines: list[str]  # the killed run's stderr, a log line per step (log_iter 1), then its last line
+    returncode: int
+    workers: set[int]  # the processes below it just before the signal
+    stopped_at: int
+    logged: dict[int, float]  # the killed run's total loss per step, as logged (4 decimals)
+    resumed: dict  # the resumed run's --json report
+
+
 @pytest.fixture(scope="module")
-def distilled_straight(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
-    """The reference of a distilled run (``train -t`` without pruning flags, the dygraph teacher, which is exact
-    across a resume), as ``straight`` is of a plain one; its ``DistillResult``."""
-    from slimdet.commands.distill import train_distilled
-    from slimdet.commands.distill_request import DistillRequest
-    from slimdet.config import load_config
-
-    config = write_tiny_train_config(tmp_path_factory.mktemp("distilled_straight"))
-    # 4 steps: the SIGTERM after step 2 stops at 2 or 3, and the resume runs one step more.
-    teacher = DistillRequest(load_config(TEACHER_CONFIG), str(shapes_teacher_weights), teacher_engine="dygraph")
-    return train_distilled(load_config(config, ["max_iters=4", "snapshot_iter=4"]), teacher, quiet=True)
-
-
-def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student(distilled_straight, straight):
-    from slimdet.slim.plan import load_plan
-    from slimdet.weights import read_weights
-
-    result, training = distilled_straight, distilled_straight.training
-    assert result.plan is None and result.pruning is None and result.final_plan is None
-    output = Path(training.output_dir)
-    assert not list(output.glob("*.plan.json"))  # nothing to rebuild: eval and export read the weights alone
-    assert load_plan(output / "model_final") is None
-    weights = read_weights(output / "model_final.pdparams")
-    assert weights["yolo_block.0.0.0.conv.weights"].shape[0] == 512  # as built: nothing was cut
-    assert not any(name.startswith("teacher_") for name in weights)
-    losses = training.losses
-    assert {"loss", "student_loss", "distill_loss", "teacher_loss", "distill_obj"} <= set(losses)
-    assert losses["loss"] == pytest.approx(losses["student_loss"] + losses["distill_loss"], rel=1e-5)
-    # The same first batch and student as the plain run: the total adds the (positive) distillation loss.
-    assert training.loss_history[0][1] > straight.loss_history[0][1]
-    assert result.to_dict()["plan"] is None and result.to_dict()["distill_weight"] == 1000.0
-    # Every window's terms, the student's and the distillation's apart: what a run's curves are drawn from.
-    windows = training.loss_terms
-    assert [(w["iteration"], w["loss"]) for w in windows] == list(training.loss_history)
-    assert all(w["loss"] == pytest.approx(w["student_loss"] + w["distill_loss"], rel=1e-5) for w in windows)
-    assert all(w["lr"] > 0 and "teacher_loss" in w for w in windows)  # log_iter 1: every step logs the teacher's
-
-
-def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(
-    tiny_train_config, shapes_teacher_weights, distilled_straight
-):
-    """kill (a scheduler, systemd) mid-run: one line naming the checkpoint, exit 143, the loader workers gone,
-    no paddle C++ traceback; resuming reproduces the run that was never stopped. The run is distilled (train
-    -t), so the teacher is rebuilt on resume too; a plain training stops and resumes through the same loop
-    (its exact resume after SIGKILL: below; SIGTERM over --nproc: tests/engine/test_distributed.py; Ctrl-C:
-    tests/engine/test_trainer.py and tests/cli/test_app.py)."""
+def sigtermed(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory) -> Sigtermed:
+    config = write_tiny_train_config(tmp_path_factory.mktemp("sigtermed"))
     teacher = ["-t", str(TEACHER_CONFIG), "--teacher_pretrained", str(shapes_teacher_weights), "--teacher-engine",
-               "dygraph"]  # fmt: skip
-    straight = distilled_straight.training
+               "dygraph"]  # fmt: skip  # the dygraph teacher: exact across a resume
     script = str(Path(sys.executable).with_name("slimdet"))
-    command = [
-        script,
-        "train",
-        "-c",
-        str(tiny_train_config),
-        *teacher,
-        "-o",
-        "max_iters=500",
-        "TrainReader.worker_num=2",
-    ]
+    command = [script, "train", "-c", str(config), *teacher, "-o", "max_iters=500", "snapshot_iter=1",
+               "TrainReader.worker_num=2"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stderr = StderrLines(process)  # a pipe, not a terminal: plain log lines, one per step (log_iter 1)
     stderr.wait_for(lambda line: line.startswith("iter 2/"), timeout=120)
     workers = descendants(process.pid)
     process.send_signal(signal.SIGTERM)
     lines = stderr.rest(timeout=120).splitlines(keepends=True)
-    assert process.returncode == 143, "".join(lines)
-    assert "Traceback" not in "".join(lines)  # neither Python's nor paddle's "C++ Traceback"
-    assert len(workers) >= 2  # two loader workers (and multiprocessing's resource tracker)
-    assert wait_for(lambda: not any(map(running, workers)), timeout=10)  # the tracker leaves once its parent has
     last = lines[-1].strip()
-    assert last.startswith("terminated after iteration ") and "resume with --resume " in last
-    stopped_at = int(last.split()[3].rstrip(";"))
-    checkpoint = Path(last.split("--resume ")[1])
-    assert checkpoint == tiny_train_config.parent / "output" / "tiny" / str(stopped_at)
-    assert stopped_at < straight.iterations  # within the reference run
-
-    until = ["-o", f"max_iters={stopped_at + 1}"]
-    folder = checkpoint.parent  # what a user types after a crash: the folder, whose latest checkpoint is taken
-    resumed = run("train", "-c", tiny_train_config, *teacher, "--resume", folder, "--json", *until)
+    stopped_at = int(last.split()[3].rstrip(";")) if last.startswith("terminated after iteration ") else -1
+    logged = {int(line.split()[1].split("/")[0]): float(line.split()[3]) for line in lines if line.startswith("iter ")}
+    output = config.parent / "output" / "tiny"
+    until = ["-o", f"max_iters={stopped_at}", "snapshot_iter=1"]
+    resumed = run("train", "-c", config, *teacher, "--resume", output / "1", "--json", "-q", *until)
     assert resumed.exit_code == 0, resumed.output
-    report = json.loads(resumed.stdout)
-    assert (report["start_iter"], report["iterations"]) == (stopped_at, stopped_at + 1)
-    assert report["resumed_from"] == str(checkpoint)
-    expected = straight.loss_history[: stopped_at + 1]  # the steps before the stop come with the checkpoint
-    assert [it for it, _ in report["loss_history"]] == [it for it, _ in expected]
-    assert [loss for _, loss in report["loss_history"]] == pytest.approx([loss for _, loss in expected], abs=1e-5)
+    return Sigtermed(output, lines, process.returncode, workers, stopped_at, logged, json.loads(resumed.stdout))
+
+
+def test_sigterm_stops_with_a_checkpoint_from_which_resume_gives_the_uninterrupted_losses(sigtermed):
+    """kill (a scheduler, systemd) mid-run: one line naming the checkpoint, exit 143, the loader workers gone,
+    no paddle C++ traceback; resumed from an earlier snapshot, the run computes again the losses it logged before
+    the signal. The run is distilled (train -t), so the teacher is rebuilt on resume too; a plain training stops
+    and resumes through the same loop (its exact resume after SIGKILL: below; SIGTERM over --nproc:
+    tests/engine/test_distributed.py; Ctrl-C: tests/engine/test_trainer.py and tests/cli/test_app.py)."""
+    run_ = sigtermed
+    assert run_.returncode == 143, "".join(run_.lines)
+    assert "Traceback" not in "".join(run_.lines)  # neither Python's nor paddle's "C++ Traceback"
+    assert len(run_.workers) >= 2  # two loader workers (and multiprocessing's resource tracker)
+    assert wait_for(lambda: not any(map(running, run_.workers)), timeout=10)  # the tracker leaves after its parent
+    assert (
+        run_.lines[-1].strip()
+        == f"terminated after iteration {run_.stopped_at}; resume with --resume {run_.output / str(run_.stopped_at)}"
+    )
+    assert run_.stopped_at in (2, 3) and sorted(run_.logged) == list(range(1, run_.stopped_at + 1))
+
+    report = run_.resumed
+    assert (report["start_iter"], report["iterations"]) == (1, run_.stopped_at)
+    assert report["resumed_from"] == str(run_.output / "1")
+    # Steps 2 … stopped_at again, from the snapshot of step 1 (whose curve came with it): the losses the run
+    # logged before the signal (rounded there to 4 decimals).
+    steps = list(range(1, run_.stopped_at + 1))
+    assert [it for it, _ in report["loss_history"]] == steps
+    assert [loss for _, loss in report["loss_history"]] == pytest.approx([run_.logged[it] for it in steps], abs=6e-5)
+
+
+def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student(sigtermed, straight):
+    from slimdet.slim.plan import load_plan
+    from slimdet.weights import read_weights
+
+    report = sigtermed.resumed
+    assert report["plan"] is None and report["pruning"] is None and report["final_plan"] is None
+    assert report["distill_weight"] == 1000.0 and report["teacher_engine"] == "dygraph"
+    assert not list(sigtermed.output.glob("*.plan.json"))  # nothing to rebuild: eval and export read the weights
+    assert load_plan(sigtermed.output / "model_final") is None
+    weights = read_weights(sigtermed.output / "model_final.pdparams")
+    assert weights["yolo_block.0.0.0.conv.weights"].shape[0] == 512  # as built: nothing was cut
+    assert not any(name.startswith("teacher_") for name in weights)
+    losses = report["losses"]
+    assert {"loss", "student_loss", "distill_loss", "teacher_loss", "distill_obj"} <= set(losses)
+    assert losses["loss"] == pytest.approx(losses["student_loss"] + losses["distill_loss"], rel=1e-5)
+    # The same first batch and student as the plain run: the total adds the (positive) distillation loss.
+    assert sigtermed.logged[1] > straight.loss_history[0][1]
+    # Every window's terms, the student's and the distillation's apart: what a run's curves are drawn from.
+    windows = report["loss_terms"]
+    assert [[w["iteration"], w["loss"]] for w in windows] == report["loss_history"]
+    assert all(w["loss"] == pytest.approx(w["student_loss"] + w["distill_loss"], rel=1e-5) for w in windows)
+    assert all(w["lr"] > 0 and "teacher_loss" in w for w in windows)  # log_iter 1: every step logs the teacher's
 
 
 def test_a_teachers_flag_without_a_teacher_is_one_line_exit_2(tiny_train_config):
