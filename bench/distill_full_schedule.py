@@ -9,7 +9,9 @@ data and with the same runner (every step an installed ``slimdet`` child process
    warm-up and decays at 80% and 90%, then ``--baseline-tail`` at the final LR, so its curve shows it levelled off);
 3. per seed, the same student, same schedule, same seed, trained with the teacher (``slimdet train -t``);
 4. per seed, the legacy zoo's recipe: r578 distill-pruned starting from the distilled student, against r578
-   prune-only from the baseline, both fine-tuned ``--finetune-iters``.
+   prune-only from the baseline, both fine-tuned ``--finetune-iters``;
+5. optional levers (``--lever NAME="FLAGS"``): more distilled arms from scratch, each against the same baselines,
+   e.g. ``--lever l2="--distill-method l2 --distill-weight 100"``, the loss of the legacy VOC table.
 
 Results go under ``full_schedule`` in ``--results`` (the file's other keys are kept), written once every
 run has finished; ``--seeds 2`` is the screen, the verdict takes five (a re-run with more seeds reuses the
@@ -105,6 +107,10 @@ def main(argv: list[str]) -> None:
         for seed in seeds:
             run = bench.from_scratch(f"distilled_s{seed}", seed, *bench.teacher_flags())
             jobs[run.name] = pool.submit(bench.scored, run)
+        for name, flags in levers(args):  # more distilled arms over the same baselines, after the main one
+            for seed in seeds:
+                run = bench.from_scratch(f"{name}_s{seed}", seed, *bench.teacher_flags(), *flags.split())
+                jobs[run.name] = pool.submit(bench.scored, run)
         for seed in seeds:
             start = f"baseline_s{seed}"
             run = bench.pruned(f"r578_prune_only_from_baseline_s{seed}", seed, start)
@@ -119,6 +125,11 @@ def main(argv: list[str]) -> None:
     results["full_schedule"] = full_schedule_results(bench, maps, teacher_map)
     write_text_atomic(args.results, json.dumps(results, indent=1) + "\n")
     print_table(results["full_schedule"])
+
+
+def levers(args) -> list[tuple[str, str]]:
+    """``--lever NAME="FLAGS"``: each a distilled arm of its own, e.g. l2="--distill-method l2 --distill-weight 100"."""
+    return [tuple(lever.split("=", 1)) for lever in args.lever]
 
 
 def after(needed: Future, work, *args):
@@ -142,6 +153,10 @@ def full_schedule_results(bench: FullSchedule, maps: dict[str, float], teacher_m
         }
 
     baseline, distilled = side("baseline"), side("distilled")
+    arms = {name: {"flags": flags, **side(name)} for name, flags in levers(args)}
+    for name, arm in arms.items():
+        arm["distill_share"] = [distill_share(bench.run(f"{name}_s{s}").result()["loss_terms"]) for s in seeds]
+        arm["vs_baseline"] = summary(list(zip(baseline["maps"], arm["maps"])))
     distilled["distill_share"] = [distill_share(bench.run(f"distilled_s{s}").result()["loss_terms"]) for s in seeds]
     prune_only = [maps[f"r578_prune_only_from_baseline_s{seed}"] for seed in seeds]
     from_distilled = [maps[f"r578_distill_from_distilled_s{seed}"] for seed in seeds]
@@ -160,6 +175,7 @@ def full_schedule_results(bench: FullSchedule, maps: dict[str, float], teacher_m
         "baseline": baseline,
         "distilled": distilled,
         "distilled_vs_baseline": summary(list(zip(baseline["maps"], distilled["maps"]))),
+        "levers": arms,
         "r578_from_distilled": {
             "prune_only_from_baseline": prune_only,
             "distill_pruned_from_distilled": from_distilled,
@@ -186,6 +202,10 @@ def print_table(full: dict) -> None:
     print(
         f"distilled − baseline: {s['diff'][0]:+.2f} ± {s['diff'][1]:.2f}, wins {s['wins']}/{s['n']} (goal ≥ +1.0 in 4/5)"
     )
+    for name, arm in full["levers"].items():
+        s = arm["vs_baseline"]
+        print(row(f"{name} ({arm['flags']})", arm["maps"]))
+        print(f"{name} − baseline: {s['diff'][0]:+.2f} ± {s['diff'][1]:.2f}, wins {s['wins']}/{s['n']}")
     s = r578["vs_prune_only"]
     gap = statistics.fmean(r578["vs_baseline"])
     print(f"r578 from distilled − prune-only: {s['diff'][0]:+.2f} ± {s['diff'][1]:.2f}, wins {s['wins']}/{s['n']}; "

@@ -70,6 +70,15 @@ DistillFeatureOption = Annotated[
         "tips (works with pruned channels), balanced like --distill-weight. 0 (default): off, the legacy loss.",
     ),
 ]
+DistillMethodOption = Annotated[
+    str,
+    typer.Option(
+        "--distill-method",
+        help="split (default): the legacy split loss of distill_pruned_model (needs use_fine_grained_loss); l2: "
+        "the legacy slim/distillation default, the mean squared difference of the raw head outputs, whose VOC "
+        "models were trained with --distill-weight 100.",
+    ),
+]
 TeacherEngineOption = Annotated[
     str,
     typer.Option(
@@ -95,6 +104,7 @@ _TEACHER_ONLY = (
     "distill_temperature",
     "distill_confidence",
     "distill_feature",
+    "distill_method",
     "teacher_engine",
     "teacher_overrides",
 )
@@ -132,6 +142,7 @@ def run_distilled(ctx: typer.Context, title: str, *, require_plan: bool, options
         temperature=options["distill_temperature"],
         confidence=options["distill_confidence"],
         feature=options["distill_feature"],
+        method=options["distill_method"],
     )
     passed = ("teacher_pretrained", "pruned_params", "pruned_ratios", "criterion", "teacher_engine", "resume", "seed")
     request = DistillRequest(

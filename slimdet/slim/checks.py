@@ -44,7 +44,7 @@ def check_distillation(
     student; ``evaluate`` (--eval) adds the EvalReader's folders to the checks.
     """
     problems = []
-    if not student.get("use_fine_grained_loss"):
+    if distill.method == "split" and not student.get("use_fine_grained_loss"):  # l2 compares the raw outputs
         problems.append(
             "distillation needs the split YOLOv3 outputs but use_fine_grained_loss is false in the student "
             "config: set -o use_fine_grained_loss=true"

@@ -104,6 +104,23 @@ def distill_loss_from_outputs(
     )
 
 
+def l2_distill_loss(
+    student_outputs: Sequence[paddle.Tensor], teacher_outputs: Sequence[paddle.Tensor], weight: float
+) -> dict[str, paddle.Tensor]:
+    """The legacy ``slim/distillation`` L2 loss (its default, and the loss of its VOC models): ``weight`` × the sum
+    over levels of the mean squared difference between the student's and the teacher's raw head outputs
+    ([N, A·(5+C), H, W] each; the teacher's legacy weight was 100). A grid mean, like the split loss, so the
+    same input-size balance applies. No gradient flows into the teacher's tensors."""
+    if len(student_outputs) != len(teacher_outputs):
+        raise ValueError(f"student has {len(student_outputs)} output levels but teacher has {len(teacher_outputs)}")
+    total = paddle.zeros([], dtype="float32")
+    for s, t in zip(student_outputs, teacher_outputs):
+        difference = s - t.detach()
+        total = total + (difference * difference).mean()
+    total = total * weight
+    return {"distill_l2": total, "distill_loss": total}
+
+
 def attention_transfer_loss(
     student_tips: Sequence[paddle.Tensor], teacher_tips: Sequence[paddle.Tensor]
 ) -> paddle.Tensor:

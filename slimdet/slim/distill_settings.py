@@ -15,6 +15,9 @@ from slimdet.errors import did_you_mean
 from slimdet.slim.balance import BALANCES, DEFAULT_BALANCE
 
 DEFAULT_DISTILL_WEIGHT = 1000.0  # the legacy distill_pruned_model's, chosen for 608 px input
+# split: the legacy split loss (distill_pruned_model, and distill.py with the fine-grained loss); l2: distill.py's
+# default, the mean squared difference of the raw head outputs (its VOC models, weight 100).
+METHODS = ("split", "l2")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class DistillSettings:
     temperature: float = 1.0
     confidence: float = 0.0
     feature: float = 0.0
+    method: str = METHODS[0]
 
     def problems(self) -> list[str]:
         """What is wrong with these flags, one message each, in the command line's words."""
@@ -48,12 +52,23 @@ class DistillSettings:
             )
         if not self.feature >= 0:
             problems.append(f"--distill-feature must be 0 or above (0: off, the legacy loss), got {self.feature:g}")
+        if self.method not in METHODS:
+            problems.append(
+                f"unknown distill method '{self.method}'{did_you_mean(self.method, METHODS)}: "
+                f"choose one of {', '.join(METHODS)}"
+            )
+        elif self.method != "split":
+            for flag, value, off in (("--distill-temperature", self.temperature, 1.0),
+                                     ("--distill-confidence", self.confidence, 0.0)):  # fmt: skip
+                if value != off:
+                    problems.append(f"{flag} shapes the split loss only: drop it with --distill-method {self.method}")
         return problems
 
     def describe(self) -> str:
         """One line for a report: the weight and balance, then only the levers that are on."""
         return (
             f"{self.weight:g} ({self.balance} balance)"
+            + (f", {self.method} loss" if self.method != "split" else "")
             + (f", temperature {self.temperature:g}" if self.temperature != 1 else "")
             + (f", confidence ≥ {self.confidence:g}" if self.confidence else "")
             + (f", feature weight {self.feature:g}" if self.feature else "")
@@ -67,4 +82,5 @@ class DistillSettings:
             "distill_temperature": float(self.temperature),
             "distill_confidence": float(self.confidence),
             "distill_feature": float(self.feature),
+            "distill_method": self.method,
         }

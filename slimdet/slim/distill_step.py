@@ -7,7 +7,7 @@ docs/legacy.md, "Distillation"):
 1. the student's forward in train mode: its YOLOv3 loss terms and its raw head outputs;
 2. the frozen teacher's raw outputs on the same image (eval mode, no gradients);
 3. ``distill_loss_from_outputs`` × the settings' ``weight`` (legacy 1000), balanced for this batch's input size
-   (``balance``, see ``slimdet.slim.balance``);
+   (``balance``, see ``slimdet.slim.balance``); with the ``l2`` method, ``l2_distill_loss`` on the raw outputs instead;
 4. opt-in (the settings' ``feature`` W > 0, not in the legacy tool): ``distill_feature`` = W × the attention-transfer
    term between the student's and the teacher's tip feature maps, balanced like the split loss: both are
    size-free (grid means, normalised maps) while the YOLOv3 loss grows with the grid, so the same
@@ -29,7 +29,7 @@ import paddle
 
 from slimdet.engine.trainer import Batch, Trainer, split_batch
 from slimdet.slim.balance import balanced_weight
-from slimdet.slim.distill import FrozenTeacher, attention_transfer_loss, distill_loss_from_outputs
+from slimdet.slim.distill import FrozenTeacher, attention_transfer_loss, distill_loss_from_outputs, l2_distill_loss
 from slimdet.slim.distill_settings import DistillSettings
 
 
@@ -61,15 +61,19 @@ class DistillStep:
             teacher_outputs, teacher_tips = self.teacher.outputs_and_tips(image)
         else:
             teacher_outputs = self.teacher(image)
-        distill = distill_loss_from_outputs(
-            outputs["head_outputs"],
-            teacher_outputs,
-            self.teacher.num_classes,
-            balanced_weight(settings.weight, input_hw, settings.balance),
-            num_anchors=self.teacher.num_anchors,
-            temperature=settings.temperature,
-            min_confidence=settings.confidence,
-        )
+        weight = balanced_weight(settings.weight, input_hw, settings.balance)
+        if settings.method == "l2":
+            distill = l2_distill_loss(outputs["head_outputs"], teacher_outputs, weight)
+        else:
+            distill = distill_loss_from_outputs(
+                outputs["head_outputs"],
+                teacher_outputs,
+                self.teacher.num_classes,
+                weight,
+                num_anchors=self.teacher.num_anchors,
+                temperature=settings.temperature,
+                min_confidence=settings.confidence,
+            )
         if settings.feature > 0:
             feature_weight = balanced_weight(settings.feature, input_hw, settings.balance)
             feature = attention_transfer_loss(outputs["head_tips"], teacher_tips) * feature_weight

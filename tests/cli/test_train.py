@@ -172,11 +172,11 @@ def test_train_t_gives_every_distillation_flag_to_the_core_distill_prune_runs(ti
     monkeypatch.setattr("slimdet.commands.distill.train_distilled", fake_train_distilled)
     result = run("train", "-c", tiny_train_config, "--teacher_config", TEACHER_CONFIG, "--teacher_pretrained",
                  "t.pdparams", "--distill_weight", "30", "--distill-balance", "legacy", "--distill-temperature", "2",
-                 "--distill-confidence", "0.5", "--distill-feature", "10", "--teacher-engine", "dygraph",
+                 "--distill-confidence", "0.5", "--distill-feature", "10", "--distill-method", "l2", "--teacher-engine", "dygraph",
                  "--nproc", "1", "--seed", "4", "--eval")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert seen["distill"] == DistillSettings(weight=30.0, balance="legacy", temperature=2.0, confidence=0.5,
-                                              feature=10.0)  # fmt: skip
+                                              feature=10.0, method="l2")  # fmt: skip
     assert (seen["teacher"], seen["teacher_pretrained"], seen["teacher_engine"]) == (
         "shapes_yolov3_r34",
         "t.pdparams",

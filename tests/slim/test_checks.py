@@ -139,3 +139,23 @@ def test_missing_dataset_folder_is_reported_with_the_override_that_fixes_it(teac
     student = config(TrainReader={"dataset": {"type": "VOCDataSet", "dataset_dir": str(tmp_path / "none")}})
     with pytest.raises(SlimdetError, match=r"TrainReader.dataset.dataset_dir .*none does not exist: .*-o TrainReader"):
         check(student, config(), teacher_weights)
+
+
+def test_the_l2_method_needs_no_fine_grained_loss_and_refuses_the_split_losss_levers(teacher_weights):
+    student = config(use_fine_grained_loss=False)  # l2 compares the raw outputs, which every head has
+    l2 = DistillSettings(method="l2", weight=100.0)
+    plan = check_distillation(student, config(), pruned_params=PARAMS, pruned_ratios="0.5",
+                              teacher_pretrained=teacher_weights, distill=l2)  # fmt: skip
+    assert plan is not None
+    with pytest.raises(SlimdetError) as err:
+        check_distillation(student, config(), pruned_params=PARAMS, pruned_ratios="0.5",
+                           teacher_pretrained=teacher_weights,
+                           distill=DistillSettings(method="l2", temperature=2.0, confidence=0.5))  # fmt: skip
+    assert str(err.value).split("; ") == [
+        "--distill-temperature shapes the split loss only: drop it with --distill-method l2",
+        "--distill-confidence shapes the split loss only: drop it with --distill-method l2",
+    ]
+    unknown = "unknown distill method 'spilt' \\(did you mean 'split'\\?\\): choose one of split, l2"
+    with pytest.raises(SlimdetError, match=unknown):
+        check_distillation(config(), config(), pruned_params=PARAMS, pruned_ratios="0.5",
+                           teacher_pretrained=teacher_weights, distill=DistillSettings(method="spilt"))  # fmt: skip

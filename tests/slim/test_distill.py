@@ -1,4 +1,4 @@
-"""Split distillation loss (docs/legacy.md, "Distillation") and the frozen teacher."""
+"""Split and L2 distillation losses (docs/legacy.md, "Distillation") and the frozen teacher."""
 
 import numpy as np
 import paddle
@@ -10,6 +10,7 @@ from slimdet.slim.distill import (
     FrozenTeacher,
     attention_transfer_loss,
     distill_loss_from_outputs,
+    l2_distill_loss,
     split_distill_loss,
 )
 from slimdet.slim.pruner import prune_filters
@@ -117,6 +118,21 @@ def test_gradient_reaches_the_student_and_never_the_teacher():
     split_distill_loss(student, teacher)["distill_loss"].backward()
     assert all(student[0][k].grad is not None for k in (*KEYS, "cls"))
     assert all(level[k].grad is None for level in teacher for k in (*KEYS, "cls"))
+
+
+def test_the_l2_loss_is_the_legacy_mean_squared_difference_of_the_raw_outputs_and_spares_the_teacher():
+    rng = np.random.default_rng(3)
+    shapes = ((2, 27, 2, 2), (2, 27, 4, 3))  # raw head outputs of two levels: 3 anchors × (5 + 4 classes)
+    student = [rng.normal(0, 2, shape).astype("float32") for shape in shapes]
+    teacher = [rng.normal(0, 2, shape).astype("float32") for shape in shapes]
+    student_t = [paddle.to_tensor(s, stop_gradient=False) for s in student]
+    teacher_t = [paddle.to_tensor(t, stop_gradient=False) for t in teacher]
+    got = l2_distill_loss(student_t, teacher_t, 100.0)  # the legacy weight
+    want = 100.0 * sum(np.mean((s - t) ** 2) for s, t in zip(student, teacher))
+    assert float(got["distill_l2"]) == float(got["distill_loss"]) == pytest.approx(want, rel=1e-5)
+    got["distill_loss"].backward()
+    assert all(s.grad is not None for s in student_t) and all(t.grad is None for t in teacher_t)
+    assert float(l2_distill_loss(teacher_t, teacher_t, 100.0)["distill_loss"]) == 0.0  # nothing left to learn
 
 
 def raw_from_split(level):

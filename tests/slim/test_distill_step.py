@@ -163,6 +163,21 @@ def test_each_lever_changes_the_first_steps_distill_terms_as_its_formula_says(le
     assert flagged["loss"] == pytest.approx(flagged["student_loss"] + flagged["distill_loss"], rel=1e-6)
 
 
+def test_the_l2_method_replaces_the_split_terms_by_the_legacy_l2_of_the_first_steps_raw_outputs():
+    split, l2 = first_step_losses(LEGACY), first_step_losses(replace(LEGACY, method="l2", weight=100.0))
+    reference, teacher = make_models()  # what the step sees on the same first batch
+    batch = next(batches(0))
+    image = paddle.to_tensor(batch["image"])
+    outputs = reference(image, gt={"target": paddle.to_tensor(batch["target"])})
+    expected = 100.0 * sum(
+        float(((s - t) ** 2).mean()) for s, t in zip(outputs["head_outputs"], teacher(image))
+    )  # the weight unscaled: the toy runs the legacy balance
+    assert l2["distill_l2"] == l2["distill_loss"] == pytest.approx(expected, rel=1e-5)
+    assert not set(DISTILL_TERMS[:3]) & set(l2)  # no split terms
+    assert l2["student_loss"] == split["student_loss"]  # the method acts on distillation alone
+    assert l2["loss"] == pytest.approx(l2["student_loss"] + l2["distill_loss"], rel=1e-6)
+
+
 def test_a_feature_weight_adds_the_attention_term_to_the_distill_loss_and_zero_leaves_the_legacy_losses():
     runs = {}
     for feature in (0.0, 2.0):
