@@ -103,17 +103,17 @@ def end_with(pid: int) -> None:
 
 def process_alive(pid: int) -> bool:
     """Whether ``pid`` runs: a zombie (killed, not yet reaped by its parent) counts as gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"  # the state follows the command's name
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (not Linux): a signal 0 tells whether the pid exists
+    if not os.path.isdir("/proc/self"):  # no /proc (not Linux): a signal 0 tells whether the pid exists
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
         return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"  # the state follows the command's name
+    except FileNotFoundError:  # gone, and reaped
+        return False
 
 
 def set_parent_death_signal(signum: int) -> bool:
