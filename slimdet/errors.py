@@ -50,6 +50,12 @@ class WriteError(OSError):
         return f"cannot write {self.filename}: {self.strerror}"
 
 
+class PeerLost(ConnectionError):
+    """Another process of a data-parallel run (on this machine or another node) went away mid-training: its
+    machine or process stopped, or the network failed. Not the user's mistake (exit 1), but one line naming
+    the lost peer instead of gloo's traceback, so that a node whose peer died ends with a reason, not a hang."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string when nothing is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

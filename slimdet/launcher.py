@@ -8,12 +8,13 @@ arguments minus ``--nproc``. The user sees rank 0's output as the command's own 
 line with its error and log (``rank_stdio``); the launcher's own log lines stay in the run's ``launch_log``
 folder. On several machines, or to pick GPUs, call the launcher directly (README "Scaling out").
 
-``--nproc auto`` (the default) is the fastest correct choice on a CPU: Paddle's CPU depthwise convolution
-runs on one thread whatever the setting, so one process leaves the other cores idle during it, while one
-single-threaded process per core keeps them all busy. ``auto_processes`` picks as many processes as there
-are cores (the thread budget) that split the configured batch evenly, and each rank then takes its share,
-so a step still sees ``TrainReader.batch_size`` images and the run matches one process's (up to each
-rank's own batch-norm statistics and random augmentation draws, as on any data-parallel run).
+``--nproc auto`` (the default) splits the configured batch over single-threaded processes only where that is
+measured to be faster and cannot change the model (``bench/nproc_scaling.py``, README "Scaling out"): Paddle's
+CPU depthwise convolution runs on one thread whatever the setting, so at large inputs one process per core
+keeps the cores busier, while at small inputs the gradient all-reduce eats the gain (96 and 160 px: no faster;
+320 px: 0.89× the time per step). Each process normalises its batch-norm layers over its own share of the
+batch, so a share below ``MIN_BATCH_PER_PROCESS`` images, which the same benchmark measured to change the
+model, is never chosen: the same config then gives the same split, hence the same model, on 2 cores as on 16.
 
 Killed, even with SIGKILL, the command takes the launcher with it (a parent-death signal, which the
 launcher answers by stopping its ranks), and a rank whose launcher is gone exits (``hold_rank_lifelines``,
@@ -115,9 +116,18 @@ def _check_and_send(check: Callable[[], object], send: Connection) -> None:
         send.send((RuntimeError(trace), trace))
 
 
-def auto_processes(batch_size: int, cores: int) -> int:
-    """The most processes, one per core at most, among which ``batch_size`` splits evenly (1: stay single)."""
-    return max(n for n in range(1, max(1, min(cores, batch_size)) + 1) if batch_size % n == 0)
+MIN_SPLIT_INPUT = 320  # training input side (px) from which splitting measured faster (bench/nproc_scaling.py)
+MIN_BATCH_PER_PROCESS = 4  # the smallest batch-norm batch measured not to change the model (same benchmark)
+
+
+def auto_processes(batch_size: int, cores: int, input_size: int) -> int:
+    """How many processes ``--nproc auto`` splits a CPU training's batch over: the most, one per core at most,
+    among which ``batch_size`` splits evenly into shares of at least ``MIN_BATCH_PER_PROCESS`` images; 1 below
+    ``MIN_SPLIT_INPUT`` px, where splitting is no faster."""
+    if input_size < MIN_SPLIT_INPUT:
+        return 1
+    most = max(1, min(cores, batch_size // MIN_BATCH_PER_PROCESS))
+    return max(n for n in range(1, most + 1) if batch_size % n == 0)
 
 
 def strip_nproc(args: Sequence[str]) -> list[str]:

@@ -32,11 +32,13 @@ NprocOption = Annotated[
         help="Run data-parallel in N processes on this machine (re-launches itself through "
         "python -m paddle.distributed.launch; CPU: gloo). With a number, every process takes TrainReader.batch_size "
         "images per step, so a step sees N × batch_size images; max_iters, snapshot_iter and the LR schedule count "
-        "these global steps, and base_lr is not rescaled. auto (the default): on a CPU, one single-threaded "
-        "process per core (of --threads) among which batch_size splits evenly, so a step still sees batch_size "
-        "images, only faster (one core idles in one process: paddle's depthwise conv runs on one thread); "
-        "one process when there is one core, on a GPU, or when batch_size does not split (e.g. 1, or odd on "
-        "2 cores). 1: one process. The command's checks run before anything is launched; rank 0's output is the "
+        "these global steps, and base_lr is not rescaled. auto (the default): on a CPU at a training input of "
+        "320 px or more, batch_size split evenly over single-threaded processes, one per core (of --threads) at "
+        "most and never fewer than 4 images each, so a step still sees batch_size images, only faster (paddle's "
+        "depthwise conv runs on one thread); otherwise one process (smaller inputs, where splitting is no faster, "
+        "one core, a GPU, or a batch that does not split into shares of 4 or more). Measured in "
+        "bench/nproc_scaling.py: the same config gives the same split, and model, on any number of cores. "
+        "1: one process. The command's checks run before anything is launched; rank 0's output is the "
         "command's, and the launcher's and every rank's logs go to save_dir/<config>/launch_log/.",
     ),
 ]
@@ -48,8 +50,10 @@ def relaunch_with_nproc(ctx: Any, nproc: str, cfg: Config, device: str | None, p
     this one process."""
     from slimdet.launcher import launched_world_size
 
-    if launched_world_size() > 1 and nproc == AUTO:
-        return  # already one of the launched processes
+    if launched_world_size() > 1:  # a launched process (of --nproc, or of the launcher called directly)
+        _note_small_batch_norm(cfg, launched_world_size())
+        if nproc == AUTO:
+            return
     count, extra = _processes(nproc, cfg, device)
     if count == 1:
         return  # the command's own checks run as it starts
@@ -68,12 +72,33 @@ def _processes(nproc: str, cfg: Config, device: str | None) -> tuple[int, list[s
         return int(nproc), []  # checked while parsing
     if not _on_cpu(cfg, device):
         return 1, []
+    from slimdet.config.sizes import train_input_size
     from slimdet.launcher import auto_processes
     from slimdet.runtime import cpu_threads
 
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
-    count = auto_processes(batch_size, cpu_threads())
+    count = auto_processes(batch_size, cpu_threads(), train_input_size(cfg.to_dict()))
     return count, ["-o", f"TrainReader.batch_size={batch_size // count}"]
+
+
+def _note_small_batch_norm(cfg: Config, processes: int) -> None:
+    """Rank 0 says so when each process's batch-norm batch is below the floor the benchmark set: that split
+    changes the model (a choice auto never makes, but ``--nproc N`` or the launcher can)."""
+    import os
+
+    from slimdet.launcher import MIN_BATCH_PER_PROCESS
+    from slimdet.rank_stdio import RANK_ENV
+
+    batch = int(cfg.section("TrainReader").get("batch_size", 1))
+    if batch < MIN_BATCH_PER_PROCESS and os.environ.get(RANK_ENV, "0") == "0":
+        from slimdet.cli._render import stderr_console
+
+        stderr_console().print(
+            f"[yellow]note: batch norm normalises over {batch} image(s) in each of the {processes} processes; below "
+            f"{MIN_BATCH_PER_PROCESS} per process it was measured to change the model (README, Scaling out): "
+            "raise TrainReader.batch_size or use fewer processes[/yellow]",
+            highlight=False,
+        )
 
 
 def _on_cpu(cfg: Config, device: str | None) -> bool:

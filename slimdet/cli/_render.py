@@ -104,6 +104,7 @@ def print_training(
         "device": result.device,
         **({"resumed from": result.resumed_from} if result.resumed_from else {}),
         "iterations": f"{result.start_iter} → {result.iterations}",
+        "batch": f"{result.processes} × {result.batch_per_process} images (processes × images per process)",
         "final checkpoint": result.final_checkpoint,
         **(after_checkpoint or {}),
         "loss (last step)": " ".join(f"{name} {value:.4f}" for name, value in result.losses.items()),

@@ -31,6 +31,7 @@ from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_loader
 from slimdet.engine import checkpoint
 from slimdet.engine.device import select_device
+from slimdet.engine.distributed import data_parallel
 from slimdet.engine.evaluate import build_evaluator, run_inference
 from slimdet.engine.hooks import CheckpointHook, ClassNamesHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
 from slimdet.engine.optim import build_optimizer
@@ -68,6 +69,8 @@ class TrainResult:
     resumed_from: str | None = None  # the checkpoint a resume started from (a folder resolves to its latest)
     # Per log_iter window: iteration, lr and every loss term's mean (distillation: student and distill terms apart).
     loss_terms: tuple[Mapping[str, float], ...] = ()
+    processes: int = 1  # data-parallel processes (ranks) of the run
+    batch_per_process: int = 0  # the images each process's batch-norm layers normalise over per step
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -215,7 +218,6 @@ def build_hooks(
         )
     if rank != 0:
         return TrainHooks([], saver, history, None)
-    batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
     ordered: list[Hook] = [
         PlanSidecarHook(request.plan),  # acts before a save: the plan beside it (a stale one goes when unpruned)
         ClassNamesHook(parts.loader.dataset.class_names),  # before a save: export and infer need no dataset
@@ -223,7 +225,7 @@ def build_hooks(
         saver,  # before evaluating: a crashing evaluation still leaves the snapshot to resume from
         *([evaluation] if evaluation else []),
         # last: it reports the step's losses and the new mAP
-        ProgressHook(batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation),
+        ProgressHook(batch_per_process(cfg) * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation),
     ]
     return TrainHooks(ordered, saver, history, evaluation)
 
@@ -250,10 +252,10 @@ def train_from_config(
     loaders = ExitStack()  # stops the loaders' worker processes however training ends
     loaders.enter_context(parts.loader)
     hooks = build_hooks(request, parts, loaders, rank=rank, world_size=world_size, quiet=quiet)
-    net = paddle.DataParallel(parts.model) if world_size > 1 else parts.model
-    trainer = Trainer(
-        net, parts.optimizer, parts.scheduler, parts.loader.forever, hooks.ordered, step=step, seed=request.seed
-    )
+    net, meet_gradients = data_parallel(parts.model, world_size, on_cpu=parts.device.startswith("cpu"))
+    layout = {"processes": world_size, "batch_per_process": batch_per_process(cfg)}
+    trainer = Trainer(net, parts.optimizer, parts.scheduler, parts.loader.forever, hooks.ordered, step=step,
+                      seed=request.seed, data_parallel=layout, meet_gradients=meet_gradients)  # fmt: skip
     start_iter = trainer.resume(request.resume) if request.resume is not None else 0
     started = time.perf_counter()
     try:
@@ -284,4 +286,10 @@ def train_from_config(
         pretrained=parts.pretrained,
         pruning=parts.pruning,
         resumed_from=str(request.resume) if request.resume is not None else None,
+        **layout,
     )
+
+
+def batch_per_process(cfg: Config) -> int:
+    """The images one process takes per step (``TrainReader.batch_size``: every rank takes that many)."""
+    return int(cfg.section("TrainReader").get("batch_size", 1))

@@ -1,7 +1,8 @@
-"""The input size a config evaluates at, and the stride every input size must be a multiple of.
+"""The input sizes a config evaluates and trains at, and the stride every input size must be a multiple of.
 
 Several commands measure FLOPs or trace graphs at "the size the model is evaluated at"; they all read it
-here, from the config's EvalReader, so that they agree.
+here, from the config's EvalReader, so that they agree. ``--nproc auto`` reads the training size: whether
+splitting a batch over processes pays depends on it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,24 @@ def eval_input_size(cfg: Mapping[str, Any]) -> int:
 
     A list of sizes (multi-scale) gives the largest.
     """
-    reader = cfg.get("EvalReader") or {}
-    for transform in reader.get("sample_transforms") or []:
-        if isinstance(transform, Mapping) and transform.get("type") == "ResizeImage":
-            size = transform.get("target_size", DEFAULT_INPUT_SIZE)
-            return int(max(size)) if isinstance(size, list | tuple) else int(size)
-    return DEFAULT_INPUT_SIZE
+    sizes = _sizes(cfg.get("EvalReader") or {}, "sample_transforms", "ResizeImage", "target_size")
+    return max(sizes) if sizes else DEFAULT_INPUT_SIZE
+
+
+def train_input_size(cfg: Mapping[str, Any]) -> int:
+    """The side of an average training batch: the mean of ``TrainReader``'s ``RandomShape.sizes`` (multi-scale
+    training draws one per batch), else its ``ResizeImage.target_size``, else the eval size."""
+    reader = cfg.get("TrainReader") or {}
+    sizes = _sizes(reader, "batch_transforms", "RandomShape", "sizes") or _sizes(
+        reader, "sample_transforms", "ResizeImage", "target_size"
+    )
+    return round(sum(sizes) / len(sizes)) if sizes else eval_input_size(cfg)
+
+
+def _sizes(reader: Mapping[str, Any], stage: str, transform_type: str, key: str) -> list[int]:
+    """The sizes (one or a list) that the first ``transform_type`` of ``reader``'s ``stage`` gives under ``key``."""
+    for transform in reader.get(stage) or []:
+        if isinstance(transform, Mapping) and transform.get("type") == transform_type:
+            size = transform.get(key, DEFAULT_INPUT_SIZE)
+            return [int(s) for s in size] if isinstance(size, list | tuple) else [int(size)]
+    return []

@@ -24,7 +24,7 @@ import numpy as np
 import paddle
 
 from slimdet.engine import checkpoint
-from slimdet.engine.distributed import max_over_ranks, mean_over_ranks
+from slimdet.engine.distributed import max_over_ranks, mean_over_ranks, peer_loss_said
 from slimdet.errors import SlimdetError
 from slimdet.interrupts import Interrupted, stop_requests, verb
 
@@ -64,7 +64,8 @@ class Trainer:
     serialise its CPU generator (its state pickles as seed + offset only), so deriving the seed per step is
     what makes paddle-random ops (dropout, random init inside a step) identical after a resume.
     Python's and numpy's generators are saved in the checkpoint instead, and so is the seed, which a
-    resume takes over.
+    resume takes over. ``data_parallel`` (processes, images per process) is recorded in every checkpoint, so
+    that a run can be reproduced with the batch its batch-norm layers saw.
     """
 
     def __init__(
@@ -77,6 +78,8 @@ class Trainer:
         *,
         step: Step = model_losses,
         seed: int | None = None,
+        data_parallel: Mapping[str, int] | None = None,
+        meet_gradients: Callable[[], None] | None = None,
     ) -> None:
         self.model = model
         self.step = step
@@ -86,6 +89,8 @@ class Trainer:
         self.data: Iterator[Batch] = iter(())
         self.hooks = list(hooks)
         self.seed = seed
+        self.data_parallel = dict(data_parallel or {})
+        self.meet_gradients = meet_gradients  # data-parallel on a CPU: the ranks' gradients averaged (distributed)
         self.iter = 0
         self.start_iter = 0
         self.max_iter = 0
@@ -107,7 +112,8 @@ class Trainer:
         self.data = self.batches(start_iter)
         for hook in self.hooks:
             hook.before_train(self)
-        with stop_requests(self._request_stop):  # also while the hooks write on the way out
+        # A peer gone mid-run is one line, not gloo's traceback; signals stop the loop also while hooks write.
+        with peer_loss_said(world_size), stop_requests(self._request_stop):
             try:
                 while self.iter < max_iter and not self._stop_agreed(world_size):
                     if self.seed is not None:
@@ -149,6 +155,8 @@ class Trainer:
                 "or check the training data; earlier checkpoints are intact"
             )
         losses["loss"].backward()
+        if self.meet_gradients is not None:
+            self.meet_gradients()
         # The optimizer names its accumulators on its first step from paddle's process-wide name counter;
         # a fresh namespace keeps them at the legacy '<param>_velocity_0' in every process, so a
         # checkpoint's .pdopt loads whatever else the process built before.
@@ -167,6 +175,7 @@ class Trainer:
             "lr_scheduler": self.lr_scheduler.state_dict(),
             "rng": _rng_state(),
             "seed": self.seed,
+            **({"data_parallel": self.data_parallel} if self.data_parallel else {}),
             "hooks": {type(hook).__name__: state for hook in self.hooks if (state := hook.state_dict())},
         }
 

@@ -33,14 +33,19 @@ def test_launch_env_drops_an_empty_cuda_list_and_shares_the_thread_budget():
     assert env["SLIMDET_COMMAND_PID"] == str(os.getpid())  # the ranks end with this command (hold_rank_lifelines)
 
 
-def test_auto_takes_one_process_per_core_that_splits_the_batch_evenly():
-    assert [auto_processes(8, 2), auto_processes(8, 3), auto_processes(12, 4)] == [2, 2, 4]
-    assert [auto_processes(9, 2), auto_processes(1, 4), auto_processes(8, 1)] == [1, 1, 1]
+def test_auto_splits_only_large_inputs_and_never_below_the_batch_norm_floor():
+    """Where splitting measured faster (320 px and up), one process per core among which the batch splits
+    evenly into shares of at least 4 images; so batch 8 is 2 × 4 on 2 cores and on 16 alike (the same model)."""
+    assert [auto_processes(8, 2, 608), auto_processes(8, 16, 608), auto_processes(8, 3, 320)] == [2, 2, 2]
+    assert [auto_processes(16, 4, 416), auto_processes(16, 16, 416), auto_processes(12, 16, 464)] == [4, 4, 3]
+    assert [auto_processes(8, 16, 319), auto_processes(8, 2, 96), auto_processes(8, 1, 608)] == [1, 1, 1]
+    assert [auto_processes(4, 2, 608), auto_processes(9, 2, 608), auto_processes(1, 4, 608)] == [1, 1, 1]
 
 
 def test_the_default_checks_first_then_relaunches_with_the_batch_shared_out(tiny_train_config, monkeypatch):
-    """On 2 cores the default (auto) starts 2 processes of half the batch each, once the command's checks have
-    passed here: a mistake is one line and exit 2, as in one process, and nothing is launched."""
+    """On 2 cores the default (auto) starts 2 processes of half the batch each (here at 64 px, the size limit
+    lowered), once the command's checks have passed here: a mistake is one line and exit 2, as in one process,
+    and nothing is launched."""
     from typer.testing import CliRunner
 
     import slimdet.launcher as launcher
@@ -49,12 +54,13 @@ def test_the_default_checks_first_then_relaunches_with_the_batch_shared_out(tiny
 
     launched = []
     monkeypatch.setattr(launcher, "relaunch", lambda n, command, log_dir: launched.append((n, command)))
+    monkeypatch.setattr(launcher, "MIN_SPLIT_INPUT", 64)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.delenv("SLIMDET_NPROC")
-    args = ["train", "-c", str(tiny_train_config), "--quiet"]
+    args = ["train", "-c", str(tiny_train_config), "--quiet", "-o", "TrainReader.batch_size=8"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert launched == [(2, [*args, "-o", "TrainReader.batch_size=2"])]
+    assert launched == [(2, [*args, "-o", "TrainReader.batch_size=4"])]
 
     misspelt = ["--pruned_params", "yolo_block.0.0.0.conv.weightz", "--pruned_ratios", "0.5"]
     line = one_error_line(CliRunner().invoke(app, [*args, *misspelt]))
@@ -62,7 +68,9 @@ def test_the_default_checks_first_then_relaunches_with_the_batch_shared_out(tiny
     no_data = one_error_line(CliRunner().invoke(app, [*args, "-o", "TrainReader.dataset.dataset_dir=/no/such"]))
     assert "TrainReader.dataset.dataset_dir /no/such does not exist" in no_data
     teacher = ["-t", "shapes_yolov3_r34", "--teacher_pretrained", "missing.pdparams", *misspelt]
-    distill = one_error_line(CliRunner().invoke(app, ["distill-prune", "-c", str(tiny_train_config), *teacher]))
+    distill = one_error_line(
+        CliRunner().invoke(app, ["distill-prune", "-c", str(tiny_train_config), *args[-2:], *teacher])
+    )
     assert "not a parameter of this model" in distill and "'missing.pdparams' does not exist" in distill
     assert len(launched) == 1
     bad = CliRunner().invoke(app, ["train", "-c", str(tiny_train_config), "--nproc", "two"])
@@ -137,8 +145,8 @@ class StoppedThenResumed:
 @pytest.fixture(scope="module")
 def stopped_then_resumed(write_tiny_train_config, tmp_path_factory) -> StoppedThenResumed:
     """``--nproc 2`` (2 ranks of batch 2) sent SIGTERM once its second step is logged; then the ``--resume``
-    it printed, with the default --nproc (on 2 cores the same 2 ranks of batch 2), one step further. Batch
-    norm is frozen in every process, so that the ranks compute what one process of batch 4 does."""
+    it printed, in the same 2 ranks of batch 2, one step further. Batch norm is frozen in every process, so
+    that the ranks compute what one process of batch 4 does."""
     root = tmp_path_factory.mktemp("stopped_then_resumed")
     config = write_tiny_train_config(root)
     out_dir, slimdet = root / "output" / "tiny", Path(sys.executable).parent / "slimdet"
@@ -158,9 +166,9 @@ def stopped_then_resumed(write_tiny_train_config, tmp_path_factory) -> StoppedTh
     assert last.startswith("terminated after iteration "), stderr[-3000:]
     stopped_at = int(last.split()[3].rstrip(";"))
 
-    resume = [f"max_iters={stopped_at + 1}", "--resume", str(out_dir / str(stopped_at)), "--quiet", "--json"]
-    resumed = _slimdet([*train, *resume], frozen_bn=True, dump=root)
-    assert (resumed.returncode, resumed.stderr) == (0, ""), resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    resume = [f"max_iters={stopped_at + 1}", "TrainReader.batch_size=2", "--resume", str(out_dir / str(stopped_at))]
+    resumed = _slimdet([*train, *resume, "--nproc", "2", "--quiet", "--json"], frozen_bn=True, dump=root)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     ranks = [(dict(np.load(root / f"rank{r}.npz")), json.loads((root / f"rank{r}.json").read_text())) for r in (0, 1)]
     return StoppedThenResumed(config, out_dir, process.returncode, stderr, stopped_at, resumed, ranks)
 
@@ -192,7 +200,7 @@ def test_nproc_ranks_stop_together_on_sigterm_and_the_run_resumes_to_the_end(sto
 @pytest.mark.slow  # launches processes through paddle.distributed.launch
 def test_both_ranks_train_a_data_parallel_model_and_end_with_identical_weights(stopped_then_resumed):
     [(weights0, info0), (weights1, info1)] = stopped_then_resumed.ranks
-    assert [info0["wrapped"], info0["world_size"], info1["world_size"]] == ["DataParallel", 2, 2]
+    assert [info0["world_size"], info1["world_size"]] == [2, 2]
     assert weights0.keys() == weights1.keys()
     for name in weights0:
         np.testing.assert_array_equal(weights0[name], weights1[name], err_msg=name)
@@ -207,6 +215,21 @@ def test_by_default_rank_0_speaks_for_the_run_and_alone_writes_the_checkpoints(s
     logs = run.out_dir / "launch_log"
     assert "nproc_per_node: 2" in (logs / "launch.log").read_text()
     assert '"final_checkpoint": null' in (logs / "workerlog.1").read_text()  # rank 1 trained, wrote nothing
+
+
+@pytest.mark.slow
+def test_the_run_records_its_split_and_says_when_batch_norm_sees_too_few_images(stopped_then_resumed):
+    """--json and every checkpoint's .state.json name the processes and each one's batch (to reproduce the run);
+    a share below the measured floor of 4 images is said in one line, by rank 0 only, and is all --quiet shows."""
+    run = stopped_then_resumed
+    result = json.loads(run.resumed.stdout)
+    assert (result["processes"], result["batch_per_process"]) == (2, 2)
+    for stem in (str(run.stopped_at), "model_final"):
+        state = json.loads((run.out_dir / f"{stem}.state.json").read_text())
+        assert state["data_parallel"] == {"processes": 2, "batch_per_process": 2}, stem
+    [note] = run.resumed.stderr.splitlines()
+    assert note.startswith("note: batch norm normalises over 2 image(s) in each of the 2 processes; below 4 ")
+    assert run.stop_stderr.count("note: batch norm") == 1
 
 
 @pytest.mark.slow
@@ -234,7 +257,7 @@ def test_by_default_the_run_reports_the_losses_of_one_process(stopped_then_resum
 def test_a_rank_failing_after_the_checks_is_one_line_naming_its_log(write_tiny_train_config, synthetic_voc, tmp_path):
     config, listing = write_tiny_train_config(tmp_path), tmp_path / "one_gone.txt"
     listing.write_text((synthetic_voc / "trainval.txt").read_text() + "JPEGImages/gone.jpg Annotations/gone.xml\n")
-    run = _slimdet(["train", "-c", str(config), "-o", f"TrainReader.dataset.anno_path={listing}"])
+    run = _slimdet(["train", "-c", str(config), "--nproc", "2", "-o", f"TrainReader.dataset.anno_path={listing}"])
     assert (run.returncode, run.stdout) == (2, ""), run.stderr
     [line] = run.stderr.splitlines()
     assert line.startswith("error: image ") and "gone.jpg not found" in line, line

@@ -3,8 +3,8 @@ frozen batch-norm statistics (tests/engine/frozen_norm.py), so that 2 ranks of B
 process of 2B images does (batch statistics are per rank). Python imports this module by itself as it starts.
 
 With ``SLIMDET_TEST_DUMP`` set to a folder, each rank also writes there, once its training has ended, its
-weights (``rank<r>.npz``, by parameter name) and what it trained (``rank<r>.json``: the model's wrapper class
-and the world size), for tests that compare the ranks."""
+weights (``rank<r>.npz``, by parameter name) and the world size it trained in (``rank<r>.json``), for tests
+that compare the ranks."""
 
 import zlib  # noqa: F401  (before paddle, see slimdet/__init__.py)
 
@@ -33,7 +33,7 @@ def _dump(trainer: train.Trainer, folder: Path) -> None:
 
     rank = paddle.distributed.get_rank()
     np.savez(folder / f"rank{rank}.npz", **{p.name: p.numpy() for p in trainer.model.parameters()})
-    info = {"wrapped": type(trainer.model).__name__, "world_size": paddle.distributed.get_world_size()}
+    info = {"world_size": paddle.distributed.get_world_size()}
     (folder / f"rank{rank}.json").write_text(json.dumps(info))
 
 
