@@ -20,8 +20,11 @@ finished ones). Every training logs each loss term's mean and the LR every ``--l
 
 The defaults are the 8192-image hard run of ``distill_quality.json``:
 ``--hard-data --num-train 8192 --num-test 512 --teacher-iters 8000 --baseline-iters 5000 --baseline-tail 1000
---eval-every 800 --finetune-iters 1500``. Cost on 2 cores, one thread per child, two at a time: the teacher about
-1 CPU-hour, per seed about 0.45 (baseline) + 0.8 (distilled) + 0.6 (the two fine-tunes) CPU-hours.
+--eval-every 800 --finetune-iters 1500``. Cost measured on a slow 2-core machine, one thread per child, two at
+a time: about 2.2 CPU-seconds per teacher step and 1.8 per baseline step, so the teacher about 5 CPU-hours and
+per seed about 3 (baseline) + 4 (distilled) + 1.5 (the two fine-tunes), plus as much as a distilled run per
+lever: about 21 CPU-hours for the two-seed screen, 45-50 for five seeds. Stop it with SIGTERM to its children
+(each writes a checkpoint and exits) rather than losing up to ``--eval-every`` steps per run.
 """
 
 from __future__ import annotations

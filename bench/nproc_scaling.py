@@ -5,14 +5,15 @@ divided by N, which is what ``--nproc auto`` did by default) or keep one process
 process then normalises its batch-norm layers over its own share of the batch. Two questions, answered on the
 demo's student (YOLOv3-MobileNetV1 on the shapes set, global batch ``--batch``):
 
-1. speed: seconds per training step at each ``--sizes`` input side, for each ``--procs`` count, read from the
-   last logged window of the run (after its warm-up window; the processes' start-up is not counted);
+1. speed: seconds per training step at each ``--sizes`` input side, for each ``--procs`` count, over the second
+   half of a short run (warm-up and the processes' start-up not counted), and the loss of each of its steps;
 2. the model: with the same global batch and schedule (``--quality-iters`` at ``--quality-size``), the loss curve
    and the mAP after the schedule, for each process count and ``--seeds`` seeds.
 
 ``--procs 4`` on a 2-core machine stands in for a larger machine's split (four processes of two images each):
 its model counts, its time does not. Run on an idle machine: the timings are wall-clock. Results go to
-``--results`` (JSON) and a table is printed. ``--sizes 96 --speed-steps 4 --procs 1 2 --seeds 1
+``--results`` (JSON; timings by size, so that ``--sizes 96 --skip-quality`` re-measures one size and keeps
+the others) and a table is printed. ``--sizes 96 --speed-steps 4 --procs 1 2 --seeds 1
 --quality-iters 4 --num-train 16 --num-test 8 --out /tmp/n --results /tmp/n/r.json`` is a smoke run.
 """
 
@@ -43,7 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8, help="the global batch, split evenly over the processes")
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--sizes", type=int, nargs="+", default=[96, 160, 320, 608])
-    parser.add_argument("--speed-steps", type=int, default=0, help="steps per timing run (0: by size, 24 to 6)")
+    parser.add_argument("--speed-steps", type=int, default=0, help="steps per timing run (0: by size, 32 to 8)")
     parser.add_argument("--quality-size", type=int, default=96)
     parser.add_argument("--quality-iters", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=3)
@@ -85,21 +86,30 @@ def train(
 
 
 def speed_steps(args: argparse.Namespace, size: int) -> int:
-    return args.speed_steps or max(6, int(24 * (96 / size) ** 2) // 2 * 2)
+    return args.speed_steps or max(8, int(32 * (96 / size) ** 2) // 2 * 2)
+
+
+def steady_seconds(log: str) -> float:
+    """Seconds per step over the second half of a run: the log's ``s/iter`` is the mean since the first step
+    (warm-up included), logged every step, so two of its lines give the later steps' own mean."""
+    points = [(int(step), float(mean)) for step, mean in WINDOW.findall(log)]
+    (first, first_mean), (last, last_mean) = points[len(points) // 2 - 1], points[-1]
+    return (last * last_mean - first * first_mean) / (last - first)
 
 
 def measure_speed(args: argparse.Namespace, data: Path) -> dict:
-    """Seconds per step by size and process count: the last log window's, the first (warm-up) left out."""
-    timings: dict[str, dict[str, float]] = {}
+    """By size and process count: seconds per step (the run's second half) and the loss of every step."""
+    timings: dict[str, dict[str, dict]] = {}
     for size in args.sizes:
         steps = speed_steps(args, size)
         cfg = config(args, data, size, f"speed_{size}", steps)
         for procs in args.procs:
             name = f"speed_{size}_n{procs}"
-            _, log = train(args, cfg, name, procs, 0, f"log_iter={steps // 2}", f"snapshot_iter={steps}")
-            windows = WINDOW.findall(log)
-            timings.setdefault(str(size), {})[str(procs)] = float(windows[-1][1])
-            print(f"{size} px, {procs} process(es): {windows[-1][1]} s/step", file=sys.stderr, flush=True)
+            result, log = train(args, cfg, name, procs, 0, "log_iter=1", f"snapshot_iter={steps}")
+            seconds = round(steady_seconds(log), 3)
+            losses = [round(loss, 4) for _, loss in result["loss_history"]]
+            timings.setdefault(str(size), {})[str(procs)] = {"seconds_per_step": seconds, "losses": losses}
+            print(f"{size} px, {procs} process(es): {seconds} s/step", file=sys.stderr, flush=True)
     return timings
 
 
@@ -133,7 +143,7 @@ def main(argv: list[str]) -> None:
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results.update({"batch": args.batch, "cores": os.cpu_count(), "procs": args.procs})
     if not args.skip_speed:
-        results["seconds_per_step"] = measure_speed(args, data)
+        results.setdefault("seconds_per_step", {}).update(measure_speed(args, data))  # by size: a re-run adds
         write_text_atomic(args.results, json.dumps(results, indent=1) + "\n")
     if not args.skip_quality:
         results["quality"] = {"input_size": args.quality_size, "iterations": args.quality_iters,
@@ -147,9 +157,9 @@ def print_tables(results: dict) -> None:
         print("| input px | " + " | ".join(f"{p} proc s/step (× 1 proc)" for p in results["procs"]) + " |")
         print("|---" * (len(results["procs"]) + 1) + "|")
         for size, by_procs in results["seconds_per_step"].items():
-            one = by_procs.get("1")
-            cells = [f"{s:.2f}" + (f" ({s / one:.2f}×)" if one else "") for s in by_procs.values()]
-            print(f"| {size} | " + " | ".join(cells) + " |")
+            one = by_procs["1"]["seconds_per_step"] if "1" in by_procs else None
+            times = [run["seconds_per_step"] for run in by_procs.values()]
+            print(f"| {size} | " + " | ".join(f"{s:.2f}" + (f" ({s / one:.2f}×)" if one else "") for s in times) + " |")
     if "quality" in results:
         quality = results["quality"]
         print(f"\nmAP after {quality['iterations']} iterations at {quality['input_size']} px")

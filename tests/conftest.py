@@ -36,6 +36,7 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 # workers in collection order when told --no-loadscope-reorder (make test does), so these start first and the
 # short ones fill in around them: a long module started last would leave the other worker idle meanwhile.
 LONGEST_MODULES = (
+    "tests/engine/test_two_nodes.py",  # about 80 s (2026-12-08, busy machine)
     "tests/cli/test_train.py",
     "tests/engine/test_distributed.py",
     "tests/cli/test_distill_prune.py",  # training the shared overfit model (tests/conftest.py)

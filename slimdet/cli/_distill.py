@@ -96,18 +96,17 @@ TeacherOverrideOption = Annotated[
         help="Overrides for the teacher's config only, key=value, applied after -o (several may follow one -to).",
     ),
 ]
-# The parameters above that mean nothing without -t (their names in the command functions).
-_TEACHER_ONLY = (
-    "teacher_pretrained",
+# The distillation settings' parameters (their names in the command functions), as DistillRequest.from_flags takes them.
+DISTILL_FLAGS = (
     "distill_weight",
     "distill_balance",
     "distill_temperature",
     "distill_confidence",
     "distill_feature",
     "distill_method",
-    "teacher_engine",
-    "teacher_overrides",
 )
+# The parameters above that mean nothing without -t.
+_TEACHER_ONLY = ("teacher_pretrained", *DISTILL_FLAGS, "teacher_engine", "teacher_overrides")
 TEACHER_HELP = (
     "-o overrides apply to the teacher's config too, as in the legacy tool (-o num_classes=4 reaches both), "
     "except those for a section the teacher lacks (MobileNet.… for a ResNet teacher); -to items go to the "
@@ -131,23 +130,14 @@ def run_distilled(ctx: typer.Context, title: str, *, require_plan: bool, options
     starts: both commands take the same ones); ``require_plan``, distill-prune's: a pruning plan must be given."""
     from slimdet.commands.distill_request import DistillRequest
     from slimdet.config import load_config
-    from slimdet.slim.distill_settings import DistillSettings
 
     overrides = options["overrides"] or []
     student_cfg = load_config(options["config"], overrides)
     teacher_cfg = load_config(options["teacher_config"], options["teacher_overrides"] or [], shared=overrides)
-    distill = DistillSettings(
-        weight=options["distill_weight"],
-        balance=options["distill_balance"],
-        temperature=options["distill_temperature"],
-        confidence=options["distill_confidence"],
-        feature=options["distill_feature"],
-        method=options["distill_method"],
-    )
     passed = ("teacher_pretrained", "pruned_params", "pruned_ratios", "criterion", "teacher_engine", "resume", "seed")
-    request = DistillRequest(
-        teacher_cfg, **{name: options[name] for name in passed}, require_plan=require_plan, distill=distill,
-        eval=options["evaluate"],
+    request = DistillRequest.from_flags(
+        teacher_cfg, distill_flags={name: options[name] for name in DISTILL_FLAGS},
+        **{name: options[name] for name in passed}, require_plan=require_plan, eval=options["evaluate"],
     )  # fmt: skip
     device = options["device"]
 

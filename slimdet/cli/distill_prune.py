@@ -33,7 +33,7 @@ from slimdet.cli._options import (
     QuietOption,
     SeedOption,
 )
-from slimdet.slim.distill_settings import DEFAULT_DISTILL_WEIGHT
+from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT
 
 
 def distill_prune_command(

@@ -80,22 +80,16 @@ def eval_command(
         from slimdet.errors import SlimdetError
 
         raise SlimdetError("--onnx scores an exported folder's model.onnx: add --model-dir DIR")
-    from slimdet.commands.evaluate import evaluate_checkpoint
+    from slimdet.commands.evaluate import EvalRequest, evaluate_checkpoint
     from slimdet.config import load_config
-    from slimdet.slim.plan import PruningPlan
 
     cfg = load_config(config, overrides or [])
-    plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
+    request = EvalRequest.from_flags(cfg, weights, pruned_params=pruned_params, pruned_ratios=pruned_ratios,
+                                     output_eval=output_eval, engine=engine)  # fmt: skip
     with progress(quiet) as bar:
         task = bar.add_task("eval", total=None)
         result = evaluate_checkpoint(
-            cfg,
-            weights,
-            plan=plan,
-            output_eval=output_eval,
-            device=device,
-            engine=engine,
-            on_batch=lambda done, total: bar.update(task, completed=done, total=total),
+            request, device=device, on_batch=lambda done, total: bar.update(task, completed=done, total=total)
         )
     if as_json:
         print_json(result.to_dict())

@@ -46,18 +46,19 @@ def params_command(
 
     The model is shown pruned by --pruned_params/--pruned_ratios, or by the plan saved beside --weights.
     """
-    from slimdet.commands.params import describe_config
-    from slimdet.slim.plan import PruningPlan
+    from slimdet.commands.params import ParamsRequest, describe_config
+    from slimdet.config import load_config
 
-    report = describe_config(
-        config,
-        overrides or [],
+    request = ParamsRequest.from_flags(
+        load_config(config, overrides or []),
+        pruned_params=pruned_params,
+        pruned_ratios=pruned_ratios,
+        weights=weights,
         prunable_only=prunable,
         name_filter=name_filter,
         input_size=input_size,
-        plan=PruningPlan.from_flags(pruned_params, pruned_ratios),
-        weights=weights,
     )
+    report = describe_config(request)
     if as_json:
         print_json(report.to_dict())
         return

@@ -17,7 +17,7 @@ from slimdet.cli._render import key_value_table, print_json, progress, stdout_co
 from slimdet.errors import SlimdetError
 
 if TYPE_CHECKING:
-    from slimdet.slim.sensitivity_file import SensitivityTable, Trial
+    from slimdet.commands.sensitivity import SensitivityTable, Trial
 
 SensitivitiesFile = Annotated[Path, typer.Argument(help="A sensitivity file written by `slimdet sensitivity`.")]
 
@@ -119,8 +119,7 @@ def sensitivity_command(
         return
     if config is None:
         raise SlimdetError("no config given: slimdet sensitivity -c CONFIG -o weights=WEIGHTS [...]")
-    from slimdet.commands.sensitivity import Shard, parse_params, parse_ratios, run_sensitivity
-    from slimdet.slim.sensitivity_trials import TrialSpec
+    from slimdet.commands.sensitivity import Shard, TrialSpec, parse_params, parse_ratios, run_sensitivity
 
     spec = TrialSpec(
         config=str(config),

@@ -37,7 +37,7 @@ from slimdet.cli._options import (
     SeedOption,
 )
 from slimdet.cli._render import print_json, print_training
-from slimdet.slim.distill_settings import DEFAULT_DISTILL_WEIGHT
+from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT
 
 if TYPE_CHECKING:
     from slimdet.commands.train import TrainRequest

@@ -46,7 +46,7 @@ from slimdet.commands.demo_configs import (
 )
 from slimdet.commands.distill import train_distilled
 from slimdet.commands.distill_request import DistillRequest
-from slimdet.commands.evaluate import evaluate_checkpoint
+from slimdet.commands.evaluate import EvalRequest, evaluate_checkpoint
 from slimdet.commands.export import export_checkpoint
 from slimdet.commands.infer import infer
 from slimdet.commands.sensitivity import run_sensitivity
@@ -316,7 +316,7 @@ def _scores(
 def _score(config: Path, weights: Path) -> dict[str, float]:
     """mAP on the test split, and the rebuilt model's conv GFLOPs and parameter MiB at the eval input size."""
     cfg = load_config(config)
-    result = evaluate_checkpoint(cfg, str(weights))
+    result = evaluate_checkpoint(EvalRequest(cfg, str(weights)))
     model, _ = build_trained_model(cfg.to_dict(), str(weights))
     return {
         "mAP": result.summary.metrics["mAP"],

@@ -6,10 +6,13 @@ run (``commands.distill``) both take it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from slimdet.config import Config
+from slimdet.slim.distill_settings import DEFAULT_DISTILL_WEIGHT as DEFAULT_DISTILL_WEIGHT  # the flag's default
 from slimdet.slim.distill_settings import DistillSettings
 
 
@@ -34,3 +37,11 @@ class DistillRequest:
     eval: bool = False
     resume: str | Path | None = None
     seed: int = 0
+
+    @classmethod
+    def from_flags(cls, teacher_cfg: Config, *, distill_flags: Mapping[str, Any], **request: Any) -> DistillRequest:
+        """The request with its distillation settings as the command's ``--distill-*`` values (``distill_flags``:
+        ``distill_weight`` … ``distill_method``, by parameter name); ``request``: the other fields by name."""
+        prefix = "distill_"
+        settings = DistillSettings(**{name.removeprefix(prefix): value for name, value in distill_flags.items()})
+        return cls(teacher_cfg, distill=settings, **request)

@@ -76,33 +76,54 @@ class ExportedEvalResult:
         }
 
 
+@dataclass(frozen=True)
+class EvalRequest:
+    """One checkpoint evaluation, its inputs resolved once at the command line: the merged config, the weights,
+    the plan the flags give (a checkpoint's own sidecar is read as the model is rebuilt; both must agree)."""
+
+    cfg: Config
+    weights: str | None = None  # None: the config's ``weights``
+    plan: PruningPlan | None = None
+    output_eval: Path | None = None  # also write the detections there as ``bbox.json`` (COCO result format)
+    engine: str = "auto"  # "inference", "dygraph" or "auto" (see ``inference.resolve_engine``)
+
+    @classmethod
+    def from_flags(
+        cls,
+        cfg: Config,
+        weights: str | None = None,
+        *,
+        pruned_params: str | None = None,
+        pruned_ratios: str | None = None,
+        output_eval: str | Path | None = None,
+        engine: str = "auto",
+    ) -> EvalRequest:
+        """The request as ``slimdet eval`` gives it (the plan from raw flag strings, see ``PruningPlan.from_flags``)."""
+        plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
+        return cls(cfg, weights, plan, Path(output_eval) if output_eval is not None else None, engine)
+
+
 def evaluate_checkpoint(
-    cfg: Config,
-    weights: str | None = None,
+    request: EvalRequest,
     *,
-    plan: PruningPlan | None = None,
-    output_eval: str | Path | None = None,
     device: str | None = None,
-    engine: str = "auto",
     on_batch: Callable[[int, int], None] | None = None,
 ) -> CheckpointEvalResult:
-    """Rebuild the checkpoint (``weights`` or the config's ``weights``; pruned by its plan sidecar or
-    ``plan``), run it over the EvalReader's data and score it with the config's metric.
-
-    ``output_eval``: also write the detections there as ``bbox.json`` (COCO result format), atomically.
-    ``engine``: "inference", "dygraph" or "auto" (inference on a CPU, unless the eval set is too small for
-    compiling to pay off; dygraph on a GPU).
-    ``on_batch(images_done, images_total)`` reports progress.
+    """Rebuild the checkpoint (pruned by its plan sidecar or the request's plan), run it over the EvalReader's
+    data and score it with the config's metric. ``engine`` "auto" is Paddle Inference on a CPU, unless the eval
+    set is too small for compiling to pay off, and dygraph on a GPU. ``on_batch(images_done, images_total)``
+    reports progress; the detections are written atomically.
     """
+    cfg, output_eval = request.cfg, request.output_eval
     data = cfg.to_dict()
-    weights = weights or cfg.weights
+    weights = request.weights or cfg.weights
     used_device = select_device(device, cfg.use_gpu)
-    resolve_engine(engine, used_device)  # an unknown engine is refused before anything is built
-    model, used_plan = build_trained_model(data, weights, plan)  # wrong weights fail before data is read
+    resolve_engine(request.engine, used_device)  # an unknown engine is refused before anything is built
+    model, used_plan = build_trained_model(data, weights, request.plan)  # wrong weights fail before data is read
     loader = build_loader(data, "eval")
     evaluator = build_evaluator(data, loader.dataset)
     total, done = len(loader.dataset), 0
-    engine = resolve_engine(engine, used_device, images=total, input_size=eval_input_size(data))
+    engine = resolve_engine(request.engine, used_device, images=total, input_size=eval_input_size(data))
 
     def count(images: int) -> None:
         nonlocal done
@@ -116,9 +137,8 @@ def evaluate_checkpoint(
     seconds = time.perf_counter() - started
     bbox_json = None
     if output_eval is not None:
-        out_dir = Path(output_eval)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        bbox_json = str(write_bytes_atomic(out_dir / "bbox.json", json.dumps(evaluator.records()).encode()))
+        output_eval.mkdir(parents=True, exist_ok=True)
+        bbox_json = str(write_bytes_atomic(output_eval / "bbox.json", json.dumps(evaluator.records()).encode()))
     return CheckpointEvalResult(
         config=cfg.name,
         config_file=str(cfg.path),

@@ -8,14 +8,14 @@ own FLOPs count, so numbers can be compared with the published tables.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from paddle import nn
 
-from slimdet.config import load_config
+from slimdet.config import Config
 from slimdet.config.sizes import COARSEST_STRIDE, eval_input_size
 from slimdet.errors import SlimdetError, WeightsError
 from slimdet.modeling.build import build_model
@@ -119,31 +119,46 @@ class ParamsReport:
         }
 
 
-def describe_config(
-    path: str | Path,
-    overrides: Sequence[str] = (),
-    *,
-    prunable_only: bool = False,
-    name_filter: str | None = None,
-    input_size: int | None = None,
-    plan: PruningPlan | None = None,
-    weights: str | None = None,
-) -> ParamsReport:
-    """Load a config file (with ``-o`` overrides) and describe its model: the ``slimdet params`` call.
+@dataclass(frozen=True)
+class ParamsRequest:
+    """``slimdet params``'s inputs, resolved once at the command line: the merged config, the structure to show
+    (the pruning flags and/or the ``.plan.json`` beside a checkpoint, which must agree) and what to list."""
 
-    The model is pruned by ``plan`` (the pruning flags) and/or by the ``.plan.json`` beside the checkpoint
-    ``weights`` (its values are not loaded); when both are given they must agree.
-    """
-    _compile_filter(name_filter)  # a bad regex fails before the config is read and the model built
-    if weights is not None:
-        if "://" not in weights and not (Path(weights).exists() or Path(f"{weights}.pdparams").exists()):
-            raise WeightsError(f"--weights {weights} does not exist: give the checkpoint whose plan to show")
-        plan = resolve_plan(plan, load_plan(weights))
-    config = load_config(path, overrides)
-    report = describe_parameters(
-        config.to_dict(), prunable_only=prunable_only, name_filter=name_filter, input_size=input_size, plan=plan
-    )
-    return replace(report, config=config.name, config_file=str(config.path))
+    cfg: Config
+    plan: PruningPlan | None = None
+    prunable_only: bool = False
+    name_filter: str | None = None
+    input_size: int | None = None
+
+    @classmethod
+    def from_flags(
+        cls,
+        cfg: Config,
+        *,
+        pruned_params: str | None = None,
+        pruned_ratios: str | None = None,
+        weights: str | None = None,
+        prunable_only: bool = False,
+        name_filter: str | None = None,
+        input_size: int | None = None,
+    ) -> ParamsRequest:
+        """The request as the command line gives it; a bad ``--filter`` or a missing checkpoint is refused here,
+        before the model is built (the checkpoint's values are not read, only its plan sidecar)."""
+        _compile_filter(name_filter)
+        plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
+        if weights is not None:
+            if "://" not in weights and not (Path(weights).exists() or Path(f"{weights}.pdparams").exists()):
+                raise WeightsError(f"--weights {weights} does not exist: give the checkpoint whose plan to show")
+            plan = resolve_plan(plan, load_plan(weights))
+        return cls(cfg, plan, prunable_only, name_filter, input_size)
+
+
+def describe_config(request: ParamsRequest) -> ParamsReport:
+    """Describe ``request``'s model (pruned by its plan): the ``slimdet params`` call."""
+    cfg = request.cfg
+    report = describe_parameters(cfg.to_dict(), prunable_only=request.prunable_only, name_filter=request.name_filter,
+                                 input_size=request.input_size, plan=request.plan)  # fmt: skip
+    return replace(report, config=cfg.name, config_file=str(cfg.path))
 
 
 def describe_parameters(

@@ -22,8 +22,11 @@ from typing import Any
 from slimdet.errors import PlanError, SlimdetError
 from slimdet.interrupts import Interrupted, signal_of, signals_deferred, verb
 from slimdet.slim.plan import split_list_flag
-from slimdet.slim.sensitivity_file import SensitivityTable, Trial, load_table
-from slimdet.slim.sensitivity_trials import TrialSession, TrialSpec
+from slimdet.slim.sensitivity_file import SensitivityTable as SensitivityTable  # re-exported: the CLI prints it
+from slimdet.slim.sensitivity_file import Trial as Trial
+from slimdet.slim.sensitivity_file import load_table
+from slimdet.slim.sensitivity_trials import TrialSession
+from slimdet.slim.sensitivity_trials import TrialSpec as TrialSpec  # the command's request, built by the CLI
 from slimdet.slim.sensitivity_workers import run_in_workers
 
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

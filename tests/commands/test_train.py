@@ -37,7 +37,7 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_train_config):
 
 
 def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(overfit_tiny, tmp_path):
-    from slimdet.commands.evaluate import evaluate_checkpoint
+    from slimdet.commands.evaluate import EvalRequest, evaluate_checkpoint
     from slimdet.slim.plan import PruningPlan, load_plan
 
     plan = PruningPlan(ratios={"yolo_block.0.0.0.conv.weights": 0.5})
@@ -48,7 +48,9 @@ def test_a_pruning_plan_shapes_the_model_and_travels_with_every_checkpoint(overf
     output = tmp_path / "overfit"
     for stem in ("1", "model_final", "best_model"):
         assert load_plan(output / stem) == plan
-    again = evaluate_checkpoint(cfg, str(output / "best_model.pdparams"))  # the structure comes from the sidecar
+    again = evaluate_checkpoint(
+        EvalRequest(cfg, str(output / "best_model.pdparams"))
+    )  # the structure comes from the sidecar
     assert again.pruned
     assert again.summary.metrics == pytest.approx(result.best.metrics, abs=1e-9)
     assert again.summary.metrics["mAP"] > 0.1  # the trained model, pruned: equal mAPs are not two zeros

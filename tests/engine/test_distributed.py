@@ -42,6 +42,22 @@ def test_auto_splits_only_large_inputs_and_never_below_the_batch_norm_floor():
     assert [auto_processes(4, 2, 608), auto_processes(9, 2, 608), auto_processes(1, 4, 608)] == [1, 1, 1]
 
 
+@pytest.mark.parametrize("threads", ["2", "16"])
+def test_the_same_config_is_split_alike_on_2_cores_and_on_16(threads, monkeypatch):
+    """The legacy VOC config (batch 8, 320…608 px): 2 processes of 4 images whatever the thread budget
+    (``--threads 16`` stands in for a 16-core machine), so the model does not depend on the machine; the shapes
+    config (128 px) stays one process."""
+    from slimdet.cli._launch import _processes
+    from slimdet.config import load_config
+
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    voc = load_config(Path(__file__).parents[2] / "configs" / "yolov3_mobilenet_v1_voc.yml")
+    assert _processes("auto", voc, "cpu") == (2, ["-o", "TrainReader.batch_size=4"])
+    assert _processes("auto", voc, "gpu") == (1, [])
+    shapes = load_config(Path(__file__).parents[2] / "configs" / "shapes_yolov3_mobilenet_v1.yml")  # 128 px
+    assert _processes("auto", shapes, "cpu")[0] == 1
+
+
 def test_the_default_checks_first_then_relaunches_with_the_batch_shared_out(tiny_train_config, monkeypatch):
     """On 2 cores the default (auto) starts 2 processes of half the batch each (here at 64 px, the size limit
     lowered), once the command's checks have passed here: a mistake is one line and exit 2, as in one process,
