@@ -172,7 +172,7 @@ def merge_command(
     as_json: JsonOption = False,
 ) -> None:
     """Merge sensitivity files (shards of one analysis); conflicting results are an error that names them."""
-    from slimdet.commands.sensitivity_files import merge_files
+    from slimdet.commands.sensitivity_results import merge_files
 
     if len(output) != 1:
         raise SlimdetError(
@@ -260,7 +260,7 @@ def plot_command(
     as_json: JsonOption = False,
 ) -> None:
     """Plot loss against ratio, one curve per conv."""
-    from slimdet.commands.sensitivity_files import plot_file
+    from slimdet.commands.sensitivity_results import plot_file
 
     result = plot_file(sensitivities, out)
     if as_json:

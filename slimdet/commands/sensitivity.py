@@ -4,7 +4,7 @@ the loss.
 ``run_sensitivity``'s grid is every (param, ratio) pair; ``--shard i/n`` keeps every n-th pair starting at
 the i-th (so n machines split one grid, and ``merge`` puts the files together); pairs already in the
 sensitivity file are skipped, so an interrupted run resumes where it stopped. Each result is written to the
-file as soon as it is known (see ``slim.sensitivity_file`` for the format); trials run here
+file as soon as it is known (see ``slim.sensitivity_table`` for the format); trials run here
 (``slim.sensitivity_trials``) or in ``--workers`` local processes (``slim.sensitivity_workers``) with the
 same numbers either way. The loss is (base mAP − pruned mAP) / base mAP.
 """
@@ -22,9 +22,9 @@ from typing import Any
 from slimdet.errors import PlanError, SlimdetError
 from slimdet.interrupts import Interrupted, signal_of, signals_deferred, verb
 from slimdet.slim.plan import split_list_flag
-from slimdet.slim.sensitivity_file import SensitivityTable as SensitivityTable  # re-exported: the CLI prints it
-from slimdet.slim.sensitivity_file import Trial as Trial
-from slimdet.slim.sensitivity_file import load_table
+from slimdet.slim.sensitivity_table import SensitivityTable as SensitivityTable  # re-exported: the CLI prints it
+from slimdet.slim.sensitivity_table import Trial as Trial
+from slimdet.slim.sensitivity_table import load_table
 from slimdet.slim.sensitivity_trials import TrialSession
 from slimdet.slim.sensitivity_trials import TrialSpec as TrialSpec  # the command's request, built by the CLI
 from slimdet.slim.sensitivity_workers import run_in_workers

@@ -1,6 +1,6 @@
 """``slimdet sensitivity ratios``' core: ``--pruned_params``/``--pruned_ratios`` from a sensitivity file.
 
-The choice itself is ``slim.sensitivity_ratios``'; this module reads the file and, for a FLOPs target, builds
+The choice itself is ``slim.ratio_choice``; this module reads the file and, for a FLOPs target, builds
 the config's model to count with. A loss target needs the file alone: paddle is not imported for it.
 """
 
@@ -13,8 +13,7 @@ from pathlib import Path
 from slimdet.config import load_config
 from slimdet.config.sizes import eval_input_size
 from slimdet.errors import SlimdetError
-from slimdet.slim.sensitivity_file import SensitivityTable, load_table
-from slimdet.slim.sensitivity_ratios import (
+from slimdet.slim.ratio_choice import (
     ConvFlops,
     RatiosResult,
     expected_loss,
@@ -22,6 +21,7 @@ from slimdet.slim.sensitivity_ratios import (
     ratios_by_loss,
     ratios_for_flops,
 )
+from slimdet.slim.sensitivity_table import SensitivityTable, load_table
 
 
 def choose_ratios(

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from slimdet._files import atomic_path
 from slimdet.errors import SlimdetError
-from slimdet.slim.sensitivity_file import SensitivityTable
+from slimdet.slim.sensitivity_table import SensitivityTable
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from slimdet.cli import app
 from tests.processes import assert_sigkill_leaves_nothing, spawned_workers, wait_for
-from tests.slim.test_sensitivity_file import hand_made_table
+from tests.slim.test_sensitivity_table import hand_made_table
 
 A, B = "yolo_block.0.0.0.conv.weights", "yolo_block.2.tip.conv.weights"
 

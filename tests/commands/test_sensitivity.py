@@ -15,7 +15,7 @@ import pytest
 from slimdet.commands.sensitivity import Shard, parse_params, parse_ratios, run_sensitivity
 from slimdet.errors import PlanError, SlimdetError
 from slimdet.interrupts import Interrupted, sigterm_raises
-from slimdet.slim.sensitivity_file import load_table, merge_tables
+from slimdet.slim.sensitivity_table import load_table, merge_tables
 from slimdet.slim.sensitivity_trials import TrialSpec
 from tests.slim.test_sensitivity_trials import PARAMS, RATIOS, shapes_spec
 

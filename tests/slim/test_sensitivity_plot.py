@@ -8,7 +8,7 @@ import pytest
 from slimdet.errors import SlimdetError
 from slimdet.slim.sensitivity_plot import draw_sensitivities, plot_sensitivities
 from tests.modeling.test_head import MODEL_ZOO_PRUNED_PARAMS
-from tests.slim.test_sensitivity_file import hand_made_table
+from tests.slim.test_sensitivity_table import hand_made_table
 
 RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
 

@@ -3,14 +3,14 @@
 import pytest
 
 from slimdet.errors import SlimdetError
-from slimdet.slim.sensitivity_ratios import (
+from slimdet.slim.ratio_choice import (
     ConvFlops,
     expected_loss,
     ratio_for_loss,
     ratios_by_loss,
     ratios_for_flops,
 )
-from tests.slim.test_sensitivity_file import hand_made_table
+from tests.slim.test_sensitivity_table import hand_made_table
 
 A, B, C = "yolo_block.0.0.0.conv.weights", "yolo_block.1.2.conv.weights", "yolo_block.2.tip.conv.weights"
 # base mAP 1.0, so each mAP m is a loss of 1 − m

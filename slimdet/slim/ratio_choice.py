@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from slimdet.errors import SlimdetError
-from slimdet.slim.sensitivity_file import SensitivityTable
+from slimdet.slim.sensitivity_table import SensitivityTable
 
 # The model (paddle, PaddleSlim) is imported inside functions on purpose: ratios for a loss threshold come
 # from the file alone, and only a FLOPs target needs a model, after its config has been checked.

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slimdet.slim.sensitivity_file import SensitivityTable, load_table, merge_tables
 from slimdet.slim.sensitivity_plot import PlotResult, plot_sensitivities
+from slimdet.slim.sensitivity_table import SensitivityTable, load_table, merge_tables
 
 
 @dataclass(frozen=True)

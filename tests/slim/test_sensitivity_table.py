@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from slimdet.errors import SlimdetError
-from slimdet.slim.sensitivity_file import SensitivityTable, load_table, merge_tables
+from slimdet.slim.sensitivity_table import SensitivityTable, load_table, merge_tables
 
 PARAMS = ("yolo_block.0.0.0.conv.weights", "yolo_block.0.tip.conv.weights")
 
