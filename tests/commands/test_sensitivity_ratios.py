@@ -7,8 +7,8 @@ import pytest
 
 from slimdet.commands.sensitivity_ratios import choose_ratios
 from slimdet.errors import SlimdetError
-from tests.slim.test_sensitivity_table import hand_made_table
 from tests.slim.test_ratio_choice import CURVES, A, B, C
+from tests.slim.test_sensitivity_table import hand_made_table
 
 
 @pytest.fixture
