@@ -34,9 +34,9 @@ NprocOption = Annotated[
         "images per step, so a step sees N × batch_size images; max_iters, snapshot_iter and the LR schedule count "
         "these global steps, and base_lr is not rescaled. auto (the default): on a CPU at a training input of "
         "320 px or more, batch_size split evenly over single-threaded processes, one per core (of --threads) at "
-        "most and never fewer than 4 images each, so a step still sees batch_size images, only faster (paddle's "
+        "most and never fewer than 8 images each, so a step still sees batch_size images, only faster (paddle's "
         "depthwise conv runs on one thread); otherwise one process (smaller inputs, where splitting is no faster, "
-        "one core, a GPU, or a batch that does not split into shares of 4 or more). Measured in "
+        "one core, a GPU, or a batch that does not split into shares of 8 or more, e.g. the legacy 8). Measured in "
         "bench/nproc_scaling.py: the same config gives the same split, and model, on any number of cores. "
         "1: one process. The command's checks run before anything is launched; rank 0's output is the "
         "command's, and the launcher's and every rank's logs go to save_dir/<config>/launch_log/.",
@@ -78,7 +78,7 @@ def _processes(nproc: str, cfg: Config, device: str | None) -> tuple[int, list[s
 
     batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
     count = auto_processes(batch_size, cpu_threads(), train_input_size(cfg.to_dict()))
-    return count, ["-o", f"TrainReader.batch_size={batch_size // count}"]
+    return (count, ["-o", f"TrainReader.batch_size={batch_size // count}"]) if count > 1 else (1, [])
 
 
 def _note_small_batch_norm(cfg: Config, processes: int) -> None:

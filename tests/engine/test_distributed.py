@@ -35,25 +35,28 @@ def test_launch_env_drops_an_empty_cuda_list_and_shares_the_thread_budget():
 
 def test_auto_splits_only_large_inputs_and_never_below_the_batch_norm_floor():
     """Where splitting measured faster (320 px and up), one process per core among which the batch splits
-    evenly into shares of at least 4 images; so batch 8 is 2 × 4 on 2 cores and on 16 alike (the same model)."""
-    assert [auto_processes(8, 2, 608), auto_processes(8, 16, 608), auto_processes(8, 3, 320)] == [2, 2, 2]
-    assert [auto_processes(16, 4, 416), auto_processes(16, 16, 416), auto_processes(12, 16, 464)] == [4, 4, 3]
-    assert [auto_processes(8, 16, 319), auto_processes(8, 2, 96), auto_processes(8, 1, 608)] == [1, 1, 1]
-    assert [auto_processes(4, 2, 608), auto_processes(9, 2, 608), auto_processes(1, 4, 608)] == [1, 1, 1]
+    evenly into shares of at least 8 images; so batch 16 is 2 × 8 on 2 cores and on 16 alike (the same
+    model), and the legacy batch 8 stays whole."""
+    assert [auto_processes(16, 2, 608), auto_processes(16, 16, 608), auto_processes(16, 3, 320)] == [2, 2, 2]
+    assert [auto_processes(32, 4, 416), auto_processes(32, 16, 416), auto_processes(24, 16, 464)] == [4, 4, 3]
+    assert [auto_processes(16, 16, 319), auto_processes(16, 2, 96), auto_processes(16, 1, 608)] == [1, 1, 1]
+    assert [auto_processes(8, 16, 608), auto_processes(12, 2, 608), auto_processes(1, 4, 608)] == [1, 1, 1]
 
 
 @pytest.mark.parametrize("threads", ["2", "16"])
 def test_the_same_config_is_split_alike_on_2_cores_and_on_16(threads, monkeypatch):
-    """The legacy VOC config (batch 8, 320…608 px): 2 processes of 4 images whatever the thread budget
-    (``--threads 16`` stands in for a 16-core machine), so the model does not depend on the machine; the shapes
-    config (128 px) stays one process."""
+    """The legacy VOC config (320…608 px) with batch 16: 2 processes of 8 images whatever the thread budget
+    (``--threads 16`` stands in for a 16-core machine), so the model does not depend on the machine; its own
+    batch 8 and the shapes config (128 px) stay one process."""
     from slimdet.cli._launch import _processes
     from slimdet.config import load_config
 
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
-    voc = load_config(Path(__file__).parents[2] / "configs" / "yolov3_mobilenet_v1_voc.yml")
-    assert _processes("auto", voc, "cpu") == (2, ["-o", "TrainReader.batch_size=4"])
+    voc_config = Path(__file__).parents[2] / "configs" / "yolov3_mobilenet_v1_voc.yml"
+    voc = load_config(voc_config, ["TrainReader.batch_size=16"])
+    assert _processes("auto", voc, "cpu") == (2, ["-o", "TrainReader.batch_size=8"])
     assert _processes("auto", voc, "gpu") == (1, [])
+    assert _processes("auto", load_config(voc_config), "cpu") == (1, [])
     shapes = load_config(Path(__file__).parents[2] / "configs" / "shapes_yolov3_mobilenet_v1.yml")  # 128 px
     assert _processes("auto", shapes, "cpu")[0] == 1
 
@@ -73,10 +76,10 @@ def test_the_default_checks_first_then_relaunches_with_the_batch_shared_out(tiny
     monkeypatch.setattr(launcher, "MIN_SPLIT_INPUT", 64)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.delenv("SLIMDET_NPROC")
-    args = ["train", "-c", str(tiny_train_config), "--quiet", "-o", "TrainReader.batch_size=8"]
+    args = ["train", "-c", str(tiny_train_config), "--quiet", "-o", "TrainReader.batch_size=16"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert launched == [(2, [*args, "-o", "TrainReader.batch_size=4"])]
+    assert launched == [(2, [*args, "-o", "TrainReader.batch_size=8"])]
 
     misspelt = ["--pruned_params", "yolo_block.0.0.0.conv.weightz", "--pruned_ratios", "0.5"]
     line = one_error_line(CliRunner().invoke(app, [*args, *misspelt]))
@@ -236,7 +239,7 @@ def test_by_default_rank_0_speaks_for_the_run_and_alone_writes_the_checkpoints(s
 @pytest.mark.slow
 def test_the_run_records_its_split_and_says_when_batch_norm_sees_too_few_images(stopped_then_resumed):
     """--json and every checkpoint's .state.json name the processes and each one's batch (to reproduce the run);
-    a share below the measured floor of 4 images is said in one line, by rank 0 only, and is all --quiet shows."""
+    a share below the measured floor of 8 images is said in one line, by rank 0 only, and is all --quiet shows."""
     run = stopped_then_resumed
     result = json.loads(run.resumed.stdout)
     assert (result["processes"], result["batch_per_process"]) == (2, 2)
@@ -244,7 +247,7 @@ def test_the_run_records_its_split_and_says_when_batch_norm_sees_too_few_images(
         state = json.loads((run.out_dir / f"{stem}.state.json").read_text())
         assert state["data_parallel"] == {"processes": 2, "batch_per_process": 2}, stem
     [note] = run.resumed.stderr.splitlines()
-    assert note.startswith("note: batch norm normalises over 2 image(s) in each of the 2 processes; below 4 ")
+    assert note.startswith("note: batch norm normalises over 2 image(s) in each of the 2 processes; below 8 ")
     assert run.stop_stderr.count("note: batch norm") == 1
 
 
@@ -273,7 +276,8 @@ def test_by_default_the_run_reports_the_losses_of_one_process(stopped_then_resum
 def test_a_rank_failing_after_the_checks_is_one_line_naming_its_log(write_tiny_train_config, synthetic_voc, tmp_path):
     config, listing = write_tiny_train_config(tmp_path), tmp_path / "one_gone.txt"
     listing.write_text((synthetic_voc / "trainval.txt").read_text() + "JPEGImages/gone.jpg Annotations/gone.xml\n")
-    run = _slimdet(["train", "-c", str(config), "--nproc", "2", "-o", f"TrainReader.dataset.anno_path={listing}"])
+    overrides = [f"TrainReader.dataset.anno_path={listing}", "TrainReader.batch_size=8"]  # 8: no batch-norm note
+    run = _slimdet(["train", "-c", str(config), "--nproc", "2", "-o", *overrides])
     assert (run.returncode, run.stdout) == (2, ""), run.stderr
     [line] = run.stderr.splitlines()
     assert line.startswith("error: image ") and "gone.jpg not found" in line, line
