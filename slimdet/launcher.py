@@ -13,10 +13,10 @@ measured to be faster and cannot change the model (``bench/nproc_scaling.py``, R
 CPU depthwise convolution runs on one thread whatever the setting, so at large inputs one process per core
 keeps the cores busier (608 px: 0.66× the time per step), while at small inputs the gradient all-reduce eats
 the gain (96 px: 1.10×, 160 px: 0.95×). Each process normalises its batch-norm layers over its own share of
-the batch, and shares of 4 images were measured to change the model (2 × 4 against 1 × 8: 5.7 mAP points
-lower over three seeds), so no share is below ``MIN_BATCH_PER_PROCESS`` = 8 images, the configs' own batch:
-the same config gives the same split, hence the same model, on 2 cores as on 16. The legacy batch of 8 thus
-stays one process; a batch of 16 at 320 px or more is split 2 × 8.
+the batch, and shares of 4 images were measured to change the model (2 × 4 against 1 × 8 at 96 px: 5.7 mAP
+points lower on average over three seeds; 4 × 2: 11.1), so no share is below ``MIN_BATCH_PER_PROCESS`` = 8
+images, the legacy configs' own batch. The same config gives the same split, hence the same model, on 2 cores
+as on 16. The legacy batch of 8 thus stays one process; a batch of 16 at 320 px or more is split 2 × 8.
 
 Killed, even with SIGKILL, the command takes the launcher with it (a parent-death signal, which the
 launcher answers by stopping its ranks), and a rank whose launcher is gone exits (``hold_rank_lifelines``,
