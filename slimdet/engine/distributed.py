@@ -104,8 +104,8 @@ def data_parallel(model: Any, world_size: int, *, on_cpu: bool) -> tuple[Any, Ca
 
 def average_gradients(parameters: Sequence[Any], world_size: int) -> None:
     """Every parameter's gradient, in place, replaced by its mean over the ranks (a parameter no loss reached
-    has none on any rank, as every rank runs the same graph). One all-reduce of all of them, concatenated:
-    gloo's cost per call outweighs the copies."""
+    has none on any rank, as every rank runs the same graph). One all-reduce of them all, concatenated, as
+    ``paddle.DataParallel`` buckets them: measured side by side at 96 px, the same time per step."""
     import paddle
 
     with paddle.no_grad():  # a gradient is a leaf paddle would otherwise refuse to change in place
