@@ -76,7 +76,7 @@ def _processes(nproc: str, cfg: Config, device: str | None) -> tuple[int, list[s
     from slimdet.launcher import auto_processes
     from slimdet.runtime import cpu_threads
 
-    batch_size = int(cfg.section("TrainReader").get("batch_size", 1))
+    batch_size = cfg.train_batch_size
     count = auto_processes(batch_size, cpu_threads(), train_input_size(cfg.to_dict()))
     return (count, ["-o", f"TrainReader.batch_size={batch_size // count}"]) if count > 1 else (1, [])
 
@@ -89,7 +89,7 @@ def _note_small_batch_norm(cfg: Config, processes: int) -> None:
     from slimdet.launcher import MIN_BATCH_PER_PROCESS
     from slimdet.rank_stdio import RANK_ENV
 
-    batch = int(cfg.section("TrainReader").get("batch_size", 1))
+    batch = cfg.train_batch_size
     if batch < MIN_BATCH_PER_PROCESS and os.environ.get(RANK_ENV, "0") == "0":
         from slimdet.cli._render import stderr_console
 

@@ -95,7 +95,7 @@ def train_distilled(
     teacher_cfg, distill = request.teacher_cfg, request.distill
     used = select_device(device, student_cfg.use_gpu)  # the teacher's tensors go where the student's will
     # The teacher sees every training image once: a run too short to pay for compiling it keeps dygraph.
-    images = student_cfg.max_iters * int(student_cfg.section("TrainReader").get("batch_size", 1))
+    images = student_cfg.max_iters * student_cfg.train_batch_size
     size = eval_input_size(student_cfg.to_dict())
     engine = resolve_engine(request.teacher_engine, used, images=images, input_size=size)
     teacher = build_teacher(teacher_cfg.to_dict(), request.teacher_pretrained, compiled=engine == "inference",

@@ -225,7 +225,7 @@ def build_hooks(
         saver,  # before evaluating: a crashing evaluation still leaves the snapshot to resume from
         *([evaluation] if evaluation else []),
         # last: it reports the step's losses and the new mAP
-        ProgressHook(batch_per_process(cfg) * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation),
+        ProgressHook(cfg.train_batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation),
     ]
     return TrainHooks(ordered, saver, history, evaluation)
 
@@ -253,7 +253,7 @@ def train_from_config(
     loaders.enter_context(parts.loader)
     hooks = build_hooks(request, parts, loaders, rank=rank, world_size=world_size, quiet=quiet)
     net, meet_gradients = data_parallel(parts.model, world_size, on_cpu=parts.device.startswith("cpu"))
-    layout = {"processes": world_size, "batch_per_process": batch_per_process(cfg)}
+    layout = {"processes": world_size, "batch_per_process": cfg.train_batch_size}
     trainer = Trainer(net, parts.optimizer, parts.scheduler, parts.loader.forever, hooks.ordered, step=step,
                       seed=request.seed, data_parallel=layout, meet_gradients=meet_gradients)  # fmt: skip
     start_iter = trainer.resume(request.resume) if request.resume is not None else 0
@@ -288,8 +288,3 @@ def train_from_config(
         resumed_from=str(request.resume) if request.resume is not None else None,
         **layout,
     )
-
-
-def batch_per_process(cfg: Config) -> int:
-    """The images one process takes per step (``TrainReader.batch_size``: every rank takes that many)."""
-    return int(cfg.section("TrainReader").get("batch_size", 1))

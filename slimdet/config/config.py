@@ -66,6 +66,11 @@ class Config:
         """The file stem, e.g. 'yolov3_mobilenet_v1_voc' (legacy output folders are named after it)."""
         return self.path.stem
 
+    @property
+    def train_batch_size(self) -> int:
+        """``TrainReader.batch_size`` (1 when unset): the images one process takes per training step."""
+        return int((self.merged.get("TrainReader") or {}).get("batch_size", 1))
+
     def section(self, name: str) -> dict[str, Any]:
         """A deep copy of one section (``{}`` when the file leaves it to the defaults)."""
         known = typed_keys(Sections)[0]
