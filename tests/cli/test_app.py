@@ -141,10 +141,10 @@ def test_debug_shows_the_traceback_of_a_refused_write(full_disk, synthetic_voc, 
 
 
 def _legacy_table() -> list[tuple[list[str], list[str]]]:
-    """The README's legacy-spelling table as (legacy flags, modern flags) pairs; a row listing the same number
-    of flags on both sides pairs them in order (`--infer_img / --infer_dir` ↔ `--image / --image-dir`)."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Legacy flag spellings", 1)[1].split("\n## ", 1)[0]
+    """docs/commands.md's legacy-spelling table as (legacy flags, modern flags) pairs; a row listing the same
+    number of flags on both sides pairs them in order (`--infer_img / --infer_dir` ↔ `--image / --image-dir`)."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "commands.md").read_text()
+    section = page.split("## Legacy flag spellings", 1)[1].split("\n## ", 1)[0]
     pairs = []
     for line in section.splitlines():
         cells = line.strip().strip("|").split("|")
@@ -164,7 +164,7 @@ def _all_commands(command, path=()):
     yield " ".join(path), command
 
 
-def test_every_legacy_spelling_in_the_readme_works_wherever_the_option_exists():
+def test_every_legacy_spelling_in_the_docs_works_wherever_the_option_exists():
     pairs = _legacy_table()
     assert len(pairs) >= 12  # the table was found and read
     missing = []
