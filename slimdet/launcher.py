@@ -6,10 +6,10 @@ checks have passed (a user mistake never reaches the launcher; ``checked_apart``
 launching process never holds paddle), the command starts the launcher on itself (``relaunch``), with the same
 arguments minus ``--nproc``. The user sees rank 0's output as the command's own and, should a rank fail, one
 line with its error and log (``rank_stdio``); the launcher's own log lines stay in the run's ``launch_log``
-folder. On several machines, or to pick GPUs, call the launcher directly (README "Scaling out").
+folder. On several machines, or to pick GPUs, call the launcher directly (docs/scaling.md, "Commands").
 
 ``--nproc auto`` (the default) splits the configured batch over single-threaded processes only where that is
-measured to be faster and cannot change the model (``bench/nproc_scaling.py``, README "Scaling out"): Paddle's
+measured to be faster and cannot change the model (``bench/nproc_scaling.py``, docs/scaling.md): Paddle's
 CPU depthwise convolution runs on one thread whatever the setting, so at large inputs one process per core
 keeps the cores busier (608 px: 0.66× the time per step), while at small inputs the gradient all-reduce eats
 the gain (96 px: 1.10×, 160 px: 0.95×). Each process normalises its batch-norm layers over its own share of

@@ -95,7 +95,7 @@ def _note_small_batch_norm(cfg: Config, processes: int) -> None:
 
         stderr_console().print(
             f"[yellow]note: batch norm normalises over {batch} image(s) in each of the {processes} processes; below "
-            f"{MIN_BATCH_PER_PROCESS} per process it was measured to change the model (README, Scaling out): "
+            f"{MIN_BATCH_PER_PROCESS} per process it was measured to change the model (docs/scaling.md): "
             "raise TrainReader.batch_size or use fewer processes[/yellow]",
             highlight=False,
         )

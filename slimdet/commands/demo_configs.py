@@ -36,7 +36,8 @@ class DemoSize:
     finetune_iters: int
     base_lr: float
     # --distill-weight as meant at 608 px; the input-size balance scales it by (size/608)² per batch. 4000
-    # gives 100 at 96 px, which beat both 1000 and 25 there in earlier demo runs (README, Results).
+    # gives 100 at 96 px, which beat both 1000 and 25 there in earlier demo runs (docs/benchmarks.md, "The
+    # demo's size").
     distill_weight: float
     sensitivity_params: tuple[str, ...]
     sensitivity_ratios: tuple[float, ...]
