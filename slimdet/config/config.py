@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
 from slimdet.config.checks import check, check_keys, typed_keys
+from slimdet.config.defaults import section_with_defaults
 from slimdet.config.geometry import geometry_problems
 from slimdet.config.includes import merge, read_with_includes
 from slimdet.config.overrides import override_key, parse_overrides
@@ -69,7 +70,7 @@ class Config:
     @property
     def train_batch_size(self) -> int:
         """``TrainReader.batch_size`` (1 when unset): the images one process takes per training step."""
-        return int((self.merged.get("TrainReader") or {}).get("batch_size", 1))
+        return int(section_with_defaults(self.merged, "TrainReader")["batch_size"])
 
     def section(self, name: str) -> dict[str, Any]:
         """A deep copy of one section (``{}`` when the file leaves it to the defaults)."""

@@ -4,7 +4,7 @@ The legacy configs spell the strides three times (``YOLOv3Head.downsample``, ``Y
 ``Gt2YoloTarget.downsample_ratios``) and the anchors twice; nothing checked that they agree. Here they are
 read once: the head, the loss, the post-processing and the target assignment (``Gt2YoloTarget``) are all
 given the same ``YOLOv3Geometry``, and a config whose copies disagree is an error. Defaults are the legacy
-VOC/COCO ones (docs/legacy.md, "YOLOv3 geometry"). Level 0 is the coarsest map (stride 32) and gets the
+VOC/COCO ones (``config/defaults.py``; docs/legacy.md, "YOLOv3 geometry"). Level 0 is the coarsest map (stride 32) and gets the
 three largest anchors.
 
 It lives with the config (paddle-free) because both the model and the data pipeline need it.
@@ -16,19 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from slimdet.config.defaults import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS, section_with_defaults
 from slimdet.errors import ConfigError
 
-# (w, h) in pixels of the 608-px network input, indices 0..8.
-YOLOV3_ANCHORS: tuple[tuple[int, int], ...] = (
-    (10, 13), (16, 30), (33, 23),
-    (30, 61), (62, 45), (59, 119),
-    (116, 90), (156, 198), (373, 326),
-)  # fmt: skip
-# Anchor indices used by each output level, coarsest first.
-YOLOV3_ANCHOR_MASKS: tuple[tuple[int, ...], ...] = ((6, 7, 8), (3, 4, 5), (0, 1, 2))
-# Input pixels per grid cell of each output level, coarsest first.
-DOWNSAMPLE_RATIOS: tuple[int, ...] = (32, 16, 8)
-DEFAULT_NUM_CLASSES = 80  # the legacy code default (COCO); VOC configs set 20
 HEAD_SECTION = "YOLOv3Head"
 
 
@@ -73,12 +63,12 @@ class YOLOv3Geometry:
         disagree (see ``geometry_problems``) or do not fit together."""
         if "num_classes" not in cfg:
             raise ConfigError("the YOLOv3 loss needs num_classes in the config: add num_classes: <N>")
-        head = _head_section(cfg)
+        head = section_with_defaults(cfg, HEAD_SECTION)
         geometry = cls(
             num_classes=int(cfg["num_classes"]),
-            anchors=tuple(tuple(a) for a in head.get("anchors", YOLOV3_ANCHORS)),
-            anchor_masks=tuple(tuple(m) for m in head.get("anchor_masks", YOLOV3_ANCHOR_MASKS)),
-            strides=tuple(head.get("downsample", DOWNSAMPLE_RATIOS)),
+            anchors=tuple(tuple(a) for a in head["anchors"]),
+            anchor_masks=tuple(tuple(m) for m in head["anchor_masks"]),
+            strides=tuple(head["downsample"]),
         )  # raises first when the head's own settings do not fit together
         problems = geometry_problems(cfg)
         if problems:
@@ -105,8 +95,8 @@ class YOLOv3Geometry:
 
 def geometry_problems(cfg: Mapping[str, Any]) -> list[str]:
     """Where the loss section's ``downsample`` disagrees with ``YOLOv3Head``'s (``load_config`` reports it)."""
-    head = _head_section(cfg)
-    expected = _as_lists(head.get("downsample", DOWNSAMPLE_RATIOS))
+    head = section_with_defaults(cfg, HEAD_SECTION)
+    expected = _as_lists(head["downsample"])
     loss_name, loss = _loss_section(cfg, head)
     if isinstance(loss, Mapping) and "downsample" in loss and _as_lists(loss["downsample"]) != expected:
         return [
@@ -135,14 +125,9 @@ def target_problems(entry: Mapping[str, Any], geometry: YOLOv3Geometry, where: s
     ]
 
 
-def _head_section(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
-    head = cfg.get(HEAD_SECTION)
-    return head if isinstance(head, Mapping) else {}
-
-
 def _loss_section(cfg: Mapping[str, Any], head: Mapping[str, Any]) -> tuple[str, Any]:
     """The loss section the head names in ``yolo_loss`` (or an inline ``!YOLOv3Loss {...}``)."""
-    named = head.get("yolo_loss", "YOLOv3Loss")
+    named = head["yolo_loss"]
     if isinstance(named, Mapping):
         return f"{HEAD_SECTION}.yolo_loss", named
     return str(named), cfg.get(str(named)) or {}

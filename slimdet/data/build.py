@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from slimdet.config.defaults import section_with_defaults
 from slimdet.config.geometry import YOLOv3Geometry, target_problems
 from slimdet.data.datasets import DetectionDataset, dataset_from_entry
 from slimdet.data.loader import BatchSampler, DataLoader
@@ -31,14 +32,13 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
 _BOX_FIELDS = frozenset({"gt_bbox", "gt_class", "gt_score", "is_difficult"})
 
 
-def reader_config(cfg: Mapping[str, Any], split: str) -> Mapping[str, Any]:
-    """The reader section of a split, or a ConfigError naming what is missing."""
+def reader_config(cfg: Mapping[str, Any], split: str) -> dict[str, Any]:
+    """The reader section of a split with its defaults filled in, or a ConfigError naming what is missing."""
     if split not in READERS:
         raise ConfigError(f"unknown split '{split}': use one of {', '.join(READERS)}")
-    section = cfg.get(READERS[split])
-    if not isinstance(section, Mapping):
+    if not isinstance(cfg.get(READERS[split]), Mapping):
         raise ConfigError(f"the config has no {READERS[split]} section (needed for the {split} data)")
-    return section
+    return section_with_defaults(cfg, READERS[split])
 
 
 def build_dataset(
@@ -97,7 +97,7 @@ def build_pipeline(
     """
     reader = reader_config(cfg, split)
     name = READERS[split]
-    fine_grained = bool(cfg.get("use_fine_grained_loss", False))
+    fine_grained = bool(cfg.get("use_fine_grained_loss"))  # a global: False unless set
     sample_transforms = tuple(
         build_sample_transform(entry, f"{name}.sample_transforms[{i}]")
         for i, entry in enumerate(reader.get("sample_transforms") or [])
@@ -130,7 +130,7 @@ def build_pipeline(
         sample_transforms=sample_transforms,
         batch_transforms=tuple(batch_transforms),
         fields=fields,
-        mixup_epoch=int(reader.get("mixup_epoch", -1)),
+        mixup_epoch=int(reader["mixup_epoch"]),
     )
     if _BOX_FIELDS & set(fields) and not pipeline.find(PadBox):
         boxes = sorted(_BOX_FIELDS & set(fields))
@@ -162,12 +162,12 @@ def build_loader(
     reader = reader_config(cfg, split)
     pipeline = build_pipeline(cfg, split, images=images, geometry=geometry)
     if workers is None:
-        workers = min(int(reader.get("worker_num", 0)), os.cpu_count() or 1)
+        workers = min(int(reader["worker_num"]), os.cpu_count() or 1)
     sampler = BatchSampler(
         num_samples=len(pipeline.dataset),
-        batch_size=int(reader.get("batch_size", 1)),
-        shuffle=bool(reader.get("shuffle", False)),
-        drop_last=bool(reader.get("drop_last", False)),
+        batch_size=int(reader["batch_size"]),
+        shuffle=bool(reader["shuffle"]),
+        drop_last=bool(reader["drop_last"]),
         seed=seed,
         rank=rank,
         world_size=world_size,

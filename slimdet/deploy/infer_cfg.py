@@ -44,6 +44,18 @@ SKIPPED_TRANSFORMS = frozenset({"DecodeImage", "PadBox", "NormalizeBox", "BboxXY
 DEPLOY_NAMES = frozenset(name for name, _ in IMAGE_TRANSFORMS.values())
 
 
+# The keys an infer_cfg.yml may leave out (older exports, legacy files), read with these types when present.
+_OPTIONAL_KEYS = {
+    "metric": str,
+    "arch": str,
+    "mode": str,
+    "min_subgraph_size": int,
+    "with_background": bool,
+    "draw_threshold": float,
+    "precision": str,
+}
+
+
 @dataclass(frozen=True)
 class InferConfig:
     """The contents of ``infer_cfg.yml``, checked."""
@@ -92,9 +104,9 @@ class InferConfig:
         if missing:
             raise ConfigError(f"{source} lacks {', '.join(missing)}: re-export the model with slimdet export")
         preprocess = tuple(dict(step) for step in data["Preprocess"])
-        precision = str(data.get("precision", PRECISIONS[0]))
-        if precision not in PRECISIONS:
-            raise ConfigError(f"{source}: precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+        written = {key: cast(data[key]) for key, cast in _OPTIONAL_KEYS.items() if key in data}  # else the defaults
+        if written.get("precision", cls.precision) not in PRECISIONS:
+            raise ConfigError(f"{source}: precision '{written['precision']}' is not one of {', '.join(PRECISIONS)}")
         for step in preprocess:
             if step.get("type") not in DEPLOY_NAMES:
                 raise ConfigError(
@@ -105,13 +117,7 @@ class InferConfig:
             input_size=_input_size(preprocess),
             preprocess=preprocess,
             label_list=tuple(str(name) for name in data["label_list"]),
-            metric=str(data.get("metric", "VOC")),
-            arch=str(data.get("arch", ARCH)),
-            mode=str(data.get("mode", MODE)),
-            min_subgraph_size=int(data.get("min_subgraph_size", MIN_SUBGRAPH_SIZE)),
-            with_background=bool(data.get("with_background", False)),
-            draw_threshold=float(data.get("draw_threshold", DRAW_THRESHOLD)),
-            precision=precision,
+            **written,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,14 +22,8 @@ import paddle
 from paddle.optimizer.lr import LRScheduler
 from paddle.regularizer import L1Decay, L2Decay
 
+from slimdet.config.defaults import SECTION_DEFAULTS, section_with_defaults, with_tag_defaults
 from slimdet.errors import ConfigError, did_you_mean
-
-# Legacy code defaults (ppdet/optimizer.py), used when a config leaves a key out.
-DEFAULT_BASE_LR = 0.01
-DEFAULT_PIECEWISE = {"gamma": [0.1, 0.1], "milestones": [60000, 80000]}
-DEFAULT_WARMUP = {"steps": 500, "start_factor": 1.0 / 3}
-DEFAULT_OPTIMIZER = {"type": "Momentum", "momentum": 0.9}
-DEFAULT_REGULARIZER = {"type": "L2", "factor": 1e-4}
 
 SCHEDULER_TYPES = ("PiecewiseDecay", "LinearWarmup")
 REGULARIZERS = {"L2": L2Decay, "L1": L1Decay}
@@ -72,13 +66,12 @@ class WarmupPiecewiseDecay(LRScheduler):
 
 def build_lr_scheduler(cfg: Mapping[str, Any]) -> WarmupPiecewiseDecay:
     """The ``LearningRate`` section as a scheduler; raises ConfigError listing every problem."""
-    section = dict(cfg.get("LearningRate") or {})
-    base_lr = section.get("base_lr", DEFAULT_BASE_LR)
-    schedulers = section.get("schedulers", [{"type": "PiecewiseDecay"}, {"type": "LinearWarmup"}])
+    section = section_with_defaults(cfg, "LearningRate")
+    base_lr, schedulers = section["base_lr"], section["schedulers"]
     problems: list[str] = []
     if not isinstance(base_lr, (int, float)) or isinstance(base_lr, bool) or base_lr < 0:
         problems.append(f"LearningRate.base_lr must be a number ≥ 0, got {base_lr!r}")
-        base_lr = DEFAULT_BASE_LR
+        base_lr = SECTION_DEFAULTS["LearningRate"]["base_lr"]
     if not isinstance(schedulers, list):
         raise ConfigError(
             f"LearningRate.schedulers must be a list of !PiecewiseDecay / !LinearWarmup, got {schedulers!r}"
@@ -94,7 +87,7 @@ def build_lr_scheduler(cfg: Mapping[str, Any]) -> WarmupPiecewiseDecay:
         elif kind in by_type:
             problems.append(f"LearningRate.schedulers lists {kind} twice; keep one")
         else:
-            by_type[kind] = dict(entry) if isinstance(entry, Mapping) else {}
+            by_type[kind] = with_tag_defaults(entry if isinstance(entry, Mapping) else {"type": kind})
     milestones: list[int] = []
     values: list[float] = [float(base_lr)]
     if "PiecewiseDecay" in by_type:
@@ -102,8 +95,7 @@ def build_lr_scheduler(cfg: Mapping[str, Any]) -> WarmupPiecewiseDecay:
         problems += found
     warmup_steps, start_factor = 0, 1.0
     if "LinearWarmup" in by_type:
-        warmup = {**DEFAULT_WARMUP, **by_type["LinearWarmup"]}
-        warmup_steps, start_factor = warmup["steps"], warmup["start_factor"]
+        warmup_steps, start_factor = by_type["LinearWarmup"]["steps"], by_type["LinearWarmup"]["start_factor"]
         if not isinstance(warmup_steps, int) or isinstance(warmup_steps, bool) or warmup_steps < 0:
             problems.append(f"LinearWarmup.steps must be an integer ≥ 0, got {warmup_steps!r}")
         if not isinstance(start_factor, (int, float)) or not 0 <= start_factor <= 1:
@@ -114,17 +106,17 @@ def build_lr_scheduler(cfg: Mapping[str, Any]) -> WarmupPiecewiseDecay:
 
 
 def _piecewise(section: Mapping[str, Any], base_lr: float) -> tuple[list[int], list[float], list[str]]:
-    """Milestones and LR values of a PiecewiseDecay entry, plus any problems found."""
-    milestones = section.get("milestones", DEFAULT_PIECEWISE["milestones"])
+    """Milestones and LR values of a PiecewiseDecay entry (defaults filled in), plus any problems found."""
+    milestones = section["milestones"]
     if not isinstance(milestones, list) or not all(isinstance(m, int) and not isinstance(m, bool) for m in milestones):
         return [], [base_lr], [f"PiecewiseDecay.milestones must be a list of integers, got {milestones!r}"]
     problems = []
     if milestones != sorted(set(milestones)) or any(m < 0 for m in milestones):
         problems.append(f"PiecewiseDecay.milestones must increase strictly from ≥ 0, got {milestones}")
-    if section.get("values") is not None:
+    if section["values"] is not None:
         values = section["values"]
     else:
-        gamma = section.get("gamma", DEFAULT_PIECEWISE["gamma"])
+        gamma = section["gamma"]
         gammas = gamma if isinstance(gamma, list) else [gamma / 10**i for i in range(len(milestones))]
         if not all(isinstance(g, (int, float)) for g in gammas):
             return (
@@ -149,9 +141,9 @@ def build_optimizer(
     Parameters without a regularizer of their own and with one dimension (BN scale/offset, biases) are
     given ``L2Decay(0.)`` here, which is what the legacy layers declared; the global decay covers the rest.
     """
-    section = dict(cfg.get("OptimizerBuilder") or {})
-    optimizer = {**DEFAULT_OPTIMIZER, **(section.get("optimizer") or {})}
-    regularizer = section.get("regularizer", DEFAULT_REGULARIZER)
+    section = section_with_defaults(cfg, "OptimizerBuilder")
+    optimizer = with_tag_defaults(section["optimizer"] or {})
+    regularizer = section["regularizer"]
     problems = []
     kind = optimizer.pop("type")
     if kind != "Momentum":
@@ -168,8 +160,8 @@ def build_optimizer(
                 f"{did_you_mean(str(reg_type), REGULARIZERS)}"
             )
         else:
-            decay = REGULARIZERS[reg_type](float(regularizer.get("factor", DEFAULT_REGULARIZER["factor"])))
-    clip = section.get("clip_grad_by_norm")
+            decay = REGULARIZERS[reg_type](float(with_tag_defaults(regularizer)["factor"]))
+    clip = section["clip_grad_by_norm"]
     try:
         scheduler = build_lr_scheduler(cfg)
     except ConfigError as err:
@@ -183,8 +175,8 @@ def build_optimizer(
     return (
         paddle.optimizer.Momentum(
             learning_rate=scheduler,
-            momentum=float(optimizer.get("momentum", 0.9)),
-            use_nesterov=bool(optimizer.get("use_nesterov", False)),
+            momentum=float(optimizer["momentum"]),
+            use_nesterov=bool(optimizer["use_nesterov"]),
             parameters=params,
             weight_decay=decay,
             grad_clip=paddle.nn.ClipGradByGlobalNorm(float(clip)) if clip else None,

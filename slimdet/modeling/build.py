@@ -13,11 +13,12 @@ from typing import Any
 
 import paddle
 
+from slimdet.config.defaults import section_with_defaults
 from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError, did_you_mean
 from slimdet.modeling._options import reject_unsupported
 from slimdet.modeling.backbones import BACKBONES
-from slimdet.modeling.head import CONV_BLOCK_NUM, YOLOv3Head
+from slimdet.modeling.head import YOLOv3Head
 from slimdet.modeling.layers import zeros_for_random_init
 from slimdet.modeling.losses import YOLOv3Loss
 from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
@@ -45,19 +46,19 @@ def build_model(
     process; each model is therefore built in its own name scope, and rebuilding the same config (a
     fresh student for eval, a sensitivity run) works.
     """
-    architecture = cfg.get("architecture", "YOLOv3")
+    architecture = cfg.get("architecture")  # a required global
     if architecture != "YOLOv3":
         raise ConfigError(f"architecture: {architecture!r} is not supported (use 'YOLOv3')")
-    yolo = cfg.get("YOLOv3") or {}
+    yolo = section_with_defaults(cfg, "YOLOv3")
     backbone_name = yolo.get("backbone")
     if backbone_name not in BACKBONES:
         raise ConfigError(
             f"YOLOv3.backbone: {backbone_name!r} is not one of {sorted(BACKBONES)}"
             f"{did_you_mean(str(backbone_name), BACKBONES)}"
         )
-    if yolo.get("yolo_head", "YOLOv3Head") != "YOLOv3Head":
+    if yolo["yolo_head"] != "YOLOv3Head":
         raise ConfigError(f"YOLOv3.yolo_head: {yolo['yolo_head']!r} is not supported (use 'YOLOv3Head')")
-    head_section = cfg.get("YOLOv3Head") or {}
+    head_section = section_with_defaults(cfg, "YOLOv3Head")
     reject_unsupported(
         "YOLOv3Head",
         head_section,
@@ -69,10 +70,12 @@ def build_model(
         },
     )
     geometry = geometry or YOLOv3Geometry.from_config(cfg)
-    head_prefix = name_prefix + head_section.get("weight_prefix_name", "")
+    head_prefix = name_prefix + head_section["weight_prefix_name"]
 
     with paddle.utils.unique_name.guard(), contextlib.nullcontext() if random_init else zeros_for_random_init():
-        backbone = BACKBONES[backbone_name].from_section(cfg.get(backbone_name) or {}, name_prefix=name_prefix)
+        backbone = BACKBONES[backbone_name].from_section(
+            section_with_defaults(cfg, backbone_name), name_prefix=name_prefix
+        )
         if len(backbone.out_channels) != len(geometry.anchor_masks):
             raise ConfigError(
                 f"{backbone_name} gives {len(backbone.out_channels)} feature maps but YOLOv3Head.anchor_masks "
@@ -81,14 +84,14 @@ def build_model(
         head = YOLOv3Head(
             backbone.out_channels,
             geometry,
-            norm_decay=float(head_section.get("norm_decay", 0.0)),
+            norm_decay=float(head_section["norm_decay"]),
             name_prefix=head_prefix,
-            conv_block_num=int(head_section.get("conv_block_num", CONV_BLOCK_NUM)),
+            conv_block_num=int(head_section["conv_block_num"]),
         )
     post_process = YOLOv3PostProcess(
         geometry,
-        nms=NMSSettings.from_section(head_section.get("nms") or {}),
-        clip_bbox=bool(head_section.get("clip_bbox", True)),
-        scale_x_y=float(head_section.get("scale_x_y", 1.0)),
+        nms=NMSSettings.from_section(head_section["nms"] or {}),
+        clip_bbox=bool(head_section["clip_bbox"]),
+        scale_x_y=float(head_section["scale_x_y"]),
     )
     return YOLOv3(backbone, head, post_process, YOLOv3Loss.from_config(cfg, geometry), name_prefix=name_prefix)

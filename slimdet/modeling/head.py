@@ -19,12 +19,13 @@ import paddle.nn.functional as F
 from paddle import nn
 from paddle.regularizer import L2Decay
 
+from slimdet.config.defaults import SECTION_DEFAULTS
 from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.modeling.layers import ConvBN, UnitNames, random_init
 
 BLOCK_CHANNELS = 512  # ch of level 0; halves per level
 TRANSITION_CHANNELS = 256  # of yolo_transition.0; halves per level
-CONV_BLOCK_NUM = 2  # the legacy default repeats of 1x1 → 3x3 before the route conv
+CONV_BLOCK_NUM = SECTION_DEFAULTS["YOLOv3Head"]["conv_block_num"]  # 1x1 → 3x3 repeats before the route conv
 
 
 def _init() -> nn.initializer.Initializer:

@@ -14,6 +14,7 @@ from typing import Any
 import paddle
 import paddle.nn.functional as F
 
+from slimdet.config.defaults import SECTION_DEFAULTS, section_with_defaults
 from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError
 
@@ -113,19 +114,19 @@ class YOLOv3Loss:
 
         Reads the loss section the head names in ``yolo_loss`` (``YOLOv3Loss``: ``ignore_thresh``,
         ``label_smooth``; its ``downsample`` must agree with the geometry's strides) and the global
-        ``use_fine_grained_loss``. Absent keys take the legacy classes' defaults (label_smooth true), so
+        ``use_fine_grained_loss``. Absent keys take the legacy classes' defaults (``config/defaults.py``: label_smooth true), so
         a legacy config means what it meant in 0.x.
         """
         geometry = geometry or YOLOv3Geometry.from_config(cfg)
-        head = cfg.get("YOLOv3Head") or {}
-        loss_section = head.get("yolo_loss", "YOLOv3Loss")
+        loss_section = section_with_defaults(cfg, "YOLOv3Head")["yolo_loss"]
         # an inline `!YOLOv3Loss {...}` tag, or the name of a section
-        loss_cfg = loss_section if isinstance(loss_section, Mapping) else cfg.get(str(loss_section)) or {}
+        written = loss_section if isinstance(loss_section, Mapping) else cfg.get(str(loss_section)) or {}
+        loss_cfg = {**SECTION_DEFAULTS["YOLOv3Loss"], **written}
         return cls(
             geometry,
-            ignore_thresh=loss_cfg.get("ignore_thresh", 0.7),
-            label_smooth=loss_cfg.get("label_smooth", True),
-            use_fine_grained_loss=cfg.get("use_fine_grained_loss", False),
+            ignore_thresh=loss_cfg["ignore_thresh"],
+            label_smooth=loss_cfg["label_smooth"],
+            use_fine_grained_loss=bool(cfg.get("use_fine_grained_loss")),  # a global: False unless set
         )
 
     def __call__(self, outputs: Sequence[paddle.Tensor], gt: Mapping[str, paddle.Tensor]) -> dict[str, paddle.Tensor]:

@@ -13,7 +13,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from slimdet.config.geometry import DEFAULT_NUM_CLASSES, HEAD_SECTION, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
+from slimdet.config.defaults import section_with_defaults
+from slimdet.config.geometry import HEAD_SECTION
 from slimdet.data.build import dataset_folder_problems
 from slimdet.errors import ConfigError, PlanError, SlimdetError, did_you_mean
 from slimdet.inference import ENGINES as TEACHER_ENGINES
@@ -99,12 +100,11 @@ def _disagreements(student: Mapping[str, Any], teacher: Mapping[str, Any]) -> li
 
 def _output_layout(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """num_classes, anchors and masks as ``build_model`` reads them, legacy defaults filled in."""
-    section = cfg.get(HEAD_SECTION)
-    head = section if isinstance(section, Mapping) else {}
+    head = section_with_defaults(cfg, HEAD_SECTION)
     return {
-        "num_classes": cfg.get("num_classes", DEFAULT_NUM_CLASSES),
-        f"{HEAD_SECTION}.anchors": [list(a) for a in head.get("anchors", YOLOV3_ANCHORS)],
-        f"{HEAD_SECTION}.anchor_masks": [list(m) for m in head.get("anchor_masks", YOLOV3_ANCHOR_MASKS)],
+        "num_classes": cfg.get("num_classes"),  # a required global: every loaded config has it
+        f"{HEAD_SECTION}.anchors": [list(a) for a in head["anchors"]],
+        f"{HEAD_SECTION}.anchor_masks": [list(m) for m in head["anchor_masks"]],
     }
 
 

@@ -157,7 +157,7 @@ def test_fine_grained_loss_equals_paddles_fused_yolo_loss_for_a_single_gt(seed, 
 
 @pytest.mark.parametrize("ignore_thresh", [0.7, 0.3])
 def test_fine_grained_loss_on_gt2yolotarget_targets_equals_the_fused_op_on_three_levels(ignore_thresh):
-    from slimdet.config.geometry import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
+    from slimdet.config.defaults import DOWNSAMPLE_RATIOS, YOLOV3_ANCHOR_MASKS, YOLOV3_ANCHORS
     from slimdet.data.transforms.yolo_target import Gt2YoloTarget
 
     classes, size, n = 3, 128, 4

@@ -6,7 +6,8 @@ import numpy as np
 import paddle
 import pytest
 
-from slimdet.config.geometry import DOWNSAMPLE_RATIOS, YOLOv3Geometry
+from slimdet.config.defaults import DOWNSAMPLE_RATIOS
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.errors import ConfigError
 from slimdet.modeling.post_process import NMSSettings, YOLOv3PostProcess
 

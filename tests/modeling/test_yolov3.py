@@ -4,7 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from slimdet.config.geometry import YOLOV3_ANCHORS, YOLOv3Geometry
+from slimdet.config.defaults import YOLOV3_ANCHORS
+from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.modeling.backbones import MobileNetV1
 from slimdet.modeling.head import YOLOv3Head
 from slimdet.modeling.post_process import YOLOv3PostProcess

@@ -79,7 +79,7 @@ def test_missing_values_take_the_legacy_defaults_as_build_model_does(teacher_wei
     # The student spells out the default anchors and masks; the teacher leaves them out.
     teacher = config(YOLOv3Head={})
     check(config(), teacher, teacher_weights)
-    with pytest.raises(SlimdetError, match=r"disagree on num_classes \(20 vs 80\)"):
+    with pytest.raises(SlimdetError, match=r"disagree on num_classes \(20 vs None\)"):  # required: no default
         teacher_without_classes = {k: v for k, v in config().items() if k != "num_classes"}
         check(config(), teacher_without_classes, teacher_weights)
 

@@ -13,6 +13,7 @@ from typing import Any
 import paddle
 from paddle import nn
 
+from slimdet.config.defaults import fill_section
 from slimdet.modeling._options import reject_unsupported
 from slimdet.modeling.layers import ConvBN, UnitNames
 
@@ -66,10 +67,11 @@ class DarkNet(nn.Layer):
     @classmethod
     def from_section(cls, section: Mapping[str, Any], *, name_prefix: str = "") -> DarkNet:
         """Build from the legacy ``DarkNet:`` config section."""
+        section = fill_section("DarkNet", section)  # unwritten keys at their legacy defaults
         reject_unsupported("DarkNet", section, {"depth": (53,), "norm_type": ("bn", "sync_bn"), "freeze_at": (0,)})
         return cls(
-            name_prefix=name_prefix + section.get("weight_prefix_name", ""),
-            norm_decay=float(section.get("norm_decay", 0.0)),
+            name_prefix=name_prefix + section["weight_prefix_name"],
+            norm_decay=float(section["norm_decay"]),
         )
 
     def forward(self, x: paddle.Tensor) -> list[paddle.Tensor]:

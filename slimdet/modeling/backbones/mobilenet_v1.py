@@ -13,6 +13,7 @@ import paddle
 from paddle import nn
 from paddle.regularizer import L2Decay
 
+from slimdet.config.defaults import fill_section
 from slimdet.modeling._options import reject_unsupported
 from slimdet.modeling.layers import ConvBN, UnitNames
 
@@ -90,6 +91,7 @@ class MobileNetV1(nn.Layer):
     @classmethod
     def from_section(cls, section: Mapping[str, Any], *, name_prefix: str = "") -> MobileNetV1:
         """Build from the legacy ``MobileNet:`` config section."""
+        section = fill_section("MobileNet", section)  # unwritten keys at their legacy defaults
         reject_unsupported(
             "MobileNet",
             section,
@@ -102,8 +104,8 @@ class MobileNetV1(nn.Layer):
         )
         conv_decay = section.get("conv_decay")
         return cls(
-            name_prefix=name_prefix + section.get("weight_prefix_name", ""),
-            norm_decay=float(section.get("norm_decay", 0.0)),
+            name_prefix=name_prefix + section["weight_prefix_name"],
+            norm_decay=float(section["norm_decay"]),
             conv_decay=None if conv_decay is None else float(conv_decay),
         )
 

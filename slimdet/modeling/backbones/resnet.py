@@ -15,6 +15,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from slimdet.config.defaults import fill_section
 from slimdet.errors import ConfigError
 from slimdet.modeling._options import reject_unsupported
 from slimdet.modeling.layers import ConvBN, UnitNames
@@ -115,6 +116,7 @@ class ResNet(nn.Layer):
     @classmethod
     def from_section(cls, section: Mapping[str, Any], *, name_prefix: str = "") -> ResNet:
         """Build from the legacy ``ResNet:`` config section."""
+        section = fill_section("ResNet", section)  # unwritten keys at their legacy defaults
         reject_unsupported(
             "ResNet",
             section,
@@ -128,11 +130,11 @@ class ResNet(nn.Layer):
             },
         )
         return cls(
-            depth=int(section.get("depth", 34)),
-            feature_maps=[int(m) for m in section.get("feature_maps", (3, 4, 5))],
-            freeze_at=int(section.get("freeze_at", 0)),
-            norm_decay=float(section.get("norm_decay", 0.0)),
-            name_prefix=name_prefix + section.get("weight_prefix_name", ""),
+            depth=int(section["depth"]),
+            feature_maps=[int(m) for m in section["feature_maps"]],
+            freeze_at=int(section["freeze_at"]),
+            norm_decay=float(section["norm_decay"]),
+            name_prefix=name_prefix + section["weight_prefix_name"],
         )
 
     def forward(self, x: paddle.Tensor) -> list[paddle.Tensor]:
