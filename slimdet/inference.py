@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from slimdet.runtime import cpu_threads
+from slimdet.runtime import cpu_threads, without_op_callstacks
 
 ENGINES = ("auto", "inference", "dygraph")  # auto: see resolve_engine
 _STEM = "graph"
@@ -131,7 +131,7 @@ def save_traced(layer: Any, input_spec: Sequence[Any], stem: Path) -> None:
     for sub in sublayers:  # flags only: layer.eval() would also switch paddle's global tracer to eval mode
         sub.training = False
     try:
-        with output_silenced():  # glog's "New Executor is Running" from the save's executor
+        with output_silenced(), without_op_callstacks():  # glog's "New Executor is Running" from the save's executor
             paddle.jit.save(paddle.jit.to_static(layer, input_spec=list(input_spec), full_graph=True), str(stem))
     finally:
         for sub, training in modes:

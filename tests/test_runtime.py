@@ -104,3 +104,15 @@ def test_kept_freed_memory_is_reused_without_page_faults() -> None:
 def test_glibcs_own_variables_win() -> None:
     assert keep_freed_memory({"MALLOC_TRIM_THRESHOLD_": "0"}) is False
     assert keep_freed_memory({"MALLOC_MMAP_THRESHOLD_": "65536"}) is False
+
+
+def test_op_call_stacks_are_left_out_only_inside_the_block_even_when_it_fails() -> None:
+    import paddle.base.framework as framework
+
+    from slimdet.runtime import without_op_callstacks
+
+    real = framework.traceback
+    with pytest.raises(RuntimeError), without_op_callstacks():
+        assert framework.traceback.extract_stack() == []
+        raise RuntimeError("a trace that fails")
+    assert framework.traceback is real and framework.traceback.extract_stack()

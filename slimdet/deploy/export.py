@@ -35,6 +35,7 @@ from slimdet.deploy.predictor import (
 from slimdet.engine.evaluate import InferenceGraph
 from slimdet.inference import output_silenced
 from slimdet.modeling.modes import eval_mode
+from slimdet.runtime import without_op_callstacks
 from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan, save_plan
 
@@ -87,7 +88,7 @@ def save_inference_model(model: nn.Layer, input_size: int, folder: Path) -> None
         InputSpec([-1, 3, input_size, input_size], "float32", name="image"),
         InputSpec([-1, 2], "int32", name="im_size"),
     ]
-    with eval_mode(model):
+    with eval_mode(model), without_op_callstacks():
         graph = paddle.jit.to_static(InferenceGraph(model), input_spec=specs, full_graph=True)
         paddle.jit.save(graph, str(folder / Path(MODEL_FILE).stem))
 

@@ -46,6 +46,7 @@ with warnings.catch_warnings():
 
 from slimdet.errors import PlanError
 from slimdet.modeling.modes import RawOutputs, eval_mode
+from slimdet.runtime import without_op_callstacks
 from slimdet.slim.graph_index import indexed_lookups
 
 PRUNERS = {"l1_norm": L1NormFilterPruner, "fpgm": FPGMFilterPruner}
@@ -84,7 +85,7 @@ def prune_filters(
     wrapper = RawOutputs(model)
     with eval_mode(model):  # trace inference ops only
         with _quiet_paddleslim():
-            with _dygraph_restored(), indexed_lookups():
+            with _dygraph_restored(), indexed_lookups(), without_op_callstacks():
                 pruner = PRUNERS[criterion](wrapper, [1, 3, trace_size, trace_size])
             whole = SlimPlan(wrapper.full_name())
             groups = _cut_groups(pruner, ratios, whole, {p.name: list(p.shape) for p in model.parameters()})

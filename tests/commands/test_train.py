@@ -87,3 +87,31 @@ def test_the_pretrained_weights_are_loaded_then_pruned_keeping_the_largest_filte
     np.testing.assert_array_equal(seen[following], pretrained[following][:, kept])
     untouched = [name for name in pretrained if name in seen and seen[name].shape == pretrained[name].shape]
     assert len(untouched) > 100 and all(np.array_equal(seen[name], pretrained[name]) for name in untouched)
+
+
+def test_a_fine_tune_starts_from_its_pretrained_weights_and_the_weights_they_leave_out_start_random(overfit_tiny):
+    """Without random weights under a full load (the shortcut), and with the very same random ones where the
+    file leaves parameters out (``finetune_exclude_pretrained_params``) as a run without the shortcut."""
+    from slimdet.commands.train import build_train_parts
+    from slimdet.modeling.build import build_model
+    from slimdet.runtime import seed_everything
+    from slimdet.weights import legacy_state, read_weights
+
+    saved = read_weights(overfit_tiny.weights)
+    full = load_config(overfit_tiny.config, [f"pretrain_weights={overfit_tiny.weights}"])
+    parts = build_train_parts(TrainRequest(full), device="cpu", rank=0, world_size=1)
+    assert parts.pretrained["matched"] == len(saved) and not parts.pretrained["missing"]
+    for name, tensor in legacy_state(parts.model).items():
+        np.testing.assert_array_equal(tensor.numpy(), saved[name], err_msg=name)
+
+    partial = load_config(overfit_tiny.config, [f"pretrain_weights={overfit_tiny.weights}",
+                                               "finetune_exclude_pretrained_params=['yolo_output']"])  # fmt: skip
+    seed_everything(5)
+    parts = build_train_parts(TrainRequest(partial), device="cpu", rank=0, world_size=1)
+    seed_everything(5)
+    fresh = legacy_state(build_model(partial.to_dict()))
+    excluded = [name for name in fresh if name.startswith("yolo_output")]
+    assert excluded and parts.pretrained["excluded"] == len(excluded)
+    for name, tensor in legacy_state(parts.model).items():
+        expected = fresh[name].numpy() if name in excluded else saved[name]
+        np.testing.assert_array_equal(tensor.numpy(), expected, err_msg=name)

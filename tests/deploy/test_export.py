@@ -34,6 +34,7 @@ def test_writes_model_params_and_infer_cfg_into_the_named_folder(exported):
         assert exported.files[name] == (folder / name).stat().st_size
     assert not (folder / "model.plan.json").exists()  # unpruned: no plan
     assert [p.name for p in folder.parent.iterdir()] == ["shapes_small"]  # no temp folder left
+    assert b'File "' not in (folder / "model.pdmodel").read_bytes()  # traced without the ops' Python call stacks
 
 
 def test_infer_cfg_describes_the_eval_reader_and_the_classes(exported, shapes_labels):
