@@ -151,6 +151,10 @@ def export_model(
         infer_cfg = replace(infer_cfg, precision="int8")
     size = infer_cfg.input_size
     out_dir = Path(out_dir)
+    image, im_size = probe_batch(size)
+    # A fake-quant layer computes its weights' scale in every forward and keeps it; a checkpoint's may be from the
+    # weights before the last optimizer step. The graph takes the kept one: one forward makes it the final weights'.
+    dygraph_out = DygraphPredictor(model)(image, im_size)
     with atomic_dir(out_dir) as staged:
         save_inference_model(model, size, staged)
         infer_cfg.write(staged)
@@ -158,12 +162,9 @@ def export_model(
         if plan is not None:
             save_plan(plan, staged / Path(MODEL_FILE).stem)  # model.plan.json: load_plan(<folder>/model) reads it
 
-        image, im_size = probe_batch(size)
         exported = PaddlePredictor(staged)
         exported_out = exported(image, im_size)
-        parity = compare_detections(
-            [(DygraphPredictor(model)(image, im_size), exported_out)], reference="dygraph", candidate=exported.name
-        )
+        parity = compare_detections([(dygraph_out, exported_out)], reference="dygraph", candidate=exported.name)
         if int8:  # checked as traced (the float graph of the fake-quant ops), which int8 kernels round a little apart
             freeze_quant_aware(staged)
         onnx_parity = None
