@@ -55,7 +55,7 @@ class QuantAware:
             return cls()
         return cls(tuple(word for word in re.split(r"[,\s]+", not_quant_pattern) if word))
 
-    def settings(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Everything that shapes the fake-quant model (the fixed legacy settings and the patterns)."""
         return {
             "weight_quantize_type": WEIGHT_QUANTIZE_TYPE,
@@ -66,19 +66,9 @@ class QuantAware:
             "not_quant_pattern": list(self.not_quant_pattern),
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.settings()
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QuantAware:
         return cls(tuple(str(p) for p in data.get("not_quant_pattern", DEFAULT_NOT_QUANT_PATTERN)))
-
-    def problems(self, cfg: Mapping[str, Any], *, resuming: bool) -> list[str]:
-        """What would stop a quantization-aware run of ``cfg`` before its first step: it fine-tunes a trained
-        model, so a fresh run needs ``pretrain_weights``."""
-        if resuming or cfg.get("pretrain_weights"):
-            return []
-        return ["--quant-aware fine-tunes a trained model: add -o pretrain_weights=CHECKPOINT (a float checkpoint)"]
 
 
 def sidecar_path(checkpoint_path: str | os.PathLike[str]) -> Path:
