@@ -42,6 +42,7 @@ LONGEST_MODULES = (
     "tests/cli/test_distill_prune.py",  # training the shared overfit model (tests/conftest.py)
     "tests/cli/test_demo.py",
     "tests/cli/test_quantize.py",
+    "tests/cli/test_quant_aware.py",  # about 20 s besides the shared overfit model (2026-12-08, one thread)
     "tests/commands/test_sensitivity.py",
     "tests/commands/test_distill.py",
     "tests/cli/test_export.py",

@@ -138,6 +138,7 @@ def run_distilled(ctx: typer.Context, title: str, *, require_plan: bool, options
     request = DistillRequest.from_flags(
         teacher_cfg, distill_flags={name: options[name] for name in DISTILL_FLAGS},
         **{name: options[name] for name in passed}, require_plan=require_plan, eval=options["evaluate"],
+        quant_aware=options.get("quant_aware", False), not_quant_pattern=options.get("not_quant_pattern"),
     )  # fmt: skip
     device = options["device"]
 

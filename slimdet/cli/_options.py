@@ -64,6 +64,25 @@ CriterionOption = Annotated[
         "the legacy name geometry_median works too).",
     ),
 ]
+QuantAwareOption = Annotated[
+    bool,
+    typer.Option(
+        "--quant-aware",
+        "--quant_aware",
+        help="Quantization-aware training (the legacy slim/quantization): fine-tune the trained model of "
+        "-o pretrain_weights=W (pruned ones rebuild from their .plan.json) with fake-quant ops; slimdet export "
+        "then writes its int8 model.",
+    ),
+]
+NotQuantPatternOption = Annotated[
+    str | None,
+    typer.Option(
+        "--not-quant-pattern",
+        "--not_quant_pattern",
+        help="With --quant-aware: leave in float the layers whose weight name contains one of these, comma- or "
+        "space-separated (default: yolo_output, the head's output convs).",
+    ),
+]
 EvalOption = Annotated[
     bool, typer.Option("--eval", help="Evaluate at every snapshot_iter and keep the best as best_model.")
 ]

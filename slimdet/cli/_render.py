@@ -107,6 +107,7 @@ def print_training(
         "batch": f"{result.processes} × {result.batch_per_process} images (processes × images per process)",
         "final checkpoint": result.final_checkpoint,
         **(after_checkpoint or {}),
+        **({"quantization-aware": _quant_aware_row(result.quant_aware)} if result.quant_aware else {}),
         "loss (last step)": " ".join(f"{name} {value:.4f}" for name, value in result.losses.items()),
         "time": f"{result.seconds:.1f} s ({result.seconds_per_iter:.2f} s/iter)",
     }
@@ -116,6 +117,11 @@ def print_training(
     if result.evals:
         rows = [(record.iteration, f"{record.metrics['mAP']:.4f}") for record in result.evals]
         out.print(table("evaluations", ["iteration", "mAP"], rows))
+
+
+def _quant_aware_row(quant: Mapping[str, Any]) -> str:
+    left = ", ".join(quant["left_float"]) or "none"
+    return f"{quant['weight_quantize_type']} weights, {quant['activation_quantize_type']} inputs; float: {left}"
 
 
 @contextmanager

@@ -58,6 +58,7 @@ def export_command(
                 {
                     "input size": result.input_size,
                     "pruned": "yes" if result.plan else "no",
+                    "precision": result.precision,
                     "parameters (MiB)": f"{result.parameters_mib:.2f}",
                     "GFLOPs (conv MACs/2^30)": f"{result.gflops:.3f}",
                 },

@@ -30,9 +30,11 @@ from slimdet.cli._options import (
     DeviceOption,
     EvalOption,
     JsonOption,
+    NotQuantPatternOption,
     OverrideOption,
     PrunedParamsOption,
     PrunedRatiosOption,
+    QuantAwareOption,
     QuietOption,
     SeedOption,
 )
@@ -62,6 +64,8 @@ def train_command(
     pruned_params: PrunedParamsOption = None,
     pruned_ratios: PrunedRatiosOption = None,
     criterion: CriterionOption = "l1_norm",
+    quant_aware: QuantAwareOption = False,
+    not_quant_pattern: NotQuantPatternOption = None,
     teacher_config: TeacherConfigOption = None,
     teacher_pretrained: TeacherPretrainedOption = None,
     distill_weight: DistillWeightOption = DEFAULT_DISTILL_WEIGHT,
@@ -89,6 +93,9 @@ def train_command(
     -t TEACHER_CFG --teacher_pretrained W: train with the YOLOv3 loss plus the split distillation loss of a
     frozen teacher (the legacy slim/distillation; needs -o use_fine_grained_loss=true unless the config sets
     it). With the pruning flags as well it is exactly distill-prune. {teacher}
+
+    --quant-aware: fine-tune the trained model of -o pretrain_weights=W with fake-quant ops (the legacy
+    slim/quantization; with -t, distilled from the teacher meanwhile); slimdet export writes its int8 model.
     """
     options = dict(locals())  # the parameters, as a distilled run reads them
     if teacher_config is not None:
@@ -103,7 +110,8 @@ def train_command(
         from slimdet.commands.train import TrainRequest
 
         return TrainRequest.from_flags(cfg, pruned_params=pruned_params, pruned_ratios=pruned_ratios,
-                                       criterion=criterion, resume=resume, seed=seed, eval=evaluate)  # fmt: skip
+                                       criterion=criterion, resume=resume, seed=seed, eval=evaluate,
+                                       quant_aware=quant_aware, not_quant_pattern=not_quant_pattern)  # fmt: skip
 
     def checks() -> None:  # only before a launch, in a child: the launching process never imports paddle
         from slimdet.commands.train import check_training

@@ -39,6 +39,7 @@ from slimdet.slim.distill import FrozenTeacher
 from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.distill_step import DistillStep
 from slimdet.slim.plan import PruneReport, PruningPlan, sidecar_path
+from slimdet.slim.quant_settings import QuantAware
 from slimdet.weights import load_weights
 
 TEACHER_PREFIX = "teacher_"
@@ -119,7 +120,9 @@ def check_distilled_run(student_cfg: Config, request: DistillRequest) -> TrainRe
     ``slim.checks``). A command about to start several processes calls it first, so that a mistake is one
     line, not one per process."""
     # The resume point (checkpoint, seed, saved plan) as any training resolves it; the flags are checked below.
-    resumed = TrainRequest.resolve(student_cfg, resume=request.resume, seed=request.seed, eval=request.eval)
+    quant = QuantAware.from_flags(request.quant_aware, request.not_quant_pattern)
+    resumed = TrainRequest.resolve(student_cfg, resume=request.resume, seed=request.seed, eval=request.eval,
+                                   quant=quant)  # fmt: skip
     if resumed.resume is not None and resumed.plan is None and request.require_plan:
         raise PlanError(
             f"{resumed.resume} has no pruning plan beside it ({sidecar_path(resumed.resume).name}): "

@@ -37,6 +37,8 @@ class DistillRequest:
     eval: bool = False
     resume: str | Path | None = None
     seed: int = 0
+    quant_aware: bool = False  # train -t --quant-aware: the student fine-tunes with fake-quant ops
+    not_quant_pattern: str | None = None
 
     @classmethod
     def from_flags(cls, teacher_cfg: Config, *, distill_flags: Mapping[str, Any], **request: Any) -> DistillRequest:

@@ -9,8 +9,10 @@ from slimdet.config import load_config
 from slimdet.data.labels import class_names_for_model
 from slimdet.deploy.export import ExportResult, export_model
 from slimdet.deploy.predictor import import_onnx_tools
+from slimdet.errors import SlimdetError
 from slimdet.slim.assemble import build_trained_model
 from slimdet.slim.plan import PruningPlan
+from slimdet.slim.quant_settings import load_quant
 
 
 def export_checkpoint(
@@ -27,10 +29,16 @@ def export_checkpoint(
 
     The pruned structure comes from the checkpoint's plan sidecar and/or the pruning flags (which must
     agree); the class names from the EvalReader's label settings, the names recorded beside the weights,
-    or (last) its dataset: a machine without the training data can export.
+    or (last) its dataset: a machine without the training data can export. A quantization-aware checkpoint
+    (``train --quant-aware``) is written as its int8 model, for Paddle Inference.
     """
     cfg = load_config(config, overrides)
     data = cfg.to_dict()
+    if onnx and load_quant(cfg.weights) is not None:
+        raise SlimdetError(
+            f"{cfg.weights} is quantization-aware: its int8 model runs on Paddle Inference only (paddle2onnx "
+            "keeps its weights float); drop --onnx, or run slimdet quantize --onnx on a float export"
+        )
     if onnx:
         import_onnx_tools()  # a missing extra fails before any heavy work
     flags_plan = PruningPlan.from_flags(pruned_params, pruned_ratios)

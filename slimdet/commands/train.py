@@ -12,6 +12,11 @@ Distillation (``distill-prune``, ``train -t``) trains through the same function:
 pruning plan (applied after the pretrained weights are loaded, before the optimizer exists; written beside
 every checkpoint by slim's ``PlanSidecarHook``), and it passes the ``step`` the trainer runs (slim's
 ``DistillStep``).
+
+Quantization-aware training (``train --quant-aware``) is another part of the same assembly: its request
+carries ``QuantAware``; the trained model (``pretrain_weights``, pruned to its own plan sidecar) is loaded
+whole, then wrapped with fake-quant layers before the optimizer exists (slim's ``wrap_quant_aware``), and
+``QuantSidecarHook`` marks every checkpoint as quantization-aware.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from slimdet.runtime import seed_everything
 from slimdet.slim.checks import training_problems
 from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan
 from slimdet.slim.plan_sidecar import PlanSidecarHook
+from slimdet.slim.quant_aware import QuantSidecarHook, left_float, wrap_quant_aware
+from slimdet.slim.quant_settings import QuantAware, load_quant, resolve_quant
 from slimdet.weights import load_weights
 
 
@@ -71,6 +78,7 @@ class TrainResult:
     loss_terms: tuple[Mapping[str, float], ...] = ()
     processes: int = 1  # data-parallel processes (ranks) of the run
     batch_per_process: int = 0  # the images each process's batch-norm layers normalise over per step
+    quant_aware: Mapping[str, Any] | None = None  # quantization-aware: its settings and the layers left float
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,13 +99,15 @@ class TrainRequest:
 
     ``resume`` is a complete checkpoint (a folder the user named resolves to its latest), ``seed`` a resume's
     own (the data order depends on it), ``plan`` the structure to train: from the flags, from a resumed
-    pruned checkpoint's sidecar, or both when they agree. Build it with ``resolve``."""
+    pruned checkpoint's sidecar, or both when they agree; ``quant`` quantization-aware training (a resumed
+    quantization-aware checkpoint's, when the flags leave it out). Build it with ``resolve``."""
 
     cfg: Config
     plan: PruningPlan | None = None
     resume: Path | None = None
     seed: int = 0
     eval: bool = False
+    quant: QuantAware | None = None
 
     @classmethod
     def resolve(
@@ -108,14 +118,18 @@ class TrainRequest:
         resume: str | Path | None = None,
         seed: int = 0,
         eval: bool = False,
+        quant: QuantAware | None = None,
     ) -> TrainRequest:
         """The request for ``cfg``; raises ``SlimdetError`` when ``resume`` is no resumable checkpoint or its
-        saved plan contradicts ``plan``."""
+        saved plan or quantization contradicts ``plan`` or ``quant``."""
         if resume is None:
-            return cls(cfg, plan, None, seed, eval)
+            if quant is not None:
+                plan = quant_aware_plan(cfg, plan)
+            return cls(cfg, plan, None, seed, eval, quant)
         stem = checkpoint.resume_stem(resume)
         state = checkpoint.read_state(stem)  # not resumable (missing files): said before anything is built
-        return cls(cfg, resolve_plan(plan, load_plan(stem)), stem, state["seed"], eval)
+        quant = resolve_quant(quant, load_quant(stem), stem)
+        return cls(cfg, resolve_plan(plan, load_plan(stem)), stem, state["seed"], eval, quant)
 
     @classmethod
     def from_flags(
@@ -128,10 +142,14 @@ class TrainRequest:
         resume: str | Path | None = None,
         seed: int = 0,
         eval: bool = False,
+        quant_aware: bool = False,
+        not_quant_pattern: str | None = None,
     ) -> TrainRequest:
-        """``resolve`` with the plan as the command line gives it (raw strings, see ``PruningPlan.from_flags``)."""
+        """``resolve`` with the plan and quantization as the command line gives them (raw strings, see
+        ``PruningPlan.from_flags`` and ``QuantAware.from_flags``)."""
         plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
-        return cls.resolve(cfg, plan=plan, resume=resume, seed=seed, eval=eval)
+        quant = QuantAware.from_flags(quant_aware, not_quant_pattern)
+        return cls.resolve(cfg, plan=plan, resume=resume, seed=seed, eval=eval, quant=quant)
 
     def problems(self) -> list[str]:
         """What would stop this training before its first step (the plan against the architecture, the
@@ -140,6 +158,21 @@ class TrainRequest:
         if self.resume is not None:
             data["pretrain_weights"] = None  # a resume starts from its checkpoint's weights
         return training_problems(data, self.plan, evaluate=self.eval)
+
+
+def quant_aware_plan(cfg: Config, flags_plan: PruningPlan | None) -> PruningPlan | None:
+    """The structure a quantization-aware run fine-tunes: its ``pretrain_weights``' own (their plan sidecar);
+    raises ``SlimdetError`` when there are no weights to start from, or pruning flags for a float checkpoint
+    (quantization-aware training fine-tunes a finished model: prune it first)."""
+    if not cfg.pretrain_weights:
+        raise SlimdetError("--quant-aware fine-tunes a trained model: add -o pretrain_weights=CHECKPOINT")
+    saved = load_plan(cfg.pretrain_weights)
+    if flags_plan is not None and saved is None:
+        raise SlimdetError(
+            "--quant-aware fine-tunes the checkpoint as it is: prune it first (train -p or distill-prune), then "
+            "quantize the pruned checkpoint without the pruning flags"
+        )
+    return resolve_plan(flags_plan, saved)
 
 
 def check_training(request: TrainRequest) -> None:
@@ -163,33 +196,43 @@ class TrainParts:
     device: str
     pretrained: dict[str, int] = field(default_factory=dict)  # counts of the pretrain_weights load
     pruning: PruneReport | None = None
+    left_float: tuple[str, ...] = ()  # quantization-aware: the quantizable layers --not_quant_pattern kept float
 
 
 def build_train_parts(request: TrainRequest, *, device: str | None, rank: int, world_size: int) -> TrainParts:
-    """Loader, model (pretrained weights, then the plan), optimizer and scheduler of ``request``."""
-    cfg, data, plan = request.cfg, request.cfg.to_dict(), request.plan
+    """Loader, model (pretrained weights, then the plan; quantization-aware: the plan, then the trained
+    weights, then fake-quant layers), optimizer and scheduler of ``request``."""
+    cfg, data, plan, quant = request.cfg, request.cfg.to_dict(), request.plan, request.quant
     device_used = select_device(device, cfg.use_gpu)
     geometry = YOLOv3Geometry.from_config(data)  # one geometry for the model and its training targets
     loader = build_loader(data, "train", seed=request.seed, rank=rank, world_size=world_size, geometry=geometry)
     pretraining = request.resume is None and bool(cfg.pretrain_weights)
-    # Random weights only where nothing will be loaded over them: a resume loads every weight, and so does a
-    # fine-tune whose pretrain_weights cover the model (see _load_pretrained).
+    # Random weights only where nothing will be loaded over them: a resume loads every weight, and so do a
+    # quantization-aware run (strictly) and a fine-tune whose pretrain_weights cover the model (_load_pretrained).
     model = build_model(data, geometry=geometry, random_init=request.resume is None and not pretraining)
     if plan is not None:
         plan.check(model)  # a misspelt name fails before any weight is read or downloaded
+    if quant is not None:
+        left_float(model, quant)  # so does a --not_quant_pattern that matches nothing
+    # The optimizer must see the pruned shapes; FLOPs are reported at the size the model is evaluated at. A
+    # quantization-aware run's weights are a finished pruned model's: its shapes first, then all of them.
+    size, prune_first = eval_input_size(data), quant is not None
+    pruning = plan.apply(model, input_size=size) if plan is not None and prune_first else None
     pretrained: dict[str, int] = {}
     if pretraining:
-        model, pretrained = _load_pretrained(model, data, geometry, cfg)
-    # The optimizer must see the pruned shapes; FLOPs are reported at the size the model is evaluated at.
-    pruning = plan.apply(model, input_size=eval_input_size(data)) if plan is not None else None
+        model, pretrained = _load_pretrained(model, data, geometry, cfg, strict=quant is not None)
+    if plan is not None and not prune_first:
+        pruning = plan.apply(model, input_size=size)
+    left = tuple(wrap_quant_aware(model, quant)) if quant is not None else ()
     optimizer, scheduler = build_optimizer(data, model)
-    return TrainParts(loader, model, optimizer, scheduler, device_used, pretrained, pruning)
+    return TrainParts(loader, model, optimizer, scheduler, device_used, pretrained, pruning, left)
 
 
 def _load_pretrained(
-    model: paddle.nn.Layer, data: dict[str, Any], geometry: YOLOv3Geometry, cfg: Config
+    model: paddle.nn.Layer, data: dict[str, Any], geometry: YOLOv3Geometry, cfg: Config, *, strict: bool
 ) -> tuple[paddle.nn.Layer, dict[str, int]]:
-    """``model`` (built without random weights) given ``cfg.pretrain_weights``, and the load's counts.
+    """``model`` (built without random weights) given ``cfg.pretrain_weights``, and the load's counts; ``strict``
+    (quantization-aware training: a finished model, whole) raises ``WeightsError`` instead of a partial load.
 
     A file that leaves parameters out (a backbone's ImageNet weights, ``finetune_exclude_pretrained_params``)
     means the model is built again with its random initialisation and loaded again, so that those parameters
@@ -198,7 +241,7 @@ def _load_pretrained(
     MobileNetV1-YOLOv3), paid by every fine-tune.
     """
     exclude = list(cfg.finetune_exclude_pretrained_params) or None
-    report = load_weights(model, cfg.pretrain_weights, strict=False, exclude=exclude)
+    report = load_weights(model, cfg.pretrain_weights, strict=strict, exclude=exclude)
     if report.missing or report.shape_mismatched or report.excluded:
         model = build_model(data, geometry=geometry)
         report = load_weights(model, cfg.pretrain_weights, strict=False, exclude=exclude)
@@ -239,6 +282,7 @@ def build_hooks(
         return TrainHooks([], saver, history, None)
     ordered: list[Hook] = [
         PlanSidecarHook(request.plan),  # acts before a save: the plan beside it (a stale one goes when unpruned)
+        QuantSidecarHook(request.quant),  # likewise: eval, export and resume must wrap a quantization-aware model
         ClassNamesHook(parts.loader.dataset.class_names),  # before a save: export and infer need no dataset
         history,  # takes the step before the checkpoint does, so that the checkpoint carries the loss curve
         saver,  # before evaluating: a crashing evaluation still leaves the snapshot to resume from
@@ -305,5 +349,6 @@ def train_from_config(
         pretrained=parts.pretrained,
         pruning=parts.pruning,
         resumed_from=str(request.resume) if request.resume is not None else None,
+        quant_aware={**request.quant.to_dict(), "left_float": list(parts.left_float)} if request.quant else None,
         **layout,
     )

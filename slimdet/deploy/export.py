@@ -5,12 +5,16 @@ with box decoding and NMS inside: inputs ``image`` [-1,3,S,S] float32 and ``im_s
 ``bbox`` [K,6] (class, score, x1, y1, x2, y2) and ``bbox_num`` [N]), ``infer_cfg.yml``, the pruning plan
 sidecar when the model is pruned, and ``model.onnx`` on request. Everything is written into a temp folder
 that is renamed into place at the end, so a failed export never leaves a half folder behind.
+
+A quantization-aware model (fake-quant layers, ``slim.quant_aware``) is traced like any other, checked
+against its dygraph self, then frozen into int8 (``deploy.quantize.freeze_quant_aware``): the folder is
+the one ``slimdet quantize`` writes, ``precision: int8`` in its ``infer_cfg.yml``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +36,14 @@ from slimdet.deploy.predictor import (
     PaddlePredictor,
     import_onnx_tools,
 )
+from slimdet.deploy.quantize import freeze_quant_aware
 from slimdet.engine.evaluate import InferenceGraph
 from slimdet.inference import output_silenced
 from slimdet.modeling.modes import eval_mode
 from slimdet.runtime import without_op_callstacks
 from slimdet.slim.flops import count_conv_macs, parameter_mib
 from slimdet.slim.plan import PruningPlan, save_plan
+from slimdet.slim.quant_aware import is_quant_aware
 
 ONNX_OPSET = 11  # the lowest opset paddle2onnx accepts for yolo_box
 PROBE_SEED = 0
@@ -55,6 +61,7 @@ class ExportResult:
     plan: Mapping[str, Any] | None  # the pruning plan baked into the graph, None when unpruned
     parity: ParityReport  # Paddle Inference vs the dygraph model on a probe batch
     onnx_parity: ParityReport | None  # onnxruntime vs Paddle Inference, when --onnx
+    precision: str = "float32"  # int8: a quantization-aware model, frozen
 
     @property
     def ok(self) -> bool:
@@ -70,6 +77,7 @@ class ExportResult:
             "plan": dict(self.plan) if self.plan is not None else None,
             "parity": self.parity.to_dict(),
             "onnx_parity": self.onnx_parity.to_dict() if self.onnx_parity is not None else None,
+            "precision": self.precision,
             "ok": self.ok,
         }
 
@@ -139,8 +147,15 @@ def export_model(
     so the pruned structure stays documented. ``label_list`` are the class names in id order.
     """
     infer_cfg = InferConfig.from_config(cfg, label_list)
+    int8 = is_quant_aware(model)
+    if int8:
+        infer_cfg = replace(infer_cfg, precision="int8")
     size = infer_cfg.input_size
     out_dir = Path(out_dir)
+    image, im_size = probe_batch(size)
+    # A fake-quant layer computes its weights' scale in every forward and keeps it; a checkpoint's may be from the
+    # weights before the last optimizer step. The graph takes the kept one: one forward makes it the final weights'.
+    dygraph_out = DygraphPredictor(model)(image, im_size)
     with atomic_dir(out_dir) as staged:
         save_inference_model(model, size, staged)
         infer_cfg.write(staged)
@@ -148,12 +163,11 @@ def export_model(
         if plan is not None:
             save_plan(plan, staged / Path(MODEL_FILE).stem)  # model.plan.json: load_plan(<folder>/model) reads it
 
-        image, im_size = probe_batch(size)
         exported = PaddlePredictor(staged)
         exported_out = exported(image, im_size)
-        parity = compare_detections(
-            [(DygraphPredictor(model)(image, im_size), exported_out)], reference="dygraph", candidate=exported.name
-        )
+        parity = compare_detections([(dygraph_out, exported_out)], reference="dygraph", candidate=exported.name)
+        if int8:  # checked as traced (the float graph of the fake-quant ops), which int8 kernels round a little apart
+            freeze_quant_aware(staged)
         onnx_parity = None
         if onnx:
             runtime = OnnxPredictor(write_onnx(staged))
@@ -169,5 +183,6 @@ def export_model(
             plan=plan_data,
             parity=parity,
             onnx_parity=onnx_parity,
+            precision=infer_cfg.precision,
         )
     return result

@@ -13,6 +13,9 @@ says ``precision: int8``):
   images: convolutions in QDQ form, weights int8 per channel with 7-bit range (``reduce_range``: CPUs
   without VNNI saturate the 16-bit sums of full-range u8×s8 products).
 
+A quantization-aware checkpoint (``train --quant-aware``) needs no calibration: its scales were learnt, and
+``slimdet export`` turns its fake-quant graph into the same int8 form (``freeze_quant_aware``).
+
 The pruning plan is already baked into the float graph, so pruned exports need nothing more. The int8
 folder is written into a temp folder renamed into place once complete (a failure leaves nothing behind);
 then both models of each engine are scored on the EvalReader's data and timed at batch 1, side by side.
@@ -43,6 +46,7 @@ from slimdet.deploy.predictor import (
     PaddlePredictor,
 )
 from slimdet.inference import output_silenced
+from slimdet.slim.quant_settings import BITS
 
 ALGOS = ("hist", "KL", "mse", "avg")  # PaddleSlim's calibration methods
 # onnxruntime's nearest calibrator for each (it has no MSE search: mse falls back to the plain range)
@@ -168,6 +172,33 @@ def quantize_paddle(model_dir: Path, target: Path, feeds: Sequence[Feed], algo: 
             ptq.save_quantized_model(str(target), model_filename=MODEL_FILE, params_filename=PARAMS_FILE)
     finally:
         paddle.disable_static()
+
+
+def freeze_quant_aware(folder: Path) -> None:
+    """Rewrite the fake-quant graph ``folder/model.*`` (a quantization-aware model as export traced it) in the
+    form ``quantize_paddle`` writes: quantize/dequantize pairs holding the trained scales, weights stored in
+    int8. In place, in a scope of its own (what ``ImperativeQuantAware.save_quantized_model`` does in the
+    process-wide one); dygraph is back on afterwards."""
+    from paddle.base import core
+    from paddle.base.framework import IrGraph
+    from paddle.static.quantization import QuantWeightPass, ReplaceFakeQuantDequantPass
+
+    scope, place = paddle.static.Scope(), paddle.CPUPlace()
+    stem = str(folder / Path(MODEL_FILE).stem)
+    paddle.enable_static()
+    try:
+        with output_silenced(), paddle.static.scope_guard(scope):
+            executor = paddle.static.Executor(place)
+            program, feeds, fetches = paddle.static.load_inference_model(stem, executor)  # read whole: may overwrite
+            graph = IrGraph(core.Graph(program.desc), for_test=True)
+            ReplaceFakeQuantDequantPass(scope, place, quant_bits=BITS).apply(graph)
+            QuantWeightPass(scope, place).apply(graph)
+            program = graph.to_program()
+            feed_vars = [program.global_block().var(name) for name in feeds]
+            paddle.static.save_inference_model(stem, feed_vars, fetches, executor, program=program, clip_extra=True)
+    finally:
+        paddle.disable_static()
+    Path(f"{stem}{Path(PARAMS_FILE).suffix}.info").unlink(missing_ok=True)  # it listed the float weights
 
 
 def quantize_onnx(float_onnx: Path, target: Path, feeds: Sequence[Feed], algo: str) -> None:

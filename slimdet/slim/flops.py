@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import paddle
 from paddle import nn
+from paddle.nn.quant.quant_layers import QuantizedConv2D
 
 from slimdet.modeling.modes import RawOutputs, inference_context
 
@@ -48,12 +49,13 @@ def count_conv_macs(model, input_size: int) -> ConvMacs:
     """
     per_weight: dict[str, int] = {}
 
-    def hook(layer: nn.Conv2D, _inputs, output) -> None:
+    def hook(layer: nn.Layer, _inputs, output) -> None:
         c_out, c_in_per_group, k_h, k_w = layer.weight.shape
         h_out, w_out = output.shape[2], output.shape[3]
         per_weight[layer.weight.name] = c_in_per_group * k_h * k_w * c_out * h_out * w_out
 
-    handles = [sub.register_forward_post_hook(hook) for sub in model.sublayers() if isinstance(sub, nn.Conv2D)]
+    convs = (nn.Conv2D, QuantizedConv2D)  # a quantization-aware model's convs are wrapped (slim.quant_aware)
+    handles = [sub.register_forward_post_hook(hook) for sub in model.sublayers() if isinstance(sub, convs)]
     try:
         with inference_context(model):
             RawOutputs(model)(paddle.zeros([1, 3, input_size, input_size], dtype="float32"))
