@@ -10,13 +10,13 @@ at the end, ``best_model`` (highest mAP) with ``eval=True``. The run is data-par
 
 Distillation (``distill-prune``, ``train -t``) trains through the same function: its request carries the
 pruning plan (applied after the pretrained weights are loaded, before the optimizer exists; written beside
-every checkpoint by slim's ``PlanSidecarHook``), and it passes the ``step`` the trainer runs (slim's
+every checkpoint by slim's ``SidecarHook``), and it passes the ``step`` the trainer runs (slim's
 ``DistillStep``).
 
 Quantization-aware training (``train --quant-aware``) is another part of the same assembly: its request
 carries ``QuantAware``; the trained model (``pretrain_weights``, pruned to its own plan sidecar) is loaded
 whole, then wrapped with fake-quant layers before the optimizer exists (slim's ``wrap_quant_aware``), and
-``QuantSidecarHook`` marks every checkpoint as quantization-aware.
+its ``SidecarHook`` marks every checkpoint as quantization-aware.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from slimdet.inference import resolve_engine
 from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
 from slimdet.slim.checks import training_problems
-from slimdet.slim.plan import PruneReport, PruningPlan, load_plan, resolve_plan
-from slimdet.slim.plan_sidecar import PlanSidecarHook
-from slimdet.slim.quant_aware import QuantSidecarHook, left_float, wrap_quant_aware
-from slimdet.slim.quant_settings import QuantAware, load_quant, resolve_quant
+from slimdet.slim.plan import PLAN_SIDECAR, PruneReport, PruningPlan, load_plan, resolve_plan
+from slimdet.slim.quant_aware import left_float, wrap_quant_aware
+from slimdet.slim.quant_settings import QUANT_SIDECAR, QuantAware, load_quant, resolve_quant
+from slimdet.slim.sidecar_hook import SidecarHook
 from slimdet.weights import load_weights
 
 
@@ -281,8 +281,10 @@ def build_hooks(
     if rank != 0:
         return TrainHooks([], saver, history, None)
     ordered: list[Hook] = [
-        PlanSidecarHook(request.plan),  # acts before a save: the plan beside it (a stale one goes when unpruned)
-        QuantSidecarHook(request.quant),  # likewise: eval, export and resume must wrap a quantization-aware model
+        # Before a save: the plan beside it (a stale one goes when unpruned); likewise the fake-quant settings,
+        # without which eval, export and resume could not wrap a quantization-aware model.
+        SidecarHook(PLAN_SIDECAR, request.plan.to_dict() if request.plan else None),
+        SidecarHook(QUANT_SIDECAR, request.quant.to_dict() if request.quant else None),
         ClassNamesHook(parts.loader.dataset.class_names),  # before a save: export and infer need no dataset
         history,  # takes the step before the checkpoint does, so that the checkpoint carries the loss curve
         saver,  # before evaluating: a crashing evaluation still leaves the snapshot to resume from

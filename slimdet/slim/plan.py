@@ -12,7 +12,6 @@ Channel rule (legacy and PaddleSlim alike): a conv with C filters pruned at rati
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -24,9 +23,9 @@ from typing import Any, Literal
 
 from paddle import nn
 
-from slimdet._files import write_text_atomic
 from slimdet.errors import PlanError, did_you_mean
 from slimdet.slim.flops import count_conv_macs, parameter_mib
+from slimdet.slim.sidecar import Sidecar
 
 Criterion = Literal["l1_norm", "fpgm"]
 CRITERIA: dict[str, Criterion] = {
@@ -34,9 +33,9 @@ CRITERIA: dict[str, Criterion] = {
     "fpgm": "fpgm",
     "geometry_median": "fpgm",  # the legacy tools' name for FPGM
 }
-SIDECAR_SUFFIX = ".plan.json"
-SIDECAR_FORMAT = "slimdet-pruning-plan"
-SIDECAR_VERSION = 1
+PLAN_SIDECAR = Sidecar(
+    ".plan.json", "slimdet-pruning-plan", 1, "pruning plan", "delete it or save the checkpoint again", PlanError
+)
 FLOATS_PER_MIB = 2**20 // 4  # parameter_mib counts float32 values
 
 
@@ -353,35 +352,18 @@ def _parameter_count(model) -> int:
 
 def sidecar_path(checkpoint_path: str | os.PathLike[str]) -> Path:
     """``out/model_final.pdparams`` (or the legacy prefix ``out/model_final``) → ``out/model_final.plan.json``."""
-    path = Path(checkpoint_path)
-    if path.suffix == ".pdparams":
-        path = path.with_suffix("")
-    return path.with_name(path.name + SIDECAR_SUFFIX)
+    return PLAN_SIDECAR.path(checkpoint_path)
 
 
 def save_plan(plan: PruningPlan, checkpoint_path: str | os.PathLike[str]) -> Path:
     """Write ``plan`` beside a checkpoint, atomically (a crash never leaves half a file). Returns its path."""
-    document = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **plan.to_dict()}
-    return write_text_atomic(sidecar_path(checkpoint_path), json.dumps(document, indent=2) + "\n")
+    return PLAN_SIDECAR.save(plan.to_dict(), checkpoint_path)
 
 
 def load_plan(checkpoint_path: str | os.PathLike[str]) -> PruningPlan | None:
     """The plan saved beside a checkpoint, or None when it was never pruned (no sidecar)."""
-    path = sidecar_path(checkpoint_path)
-    if not path.is_file():
-        return None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise PlanError(f"cannot read pruning plan {path} ({err}): delete it or save the checkpoint again") from None
-    if not isinstance(document, dict) or document.get("format") != SIDECAR_FORMAT:
-        raise PlanError(f"{path} is not a slimdet pruning plan: delete it or save the checkpoint again")
-    if document.get("version") != SIDECAR_VERSION:
-        raise PlanError(
-            f"{path} has plan format version {document.get('version')}, this slimdet reads {SIDECAR_VERSION}: "
-            "upgrade slimdet"
-        )
-    return PruningPlan.from_dict(document)
+    document = PLAN_SIDECAR.load(checkpoint_path)
+    return None if document is None else PruningPlan.from_dict(document)
 
 
 def resolve_plan(flags_plan: PruningPlan | None, sidecar_plan: PruningPlan | None) -> PruningPlan | None:

@@ -13,12 +13,8 @@ the wrapped model resumes, evaluates and exports in another process.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from paddle import nn
 
-from slimdet.engine.hooks import Hook
-from slimdet.engine.trainer import Trainer
 from slimdet.errors import SlimdetError, did_you_mean
 from slimdet.slim.quant_settings import (
     ACTIVATION_QUANTIZE_TYPE,
@@ -26,8 +22,6 @@ from slimdet.slim.quant_settings import (
     QUANTIZABLE_LAYER_TYPES,
     WEIGHT_QUANTIZE_TYPE,
     QuantAware,
-    save_quant,
-    sidecar_path,
 )
 
 
@@ -97,17 +91,3 @@ def is_quant_aware(model: nn.Layer) -> bool:
     from paddle.nn.quant.quant_layers import MAOutputScaleLayer
 
     return any(isinstance(layer, MAOutputScaleLayer) for layer in model.sublayers())
-
-
-class QuantSidecarHook(Hook):
-    """Writes ``quant`` beside every checkpoint and best model (or removes a stale sidecar when it is None, so
-    that a float run's weights are never read as quantization-aware under a name an earlier run used)."""
-
-    def __init__(self, quant: QuantAware | None) -> None:
-        self.quant = quant
-
-    def before_save(self, trainer: Trainer, stem: Path) -> None:
-        if self.quant is None:
-            sidecar_path(stem).unlink(missing_ok=True)
-        else:
-            save_quant(self.quant, stem)

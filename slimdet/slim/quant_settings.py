@@ -14,7 +14,6 @@ Plain Python (no paddle): the launching process builds and checks it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -22,17 +21,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slimdet._files import write_text_atomic
 from slimdet.errors import SlimdetError, WeightsError
+from slimdet.slim.sidecar import Sidecar
 
 DEFAULT_NOT_QUANT_PATTERN = ("yolo_output",)  # the legacy flag's default
 WEIGHT_QUANTIZE_TYPE = "channel_wise_abs_max"
 ACTIVATION_QUANTIZE_TYPE = "moving_average_abs_max"
 BITS = 8
 QUANTIZABLE_LAYER_TYPES = ("Conv2D", "Linear")  # the legacy op types conv2d, depthwise_conv2d and mul
-SIDECAR_SUFFIX = ".quant.json"
-SIDECAR_FORMAT = "slimdet-quant-aware"
-SIDECAR_VERSION = 1
+QUANT_SIDECAR = Sidecar(
+    ".quant.json",
+    "slimdet-quant-aware",
+    1,
+    "quantization-aware sidecar",
+    "delete it or train the checkpoint again with --quant-aware",
+    WeightsError,
+)
 
 
 @dataclass(frozen=True)
@@ -73,34 +77,18 @@ class QuantAware:
 
 def sidecar_path(checkpoint_path: str | os.PathLike[str]) -> Path:
     """``out/model_final.pdparams`` (or the prefix ``out/model_final``) → ``out/model_final.quant.json``."""
-    path = Path(checkpoint_path)
-    if path.suffix == ".pdparams":
-        path = path.with_suffix("")
-    return path.with_name(path.name + SIDECAR_SUFFIX)
+    return QUANT_SIDECAR.path(checkpoint_path)
 
 
 def save_quant(quant: QuantAware, checkpoint_path: str | os.PathLike[str]) -> Path:
     """Write ``quant`` beside a checkpoint, atomically."""
-    document = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **quant.to_dict()}
-    return write_text_atomic(sidecar_path(checkpoint_path), json.dumps(document, indent=2) + "\n")
+    return QUANT_SIDECAR.save(quant.to_dict(), checkpoint_path)
 
 
 def load_quant(checkpoint_path: str | os.PathLike[str] | None) -> QuantAware | None:
     """The settings saved beside a quantization-aware checkpoint, or None for a float one (no sidecar)."""
-    if not checkpoint_path:
-        return None
-    path = sidecar_path(checkpoint_path)
-    if not path.is_file():
-        return None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise WeightsError(f"cannot read {path} ({err}): train the checkpoint again with --quant-aware") from None
-    if not isinstance(document, dict) or document.get("format") != SIDECAR_FORMAT:
-        raise WeightsError(f"{path} is not a slimdet quantization-aware sidecar: delete it or train again")
-    if document.get("version") != SIDECAR_VERSION:
-        raise WeightsError(f"{path} has version {document.get('version')}, this slimdet reads {SIDECAR_VERSION}")
-    return QuantAware.from_dict(document)
+    document = QUANT_SIDECAR.load(checkpoint_path) if checkpoint_path else None
+    return None if document is None else QuantAware.from_dict(document)
 
 
 def resolve_quant(flags: QuantAware | None, saved: QuantAware | None, checkpoint: Path) -> QuantAware | None:
