@@ -87,7 +87,7 @@ def test_distill_prune_training_lifts_the_map_above_where_pruning_left_it(overfi
 
     _, report = trained
     data = load_config(overfit_tiny.config).to_dict()
-    model = build_model(data)
+    model = build_model(data, random_init=False)  # every weight is loaded next, strictly
     load_weights(model, overfit_tiny.weights, strict=True)
     PruningPlan.from_flags(PARAMS, RATIOS).prune(model)  # what distill-prune starts from: the trained weights, pruned
     loader = build_loader(data, "eval")  # scored in place, as training's evaluations are (pruning once, not twice)
