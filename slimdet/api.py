@@ -28,6 +28,7 @@ docs/api.md lists every function with its options.
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,13 +63,16 @@ def caller_state_kept(*, paddle: bool = True) -> Iterator[None]:
     """Around one command: what it changes in the process and is the caller's, put back as it ends (returns or
     raises). A training seeds python's, numpy's and paddle's random generators and every paddle command selects a
     device; the signal handlers are the loops' own business (``interrupts.stop_requests`` restores them too).
-    ``paddle=False`` for a command that never loads it (a paddle-free caller stays paddle-free)."""
+    PaddleSlim's first import switches matplotlib to its Agg backend (``paddleslim.common.analyze_helper``), after
+    which a notebook's ``plt.show()`` shows nothing. ``paddle=False`` for a command that never loads it (a
+    paddle-free caller stays paddle-free)."""
     import random
 
     import numpy as np
 
     python_state, numpy_state = random.getstate(), np.random.get_state()
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    backend = _matplotlib_backend() if paddle and "paddleslim" not in sys.modules else None
     if paddle:
         import paddle as paddle_module
 
@@ -84,6 +88,29 @@ def caller_state_kept(*, paddle: bool = True) -> Iterator[None]:
         if paddle:
             paddle_module.set_rng_state(paddle_state)
             paddle_module.set_device(device)
+        if backend is not None:
+            _restore_matplotlib_backend(backend)
+
+
+def _matplotlib_backend() -> Any:
+    """matplotlib's backend setting as it stands, unresolved (the "pick one when drawing" default stays that)."""
+    import matplotlib
+
+    return matplotlib.rcParams._get("backend")
+
+
+def _restore_matplotlib_backend(backend: Any) -> None:
+    import matplotlib
+
+    if matplotlib.rcParams._get("backend") == backend:
+        return
+    # Set first: a backend module that hooks into its host as it loads (IPython's inline one shows figures in
+    # the notebook) reads the setting then.
+    matplotlib.rcParams._set("backend", backend)
+    if "matplotlib.pyplot" in sys.modules:  # pyplot's figures are drawn by the backend it switched to
+        import matplotlib.pyplot as plt
+
+        plt.switch_backend(backend)
 
 
 def params(
@@ -248,10 +275,12 @@ def _refuse_teacher_options(options: Mapping[str, Any]) -> None:
 
 def _run_training(options: dict[str, Any], *, require_plan: bool) -> Any:
     """``train``'s and ``distill_prune``'s shared run: the job the command line runs too, in this process."""
+    from slimdet.commands.distill_request import DISTILL_FLAGS
     from slimdet.commands.training import TrainingJob
 
     device, quiet = options.pop("device"), options.pop("quiet")
-    job = TrainingJob.from_flags(**options, require_plan=require_plan)
+    distill_flags = {name: options.pop(name) for name in DISTILL_FLAGS}
+    job = TrainingJob.from_flags(**options, distill_flags=distill_flags, require_plan=require_plan)
     with caller_state_kept():
         return job.run(device=device, quiet=quiet)
 

@@ -95,7 +95,9 @@ def test_train_twice_in_one_process_gives_the_same_losses_and_leaves_the_callers
     assert first.iterations == second.iterations == 2
     assert dict(second.losses) == pytest.approx(dict(first.losses), rel=1e-6)
     assert [i for i, _ in second.loss_history] == [i for i, _ in first.loss_history] == [1, 2]
-    assert [loss for _, loss in second.loss_history] == pytest.approx([loss for _, loss in first.loss_history], rel=1e-6)
+    assert [loss for _, loss in second.loss_history] == pytest.approx(
+        [loss for _, loss in first.loss_history], rel=1e-6
+    )
     assert Path(second.final_checkpoint).parent != Path(first.final_checkpoint).parent
     assert random.getstate() == python_state and (np.random.get_state()[1] == numpy_state).all()
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers

@@ -36,32 +36,26 @@ class TrainingJob:
         config: str | Path,
         *,
         overrides: Sequence[str] = (),
-        pruned_params: str | None = None,
-        pruned_ratios: str | None = None,
-        criterion: str = "l1_norm",
-        resume: str | Path | None = None,
-        seed: int = 0,
-        eval: bool = False,
         teacher_config: str | Path | None = None,
         teacher_overrides: Sequence[str] = (),
         teacher_pretrained: str | None = None,
         teacher_engine: str = "auto",
         require_plan: bool = False,
-        **distill_flags: Any,
+        distill_flags: Mapping[str, Any] | None = None,
+        **flags: Any,
     ) -> TrainingJob:
-        """The job the options describe: distilled when ``teacher_config`` is given (``overrides`` reach the
+        """The job the options describe: ``flags`` are ``TrainRequest.from_flags``' keywords (pruning options,
+        ``resume``, ``seed``, ``eval``); distilled when ``teacher_config`` is given (``overrides`` reach the
         teacher's config too, as in the legacy tool, except those for a section the teacher lacks;
         ``teacher_overrides`` the teacher's only, after them), ``distill_flags`` being ``distill_weight`` …
-        ``distill_method``; ``require_plan`` (distill-prune's) demands pruning options. Raises ``ConfigError``
-        for a config that does not load."""
-        flags = {"pruned_params": pruned_params, "pruned_ratios": pruned_ratios, "criterion": criterion,
-                 "resume": resume, "seed": seed, "eval": eval}  # fmt: skip
-        if teacher_config is None:
-            return cls(load_config(config, overrides), flags)
+        ``distill_method`` by name; ``require_plan`` (distill-prune's) demands pruning options. Raises
+        ``ConfigError`` for a config that does not load."""
         student_cfg = load_config(config, overrides)
+        if teacher_config is None:
+            return cls(student_cfg, flags)
         teacher_cfg = load_config(teacher_config, teacher_overrides, shared=overrides)
         request = DistillRequest.from_flags(
-            teacher_cfg, distill_flags=distill_flags, teacher_pretrained=teacher_pretrained,
+            teacher_cfg, distill_flags=distill_flags or {}, teacher_pretrained=teacher_pretrained,
             teacher_engine=teacher_engine, require_plan=require_plan, **flags,
         )  # fmt: skip
         return cls(student_cfg, flags, request)
