@@ -59,7 +59,7 @@ PathLike = str | Path
 
 
 @contextmanager
-def caller_state_kept(*, paddle: bool = True) -> Iterator[None]:
+def _caller_state_kept(*, paddle: bool = True) -> Iterator[None]:
     """Around one command: what it changes in the process and is the caller's, put back as it ends (returns or
     raises). A training seeds python's, numpy's and paddle's random generators and every paddle command selects a
     device; the signal handlers are the loops' own business (``interrupts.stop_requests`` restores them too).
@@ -86,8 +86,8 @@ def caller_state_kept(*, paddle: bool = True) -> Iterator[None]:
             if handler is not None and signal.getsignal(signum) is not handler:
                 signal.signal(signum, handler)
         if paddle:
+            paddle_module.set_device(device)  # first: the generators restored are the caller's device's
             paddle_module.set_rng_state(paddle_state)
-            paddle_module.set_device(device)
         if backend is not None:
             _restore_matplotlib_backend(backend)
 
@@ -129,7 +129,7 @@ def params(
     from slimdet.commands.params import ParamsRequest, describe_config
     from slimdet.config import load_config
 
-    with caller_state_kept():
+    with _caller_state_kept():
         request = ParamsRequest.from_flags(
             load_config(config, overrides), pruned_params=pruned_params, pruned_ratios=pruned_ratios,
             weights=weights, prunable_only=prunable, name_filter=filter, input_size=input_size,
@@ -164,7 +164,7 @@ def sensitivity(
         ratios=parse_ratios(pruned_ratios), criterion=criterion, eval_images=eval_images, batch_size=batch_size,
         cache_mb=cache_mb, device=device, engine=engine,
     )  # fmt: skip
-    with caller_state_kept():
+    with _caller_state_kept():
         return run_sensitivity(
             spec, sensitivities_file, workers=workers, shard=Shard.parse(shard), on_start=on_start, on_trial=on_trial
         )
@@ -189,7 +189,7 @@ def sensitivity_ratios(
     target needs the analysed model's ``config``); ``result.ratios`` maps each conv to its ratio."""
     from slimdet.commands.sensitivity_ratios import choose_ratios
 
-    with caller_state_kept(paddle=target_flops is not None):  # only a FLOPs target builds the model
+    with _caller_state_kept(paddle=target_flops is not None):  # only a FLOPs target builds the model
         return choose_ratios(
             sensitivities, target_loss=target_loss, target_flops=target_flops, config=config, overrides=overrides
         )
@@ -281,7 +281,7 @@ def _run_training(options: dict[str, Any], *, require_plan: bool) -> Any:
     device, quiet = options.pop("device"), options.pop("quiet")
     distill_flags = {name: options.pop(name) for name in DISTILL_FLAGS}
     job = TrainingJob.from_flags(**options, distill_flags=distill_flags, require_plan=require_plan)
-    with caller_state_kept():
+    with _caller_state_kept():
         return job.run(device=device, quiet=quiet)
 
 
@@ -312,7 +312,7 @@ def evaluate(
             raise SlimdetError(f"--model-dir scores an exported folder as it is: drop {', '.join(given)}")
         from slimdet.commands.evaluate import evaluate_exported
 
-        with caller_state_kept():
+        with _caller_state_kept():
             return evaluate_exported(Path(model_dir), Path(config), overrides, onnx=onnx, on_image=on_progress)
     if onnx:
         raise SlimdetError("--onnx scores an exported folder's model.onnx: add --model-dir DIR")
@@ -321,7 +321,7 @@ def evaluate(
 
     request = EvalRequest.from_flags(load_config(config, overrides), weights, pruned_params=pruned_params,
                                      pruned_ratios=pruned_ratios, output_eval=output_eval, engine=engine)  # fmt: skip
-    with caller_state_kept():
+    with _caller_state_kept():
         return evaluate_checkpoint(request, device=device, on_batch=on_progress)
 
 
@@ -339,7 +339,7 @@ def export(
     exported graph does not reproduce the checkpoint's detections (the command exits 1 then)."""
     from slimdet.commands.export import export_checkpoint
 
-    with caller_state_kept():
+    with _caller_state_kept():
         return export_checkpoint(Path(config), overrides, pruned_params=pruned_params, pruned_ratios=pruned_ratios,
                                  output_dir=Path(output_dir), onnx=onnx)  # fmt: skip
 
@@ -360,7 +360,7 @@ def quantize(
     training images and compared with the float model (mAP, size, latency). ``on_stage(description)`` as it goes."""
     from slimdet.commands.quantize import quantize_export
 
-    with caller_state_kept():
+    with _caller_state_kept():
         return quantize_export(Path(model_dir), Path(config), overrides, output_dir=Path(output_dir),
                                calib_images=calib_images, algo=algo, onnx=onnx, force=force, on_stage=on_stage)  # fmt: skip
 
@@ -382,7 +382,7 @@ def infer(
     Unreadable files of ``image_dir`` are skipped (``result.skipped``, ``on_skip(skipped)``) unless ``strict``."""
     from slimdet.commands.infer import infer as infer_images
 
-    with caller_state_kept():
+    with _caller_state_kept():
         return infer_images(
             model_dir=_path(model_dir), config=_path(config), overrides=overrides, image=_path(image),
             image_dir=_path(image_dir), threshold=threshold, output_dir=Path(output_dir), strict=strict,
@@ -458,7 +458,7 @@ def demo(
     ``fast``: tiny sizes, a smoke run. ``on_stage(stage_time)`` as each stage ends."""
     from slimdet.commands.demo import run_demo
 
-    with caller_state_kept():
+    with _caller_state_kept():
         return run_demo(out, fast=fast, on_stage=on_stage)
 
 

@@ -83,9 +83,15 @@ def test_api_covers_every_command():
 
 
 def test_train_twice_in_one_process_gives_the_same_losses_and_leaves_the_callers_state(tiny_train_config):
+    import paddle
+
     random.seed(123)
     np.random.seed(123)
+    paddle.seed(123)
     python_state, numpy_state = random.getstate(), np.random.get_state()[1].copy()
+    paddle_state, device = paddle.get_rng_state(), paddle.get_device()
+    expected_draw = paddle.rand([4]).numpy()
+    paddle.set_rng_state(paddle_state)
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     overrides = ["max_iters=2", "snapshot_iter=2"]
 
@@ -101,6 +107,8 @@ def test_train_twice_in_one_process_gives_the_same_losses_and_leaves_the_callers
     assert Path(second.final_checkpoint).parent != Path(first.final_checkpoint).parent
     assert random.getstate() == python_state and (np.random.get_state()[1] == numpy_state).all()
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert paddle.get_device() == device
+    assert (paddle.rand([4]).numpy() == expected_draw).all()  # the caller's paddle generator, where it was
 
 
 def test_teacher_options_without_a_teacher_raise_before_anything_runs(tiny_train_config):
