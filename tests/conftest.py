@@ -48,6 +48,7 @@ LONGEST_MODULES = (
     "tests/cli/test_export.py",
     "tests/deploy/test_export.py",
     "tests/cli/test_app.py",
+    "tests/test_notebook.py",  # 17–34 s on the same machine, by its load (2026-12-08)
 )  # 70, 66, 61, 60, 60, 49, 38, 31, 30, 27 s on a slow 2-core machine (2026-12-08)
 
 

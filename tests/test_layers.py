@@ -22,6 +22,7 @@ print(",".join(loaded))
     ("module", "extra"),
     [
         ("slimdet.cli", ""),  # registers every command module, as `slimdet --help` does
+        ("slimdet.api", ""),  # a script or notebook importing the API pays nothing until a call
         ("slimdet.data", "import slimdet.data.synth, slimdet.data.check, slimdet.data.show"),
     ],
 )

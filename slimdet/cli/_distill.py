@@ -1,7 +1,8 @@
-"""The teacher's options and the distilled run they start, shared by ``distill-prune`` and ``train -t``.
+"""The teacher's options and the training they start, shared by ``distill-prune`` and ``train``.
 
-Both commands take the same teacher and distillation flags and run the same core
-(``commands.distill.train_distilled``); they differ only in whether a pruning plan is required.
+Both commands take the same teacher and distillation flags and run the same job
+(``commands.training.TrainingJob``, as ``slimdet.api`` does); they differ only in whether a pruning plan is
+required.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typer._click.core import ParameterSource  # typer 0.29 vendors click withou
 
 from slimdet.cli._launch import relaunch_with_nproc
 from slimdet.cli._render import print_json, print_training
-from slimdet.errors import SlimdetError
 
 TeacherConfigOption = Annotated[
     Path | None,
@@ -96,17 +96,6 @@ TeacherOverrideOption = Annotated[
         help="Overrides for the teacher's config only, key=value, applied after -o (several may follow one -to).",
     ),
 ]
-# The distillation settings' parameters (their names in the command functions), as DistillRequest.from_flags takes them.
-DISTILL_FLAGS = (
-    "distill_weight",
-    "distill_balance",
-    "distill_temperature",
-    "distill_confidence",
-    "distill_feature",
-    "distill_method",
-)
-# The parameters above that mean nothing without -t.
-_TEACHER_ONLY = ("teacher_pretrained", *DISTILL_FLAGS, "teacher_engine", "teacher_overrides")
 TEACHER_HELP = (
     "-o overrides apply to the teacher's config too, as in the legacy tool (-o num_classes=4 reaches both), "
     "except those for a section the teacher lacks (MobileNet.… for a ResNet teacher); -to items go to the "
@@ -117,43 +106,40 @@ TEACHER_HELP = (
 
 def refuse_teacher_flags_without_teacher(ctx: typer.Context) -> None:
     """A teacher's flag given without -t would silently do nothing: refuse it, naming the flags as typed."""
+    from slimdet.commands.distill_request import TEACHER_ONLY, refuse_teacher_options
+
     spelt = {param.name: param.opts[0] for param in ctx.command.params}
-    given = [spelt[name] for name in _TEACHER_ONLY if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
-    if given:
-        verb = "needs" if len(given) == 1 else "need"
-        raise SlimdetError(f"{', '.join(given)} {verb} a teacher: add -t TEACHER_CONFIG --teacher_pretrained WEIGHTS")
+    refuse_teacher_options(
+        [spelt[name] for name in TEACHER_ONLY if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+    )
 
 
-def run_distilled(ctx: typer.Context, title: str, *, require_plan: bool, options: Mapping[str, Any]) -> None:
-    """Load both configs, check (before a launch, when --nproc starts several processes), train with the
-    teacher and print the report. ``options`` are the command's parameters by name (its ``locals()`` as it
-    starts: both commands take the same ones); ``require_plan``, distill-prune's: a pruning plan must be given."""
-    from slimdet.commands.distill_request import DistillRequest
-    from slimdet.config import load_config
+def run_training(ctx: typer.Context, title: str, *, require_plan: bool, options: Mapping[str, Any]) -> None:
+    """Load the config(s), check (before a launch, when --nproc starts several processes), train (with the
+    teacher when -t is given) and print the report. ``options`` are the command's parameters by name (its
+    ``locals()`` as it starts: both commands take the same ones); ``require_plan``, distill-prune's: a pruning
+    plan must be given."""
+    from slimdet.commands.distill_request import DISTILL_FLAGS
+    from slimdet.commands.training import TrainingJob
 
-    overrides = options["overrides"] or []
-    student_cfg = load_config(options["config"], overrides)
-    teacher_cfg = load_config(options["teacher_config"], options["teacher_overrides"] or [], shared=overrides)
-    passed = ("teacher_pretrained", "pruned_params", "pruned_ratios", "criterion", "teacher_engine", "resume", "seed")
-    request = DistillRequest.from_flags(
-        teacher_cfg, distill_flags={name: options[name] for name in DISTILL_FLAGS},
-        **{name: options[name] for name in passed}, require_plan=require_plan, eval=options["evaluate"],
-        quant_aware=options.get("quant_aware", False), not_quant_pattern=options.get("not_quant_pattern"),
+    passed = ("pruned_params", "pruned_ratios", "criterion", "resume", "seed", "teacher_config",
+              "teacher_pretrained", "teacher_engine")  # fmt: skip
+    job = TrainingJob.from_flags(
+        options["config"], overrides=options["overrides"] or (), teacher_overrides=options["teacher_overrides"] or (),
+        eval=options["evaluate"], require_plan=require_plan, **{name: options[name] for name in passed},
+        distill_flags={name: options[name] for name in DISTILL_FLAGS},
+        **{name: options[name] for name in ("quant_aware", "not_quant_pattern") if name in options},  # train's
     )  # fmt: skip
     device = options["device"]
-
-    def checks() -> None:  # only before a launch, in a child: the launching process never imports paddle
-        from slimdet.commands.distill import check_distilled_run
-
-        check_distilled_run(student_cfg, request)
-
-    # --nproc: this command again, in N processes
-    relaunch_with_nproc(ctx, options["nproc"], student_cfg, device, checks)
-    from slimdet.commands.distill import train_distilled
-
-    result = train_distilled(student_cfg, request, device=device, quiet=options["quiet"])
+    relaunch_with_nproc(
+        ctx, options["nproc"], job.cfg, device, job.check
+    )  # --nproc: this command again, in N processes
+    result = job.run(device=device, quiet=options["quiet"])
     if options["as_json"]:
         print_json(result.to_dict())
+        return
+    if job.distill is None:
+        print_training(title, result, {"config": result.config})
         return
     head = {
         "student config": result.training.config,

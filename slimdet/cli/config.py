@@ -8,10 +8,9 @@ from typing import Any
 import yaml
 from rich.syntax import Syntax
 
+from slimdet import api
 from slimdet.cli._options import ConfigOption, JsonOption, OverrideOption
 from slimdet.cli._render import print_json, stdout_console, table
-from slimdet.config import load_config
-from slimdet.config.shipped import shipped_configs
 
 
 class _ShowDumper(yaml.SafeDumper):
@@ -30,7 +29,7 @@ def show_command(config: ConfigOption, overrides: OverrideOption = None, as_json
 
     The YAML view starts with a comment naming the file read (a shipped one when -c names no file here).
     """
-    cfg = load_config(config, overrides or [])
+    cfg = api.show_config(config, overrides=overrides or ())
     merged = cfg.to_dict()
     if as_json:
         print_json(merged)
@@ -41,7 +40,7 @@ def show_command(config: ConfigOption, overrides: OverrideOption = None, as_json
 
 def list_command(as_json: JsonOption = False) -> None:
     """List the shipped configs: -c NAME reads one when no file NAME exists in the working directory."""
-    paths = shipped_configs()
+    paths = api.list_configs()
     if as_json:
         print_json([{"name": path.name, "path": str(path)} for path in paths])
         return

@@ -41,11 +41,9 @@ def synth_command(
 ) -> None:
     """Write the synthetic shapes dataset (circle, square, triangle; nine classes with --hard); same seed, same
     bytes."""
-    from slimdet.data.synth import write_synthetic_voc
+    from slimdet import api
 
-    report = write_synthetic_voc(
-        out, num_train=num_train, num_test=num_test, size=size, seed=seed, hard=hard, overwrite=force
-    )
+    report = api.synth_data(out, num_train=num_train, num_test=num_test, size=size, seed=seed, hard=hard, force=force)
     if as_json:
         print_json(report.to_dict())
         return
@@ -73,14 +71,15 @@ def check_command(
     as_json: JsonOption = False,
 ) -> None:
     """Read every annotation and image of a dataset; exit 1 when problems are found."""
-    from slimdet.config import load_config
-    from slimdet.data.check import check_dataset
+    from slimdet import api
 
-    cfg = load_config(config, overrides or []).to_dict()
     with progress(quiet) as bar:
         task = bar.add_task("checking images", total=None)
-        report = check_dataset(
-            cfg, split.value, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        report = api.check_data(
+            config,
+            overrides=overrides or (),
+            split=split.value,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:
         print_json(report.to_dict())
@@ -132,12 +131,9 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """Draw augmented training samples (after every transform) with their boxes and class names."""
-    from slimdet.config import load_config
-    from slimdet.data.show import show_samples
+    from slimdet import api
 
-    cfg = load_config(config, overrides or []).to_dict()
-    out_dir = out if out is not None else Path(str(cfg.get("save_dir") or "output")) / "data_show"
-    report = show_samples(cfg, num=num, out_dir=out_dir, seed=seed)
+    report = api.show_data(config, overrides=overrides or (), num=num, out=out, seed=seed)
     if as_json:
         print_json(report.to_dict())
         return

@@ -29,7 +29,8 @@ def demo_command(
     (delete --out to start over). The full demo takes about 9 minutes on a fast 2-core machine, up to 25 on a
     slow one.
     """
-    from slimdet.commands.demo import StageTime, run_demo
+    from slimdet import api
+    from slimdet.commands.demo import StageTime
 
     log = stderr_console()
 
@@ -38,7 +39,7 @@ def demo_command(
             f"{done.stage} (reused)" if done.reused else f"{done.stage} done in {done.seconds:.1f} s", highlight=False
         )
 
-    result = run_demo(out, fast=fast, on_stage=None if quiet else announce)
+    result = api.demo(out, fast=fast, on_stage=None if quiet else announce)
     if as_json:
         print_json(result.to_dict())
         return

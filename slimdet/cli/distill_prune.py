@@ -18,7 +18,7 @@ from slimdet.cli._distill import (
     TeacherEngineOption,
     TeacherOverrideOption,
     TeacherPretrainedOption,
-    run_distilled,
+    run_training,
 )
 from slimdet.cli._launch import NprocOption
 from slimdet.cli._options import (
@@ -86,7 +86,7 @@ def distill_prune_command(
     The split outputs are needed: -o use_fine_grained_loss=true unless the student config sets it.
     """
     options = dict(locals())  # the parameters, as the shared run reads them
-    run_distilled(ctx, "distill-prune", require_plan=True, options=options)
+    run_training(ctx, "distill-prune", require_plan=True, options=options)
 
 
 distill_prune_command.__doc__ = distill_prune_command.__doc__.format(teacher=TEACHER_HELP)

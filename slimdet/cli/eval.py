@@ -66,77 +66,30 @@ def eval_command(
     A pruned checkpoint is rebuilt from its .plan.json sidecar (or from --pruned_params/--pruned_ratios).
     With --model-dir, the exported (float or int8) model is scored as deployed: its own preprocessing, batch 1.
     """
-    if model_dir is not None:
-        from slimdet.errors import SlimdetError
-
-        given = [flag for flag, value in (("--weights", weights), ("--pruned_params", pruned_params),
-                                          ("--output_eval", output_eval), ("--device", device),
-                                          ("--engine", engine if engine != "auto" else None)) if value]  # fmt: skip
-        if given:
-            raise SlimdetError(f"--model-dir scores an exported folder as it is: drop {', '.join(given)}")
-        _eval_exported(model_dir, config, overrides or [], onnx=onnx, quiet=quiet, as_json=as_json)
-        return
-    if onnx:
-        from slimdet.errors import SlimdetError
-
-        raise SlimdetError("--onnx scores an exported folder's model.onnx: add --model-dir DIR")
-    from slimdet.commands.evaluate import EvalRequest, evaluate_checkpoint
-    from slimdet.config import load_config
-
-    cfg = load_config(config, overrides or [])
-    request = EvalRequest.from_flags(cfg, weights, pruned_params=pruned_params, pruned_ratios=pruned_ratios,
-                                     output_eval=output_eval, engine=engine)  # fmt: skip
-    with progress(quiet) as bar:
-        task = bar.add_task("eval", total=None)
-        result = evaluate_checkpoint(
-            request, device=device, on_batch=lambda done, total: bar.update(task, completed=done, total=total)
-        )
-    if as_json:
-        print_json(result.to_dict())
-        return
-    _print_summary(
-        result.summary,
-        {
-            "config": result.config,
-            "weights": result.weights,
-            "pruned": "yes" if result.pruned else "no",
-            "engine": result.engine,
-            "images": result.images,
-            "mAP": f"{result.summary.metrics['mAP']:.4f}",
-            "time": f"{result.seconds:.1f} s",
-            **({"bbox.json": result.bbox_json} if result.bbox_json else {}),
-        },
-    )
-
-
-def _eval_exported(
-    model_dir: Path, config: Path, overrides: list[str], *, onnx: bool, quiet: bool, as_json: bool
-) -> None:
-    from slimdet.commands.evaluate import evaluate_exported
+    from slimdet import api
 
     with progress(quiet) as bar:
         task = bar.add_task("eval", total=None)
-        result = evaluate_exported(
-            model_dir,
-            config,
-            overrides,
-            onnx=onnx,
-            on_image=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        result = api.evaluate(
+            config, overrides=overrides or (), weights=weights, pruned_params=pruned_params,
+            pruned_ratios=pruned_ratios, output_eval=output_eval, device=device, engine=engine, model_dir=model_dir,
+            onnx=onnx, on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
     if as_json:
         print_json(result.to_dict())
         return
-    _print_summary(
-        result.summary,
-        {
-            "config": result.config,
-            "model dir": result.model_dir,
-            "engine": f"{result.engine} ({result.precision})",
-            "images": result.images,
-            "mAP": f"{result.summary.metrics['mAP']:.4f}",
-            "time": f"{result.seconds:.1f} s",
-        },
-    )
+    facts: dict[str, Any] = {"config": result.config}
+    if model_dir is not None:  # an exported folder, scored as deployed
+        facts |= {"model dir": result.model_dir, "engine": f"{result.engine} ({result.precision})"}
+    else:
+        facts |= {"weights": result.weights, "pruned": "yes" if result.pruned else "no", "engine": result.engine}
+    facts |= {
+        "images": result.images,
+        "mAP": f"{result.summary.metrics['mAP']:.4f}",
+        "time": f"{result.seconds:.1f} s",
+        **({"bbox.json": result.bbox_json} if model_dir is None and result.bbox_json else {}),
+    }
+    _print_summary(result.summary, facts)
 
 
 def _print_summary(summary: EvalResult, facts: dict[str, Any]) -> None:

@@ -38,11 +38,11 @@ def export_command(
     A pruned checkpoint is rebuilt from its .plan.json sidecar (or from --pruned_params/--pruned_ratios).
     The exported graph is run once against the model to check that both give the same detections.
     """
-    from slimdet.commands.export import export_checkpoint
+    from slimdet import api
 
-    result = export_checkpoint(
+    result = api.export(
         config,
-        overrides or [],
+        overrides=overrides or (),
         pruned_params=pruned_params,
         pruned_ratios=pruned_ratios,
         output_dir=output_dir,

@@ -54,13 +54,13 @@ def infer_command(
     Exit code: 0 when every picture was read, 1 when some were skipped, 2 on an error (a single --image that
     cannot be read, or any unreadable file with --strict).
     """
-    from slimdet.commands.infer import infer
+    from slimdet import api
 
     warn = stderr_console()
-    result = infer(
+    result = api.infer(
         model_dir=model_dir,
         config=config,
-        overrides=overrides or [],
+        overrides=overrides or (),
         image=image,
         image_dir=image_dir,
         threshold=threshold,

@@ -46,19 +46,11 @@ def params_command(
 
     The model is shown pruned by --pruned_params/--pruned_ratios, or by the plan saved beside --weights.
     """
-    from slimdet.commands.params import ParamsRequest, describe_config
-    from slimdet.config import load_config
+    from slimdet import api
 
-    request = ParamsRequest.from_flags(
-        load_config(config, overrides or []),
-        pruned_params=pruned_params,
-        pruned_ratios=pruned_ratios,
-        weights=weights,
-        prunable_only=prunable,
-        name_filter=name_filter,
-        input_size=input_size,
-    )
-    report = describe_config(request)
+    report = api.params(config, overrides=overrides or (), prunable=prunable, filter=name_filter,
+                        input_size=input_size, weights=weights, pruned_params=pruned_params,
+                        pruned_ratios=pruned_ratios)  # fmt: skip
     if as_json:
         print_json(report.to_dict())
         return

@@ -41,15 +41,15 @@ def quantize_command(
 
     The int8 folder loads like any export: slimdet infer --model-dir OUT, slimdet eval --model-dir OUT -c CFG.
     """
-    from slimdet.commands.quantize import quantize_export
+    from slimdet import api
 
     with progress(quiet) as bar:
         task = bar.add_task("quantize", total=None)
-        result = quantize_export(
+        result = api.quantize(
             model_dir,
             config,
-            overrides or [],
-            output_dir=output_dir,
+            output_dir,
+            overrides=overrides or (),
             calib_images=calib_images,
             algo=algo,
             onnx=onnx,

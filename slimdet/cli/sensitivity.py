@@ -119,20 +119,8 @@ def sensitivity_command(
         return
     if config is None:
         raise SlimdetError("no config given: slimdet sensitivity -c CONFIG -o weights=WEIGHTS [...]")
-    from slimdet.commands.sensitivity import Shard, TrialSpec, parse_params, parse_ratios, run_sensitivity
+    from slimdet import api
 
-    spec = TrialSpec(
-        config=str(config),
-        overrides=tuple(overrides or ()),
-        params=parse_params(pruned_params),
-        ratios=parse_ratios(pruned_ratios),
-        criterion=criterion,
-        eval_images=eval_images,
-        batch_size=batch_size,
-        cache_mb=cache_mb,
-        device=device,
-        engine=engine,
-    )
     with progress(quiet, "loss") as bar:
         task = bar.add_task("setting up", total=None, loss="")
 
@@ -142,9 +130,12 @@ def sensitivity_command(
         def finished(param: str, ratio: float, trial: Trial) -> None:
             bar.update(task, advance=1, loss=f"{param} @ {ratio:g}: loss {trial.loss:+.4f}")
 
-        run = run_sensitivity(
-            spec, sensitivities_file, workers=workers, shard=Shard.parse(shard), on_start=started, on_trial=finished
-        )
+        run = api.sensitivity(
+            config, overrides=overrides or (), pruned_params=pruned_params, pruned_ratios=pruned_ratios,
+            sensitivities_file=sensitivities_file, eval_images=eval_images, batch_size=batch_size, workers=workers,
+            shard=shard, criterion=criterion, cache_mb=cache_mb, device=device, engine=engine, on_start=started,
+            on_trial=finished,
+        )  # fmt: skip
     if as_json:
         print_json(run.to_dict())
         return
@@ -172,14 +163,14 @@ def merge_command(
     as_json: JsonOption = False,
 ) -> None:
     """Merge sensitivity files (shards of one analysis); conflicting results are an error that names them."""
-    from slimdet.commands.sensitivity_results import merge_files
+    from slimdet import api
 
     if len(output) != 1:
         raise SlimdetError(
             f"-o/--output takes one file, got {len(output)} ({', '.join(map(str, output))}): "
             "put the input files before -o OUT"
         )
-    merged = merge_files(files, output[0])
+    merged = api.sensitivity_merge(files, output=output[0])
     if as_json:
         print_json(merged.to_dict())
         return
@@ -218,14 +209,14 @@ def ratios_command(
 
     Losses are per conv, measured alone: pruning several convs together usually loses more.
     """
-    from slimdet.commands.sensitivity_ratios import choose_ratios
+    from slimdet import api
 
-    result = choose_ratios(
+    result = api.sensitivity_ratios(
         sensitivities,
         target_loss=target_loss,
         target_flops=target_flops,
         config=config,
-        overrides=tuple(overrides or ()),
+        overrides=overrides or (),
     )
     if as_json:
         print_json(result.to_dict())
@@ -260,9 +251,9 @@ def plot_command(
     as_json: JsonOption = False,
 ) -> None:
     """Plot loss against ratio, one curve per conv."""
-    from slimdet.commands.sensitivity_results import plot_file
+    from slimdet import api
 
-    result = plot_file(sensitivities, out)
+    result = api.sensitivity_plot(sensitivities, out=out)
     if as_json:
         print_json(result.to_dict())
         return

@@ -4,7 +4,7 @@ teacher (-t), distilled from it as the legacy slim/distillation did."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -21,9 +21,9 @@ from slimdet.cli._distill import (
     TeacherOverrideOption,
     TeacherPretrainedOption,
     refuse_teacher_flags_without_teacher,
-    run_distilled,
+    run_training,
 )
-from slimdet.cli._launch import NprocOption, relaunch_with_nproc
+from slimdet.cli._launch import NprocOption
 from slimdet.cli._options import (
     ConfigOption,
     CriterionOption,
@@ -38,11 +38,7 @@ from slimdet.cli._options import (
     QuietOption,
     SeedOption,
 )
-from slimdet.cli._render import print_json, print_training
 from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT
-
-if TYPE_CHECKING:
-    from slimdet.commands.train import TrainRequest
 
 
 def train_command(
@@ -97,35 +93,10 @@ def train_command(
     --quant-aware: fine-tune the trained model of -o pretrain_weights=W with fake-quant ops (the legacy
     slim/quantization; with -t, distilled from the teacher meanwhile); slimdet export writes its int8 model.
     """
-    options = dict(locals())  # the parameters, as a distilled run reads them
-    if teacher_config is not None:
-        run_distilled(ctx, "train", require_plan=False, options=options)
-        return
-    refuse_teacher_flags_without_teacher(ctx)
-    from slimdet.config import load_config
-
-    cfg = load_config(config, overrides or [])
-
-    def request() -> TrainRequest:  # resolved where paddle may load: in the checks' child, or in the run
-        from slimdet.commands.train import TrainRequest
-
-        return TrainRequest.from_flags(cfg, pruned_params=pruned_params, pruned_ratios=pruned_ratios,
-                                       criterion=criterion, resume=resume, seed=seed, eval=evaluate,
-                                       quant_aware=quant_aware, not_quant_pattern=not_quant_pattern)  # fmt: skip
-
-    def checks() -> None:  # only before a launch, in a child: the launching process never imports paddle
-        from slimdet.commands.train import check_training
-
-        check_training(request())
-
-    relaunch_with_nproc(ctx, nproc, cfg, device, checks)  # --nproc: this command again, in N processes
-    from slimdet.commands.train import train_from_config
-
-    result = train_from_config(request(), device=device, quiet=quiet)
-    if as_json:
-        print_json(result.to_dict())
-        return
-    print_training("train", result, {"config": result.config})
+    options = dict(locals())  # the parameters, as the shared run reads them
+    if teacher_config is None:
+        refuse_teacher_flags_without_teacher(ctx)
+    run_training(ctx, "train", require_plan=False, options=options)
 
 
 train_command.__doc__ = train_command.__doc__.format(teacher=TEACHER_HELP)

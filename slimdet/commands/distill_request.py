@@ -1,19 +1,33 @@
 """What a distilled training asks for, as one frozen value (paddle-free: the launching process builds it).
 
-``distill-prune`` and ``train -t`` turn their flags into a ``DistillRequest``; the pre-flight checks and the
-run (``commands.distill``) both take it.
+``distill-prune`` and ``train -t`` (and ``slimdet.api``'s ``distill_prune`` and ``train``) turn their options
+into a ``DistillRequest`` (through ``commands.training.TrainingJob``); the pre-flight checks and the run
+(``commands.distill``) both take it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slimdet.config import Config
+from slimdet.errors import SlimdetError
 from slimdet.slim.distill_settings import DEFAULT_DISTILL_WEIGHT as DEFAULT_DISTILL_WEIGHT  # the flag's default
 from slimdet.slim.distill_settings import DistillSettings
+
+# The distillation settings' options (their Python names), as ``DistillRequest.from_flags`` takes them.
+DISTILL_FLAGS = (
+    "distill_weight",
+    "distill_balance",
+    "distill_temperature",
+    "distill_confidence",
+    "distill_feature",
+    "distill_method",
+)
+# The options above and the teacher's own: they mean nothing without a teacher config.
+TEACHER_ONLY = ("teacher_pretrained", *DISTILL_FLAGS, "teacher_engine", "teacher_overrides")
 
 
 @dataclass(frozen=True)
@@ -47,3 +61,11 @@ class DistillRequest:
         prefix = "distill_"
         settings = DistillSettings(**{name.removeprefix(prefix): value for name, value in distill_flags.items()})
         return cls(teacher_cfg, distill=settings, **request)
+
+
+def refuse_teacher_options(given: Sequence[str]) -> None:
+    """Teacher options (``given``, named as the caller spelt them) without a teacher config would silently do
+    nothing: one ``SlimdetError`` naming them."""
+    if given:
+        verb = "needs" if len(given) == 1 else "need"
+        raise SlimdetError(f"{', '.join(given)} {verb} a teacher: add -t TEACHER_CONFIG --teacher_pretrained WEIGHTS")
