@@ -9,7 +9,8 @@ checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from slimdet.deploy.predictor import Detector
 from slimdet.deploy.preprocess import Preprocessor
 from slimdet.errors import ConfigError
 from slimdet.metrics import EvalResult, ReportingEvaluator
+from slimdet.metrics.base import score
 
 
 def check_classes(infer_cfg: InferConfig, dataset: DetectionDataset) -> None:
@@ -45,17 +47,20 @@ def score_detector(
     """
     check_classes(infer_cfg, dataset)
     preprocessor = Preprocessor(infer_cfg.preprocess)
-    evaluator.reset()
-    for done, record in enumerate(dataset.records, start=1):
-        _, image, im_size = preprocessor.prepare(Path(record.im_file))
-        found = detector(image, im_size)
-        truth = {
-            "im_id": np.array([record.im_id], np.int64),
-            "gt_bbox": record.gt_bbox[None],
-            "gt_class": record.gt_class[None],
-            "is_difficult": record.difficult[None],
-        }
-        evaluator.process(truth, {"bbox": found.bbox, "bbox_num": found.bbox_num})
-        if on_image is not None:
-            on_image(done, len(dataset))
+
+    def pairs() -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+        for record in dataset.records:
+            _, image, im_size = preprocessor.prepare(Path(record.im_file))
+            found = detector(image, im_size)
+            truth = {
+                "im_id": np.array([record.im_id], np.int64),
+                "gt_bbox": record.gt_bbox[None],
+                "gt_class": record.gt_class[None],
+                "is_difficult": record.difficult[None],
+            }
+            yield truth, {"bbox": found.bbox, "bbox_num": found.bbox_num}
+
+    done = itertools.count(1)
+    progress = None if on_image is None else lambda _: on_image(next(done), len(dataset))
+    score(evaluator, pairs(), on_step=progress)
     return evaluator.summary()

@@ -22,6 +22,7 @@ from slimdet.data.datasets import DetectionDataset
 from slimdet.errors import ConfigError, did_you_mean
 from slimdet.inference import CompiledGraph
 from slimdet.metrics import COCOMetric, Evaluator, ReportingEvaluator, VOCMetric
+from slimdet.metrics.base import score
 from slimdet.modeling.modes import inference_context
 
 
@@ -72,13 +73,9 @@ def run_inference(
     ``engine``: "dygraph" or "inference" (the model compiled once per call, from its current weights).
     ``on_batch(images_in_batch)`` is called after each batch (progress bars).
     """
-    evaluator.reset()
     with inference_context(model):
         detect = detector_for(model, engine)
-        for batch in loader:
-            evaluator.process(batch, detect(batch["image"], batch["im_size"]))
-            if on_batch is not None:
-                on_batch(len(batch["image"]))
+        score(evaluator, ((batch, detect(batch["image"], batch["im_size"])) for batch in loader), on_step=on_batch)
     return evaluator.evaluate()
 
 

@@ -6,7 +6,7 @@ Detections arrive as the model's eval output turned to numpy: ``bbox`` [K, 6] ro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -64,6 +64,26 @@ class EvalResult:
             "metrics": dict(self.metrics),
             "classes": [asdict(row) for row in self.classes],
         }
+
+
+def score(
+    evaluator: Evaluator,
+    pairs: Iterable[tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]],
+    *,
+    on_step: Callable[[int], None] | None = None,
+) -> None:
+    """The one scoring loop of every evaluation: reset ``evaluator``, then give it each (ground truth,
+    detections) pair in turn, calling ``on_step(images)`` after each (progress bars).
+
+    A checkpoint is scored on the EvalReader's batches run through its model (``engine.evaluate``), an exported
+    folder one image at a time through its own preprocessing (``deploy.evaluate``): what they feed differs,
+    how it is scored does not.
+    """
+    evaluator.reset()
+    for truth, detections in pairs:
+        evaluator.process(truth, detections)
+        if on_step is not None:
+            on_step(len(detections["bbox_num"]))
 
 
 def split_per_image(detections: Mapping[str, np.ndarray], num_images: int) -> list[np.ndarray]:

@@ -35,3 +35,25 @@ def test_eval_result_to_dict_is_plain_json():
     data = json.loads(json.dumps(result.to_dict()))
     assert data["classes"][1] == {"name": "b", "ap": None, "num_gt": 0, "num_det": 1}
     assert data["metrics"] == {"mAP": 0.5}
+
+
+def test_score_starts_afresh_and_reports_each_steps_images():
+    from slimdet.metrics.base import score
+
+    class Recorder:
+        def __init__(self):
+            self.seen = ["stale"]
+
+        def reset(self):
+            self.seen = []
+
+        def process(self, truth, detections):
+            self.seen.append((truth["im_id"].tolist(), detections["bbox_num"].tolist()))
+
+    recorder, steps = Recorder(), []
+    pairs = [
+        ({"im_id": np.array([1, 2])}, {"bbox_num": np.array([0, 3])}),
+        ({"im_id": np.array([3])}, {"bbox_num": np.array([1])}),
+    ]
+    score(recorder, pairs, on_step=steps.append)
+    assert recorder.seen == [([1, 2], [0, 3]), ([3], [1])] and steps == [2, 1]
