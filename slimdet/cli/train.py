@@ -80,6 +80,9 @@ def train_command(
 ) -> None:
     """Train for max_iters steps; checkpoints go to save_dir/<config name>/ (<iter>, model_final, best_model).
 
+    After each checkpoint, save_dir/<config name>/curves.png shows the loss terms (log scale), the learning rate
+    and the mAP (with --eval) so far; slimdet curves draws it again, or several runs together.
+
     Ctrl-C or SIGTERM stops after the current step and writes a checkpoint to --resume from (exit code 130 / 143).
 
     --pruned_params/--pruned_ratios: prune after loading pretrain_weights, then fine-tune (legacy slim/prune).

@@ -5,7 +5,8 @@ pre-flight checks and the run read it. ``build_train_parts`` and ``build_hooks``
 hooks' order being code with its reasons; ``train_from_config`` runs the engine's loop over them.
 
 Checkpoints go to ``save_dir/<config name>/``: ``<iter>`` every ``snapshot_iter`` steps, ``model_final``
-at the end, ``best_model`` (highest mAP) with ``eval=True``. The run is data-parallel when started by
+at the end, ``best_model`` (highest mAP) with ``eval=True``; ``curves.png`` beside them is drawn again after
+each checkpoint (loss terms, LR, mAP: ``engine.curves``). The run is data-parallel when started by
 ``python -m paddle.distributed.launch``; only rank 0 writes, logs and evaluates.
 
 Distillation (``distill-prune``, ``train -t``) trains through the same function: its request carries the
@@ -30,11 +31,13 @@ from typing import Any
 
 import paddle
 
+from slimdet.commands.curves import APART
 from slimdet.config import Config
 from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_loader
 from slimdet.engine import checkpoint
+from slimdet.engine.curves import CurvesHook
 from slimdet.engine.device import select_device
 from slimdet.engine.distributed import data_parallel
 from slimdet.engine.evaluate import build_evaluator, run_inference
@@ -289,6 +292,8 @@ def build_hooks(
         history,  # takes the step before the checkpoint does, so that the checkpoint carries the loss curve
         saver,  # before evaluating: a crashing evaluation still leaves the snapshot to resume from
         *([evaluation] if evaluation else []),
+        # after the saver and the evaluation: curves.png after each checkpoint, with that iteration's mAP
+        CurvesHook(saver, cfg.name, APART),
         # last: it reports the step's losses and the new mAP
         ProgressHook(cfg.train_batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation),
     ]

@@ -1,6 +1,6 @@
 """``slimdet train``: JSON result and checkpoints, SIGTERM → exit 143 and a checkpoint to resume from (a distilled
-run), exact resume after SIGKILL (a plain one), user errors, no worker left behind even after SIGKILL; ``train -t``:
-an unpruned student distilled from a teacher with every distill-prune flag."""
+run, and its curves), exact resume after SIGKILL (a plain one), user errors, no worker left behind even
+after SIGKILL; ``train -t``: an unpruned student distilled from a teacher with every distill-prune flag."""
 
 import json
 import signal
@@ -42,7 +42,7 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
     assert report["best"]["mAP"] == max(e["mAP"] for e in report["evals"])
     assert sorted(p.name for p in output.iterdir()) == [
         "1.labels.txt", "1.pdopt", "1.pdparams", "1.state.json", "best_model.labels.txt", "best_model.pdparams",
-        "model_final.labels.txt", "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
+        "curves.png", "model_final.labels.txt", "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
     ]  # fmt: skip
     assert (output / "best_model.labels.txt").read_text() == "circle\nsquare\ntriangle\n"  # for export without data
     assert report["loss_history"][-1][0] == 2
@@ -150,6 +150,28 @@ def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student
     assert [[w["iteration"], w["loss"]] for w in windows] == report["loss_history"]
     assert all(w["loss"] == pytest.approx(w["student_loss"] + w["distill_loss"], rel=1e-5) for w in windows)
     assert all(w["lr"] > 0 and "teacher_loss" in w for w in windows)  # log_iter 1: every step logs the teacher's
+
+
+def test_a_distilled_runs_curves_draw_its_distillation_terms_apart(sigtermed, tmp_path):
+    """curves.png, redrawn as the run ended, is what its final state draws: the student's terms on one panel, the
+    distillation's on another."""
+    from slimdet.commands.curves import APART
+    from slimdet.engine.curves import curves_from_state, draw_curves, write_curves
+
+    state = json.loads((sigtermed.output / "model_final.state.json").read_text())
+    run_curves = curves_from_state(state, "tiny")
+    panels = {
+        axes.get_title(): {line.get_label() for line in axes.get_lines()}
+        for axes in draw_curves([run_curves], APART).axes
+    }
+    assert panels["distillation terms: window means, log scale"] == {
+        "tiny: distill_loss", "tiny: distill_reg", "tiny: distill_cls", "tiny: distill_obj",
+    }  # fmt: skip
+    assert {"tiny: loss", "tiny: student_loss", "tiny: teacher_loss", "tiny: loss_obj"} <= panels[
+        "loss terms: window means, log scale"
+    ]
+    again = write_curves([run_curves], tmp_path / "again.png", APART)
+    assert (sigtermed.output / "curves.png").read_bytes() == again.read_bytes()
 
 
 def test_a_teachers_flag_without_a_teacher_is_one_line_exit_2(tiny_train_config):
