@@ -224,6 +224,8 @@ def train(
     teacher_engine: str = "auto",
     teacher_overrides: Sequence[str] = (),
     seed: int = 0,
+    use_vdl: bool = False,
+    vdl_log_dir: PathLike | None = None,
     device: str | None = None,
     quiet: bool = True,
 ) -> TrainResult | DistillResult:
@@ -231,7 +233,9 @@ def train(
     from that teacher (a ``DistillResult``, its training in ``.training``), pruned first with pruning options.
     ``result.loss_history`` holds (iteration, mean loss) per ``log_iter`` window. ``quiet=False`` shows the
     progress bar (on a terminal's stderr only). ``quant_aware``: fine-tune the model of ``pretrain_weights``
-    with fake-quant layers (``not_quant_pattern``: what stays float; see docs/quantization.md)."""
+    with fake-quant layers (``not_quant_pattern``: what stays float; see docs/quantization.md). ``use_vdl`` /
+    ``vdl_log_dir``: the run's curves as VisualDL scalars too (``pip install 'slimdet[vdl]'``); every training
+    draws them into ``curves.png`` beside its checkpoints."""
     options = dict(locals())
     if teacher_config is None:  # teacher options alone would silently do nothing
         _refuse_teacher_options(options)
@@ -258,6 +262,8 @@ def distill_prune(
     eval: bool = False,
     resume: PathLike | None = None,
     seed: int = 0,
+    use_vdl: bool = False,
+    vdl_log_dir: PathLike | None = None,
     device: str | None = None,
     quiet: bool = True,
 ) -> DistillResult:

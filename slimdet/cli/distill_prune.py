@@ -32,6 +32,8 @@ from slimdet.cli._options import (
     PrunedRatiosOption,
     QuietOption,
     SeedOption,
+    UseVdlOption,
+    VdlLogDirOption,
 )
 from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT
 
@@ -72,6 +74,8 @@ def distill_prune_command(
         ),
     ] = None,
     seed: SeedOption = 0,
+    use_vdl: UseVdlOption = False,
+    vdl_log_dir: VdlLogDirOption = None,
     device: DeviceOption = None,
     quiet: QuietOption = False,
     nproc: NprocOption = "auto",

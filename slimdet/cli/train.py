@@ -37,6 +37,8 @@ from slimdet.cli._options import (
     QuantAwareOption,
     QuietOption,
     SeedOption,
+    UseVdlOption,
+    VdlLogDirOption,
 )
 from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT
 
@@ -73,6 +75,8 @@ def train_command(
     teacher_engine: TeacherEngineOption = "auto",
     teacher_overrides: TeacherOverrideOption = None,
     seed: SeedOption = 0,
+    use_vdl: UseVdlOption = False,
+    vdl_log_dir: VdlLogDirOption = None,
     device: DeviceOption = None,
     quiet: QuietOption = False,
     nproc: NprocOption = "auto",
