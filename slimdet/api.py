@@ -152,11 +152,14 @@ def sensitivity(
     cache_mb: float = 2048.0,
     device: str | None = None,
     engine: str = "auto",
+    use_vdl: bool = False,
+    vdl_log_dir: PathLike | None = None,
     on_start: Callable[[int, str], None] | None = None,
     on_trial: Callable[[str, float, Trial], None] | None = None,
 ) -> SensitivityRun:
     """``slimdet sensitivity``: prune each conv alone by each ratio, score it, record the loss in the file
-    (resumed when it exists). ``on_start(trials, mode)`` once set up, ``on_trial(param, ratio, trial)`` per result."""
+    (resumed when it exists). ``on_start(trials, mode)`` once set up, ``on_trial(param, ratio, trial)`` per result.
+    ``use_vdl`` / ``vdl_log_dir``: each conv's loss curve as VisualDL scalars too."""
     from slimdet.commands.sensitivity import Shard, TrialSpec, parse_params, parse_ratios, run_sensitivity
 
     spec = TrialSpec(
@@ -165,9 +168,8 @@ def sensitivity(
         cache_mb=cache_mb, device=device, engine=engine,
     )  # fmt: skip
     with _caller_state_kept():
-        return run_sensitivity(
-            spec, sensitivities_file, workers=workers, shard=Shard.parse(shard), on_start=on_start, on_trial=on_trial
-        )
+        return run_sensitivity(spec, sensitivities_file, workers=workers, shard=Shard.parse(shard), on_start=on_start,
+                               on_trial=on_trial, use_vdl=use_vdl, vdl_log_dir=vdl_log_dir)  # fmt: skip
 
 
 def sensitivity_merge(files: Sequence[PathLike], *, output: PathLike) -> MergeResult:
