@@ -11,8 +11,9 @@ Terms whose names start with a prefix of ``apart`` get a panel of their own (a d
 picture: a loss term keeps its colour in every run, a run its line style in every panel.
 
 matplotlib is imported when a picture is drawn (never by importing this module), on the Agg canvas with its
-object API: no display, no pyplot state. Measured on a busy 2-core AMD EPYC: about 0.2 s of CPU per picture
-(0.3–0.4 s for the 5000 log windows of a 100k-iteration run), and 0.3 s once per process to import matplotlib.
+object API: no display, no pyplot state. Measured on a shared 2-core AMD EPYC: 0.15–0.26 s of CPU per picture
+of a tiny run (0.3–0.43 s for the 5000 log windows of a 100k-iteration run), plus 0.3–0.6 s once per process to
+import matplotlib.
 """
 
 from __future__ import annotations
