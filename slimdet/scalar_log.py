@@ -33,13 +33,13 @@ class ScalarLog:
 
     def __init__(self, folder: str | os.PathLike[str], *, keep_through: int = 0) -> None:
         try:
-            from visualdl import LogReader, LogWriter
+            from visualdl import LogWriter
         except ImportError as err:
             raise SlimdetError(f"VisualDL cannot be imported ({err}): {INSTALL}") from err
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         old = sorted(path for path in self.folder.iterdir() if RECORDS in path.name and path.is_file())
-        kept = _scalars(LogReader, old[-1], keep_through) if old and keep_through > 0 else []  # steps start at 1
+        kept = _scalars(old[-1], keep_through) if old and keep_through > 0 else []  # steps start at 1
         # Nanoseconds, 19 digits: sorts after VisualDL's own (10-digit seconds) names and after every earlier one.
         name = f"{RECORDS}.{time.time_ns()}.log"
         self._writer = LogWriter(logdir=str(self.folder), file_name=name, max_queue=1024)
@@ -90,10 +90,12 @@ def log_dir(use: bool, given: str | os.PathLike[str] | None, default: Path) -> P
     return Path(given) if given is not None else default
 
 
-def _scalars(reader: type, path: Path, keep_through: int) -> list[tuple[str, int, float, int]]:
+def _scalars(path: Path, keep_through: int) -> list[tuple[str, int, float, int]]:
     """(tag, step, value, walltime) of every scalar in the VisualDL file ``path`` at a step ≤ ``keep_through``."""
+    from visualdl import LogReader
+
     try:
-        log = reader(file_path=str(path))
+        log = LogReader(file_path=str(path))
         return [
             (tag, record.id, record.value, record.timestamp)
             for tag in log.get_tags().get("scalar", [])

@@ -48,7 +48,7 @@ def curves_command(
         (
             run.label,
             run.last_iteration,
-            f"{run.terms['loss'][-1][1]:.4f}" if "loss" in run.terms else "-",
+            f"{run.terms['loss'][-1][1]:.4f}",  # every window has the total
             f"{max(value for _, value in run.mAP):.4f}" if run.mAP else "-",
         )
         for run in result.runs
