@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT  # paddle-free, like everything imported here
 
 if TYPE_CHECKING:
+    from slimdet.commands.curves import CurvesResult
     from slimdet.commands.demo import DemoResult, StageTime
     from slimdet.commands.distill import DistillResult
     from slimdet.commands.evaluate import CheckpointEvalResult, ExportedEvalResult
@@ -294,6 +295,16 @@ def _run_training(options: dict[str, Any], *, require_plan: bool) -> Any:
     job = TrainingJob.from_flags(**options, distill_flags=distill_flags, require_plan=require_plan)
     with _caller_state_kept():
         return job.run(device=device, quiet=quiet)
+
+
+def curves(runs: Sequence[PathLike], *, out: PathLike | None = None) -> CurvesResult:
+    """``slimdet curves``: the loss terms, learning rate and mAP of ``runs`` (each a folder a training wrote, its
+    latest checkpoint, or one checkpoint) drawn from their ``.state.json`` into the PNG ``out`` (default:
+    ``curves.png`` beside the checkpoint for one run, in the working folder for several); ``result.runs[i]`` holds
+    each run's series. Paddle-free."""
+    from slimdet.commands.curves import draw_runs
+
+    return draw_runs(runs, out)
 
 
 def evaluate(

@@ -38,9 +38,9 @@ def curves_command(
     term keeps its colour in every run, a run its line style in every panel. A distilled run's distill_* terms
     get a panel of their own. Loss values are the means over each log_iter window.
     """
-    from slimdet.commands.curves import draw_runs
+    from slimdet import api
 
-    result = draw_runs(runs, out)
+    result = api.curves(runs, out=out)
     if as_json:
         print_json(result.to_dict())
         return
