@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 DEVICE ?= cpu
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := $(DEVICE),test,coco,onnx
+EXTRAS := $(DEVICE),test,coco,onnx,vdl
 STAMP  := $(VENV)/.installed-$(DEVICE)
 
 .PHONY: setup lint test demo bench bench-ppdet clean

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT  # paddle-free, like everything imported here
 
 if TYPE_CHECKING:
+    from slimdet.commands.curves import CurvesResult
     from slimdet.commands.demo import DemoResult, StageTime
     from slimdet.commands.distill import DistillResult
     from slimdet.commands.evaluate import CheckpointEvalResult, ExportedEvalResult
@@ -152,11 +153,14 @@ def sensitivity(
     cache_mb: float = 2048.0,
     device: str | None = None,
     engine: str = "auto",
+    use_vdl: bool = False,
+    vdl_log_dir: PathLike | None = None,
     on_start: Callable[[int, str], None] | None = None,
     on_trial: Callable[[str, float, Trial], None] | None = None,
 ) -> SensitivityRun:
     """``slimdet sensitivity``: prune each conv alone by each ratio, score it, record the loss in the file
-    (resumed when it exists). ``on_start(trials, mode)`` once set up, ``on_trial(param, ratio, trial)`` per result."""
+    (resumed when it exists). ``on_start(trials, mode)`` once set up, ``on_trial(param, ratio, trial)`` per result.
+    ``use_vdl`` / ``vdl_log_dir``: each conv's loss curve as VisualDL scalars too."""
     from slimdet.commands.sensitivity import Shard, TrialSpec, parse_params, parse_ratios, run_sensitivity
 
     spec = TrialSpec(
@@ -165,9 +169,8 @@ def sensitivity(
         cache_mb=cache_mb, device=device, engine=engine,
     )  # fmt: skip
     with _caller_state_kept():
-        return run_sensitivity(
-            spec, sensitivities_file, workers=workers, shard=Shard.parse(shard), on_start=on_start, on_trial=on_trial
-        )
+        return run_sensitivity(spec, sensitivities_file, workers=workers, shard=Shard.parse(shard), on_start=on_start,
+                               on_trial=on_trial, use_vdl=use_vdl, vdl_log_dir=vdl_log_dir)  # fmt: skip
 
 
 def sensitivity_merge(files: Sequence[PathLike], *, output: PathLike) -> MergeResult:
@@ -224,6 +227,8 @@ def train(
     teacher_engine: str = "auto",
     teacher_overrides: Sequence[str] = (),
     seed: int = 0,
+    use_vdl: bool = False,
+    vdl_log_dir: PathLike | None = None,
     device: str | None = None,
     quiet: bool = True,
 ) -> TrainResult | DistillResult:
@@ -231,7 +236,9 @@ def train(
     from that teacher (a ``DistillResult``, its training in ``.training``), pruned first with pruning options.
     ``result.loss_history`` holds (iteration, mean loss) per ``log_iter`` window. ``quiet=False`` shows the
     progress bar (on a terminal's stderr only). ``quant_aware``: fine-tune the model of ``pretrain_weights``
-    with fake-quant layers (``not_quant_pattern``: what stays float; see docs/quantization.md)."""
+    with fake-quant layers (``not_quant_pattern``: what stays float; see docs/quantization.md). ``use_vdl`` /
+    ``vdl_log_dir``: the run's curves as VisualDL scalars too (``pip install 'slimdet[vdl]'``); every training
+    draws them into ``curves.png`` beside its checkpoints."""
     options = dict(locals())
     if teacher_config is None:  # teacher options alone would silently do nothing
         _refuse_teacher_options(options)
@@ -258,6 +265,8 @@ def distill_prune(
     eval: bool = False,
     resume: PathLike | None = None,
     seed: int = 0,
+    use_vdl: bool = False,
+    vdl_log_dir: PathLike | None = None,
     device: str | None = None,
     quiet: bool = True,
 ) -> DistillResult:
@@ -286,6 +295,16 @@ def _run_training(options: dict[str, Any], *, require_plan: bool) -> Any:
     job = TrainingJob.from_flags(**options, distill_flags=distill_flags, require_plan=require_plan)
     with _caller_state_kept():
         return job.run(device=device, quiet=quiet)
+
+
+def curves(runs: Sequence[PathLike], *, out: PathLike | None = None) -> CurvesResult:
+    """``slimdet curves``: the loss terms, learning rate and mAP of ``runs`` (each a folder a training wrote, its
+    latest checkpoint, or one checkpoint) drawn from their ``.state.json`` into the PNG ``out`` (default:
+    ``curves.png`` beside the checkpoint for one run, in the working folder for several); ``result.runs[i]`` holds
+    each run's series. Paddle-free."""
+    from slimdet.commands.curves import draw_runs
+
+    return draw_runs(runs, out)
 
 
 def evaluate(

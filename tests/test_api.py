@@ -21,6 +21,7 @@ COMMANDS = {
     "sensitivity_plot": "slimdet.cli.sensitivity:plot_command",
     "train": "slimdet.cli.train:train_command",
     "distill_prune": "slimdet.cli.distill_prune:distill_prune_command",
+    "curves": "slimdet.cli.curves:curves_command",
     "evaluate": "slimdet.cli.eval:eval_command",
     "export": "slimdet.cli.export:export_command",
     "quantize": "slimdet.cli.quantize:quantize_command",
@@ -76,7 +77,7 @@ def test_api_covers_every_command():
                 yield prefix + sub.name
 
     covered = {"params", "sensitivity", "sensitivity merge", "sensitivity ratios", "sensitivity plot", "train",
-               "distill-prune", "eval", "export", "quantize", "infer", "data synth", "data check", "data show",
+               "distill-prune", "curves", "eval", "export", "quantize", "infer", "data synth", "data check", "data show",
                "config show", "config list", "demo"}  # fmt: skip
     assert set(leaves(app)) == covered
     assert len(COMMANDS) == len(covered)

@@ -176,6 +176,10 @@ def _register() -> None:
 
     app.command("distill-prune", cls=SlimdetCommand)(distill_prune_command)
 
+    from slimdet.cli.curves import curves_command
+
+    app.command("curves", cls=SlimdetCommand)(curves_command)
+
     from slimdet.cli.export import export_command
     from slimdet.cli.infer import infer_command
 

@@ -123,7 +123,7 @@ def run_training(ctx: typer.Context, title: str, *, require_plan: bool, options:
     from slimdet.commands.training import TrainingJob
 
     passed = ("pruned_params", "pruned_ratios", "criterion", "resume", "seed", "teacher_config",
-              "teacher_pretrained", "teacher_engine")  # fmt: skip
+              "teacher_pretrained", "teacher_engine", "use_vdl", "vdl_log_dir")  # fmt: skip
     job = TrainingJob.from_flags(
         options["config"], overrides=options["overrides"] or (), teacher_overrides=options["teacher_overrides"] or (),
         eval=options["evaluate"], require_plan=require_plan, **{name: options[name] for name in passed},

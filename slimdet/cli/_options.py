@@ -86,3 +86,21 @@ NotQuantPatternOption = Annotated[
 EvalOption = Annotated[
     bool, typer.Option("--eval", help="Evaluate at every snapshot_iter and keep the best as best_model.")
 ]
+UseVdlOption = Annotated[
+    bool,
+    typer.Option(
+        "--use-vdl",
+        "--use_vdl",
+        help="Log every loss term (window means), the learning rate, images/s and each evaluation's metrics as "
+        "VisualDL scalars by iteration (needs pip install 'slimdet[vdl]'; view: visualdl --logdir DIR).",
+    ),
+]
+VdlLogDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--vdl-log-dir",
+        "--vdl_log_dir",
+        help="The VisualDL log's folder (giving it turns --use-vdl on). A new run starts the log over; --resume "
+        "continues it, each iteration once. [default: save_dir/<config>/vdl]",
+    ),
+]

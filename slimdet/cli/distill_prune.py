@@ -32,6 +32,8 @@ from slimdet.cli._options import (
     PrunedRatiosOption,
     QuietOption,
     SeedOption,
+    UseVdlOption,
+    VdlLogDirOption,
 )
 from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT
 
@@ -72,6 +74,8 @@ def distill_prune_command(
         ),
     ] = None,
     seed: SeedOption = 0,
+    use_vdl: UseVdlOption = False,
+    vdl_log_dir: VdlLogDirOption = None,
     device: DeviceOption = None,
     quiet: QuietOption = False,
     nproc: NprocOption = "auto",
@@ -79,7 +83,8 @@ def distill_prune_command(
 ) -> None:
     """Prune the student (-c) with PaddleSlim and train it with its YOLOv3 loss plus the split distillation
     loss of a frozen teacher (-t, --teacher_pretrained); checkpoints and their .plan.json go to
-    save_dir/<student config name>/. The same as train -t with pruning flags.
+    save_dir/<student config name>/, with curves.png (loss terms, the distillation's apart, learning rate, mAP)
+    drawn again after each. The same as train -t with pruning flags.
 
     {teacher}
 

@@ -106,6 +106,25 @@ def sensitivity_command(
             "whichever scored the base model faster; dygraph on a GPU).",
         ),
     ] = "auto",
+    use_vdl: Annotated[
+        bool,
+        typer.Option(
+            "--use-vdl",
+            "--use_vdl",
+            help="Log each conv's loss curve as VisualDL scalars: tag sensitivity/<param>, step the ratio in percent "
+            "(needs pip install 'slimdet[vdl]'; view: visualdl --logdir DIR).",
+        ),
+    ] = False,
+    vdl_log_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--vdl-log-dir",
+            "--vdl_log_dir",
+            help="The VisualDL log's folder (giving it turns --use-vdl on), written again from the sensitivities "
+            "file after each result: a resumed analysis shows each trial once. [default: "
+            "save_dir/<config>/vdl/sensitivity, beside a training's log, not over it]",
+        ),
+    ] = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -133,8 +152,8 @@ def sensitivity_command(
         run = api.sensitivity(
             config, overrides=overrides or (), pruned_params=pruned_params, pruned_ratios=pruned_ratios,
             sensitivities_file=sensitivities_file, eval_images=eval_images, batch_size=batch_size, workers=workers,
-            shard=shard, criterion=criterion, cache_mb=cache_mb, device=device, engine=engine, on_start=started,
-            on_trial=finished,
+            shard=shard, criterion=criterion, cache_mb=cache_mb, device=device, engine=engine, use_vdl=use_vdl,
+            vdl_log_dir=vdl_log_dir, on_start=started, on_trial=finished,
         )  # fmt: skip
     if as_json:
         print_json(run.to_dict())

@@ -37,6 +37,8 @@ from slimdet.cli._options import (
     QuantAwareOption,
     QuietOption,
     SeedOption,
+    UseVdlOption,
+    VdlLogDirOption,
 )
 from slimdet.commands.distill_request import DEFAULT_DISTILL_WEIGHT
 
@@ -73,12 +75,17 @@ def train_command(
     teacher_engine: TeacherEngineOption = "auto",
     teacher_overrides: TeacherOverrideOption = None,
     seed: SeedOption = 0,
+    use_vdl: UseVdlOption = False,
+    vdl_log_dir: VdlLogDirOption = None,
     device: DeviceOption = None,
     quiet: QuietOption = False,
     nproc: NprocOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Train for max_iters steps; checkpoints go to save_dir/<config name>/ (<iter>, model_final, best_model).
+
+    After each checkpoint, save_dir/<config name>/curves.png shows the loss terms (log scale), the learning rate
+    and the mAP (with --eval) so far; slimdet curves draws it again, or several runs together.
 
     Ctrl-C or SIGTERM stops after the current step and writes a checkpoint to --resume from (exit code 130 / 143).
 

@@ -122,7 +122,7 @@ def check_distilled_run(student_cfg: Config, request: DistillRequest) -> TrainRe
     # The resume point (checkpoint, seed, saved plan) as any training resolves it; the flags are checked below.
     quant = QuantAware.from_flags(request.quant_aware, request.not_quant_pattern)
     resumed = TrainRequest.resolve(student_cfg, resume=request.resume, seed=request.seed, eval=request.eval,
-                                   quant=quant)  # fmt: skip
+                                   quant=quant, vdl_log_dir=request.vdl_log_dir)  # fmt: skip
     if resumed.resume is not None and resumed.plan is None and request.require_plan:
         raise PlanError(
             f"{resumed.resume} has no pruning plan beside it ({sidecar_path(resumed.resume).name}): "

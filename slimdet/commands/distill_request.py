@@ -53,6 +53,7 @@ class DistillRequest:
     seed: int = 0
     quant_aware: bool = False  # train -t --quant-aware: the student fine-tunes with fake-quant ops
     not_quant_pattern: str | None = None
+    vdl_log_dir: Path | None = None  # the VisualDL log's folder (None: no log), as for any training
 
     @classmethod
     def from_flags(cls, teacher_cfg: Config, *, distill_flags: Mapping[str, Any], **request: Any) -> DistillRequest:

@@ -7,6 +7,10 @@ sensitivity file are skipped, so an interrupted run resumes where it stopped. Ea
 file as soon as it is known (see ``slim.sensitivity_table`` for the format); trials run here
 (``slim.sensitivity_trials``) or in ``--workers`` local processes (``slim.sensitivity_workers``) with the
 same numbers either way. The loss is (base mAP − pruned mAP) / base mAP.
+
+With a VisualDL log folder, each conv's loss curve goes there too (``sensitivity/<param>``, the step the ratio in
+percent), written again from the file's results whenever one is added: a resumed analysis shows every trial once,
+and each curve's steps come in order however the workers' results arrive.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from slimdet.errors import PlanError, SlimdetError
 from slimdet.interrupts import Interrupted, signal_of, signals_deferred, verb
+from slimdet.scalar_log import DEFAULT_DIR_NAME, ScalarLog, log_dir, require_visualdl
 from slimdet.slim.plan import split_list_flag
 from slimdet.slim.sensitivity_table import SensitivityTable as SensitivityTable  # re-exported: the CLI prints it
 from slimdet.slim.sensitivity_table import Trial as Trial
@@ -120,8 +125,12 @@ def run_sensitivity(
     shard: Shard = Shard(),
     on_start: Callable[[int, str], None] | None = None,
     on_trial: Callable[[str, float, Trial], None] | None = None,
+    use_vdl: bool = False,
+    vdl_log_dir: str | Path | None = None,
 ) -> SensitivityRun:
-    """Measure every (param, ratio) of ``spec`` not yet in ``out`` (default ``save_dir/<config>/sensitivities.json``).
+    """Measure every (param, ratio) of ``spec`` not yet in ``out`` (default ``save_dir/<config>/sensitivities.json``),
+    each conv's losses also logged for VisualDL with ``use_vdl`` or a ``vdl_log_dir`` (default
+    ``save_dir/<config>/vdl/sensitivity``: beside a training's log, not over it).
 
     ``on_start(trials_to_run, mode)`` is called once everything is set up; ``on_trial(param, ratio,
     trial)`` after each result has been written. Ctrl-C or SIGTERM abandons the trial in progress and
@@ -130,15 +139,20 @@ def run_sensitivity(
     if workers < 1:
         raise SlimdetError(f"--workers must be at least 1, got {workers}")
     started = time.perf_counter()
+    if use_vdl or vdl_log_dir is not None:
+        require_visualdl()  # said before the model is built
     session: TrialSession | None = TrialSession(spec)
     table: SensitivityTable | None = None
     try:
         path = Path(out) if out is not None else Path(session.save_dir) / DEFAULT_FILE_NAME
+        vdl_dir = log_dir(use_vdl, vdl_log_dir, Path(session.save_dir) / DEFAULT_DIR_NAME / "sensitivity")
         fresh = SensitivityTable(
             **session.description, base_map=session.base_map(), params=session.params, ratios=spec.ratios
         )
         table = _resume(path, fresh)
         table.save(path)
+        if vdl_dir is not None:
+            _log_losses(vdl_dir, table)
         grid = shard.select([(p, r) for p in session.params for r in spec.ratios])
         todo = [job for job in grid if not table.done(*job)]
         mode = session.mode
@@ -158,6 +172,8 @@ def run_sensitivity(
                 table = table.with_result(param, ratio, pruned_map)
                 with signals_deferred():  # the result just measured is not lost to a signal
                     table.save(path)
+                if vdl_dir is not None:
+                    _log_losses(vdl_dir, table)
                 if on_trial is not None:
                     on_trial(param, ratio, table.results[param][ratio])
         if session is not None:
@@ -185,6 +201,15 @@ def run_sensitivity(
         shard=str(shard),
         seconds=time.perf_counter() - started,
     )
+
+
+def _log_losses(folder: Path, table: SensitivityTable) -> None:
+    """The VisualDL log in ``folder`` started over with ``table``'s results: per conv a loss curve, tag
+    ``sensitivity/<param>``, its steps the ratios in percent, in order."""
+    with ScalarLog(folder) as log:
+        for param in table.results:
+            for ratio, loss in table.losses(param):
+                log.add(f"sensitivity/{param}", loss, round(100 * ratio))
 
 
 def _resume(path: Path, fresh: SensitivityTable) -> SensitivityTable:

@@ -5,7 +5,8 @@ pre-flight checks and the run read it. ``build_train_parts`` and ``build_hooks``
 hooks' order being code with its reasons; ``train_from_config`` runs the engine's loop over them.
 
 Checkpoints go to ``save_dir/<config name>/``: ``<iter>`` every ``snapshot_iter`` steps, ``model_final``
-at the end, ``best_model`` (highest mAP) with ``eval=True``. The run is data-parallel when started by
+at the end, ``best_model`` (highest mAP) with ``eval=True``; ``curves.png`` beside them is drawn again after
+each checkpoint (loss terms, LR, mAP: ``engine.curves``). The run is data-parallel when started by
 ``python -m paddle.distributed.launch``; only rank 0 writes, logs and evaluates.
 
 Distillation (``distill-prune``, ``train -t``) trains through the same function: its request carries the
@@ -30,15 +31,26 @@ from typing import Any
 
 import paddle
 
+from slimdet.commands.curves import APART
 from slimdet.config import Config
 from slimdet.config.geometry import YOLOv3Geometry
 from slimdet.config.sizes import eval_input_size
 from slimdet.data import build_loader
 from slimdet.engine import checkpoint
+from slimdet.engine.curves import CurvesHook
 from slimdet.engine.device import select_device
 from slimdet.engine.distributed import data_parallel
 from slimdet.engine.evaluate import build_evaluator, run_inference
-from slimdet.engine.hooks import CheckpointHook, ClassNamesHook, EvalHook, EvalRecord, Hook, LossHistory, ProgressHook
+from slimdet.engine.hooks import (
+    CheckpointHook,
+    ClassNamesHook,
+    EvalHook,
+    EvalRecord,
+    Hook,
+    LossHistory,
+    ProgressHook,
+    VisualDLHook,
+)
 from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Step, Trainer, TrainingInterrupted, model_losses
 from slimdet.errors import SlimdetError
@@ -100,7 +112,8 @@ class TrainRequest:
     ``resume`` is a complete checkpoint (a folder the user named resolves to its latest), ``seed`` a resume's
     own (the data order depends on it), ``plan`` the structure to train: from the flags, from a resumed
     pruned checkpoint's sidecar, or both when they agree; ``quant`` quantization-aware training (a resumed
-    quantization-aware checkpoint's, when the flags leave it out). Build it with ``resolve``."""
+    quantization-aware checkpoint's, when the flags leave it out); ``vdl_log_dir`` the VisualDL log's folder
+    (None: no log; ``scalar_log.log_dir`` resolves the flags). Build it with ``resolve``."""
 
     cfg: Config
     plan: PruningPlan | None = None
@@ -108,6 +121,7 @@ class TrainRequest:
     seed: int = 0
     eval: bool = False
     quant: QuantAware | None = None
+    vdl_log_dir: Path | None = None
 
     @classmethod
     def resolve(
@@ -119,17 +133,18 @@ class TrainRequest:
         seed: int = 0,
         eval: bool = False,
         quant: QuantAware | None = None,
+        vdl_log_dir: Path | None = None,
     ) -> TrainRequest:
         """The request for ``cfg``; raises ``SlimdetError`` when ``resume`` is no resumable checkpoint or its
         saved plan or quantization contradicts ``plan`` or ``quant``."""
         if resume is None:
             if quant is not None:
                 plan = quant_aware_plan(cfg, plan)
-            return cls(cfg, plan, None, seed, eval, quant)
+            return cls(cfg, plan, None, seed, eval, quant, vdl_log_dir)
         stem = checkpoint.resume_stem(resume)
         state = checkpoint.read_state(stem)  # not resumable (missing files): said before anything is built
         quant = resolve_quant(quant, load_quant(stem), stem)
-        return cls(cfg, resolve_plan(plan, load_plan(stem)), stem, state["seed"], eval, quant)
+        return cls(cfg, resolve_plan(plan, load_plan(stem)), stem, state["seed"], eval, quant, vdl_log_dir)
 
     @classmethod
     def from_flags(
@@ -144,12 +159,13 @@ class TrainRequest:
         eval: bool = False,
         quant_aware: bool = False,
         not_quant_pattern: str | None = None,
+        vdl_log_dir: Path | None = None,
     ) -> TrainRequest:
         """``resolve`` with the plan and quantization as the command line gives them (raw strings, see
         ``PruningPlan.from_flags`` and ``QuantAware.from_flags``)."""
         plan = PruningPlan.from_flags(pruned_params, pruned_ratios, criterion)
         quant = QuantAware.from_flags(quant_aware, not_quant_pattern)
-        return cls.resolve(cfg, plan=plan, resume=resume, seed=seed, eval=eval, quant=quant)
+        return cls.resolve(cfg, plan=plan, resume=resume, seed=seed, eval=eval, quant=quant, vdl_log_dir=vdl_log_dir)
 
     def problems(self) -> list[str]:
         """What would stop this training before its first step (the plan against the architecture, the
@@ -280,6 +296,8 @@ def build_hooks(
         )
     if rank != 0:
         return TrainHooks([], saver, history, None)
+    images_per_step = cfg.train_batch_size * world_size
+    visualdl = [VisualDLHook(request.vdl_log_dir, history, images_per_step, evaluation)] if request.vdl_log_dir else []
     ordered: list[Hook] = [
         # Before a save: the plan beside it (a stale one goes when unpruned); likewise the fake-quant settings,
         # without which eval, export and resume could not wrap a quantization-aware model.
@@ -287,10 +305,13 @@ def build_hooks(
         SidecarHook(QUANT_SIDECAR, request.quant.to_dict() if request.quant else None),
         ClassNamesHook(parts.loader.dataset.class_names),  # before a save: export and infer need no dataset
         history,  # takes the step before the checkpoint does, so that the checkpoint carries the loss curve
+        *visualdl,  # logs history's window before a checkpoint of its iteration: a resume from it keeps the window
         saver,  # before evaluating: a crashing evaluation still leaves the snapshot to resume from
         *([evaluation] if evaluation else []),
+        # after the saver and the evaluation: curves.png after each checkpoint, with that iteration's mAP
+        CurvesHook(saver, cfg.name, APART),
         # last: it reports the step's losses and the new mAP
-        ProgressHook(cfg.train_batch_size * world_size, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation),
+        ProgressHook(images_per_step, log_iter=cfg.log_iter, quiet=quiet, eval_hook=evaluation),
     ]
     return TrainHooks(ordered, saver, history, evaluation)
 

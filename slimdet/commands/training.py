@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from slimdet.commands.distill_request import DistillRequest
 from slimdet.config import Config, load_config
+from slimdet.scalar_log import DEFAULT_DIR_NAME, log_dir
 
 if TYPE_CHECKING:
     from slimdet.commands.distill import DistillResult
@@ -42,15 +43,20 @@ class TrainingJob:
         teacher_engine: str = "auto",
         require_plan: bool = False,
         distill_flags: Mapping[str, Any] | None = None,
+        use_vdl: bool = False,
+        vdl_log_dir: str | Path | None = None,
         **flags: Any,
     ) -> TrainingJob:
         """The job the options describe: ``flags`` are ``TrainRequest.from_flags``' keywords (pruning options,
         ``resume``, ``seed``, ``eval``); distilled when ``teacher_config`` is given (``overrides`` reach the
         teacher's config too, as in the legacy tool, except those for a section the teacher lacks;
         ``teacher_overrides`` the teacher's only, after them), ``distill_flags`` being ``distill_weight`` …
-        ``distill_method`` by name; ``require_plan`` (distill-prune's) demands pruning options. Raises
-        ``ConfigError`` for a config that does not load."""
+        ``distill_method`` by name; ``require_plan`` (distill-prune's) demands pruning options. ``use_vdl`` /
+        ``vdl_log_dir``: a VisualDL log (default ``save_dir/<config>/vdl``), resolved here for both kinds of run.
+        Raises ``ConfigError`` for a config that does not load, ``SlimdetError`` for a log without VisualDL."""
         student_cfg = load_config(config, overrides)
+        run_dir = Path(student_cfg.save_dir) / student_cfg.name
+        flags = {**flags, "vdl_log_dir": log_dir(use_vdl, vdl_log_dir, run_dir / DEFAULT_DIR_NAME)}
         if teacher_config is None:
             return cls(student_cfg, flags)
         teacher_cfg = load_config(teacher_config, teacher_overrides, shared=overrides)

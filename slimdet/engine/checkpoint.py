@@ -10,6 +10,9 @@
 user types ``output/<config>`` and gets the latest complete checkpoint in it.
 
 Every file goes to a temp name first and is renamed into place: a crash never leaves a half file.
+
+Paddle is imported only to load a checkpoint: finding and reading one's state (``slimdet curves``) starts
+without its seconds of start-up.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import paddle
+from typing import TYPE_CHECKING, Any
 
 from slimdet._files import write_bytes_atomic
 from slimdet.errors import WeightsError
 from slimdet.weights import load_weights, save_atomic, save_weights
+
+if TYPE_CHECKING:
+    import paddle
 
 WEIGHTS_SUFFIX = ".pdparams"
 OPTIMIZER_SUFFIX = ".pdopt"
@@ -56,7 +60,7 @@ def latest_checkpoint(folder: str | Path) -> Path:
     if not complete:
         raise WeightsError(
             f"{folder} holds no resumable checkpoint (<name>.pdparams, .pdopt and .state.json): "
-            "point --resume at a folder or checkpoint written by slimdet train or distill-prune"
+            "name a folder or checkpoint written by slimdet train or distill-prune"
         )
 
     def recency(stem: Path) -> tuple[int, float]:
@@ -108,6 +112,8 @@ def read_state(stem: str | Path) -> dict[str, Any]:
 
 def load_checkpoint(stem: str | Path, model: paddle.nn.Layer, optimizer: paddle.optimizer.Optimizer) -> dict[str, Any]:
     """Restore weights and optimizer from a checkpoint written by :func:`save_checkpoint`; returns its state."""
+    import paddle
+
     stem = checkpoint_stem(stem)
     state = read_state(stem)
     load_weights(model, f"{stem}{WEIGHTS_SUFFIX}", strict=True)

@@ -25,6 +25,7 @@ from slimdet.data.labels import save_class_names
 from slimdet.engine import checkpoint
 from slimdet.errors import SlimdetError
 from slimdet.interrupts import signals_deferred
+from slimdet.scalar_log import ScalarLog
 from slimdet.weights import save_weights
 
 if TYPE_CHECKING:
@@ -206,6 +207,74 @@ class LossHistory(Hook):
         self._window = [
             step if isinstance(step, Mapping) else {"loss": float(step)} for step in state.get("window", [])
         ]
+
+
+class VisualDLHook(Hook):
+    """The run as VisualDL scalars by iteration (``--use-vdl``): each ``LossHistory`` window's loss terms (its means,
+    the numbers curves.png draws) as ``train/<term>``, the LR at its end as ``train/lr``, the images per second of
+    its steps (evaluations left out) as ``train/images_per_s``, and each evaluation's metrics as ``eval/<metric>``.
+
+    Put it after ``history`` and before the checkpoint hook: a window is on disk (flushed) before the checkpoint of
+    its iteration, so a run resumed from that checkpoint keeps it (``ScalarLog``, ``keep_through``) and logs only
+    the steps after it. An evaluation comes after its checkpoint, so it is logged one step later or at the end; the
+    one a resumed run repeats (of the checkpoint it resumed) is not logged twice.
+    """
+
+    def __init__(
+        self, log_dir: str | Path, history: LossHistory, images_per_step: int, evaluation: EvalHook | None = None
+    ) -> None:
+        self.log_dir = Path(log_dir)
+        self.history = history
+        self.images_per_step = images_per_step
+        self.evaluation = evaluation
+        self.log: ScalarLog | None = None
+        self._windows = 0  # of history.terms, those logged (or inherited from the checkpoint: logged before)
+        self._evals = 0  # of evaluation.history, likewise
+        self._clock = (0, 0.0, 0.0)  # at the last window logged: (iteration, time, seconds spent evaluating)
+
+    def before_train(self, trainer: Trainer) -> None:
+        self.log = ScalarLog(self.log_dir, keep_through=trainer.start_iter)
+        self._windows = len(self.history.terms)
+        self._evals = self.evaluation.inherited if self.evaluation is not None else 0
+        self._clock = (trainer.start_iter, time.perf_counter(), self._eval_seconds())
+
+    def after_step(self, trainer: Trainer) -> None:
+        if self.log is None:
+            return
+        windows, self._windows = self.history.terms[self._windows :], len(self.history.terms)
+        for window in windows:
+            iteration = int(window["iteration"])
+            for name, value in window.items():
+                if name != "iteration":
+                    self.log.add(f"train/{name}", value, iteration)
+            since, started, evaluating = self._clock
+            now, eval_seconds = time.perf_counter(), self._eval_seconds()
+            seconds = now - started - (eval_seconds - evaluating)
+            if seconds > 0:
+                self.log.add("train/images_per_s", (iteration - since) * self.images_per_step / seconds, iteration)
+            self._clock = (iteration, now, eval_seconds)
+        evaluations = self._new_evaluations()
+        for record in evaluations:
+            for name, value in record.metrics.items():
+                self.log.add(f"eval/{name}", value, record.iteration)
+        if windows or evaluations:
+            self.log.flush()
+
+    def after_train(self, trainer: Trainer) -> None:
+        if self.log is None:
+            return
+        self.after_step(trainer)  # the last evaluation came after this hook's last step
+        self.log.close()
+        self.log = None
+
+    def _new_evaluations(self) -> list[EvalRecord]:
+        if self.evaluation is None:
+            return []
+        new, self._evals = self.evaluation.history[self._evals :], len(self.evaluation.history)
+        return new
+
+    def _eval_seconds(self) -> float:
+        return self.evaluation.seconds if self.evaluation is not None else 0.0
 
 
 class ProgressHook(Hook):

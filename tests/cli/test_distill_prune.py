@@ -1,5 +1,6 @@
 """``slimdet distill-prune``: the legacy command line end to end, its checkpoint read back by ``slimdet eval``
-(from the sidecar alone and with the legacy flags), the tables, and one-line errors with exit 2."""
+(from the sidecar alone and with the legacy flags) and its curves beside the training it started from by
+``slimdet curves``, the tables, and one-line errors with exit 2."""
 
 import json
 from pathlib import Path
@@ -57,6 +58,26 @@ def test_legacy_command_line_prunes_distills_and_reports_json(trained, overfit_t
     assert report["pretrained"]["matched"] > 0  # the student's pretrain_weights override reached it
     assert {"loss", "distill_loss", "teacher_loss"} <= set(report["losses"])
     assert Path(report["final_plan"]).is_file()
+
+
+def test_curves_overlay_the_distill_pruned_run_and_the_training_it_started_from(trained, overfit_tiny, tmp_path):
+    """slimdet curves with two runs: one picture, each run labelled by as much of its path as tells them apart (both
+    folders are named after the config), the distilled run's terms its own."""
+    _, report = trained
+    folders = [overfit_tiny.weights.parent, Path(report["output_dir"])]
+    assert (folders[1] / "curves.png").is_file()  # the distilled run drew its own
+
+    result = _run("curves", *folders, "--out", tmp_path / "both.png", "--json")
+
+    assert result.exit_code == 0, result.output
+    drawn = json.loads(result.stdout)
+    assert drawn["path"] == str(tmp_path / "both.png") and (tmp_path / "both.png").stat().st_size > 0
+    assert [run["checkpoint"] for run in drawn["runs"]] == [str(folder / "model_final") for folder in folders]
+    labels = [run["label"] for run in drawn["runs"]]
+    assert labels == [f"{folder.parent.name}/overfit/model_final" for folder in folders]
+    plain, distilled = (set(run["terms"]) for run in drawn["runs"])
+    assert not any(name.startswith("distill_") for name in plain) and {"distill_loss", "teacher_loss"} <= distilled
+    assert [point[0] for point in drawn["runs"][1]["mAP"]] == [STEPS]
 
 
 @pytest.fixture(scope="module")

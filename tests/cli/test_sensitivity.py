@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from slimdet.cli import app
 from tests.processes import assert_sigkill_leaves_nothing, spawned_workers, wait_for
 from tests.slim.test_sensitivity_table import hand_made_table
+from tests.visualdl_log import read_scalars
 
 A, B = "yolo_block.0.0.0.conv.weights", "yolo_block.2.tip.conv.weights"
 
@@ -42,6 +43,7 @@ def test_analysis_with_legacy_flags_writes_the_file_and_prints_json(small_shapes
     result = invoke(
         "-c", str(config), "-o", f"weights={weights}", "--pruned_params", A,
         "--pruned_ratios", "0.3 0.6", "--sensitivities_file", str(out), "--eval-images", "4", "--json",
+        "--vdl_log_dir", str(tmp_path / "vdl"),
     )  # fmt: skip
 
     assert result.exit_code == 0, result.output
@@ -53,8 +55,21 @@ def test_analysis_with_legacy_flags_writes_the_file_and_prints_json(small_shapes
     assert trial["loss"] == pytest.approx((report["base_mAP"] - trial["mAP"]) / report["base_mAP"])
 
     again = invoke("-c", str(config), "-o", f"weights={weights}", "-p", A, "--pruned_ratios", "0.3,0.6",
-                   "-s", str(out), "--eval-images", "4", "--json")  # fmt: skip
+                   "-s", str(out), "--eval-images", "4", "--json", "--use-vdl", "--vdl-log-dir", str(tmp_path / "vdl"))  # fmt: skip
     assert json.loads(again.stdout)["computed"] == 0  # resumed: nothing left to do
+    losses = [(30, report["sensitivities"][A]["0.3"]["loss"]), (60, trial["loss"])]  # each step once, after a resume
+    assert read_scalars(tmp_path / "vdl") == {
+        f"sensitivity/{A}": [(step, pytest.approx(loss)) for step, loss in losses]
+    }
+
+
+def test_use_vdl_without_visualdl_is_one_line_before_any_work(small_shapes_checkpoint, tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "visualdl", None)  # as if not installed
+    config, weights = small_shapes_checkpoint
+    out = tmp_path / "sens.json"
+    result = invoke("-c", str(config), "-o", f"weights={weights}", "--use_vdl", "-s", str(out))
+    assert_user_error(result, "--use-vdl needs VisualDL", "pip install 'slimdet[vdl]'")
+    assert not out.exists()
 
 
 def test_help_of_the_group_and_of_every_subcommand():

@@ -1,6 +1,6 @@
 """``slimdet train``: JSON result and checkpoints, SIGTERM → exit 143 and a checkpoint to resume from (a distilled
-run), exact resume after SIGKILL (a plain one), user errors, no worker left behind even after SIGKILL; ``train -t``:
-an unpruned student distilled from a teacher with every distill-prune flag."""
+run, its VisualDL log and curves), exact resume after SIGKILL (a plain one), user errors, no worker left behind even
+after SIGKILL; ``train -t``: an unpruned student distilled from a teacher with every distill-prune flag."""
 
 import json
 import signal
@@ -42,7 +42,7 @@ def test_train_writes_snapshots_and_reports_as_json(tiny_train_config):
     assert report["best"]["mAP"] == max(e["mAP"] for e in report["evals"])
     assert sorted(p.name for p in output.iterdir()) == [
         "1.labels.txt", "1.pdopt", "1.pdparams", "1.state.json", "best_model.labels.txt", "best_model.pdparams",
-        "model_final.labels.txt", "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
+        "curves.png", "model_final.labels.txt", "model_final.pdopt", "model_final.pdparams", "model_final.state.json",
     ]  # fmt: skip
     assert (output / "best_model.labels.txt").read_text() == "circle\nsquare\ntriangle\n"  # for export without data
     assert report["loss_history"][-1][0] == 2
@@ -83,7 +83,7 @@ def sigtermed(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory)
     teacher = ["-t", str(TEACHER_CONFIG), "--teacher_pretrained", str(shapes_teacher_weights), "--teacher-engine",
                "dygraph"]  # fmt: skip  # the dygraph teacher: exact across a resume
     script = str(Path(sys.executable).with_name("slimdet"))
-    command = [script, "train", "-c", str(config), *teacher, "-o", "max_iters=500", "snapshot_iter=1",
+    command = [script, "train", "-c", str(config), *teacher, "--use_vdl", "-o", "max_iters=500", "snapshot_iter=1",
                "TrainReader.worker_num=2"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stderr = StderrLines(process)  # a pipe, not a terminal: plain log lines, one per step (log_iter 1)
@@ -96,7 +96,7 @@ def sigtermed(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory)
     logged = {int(line.split()[1].split("/")[0]): float(line.split()[3]) for line in lines if line.startswith("iter ")}
     output = config.parent / "output" / "tiny"
     until = ["-o", f"max_iters={stopped_at}", "snapshot_iter=1"]
-    resumed = run("train", "-c", config, *teacher, "--resume", output / "1", "--json", "-q", *until)
+    resumed = run("train", "-c", config, *teacher, "--resume", output / "1", "--use-vdl", "--json", "-q", *until)
     assert resumed.exit_code == 0, resumed.output
     return Sigtermed(output, lines, process.returncode, workers, stopped_at, logged, json.loads(resumed.stdout))
 
@@ -150,6 +150,60 @@ def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student
     assert [[w["iteration"], w["loss"]] for w in windows] == report["loss_history"]
     assert all(w["loss"] == pytest.approx(w["student_loss"] + w["distill_loss"], rel=1e-5) for w in windows)
     assert all(w["lr"] > 0 and "teacher_loss" in w for w in windows)  # log_iter 1: every step logs the teacher's
+
+
+def test_the_resumed_runs_visualdl_log_shows_every_logged_step_once(sigtermed):
+    """The killed run logged steps 1 … stopped_at; resumed from step 1, the run logged 2 … stopped_at again: the
+    log keeps the first run's step 1 and the resumed run's others, each once, as VisualDL's reader sees them."""
+    from tests.visualdl_log import read_scalars
+
+    scalars = read_scalars(sigtermed.output / "vdl")
+    windows = sigtermed.resumed["loss_terms"]
+    terms = ("loss", "student_loss", "distill_loss", "teacher_loss", "loss_xy", "distill_obj", "lr")
+    for name in terms:
+        assert scalars[f"train/{name}"] == [(w["iteration"], pytest.approx(w[name], rel=1e-6)) for w in windows]
+    assert [step for step, _ in scalars["train/loss"]] == list(range(1, sigtermed.stopped_at + 1))
+    assert [step for step, _ in scalars["train/images_per_s"]] == list(range(1, sigtermed.stopped_at + 1))
+
+
+def test_a_distilled_runs_curves_draw_its_distillation_terms_apart(sigtermed, tmp_path):
+    """curves.png, redrawn as the run ended, is what its final state draws: the student's terms on one panel, the
+    distillation's on another."""
+    from slimdet.commands.curves import APART
+    from slimdet.engine.curves import curves_from_state, draw_curves, write_curves
+
+    state = json.loads((sigtermed.output / "model_final.state.json").read_text())
+    run_curves = curves_from_state(state, "tiny")
+    panels = {
+        axes.get_title(): {line.get_label() for line in axes.get_lines()}
+        for axes in draw_curves([run_curves], APART).axes
+    }
+    assert panels["distillation terms: window means, log scale"] == {
+        "tiny: distill_loss", "tiny: distill_reg", "tiny: distill_cls", "tiny: distill_obj",
+    }  # fmt: skip
+    assert {"tiny: loss", "tiny: student_loss", "tiny: teacher_loss", "tiny: loss_obj"} <= panels[
+        "loss terms: window means, log scale"
+    ]
+    again = write_curves([run_curves], tmp_path / "again.png", APART)
+    assert (sigtermed.output / "curves.png").read_bytes() == again.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--use_vdl"],
+        ["train", "--vdl-log-dir", "vdl"],
+        ["distill-prune", "-t", TEACHER_CONFIG, "--use-vdl"],
+    ],
+    ids=["train", "train-dir", "distill-prune"],
+)
+def test_use_vdl_without_visualdl_is_one_line_saying_how_to_install_it(tiny_train_config, monkeypatch, args):
+    monkeypatch.setitem(sys.modules, "visualdl", None)  # as if not installed
+    result = run(args[0], "-c", tiny_train_config, *args[1:])
+    assert (
+        one_error_line(result) == "error: --use-vdl needs VisualDL, which is not installed: pip install 'slimdet[vdl]'"
+    )
+    assert not (tiny_train_config.parent / "output").exists()  # before any work
 
 
 def test_a_teachers_flag_without_a_teacher_is_one_line_exit_2(tiny_train_config):

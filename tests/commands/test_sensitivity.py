@@ -18,6 +18,7 @@ from slimdet.interrupts import Interrupted, sigterm_raises
 from slimdet.slim.sensitivity_table import load_table, merge_tables
 from slimdet.slim.sensitivity_trials import TrialSpec
 from tests.slim.test_sensitivity_trials import PARAMS, RATIOS, shapes_spec
+from tests.visualdl_log import read_scalars
 
 from ..processes import signal_on_start
 
@@ -71,7 +72,7 @@ def test_a_run_with_two_workers_interrupted_then_resumed_writes_the_same_file(sp
             os.kill(os.getpid(), signal.SIGTERM)  # right after the second result was written
 
     with sigterm_raises(), pytest.raises(Interrupted) as stop:  # as the CLI does
-        run_sensitivity(spec, path, workers=2, on_trial=stop_after_two)
+        run_sensitivity(spec, path, workers=2, on_trial=stop_after_two, vdl_log_dir=tmp_path / "vdl")
     assert stop.value.signum == signal.SIGTERM
     assert str(stop.value) == (
         f"terminated with 4 grid points still missing; run the same command again to continue the sensitivities file {path}"
@@ -79,10 +80,15 @@ def test_a_run_with_two_workers_interrupted_then_resumed_writes_the_same_file(sp
     assert not multiprocessing.active_children()  # the workers were stopped with the run
     assert sorted(load_table(path).missing()) == sorted(set((p, r) for p in PARAMS for r in RATIOS) - set(seen))
 
-    resumed = run_sensitivity(spec, path, workers=2)
+    resumed = run_sensitivity(spec, path, workers=2, vdl_log_dir=tmp_path / "vdl")
 
     assert (resumed.computed, resumed.skipped, resumed.workers) == (4, 2, 2)
     assert path.read_bytes() == reference.read_bytes()
+    table = load_table(reference)  # the VisualDL log holds every trial once: a loss curve per conv, step = ratio %
+    assert read_scalars(tmp_path / "vdl") == {
+        f"sensitivity/{param}": [(round(100 * ratio), pytest.approx(loss)) for ratio, loss in table.losses(param)]
+        for param in PARAMS
+    }
 
 
 def test_two_shards_merged_give_the_same_file(spec, reference: Path, tmp_path: Path):

@@ -230,7 +230,7 @@ def test_by_default_rank_0_speaks_for_the_run_and_alone_writes_the_checkpoints(s
     run = stopped_then_resumed
     assert json.loads(run.resumed.stdout)["final_checkpoint"] == str(run.out_dir / "model_final")  # one document
     stop, end = [f"{run.stopped_at}.{s}" for s in CHECKPOINT_FILES], [f"model_final.{s}" for s in CHECKPOINT_FILES]
-    assert sorted(p.name for p in run.out_dir.iterdir()) == sorted(["launch_log", *stop, *end])
+    assert sorted(p.name for p in run.out_dir.iterdir()) == sorted(["launch_log", "curves.png", *stop, *end])
     logs = run.out_dir / "launch_log"
     assert "nproc_per_node: 2" in (logs / "launch.log").read_text()
     assert '"final_checkpoint": null' in (logs / "workerlog.1").read_text()  # rank 1 trained, wrote nothing

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from slimdet.engine.hooks import CheckpointHook, EvalHook, Hook, LossHistory, ProgressHook
+from slimdet.engine.hooks import CheckpointHook, EvalHook, Hook, LossHistory, ProgressHook, VisualDLHook
 from slimdet.errors import SlimdetError
 from slimdet.weights import load_weights
+from tests.visualdl_log import read_scalars
 
 
 def test_eval_hook_runs_every_n_steps_and_at_the_end_and_keeps_the_best_weights(tmp_path, make_trainer):
@@ -71,6 +72,35 @@ def test_a_run_resumed_from_its_final_checkpoint_keeps_the_final_score_without_s
     resumed.train(resumed.resume(tmp_path / "model_final"), 4)
     assert [(r.iteration, r.metrics["mAP"]) for r in again.history] == [(3, 0.6), (4, 0.5)]
     assert "eval at iter 3" not in out.getvalue() and "eval at iter 4: mAP 0.5000" in out.getvalue()
+
+
+def test_visualdl_gets_each_window_and_evaluation_once_after_a_resume_from_before_where_the_log_ends(
+    tmp_path, make_trainer
+):
+    def logged_run(score):
+        history, evaluation = LossHistory(1), EvalHook(3, lambda: {"mAP": score})
+        visualdl = VisualDLHook(tmp_path / "vdl", history, 4, evaluation)
+        return history, [history, visualdl, CheckpointHook(2, tmp_path), evaluation]
+
+    make_trainer(logged_run(0.75)[1]).train(0, 5)  # logs steps 1 … 5 and the mAP of 3; checkpoints at 2, 4, 5
+    history, hooks = logged_run(0.25)
+    resumed = make_trainer(hooks)
+    resumed.train(resumed.resume(tmp_path / "2"), 6)  # steps 3 … 5 again (as after a crash), then 6
+
+    scalars = read_scalars(tmp_path / "vdl")
+    assert set(scalars) == {
+        "train/loss",
+        "train/loss_mse",
+        "train/loss_l1",
+        "train/lr",
+        "train/images_per_s",
+        "eval/mAP",
+    }
+    for name in ("loss", "loss_mse", "loss_l1", "lr"):  # each step once, the kept ones and the new ones
+        assert scalars[f"train/{name}"] == [(w["iteration"], pytest.approx(w[name])) for w in history.terms]
+    assert [step for step, _ in scalars["train/loss"]] == [1, 2, 3, 4, 5, 6]
+    assert [step for step, speed in scalars["train/images_per_s"] if speed > 0] == [1, 2, 3, 4, 5, 6]
+    assert scalars["eval/mAP"] == [(3, 0.25), (6, 0.25)]  # the first run's mAP of 3 came after the resume point
 
 
 def load_weights_of(trainer, stem):
