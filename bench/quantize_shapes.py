@@ -6,8 +6,8 @@ with ``--iters``/``--finetune-iters``) or given with ``--baseline``/``--pruned``
 
 Each model is exported by slimdet (ONNX too) twice and quantized by ``slimdet quantize``'s core (same
 calibration images, ``--calib-images`` from the TrainReader): at the config's eval size (128 px), where
-``quantize`` scores float and int8 on the 128 test images per engine (Paddle Inference, ONNX Runtime); and
-at ``--size`` (320 px), where all twelve graphs (3 models × 2 engines × float/int8) are timed at batch 1 on
+``quantize`` scores float and int8 on the 128 test images per backend (Paddle Inference, ONNX Runtime); and
+at ``--size`` (320 px), where all twelve graphs (3 models × 2 backends × float/int8) are timed at batch 1 on
 one test image, taking turns run by run so that each sees the same machine load, at 1 and 2 threads.
 The ONNX models are scored only with ``--score-onnx``: the ONNX graph paddle2onnx 1.2 writes for NMS fails
 (float or int8 alike) on an image where exactly one box survives, which a trained pruned model meets.
@@ -102,7 +102,7 @@ def export_and_quantize(name: str, weights: str, size: int, overrides: list[str]
 
 
 def time_all(folders: dict[str, tuple[Path, Path]], size: int, threads: int, args: argparse.Namespace) -> dict:
-    """Median batch-1 ms of every (model, engine, precision), all taking turns on one real test image."""
+    """Median batch-1 ms of every (model, backend, precision), all taking turns on one real test image."""
     from slimdet.deploy.infer_cfg import InferConfig
     from slimdet.deploy.latency import median_latency_ms
     from slimdet.deploy.predictor import ONNX_FILE, OnnxPredictor, PaddlePredictor
@@ -110,11 +110,11 @@ def time_all(folders: dict[str, tuple[Path, Path]], size: int, threads: int, arg
 
     keys, detectors = [], []
     for name, (float_dir, int8_dir) in folders.items():
-        for engine in ("paddle_inference", "onnxruntime"):
+        for backend in ("paddle_inference", "onnxruntime"):
             for precision, folder in (("float32", float_dir), ("int8", int8_dir)):
-                keys.append((name, engine, precision))
+                keys.append((name, backend, precision))
                 detectors.append(
-                    OnnxPredictor(folder / ONNX_FILE, threads=threads) if engine == "onnxruntime"
+                    OnnxPredictor(folder / ONNX_FILE, threads=threads) if backend == "onnxruntime"
                     else PaddlePredictor(folder, threads=threads, int8=precision == "int8")
                 )  # fmt: skip
     first_float = next(iter(folders.values()))[0]
@@ -157,7 +157,7 @@ def main(argv: list[str]) -> None:
     )
     for name in MODELS:
         for float_row, int8 in scored[name].pairs():
-            print(f"{name:<13} {int8.engine:<17} {100 * float_row.mean_ap:>9.1f} {100 * int8.mean_ap:>9.1f} "
+            print(f"{name:<13} {int8.backend:<17} {100 * float_row.mean_ap:>9.1f} {100 * int8.mean_ap:>9.1f} "
                   f"{100 * (int8.mean_ap - float_row.mean_ap):>+9.1f} {float_row.size_bytes / MIB:>10.2f} "
                   f"{int8.size_bytes / MIB:>9.2f}")  # fmt: skip
     print(f"\n# batch-1 latency at {args.size} px (median of {args.repeats}, all graphs taking turns)")
@@ -166,12 +166,12 @@ def main(argv: list[str]) -> None:
     )
     for threads, times in latency.items():
         for name in MODELS:
-            for engine in ("paddle_inference", "onnxruntime"):
-                fp, q = times[(name, engine, "float32")], times[(name, engine, "int8")]
-                base = times[(MODELS[0], engine, "float32")]
-                print(f"{name:<13} {engine:<17} {threads:>7} {fp:>9.1f} {q:>8.1f} {q / fp:>10.2f} {q / base:>19.2f}")
+            for backend in ("paddle_inference", "onnxruntime"):
+                fp, q = times[(name, backend, "float32")], times[(name, backend, "int8")]
+                base = times[(MODELS[0], backend, "float32")]
+                print(f"{name:<13} {backend:<17} {threads:>7} {fp:>9.1f} {q:>8.1f} {q / fp:>10.2f} {q / base:>19.2f}")
 
-    distilled = {int8.engine: 100 * (int8.mean_ap - fp.mean_ap) for fp, int8 in scored["r578+distill"].pairs()}
+    distilled = {int8.backend: 100 * (int8.mean_ap - fp.mean_ap) for fp, int8 in scored["r578+distill"].pairs()}
     best_ratio = min(t[(n, e, "int8")] / t[(n, e, "float32")] for t in latency.values() for n in MODELS
                      for e in ("paddle_inference", "onnxruntime"))  # fmt: skip
     fastest_unpruned = {th: min(t[("unpruned", e, "float32")] for e in ("paddle_inference", "onnxruntime"))
@@ -180,8 +180,8 @@ def main(argv: list[str]) -> None:
                  for th, t in latency.items()}  # fmt: skip
     print("\n# goals")
     print("int8 mAP - float mAP on r578+distill (goal within 1.0 point): "
-          + ", ".join(f"{engine} {diff:+.1f}" for engine, diff in distilled.items()))  # fmt: skip
-    print(f"best int8/float latency at {args.size} px (goal ≤ 0.70 on one engine): {best_ratio:.2f}")
+          + ", ".join(f"{backend} {diff:+.1f}" for backend, diff in distilled.items()))  # fmt: skip
+    print(f"best int8/float latency at {args.size} px (goal ≤ 0.70 on one backend): {best_ratio:.2f}")
     print("fastest r578+distill int8 / fastest unpruned float (goal ≤ 0.25): "
           + ", ".join(f"{th} thread(s) {r578_int8[th] / fastest_unpruned[th]:.2f}" for th in latency))  # fmt: skip
     print(f"checkpoints: {json.dumps(weights)}\ncores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")

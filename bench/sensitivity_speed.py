@@ -6,7 +6,7 @@ re-runs only head → post-processing → VOC mAP on them.
 The naive way (the legacy sensitive.py loop, in dygraph): for every trial a new pruner (a new trace), then
 a full forward over the eval loader (images decoded again).
 
-slimdet's trials run on ``--engine`` (default auto: on this small eval set, dygraph; ``--engine inference``
+slimdet's trials run on ``--backend`` (default auto: on this small eval set, dygraph; ``--backend inference``
 shows the compiled graph's cost and its float-rounding differences).
 
 Both start from the same MobileNetV1-YOLOv3 of configs/shapes_yolov3_mobilenet_v1.yml with seeded random
@@ -43,7 +43,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=8, help="synthetic eval images")
     parser.add_argument("--size", type=int, default=160, help="image and input side (px)")
     parser.add_argument("--quick", action="store_true", help="3 convs (one per level) × 3 ratios")
-    parser.add_argument("--engine", default="auto", choices=("auto", "inference", "dygraph"), help="slimdet's trials")
+    parser.add_argument(
+        "--backend", "--engine", default="auto", choices=("auto", "inference", "dygraph"), help="slimdet's trials"
+    )
     return parser.parse_args(argv)
 
 
@@ -82,7 +84,7 @@ EvalReader:
 
 
 def slimdet_way(spec, jobs) -> tuple[dict, float, str]:
-    """Losses per job, the set-up time (model, weights, trace, features, base mAP) and the engine used."""
+    """Losses per job, the set-up time (model, weights, trace, features, base mAP) and the backend used."""
     from slimdet.slim.sensitivity_trials import TrialSession
 
     started = time.perf_counter()
@@ -92,7 +94,7 @@ def slimdet_way(spec, jobs) -> tuple[dict, float, str]:
     losses = {(p, r): (base - session.trial_map(p, r)) / base for p, r in jobs}
     session.check_restored()
     print(f"  slimdet's way ran as: {session.mode}")
-    return losses, setup, session.engine
+    return losses, setup, session.backend
 
 
 def naive_way(config: Path, jobs) -> tuple[dict, float, str]:
@@ -132,18 +134,18 @@ def main(argv: list[str]) -> int:
     jobs = [(p, r) for p in params for r in ratios]
     with tempfile.TemporaryDirectory(prefix="slimdet-bench-") as tmp:
         config, _ = write_setup(Path(tmp), args.images, args.size)
-        spec = TrialSpec(config=str(config), params=tuple(params), ratios=ratios, data_workers=0, engine=args.engine)
+        spec = TrialSpec(config=str(config), params=tuple(params), ratios=ratios, data_workers=0, backend=args.backend)
         print(f"{len(params)} convs × {len(ratios)} ratios = {len(jobs)} trials, {args.images} images, {args.size} px")
-        timings, results, engines = {}, {}, {}
+        timings, results, backends = {}, {}, {}
         for name, run in (("slimdet", lambda: slimdet_way(spec, jobs)), ("naive", lambda: naive_way(config, jobs))):
             started = time.perf_counter()
-            results[name], setup, engines[name] = run()
+            results[name], setup, backends[name] = run()
             timings[name] = time.perf_counter() - started
             per_trial = (timings[name] - setup) / len(jobs)
             print(f"  {name:8s} {timings[name]:8.1f} s in all: set-up {setup:.1f} s, then {per_trial:.3f} s per trial")
     worst = max(abs(results["slimdet"][job] - results["naive"][job]) for job in jobs)
-    allowed = TOLERANCE if engines["slimdet"] == "dygraph" else PRINTED
-    print(f"max |Δloss| = {worst:.3g} (must be ≤ {allowed:g}: slimdet's trials ran {engines['slimdet']})")
+    allowed = TOLERANCE if backends["slimdet"] == "dygraph" else PRINTED
+    print(f"max |Δloss| = {worst:.3g} (must be ≤ {allowed:g}: slimdet's trials ran {backends['slimdet']})")
     print(f"speed-up (whole run, set-up included): {timings['naive'] / timings['slimdet']:.2f}x")
     return 0 if worst <= allowed else 1
 

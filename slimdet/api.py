@@ -152,7 +152,7 @@ def sensitivity(
     criterion: str = "l1_norm",
     cache_mb: float = 2048.0,
     device: str | None = None,
-    engine: str = "auto",
+    backend: str = "auto",
     use_vdl: bool = False,
     vdl_log_dir: PathLike | None = None,
     on_start: Callable[[int, str], None] | None = None,
@@ -166,7 +166,7 @@ def sensitivity(
     spec = TrialSpec(
         config=str(config), overrides=tuple(overrides), params=parse_params(pruned_params),
         ratios=parse_ratios(pruned_ratios), criterion=criterion, eval_images=eval_images, batch_size=batch_size,
-        cache_mb=cache_mb, device=device, engine=engine,
+        cache_mb=cache_mb, device=device, backend=backend,
     )  # fmt: skip
     with _caller_state_kept():
         return run_sensitivity(spec, sensitivities_file, workers=workers, shard=Shard.parse(shard), on_start=on_start,
@@ -224,7 +224,7 @@ def train(
     distill_confidence: float = 0.0,
     distill_feature: float = 0.0,
     distill_method: str = "split",
-    teacher_engine: str = "auto",
+    teacher_backend: str = "auto",
     teacher_overrides: Sequence[str] = (),
     seed: int = 0,
     use_vdl: bool = False,
@@ -259,7 +259,7 @@ def distill_prune(
     distill_confidence: float = 0.0,
     distill_feature: float = 0.0,
     distill_method: str = "split",
-    teacher_engine: str = "auto",
+    teacher_backend: str = "auto",
     overrides: Sequence[str] = (),
     teacher_overrides: Sequence[str] = (),
     eval: bool = False,
@@ -316,7 +316,7 @@ def evaluate(
     pruned_ratios: str | None = None,
     output_eval: PathLike | None = None,
     device: str | None = None,
-    engine: str = "auto",
+    backend: str = "auto",
     model_dir: PathLike | None = None,
     onnx: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
@@ -328,7 +328,7 @@ def evaluate(
 
     if model_dir is not None:
         checkpoint_only = (("--weights", weights), ("--pruned_params", pruned_params), ("--output_eval", output_eval),
-                           ("--device", device), ("--engine", engine if engine != "auto" else None))  # fmt: skip
+                           ("--device", device), ("--backend", backend if backend != "auto" else None))  # fmt: skip
         given = [flag for flag, value in checkpoint_only if value]
         if given:
             raise SlimdetError(f"--model-dir scores an exported folder as it is: drop {', '.join(given)}")
@@ -342,7 +342,7 @@ def evaluate(
     from slimdet.config import load_config
 
     request = EvalRequest.from_flags(load_config(config, overrides), weights, pruned_params=pruned_params,
-                                     pruned_ratios=pruned_ratios, output_eval=output_eval, engine=engine)  # fmt: skip
+                                     pruned_ratios=pruned_ratios, output_eval=output_eval, backend=backend)  # fmt: skip
     with _caller_state_kept():
         return evaluate_checkpoint(request, device=device, on_batch=on_progress)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from slimdet.runtime import cpu_threads, without_op_callstacks
 
-ENGINES = ("auto", "inference", "dygraph")  # auto: see resolve_engine
+BACKENDS = ("auto", "inference", "dygraph")  # auto: see resolve_backend
 _STEM = "graph"
 
 
@@ -35,14 +35,14 @@ _STEM = "graph"
 COMPILE_PAYS_OFF_AT = 2.0  # images, counted at 608 px (an image's cost grows with its area)
 
 
-def resolve_engine(requested: str, device: str, *, images: int | None = None, input_size: int = 608) -> str:
+def resolve_backend(requested: str, device: str, *, images: int | None = None, input_size: int = 608) -> str:
     """``requested`` with "auto" resolved for ``device`` ("cpu", "gpu:0" …) and, when known, the work of one
     call: ``images`` at ``input_size``. On a GPU auto is dygraph (cuDNN already); on a CPU it is inference
     unless that work is below ``COMPILE_PAYS_OFF_AT``."""
-    if requested not in ENGINES:
+    if requested not in BACKENDS:
         from slimdet.errors import SlimdetError
 
-        raise SlimdetError(f"unknown engine '{requested}': choose one of {', '.join(ENGINES)}")
+        raise SlimdetError(f"unknown backend '{requested}': choose one of {', '.join(BACKENDS)}")
     if requested != "auto":
         return requested
     if not device.startswith("cpu"):

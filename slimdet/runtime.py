@@ -190,7 +190,7 @@ def set_threads(threads: int) -> None:
 
 
 def cpu_threads(explicit: int | None = None) -> int:
-    """Threads for engines that take a count (Paddle Inference, onnxruntime): ``explicit``, else what
+    """Threads for backends that take a count (Paddle Inference, onnxruntime): ``explicit``, else what
     ``slimdet --threads`` (or ``default_threads``) put in OMP_NUM_THREADS, else the core count."""
     return explicit or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 

@@ -79,10 +79,13 @@ DistillMethodOption = Annotated[
         "models were trained with --distill-weight 100.",
     ),
 ]
-TeacherEngineOption = Annotated[
+TeacherBackendOption = Annotated[
     str,
     typer.Option(
-        "--teacher-engine",
+        "--teacher-backend",
+        "--teacher_backend",
+        "--teacher-engine",  # the spellings before 2026-12-08
+        "--teacher_engine",
         help="What runs the frozen teacher's forward: inference (Paddle Inference graph, several times "
         "faster on a CPU), dygraph, or auto (inference on a CPU unless the run is too short to pay for compiling, "
         "under two 608 px images' work in all; dygraph on a GPU).",
@@ -123,7 +126,7 @@ def run_training(ctx: typer.Context, title: str, *, require_plan: bool, options:
     from slimdet.commands.training import TrainingJob
 
     passed = ("pruned_params", "pruned_ratios", "criterion", "resume", "seed", "teacher_config",
-              "teacher_pretrained", "teacher_engine", "use_vdl", "vdl_log_dir")  # fmt: skip
+              "teacher_pretrained", "teacher_backend", "use_vdl", "vdl_log_dir")  # fmt: skip
     job = TrainingJob.from_flags(
         options["config"], overrides=options["overrides"] or (), teacher_overrides=options["teacher_overrides"] or (),
         eval=options["evaluate"], require_plan=require_plan, **{name: options[name] for name in passed},
@@ -144,7 +147,7 @@ def run_training(ctx: typer.Context, title: str, *, require_plan: bool, options:
     head = {
         "student config": result.training.config,
         "teacher": f"{result.teacher_config} ({result.teacher_weights})",
-        "teacher engine": result.teacher_engine,
+        "teacher backend": result.teacher_backend,
         "teacher overrides": "\n".join(result.teacher_overrides) or "none",  # one per line: paths are long
         "distill weight": result.distill.describe(),
     }

@@ -40,10 +40,11 @@ def eval_command(
         ),
     ] = None,
     device: DeviceOption = None,
-    engine: Annotated[
+    backend: Annotated[
         str,
         typer.Option(
-            "--engine",
+            "--backend",
+            "--engine",  # the spelling before 2026-12-08
             help="What runs the checkpoint: inference (Paddle Inference graph, fused conv+BN and oneDNN: several times "
             "faster on a CPU, same mAP up to float rounding), dygraph, or auto (inference on a CPU unless the eval set is "
             "smaller than compiling is worth, about two 608 px images' work; dygraph on a GPU).",
@@ -72,7 +73,7 @@ def eval_command(
         task = bar.add_task("eval", total=None)
         result = api.evaluate(
             config, overrides=overrides or (), weights=weights, pruned_params=pruned_params,
-            pruned_ratios=pruned_ratios, output_eval=output_eval, device=device, engine=engine, model_dir=model_dir,
+            pruned_ratios=pruned_ratios, output_eval=output_eval, device=device, backend=backend, model_dir=model_dir,
             onnx=onnx, on_progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     if as_json:
@@ -80,9 +81,9 @@ def eval_command(
         return
     facts: dict[str, Any] = {"config": result.config}
     if model_dir is not None:  # an exported folder, scored as deployed
-        facts |= {"model dir": result.model_dir, "engine": f"{result.engine} ({result.precision})"}
+        facts |= {"model dir": result.model_dir, "backend": f"{result.backend} ({result.precision})"}
     else:
-        facts |= {"weights": result.weights, "pruned": "yes" if result.pruned else "no", "engine": result.engine}
+        facts |= {"weights": result.weights, "pruned": "yes" if result.pruned else "no", "backend": result.backend}
     facts |= {
         "images": result.images,
         "mAP": f"{result.summary.metrics['mAP']:.4f}",

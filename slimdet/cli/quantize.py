@@ -37,7 +37,7 @@ def quantize_command(
     as_json: JsonOption = False,
 ) -> None:
     """Quantize an exported model to int8 on a few of the TrainReader's images, then compare it with the float
-    model on the EvalReader's data: mAP, size on disk and batch-1 latency, per engine.
+    model on the EvalReader's data: mAP, size on disk and batch-1 latency, per backend.
 
     The int8 folder loads like any export: slimdet infer --model-dir OUT, slimdet eval --model-dir OUT -c CFG.
     """
@@ -65,7 +65,7 @@ def quantize_command(
         for row in (float_row, int8):
             rows.append(
                 (
-                    row.engine,
+                    row.backend,
                     row.precision,
                     f"{row.mean_ap:.4f}",
                     f"{row.size_bytes / MIB:.2f}",
@@ -77,9 +77,11 @@ def quantize_command(
         f"float vs int8: {result.metric} on {result.eval_images} images, "
         f"batch-1 latency at {result.input_size} px, {result.threads} threads"
     )
-    out.print(table(title, ["engine", "precision", "mAP", "size (MiB)", "latency (ms)", "vs float"], rows))
-    for engine in result.slower_int8():
-        out.print(f"[yellow]{engine}: int8 is not faster than float on this CPU; deploy the float model there[/yellow]")
+    out.print(table(title, ["backend", "precision", "mAP", "size (MiB)", "latency (ms)", "vs float"], rows))
+    for backend in result.slower_int8():
+        out.print(
+            f"[yellow]{backend}: int8 is not faster than float on this CPU; deploy the float model there[/yellow]"
+        )
     out.print(
         key_value_table(
             "quantize",

@@ -97,10 +97,11 @@ def sensitivity_command(
         ),
     ] = 2048.0,
     device: DeviceOption = None,
-    engine: Annotated[
+    backend: Annotated[
         str,
         typer.Option(
-            "--engine",
+            "--backend",
+            "--engine",  # the spelling before 2026-12-08
             help="What scores each trial: inference (the pruned model compiled into a Paddle Inference graph: a few "
             "seconds per trial, then several times faster than dygraph on a CPU), dygraph, or auto (on a CPU, "
             "whichever scored the base model faster; dygraph on a GPU).",
@@ -152,7 +153,7 @@ def sensitivity_command(
         run = api.sensitivity(
             config, overrides=overrides or (), pruned_params=pruned_params, pruned_ratios=pruned_ratios,
             sensitivities_file=sensitivities_file, eval_images=eval_images, batch_size=batch_size, workers=workers,
-            shard=shard, criterion=criterion, cache_mb=cache_mb, device=device, engine=engine, use_vdl=use_vdl,
+            shard=shard, criterion=criterion, cache_mb=cache_mb, device=device, backend=backend, use_vdl=use_vdl,
             vdl_log_dir=vdl_log_dir, on_start=started, on_trial=finished,
         )  # fmt: skip
     if as_json:

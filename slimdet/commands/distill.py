@@ -32,7 +32,7 @@ from slimdet.config import Config
 from slimdet.config.sizes import eval_input_size
 from slimdet.engine.device import select_device
 from slimdet.errors import PlanError
-from slimdet.inference import resolve_engine
+from slimdet.inference import resolve_backend
 from slimdet.modeling.build import build_model
 from slimdet.slim.checks import check_distillation
 from slimdet.slim.distill import FrozenTeacher
@@ -51,7 +51,7 @@ class DistillResult:
 
     teacher_config: str
     teacher_weights: str
-    teacher_engine: str  # what ran the teacher's forward: "inference" or "dygraph"
+    teacher_backend: str  # what ran the teacher's forward: "inference" or "dygraph"
     distill: DistillSettings
     plan: PruningPlan | None
     training: TrainResult
@@ -74,7 +74,7 @@ class DistillResult:
             **self.training.to_dict(),
             "teacher_config": self.teacher_config,
             "teacher_weights": self.teacher_weights,
-            "teacher_engine": self.teacher_engine,
+            "teacher_backend": self.teacher_backend,
             "teacher_overrides": list(self.teacher_overrides),
             **self.distill.to_dict(),
             "plan": self.plan.to_dict() if self.plan is not None else None,
@@ -98,15 +98,15 @@ def train_distilled(
     # The teacher sees every training image once: a run too short to pay for compiling it keeps dygraph.
     images = student_cfg.max_iters * student_cfg.train_batch_size
     size = eval_input_size(student_cfg.to_dict())
-    engine = resolve_engine(request.teacher_engine, used, images=images, input_size=size)
-    teacher = build_teacher(teacher_cfg.to_dict(), request.teacher_pretrained, compiled=engine == "inference",
+    backend = resolve_backend(request.teacher_backend, used, images=images, input_size=size)
+    teacher = build_teacher(teacher_cfg.to_dict(), request.teacher_pretrained, compiled=backend == "inference",
                             tips=distill.feature > 0)  # fmt: skip
     step = DistillStep(teacher, distill, teacher_loss_every=student_cfg.log_iter)
     training = train_from_config(training_request, device=device, quiet=quiet, step=step)
     return DistillResult(
         teacher_config=teacher_cfg.name,
         teacher_weights=str(request.teacher_pretrained),
-        teacher_engine=engine,
+        teacher_backend=backend,
         distill=distill,
         plan=training_request.plan,
         training=training,
@@ -137,7 +137,7 @@ def check_distilled_run(student_cfg: Config, request: DistillRequest) -> TrainRe
         criterion=request.criterion,
         saved_plan=resumed.plan,
         require_plan=request.require_plan,
-        teacher_engine=request.teacher_engine,
+        teacher_backend=request.teacher_backend,
         distill=request.distill,
         evaluate=request.eval,
     )

@@ -27,7 +27,7 @@ DISTILL_FLAGS = (
     "distill_method",
 )
 # The options above and the teacher's own: they mean nothing without a teacher config.
-TEACHER_ONLY = ("teacher_pretrained", *DISTILL_FLAGS, "teacher_engine", "teacher_overrides")
+TEACHER_ONLY = ("teacher_pretrained", *DISTILL_FLAGS, "teacher_backend", "teacher_overrides")
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ class DistillRequest:
     distillation settings, and the student's pruning flags, resume point and seed. The pruning flags are the
     command's raw strings (comma- or space-separated lists, one ratio for all allowed) so that the pre-flight
     checks report their problems together with the others; ``require_plan`` (distill-prune) demands a plan.
-    ``teacher_engine`` runs the teacher's forward as a Paddle Inference graph ("inference", several times faster
+    ``teacher_backend`` runs the teacher's forward as a Paddle Inference graph ("inference", several times faster
     on a CPU) or in dygraph; "auto" picks inference on a CPU, unless the run is too short to pay for compiling
-    (``inference.resolve_engine``), and dygraph on a GPU."""
+    (``inference.resolve_backend``), and dygraph on a GPU."""
 
     teacher_cfg: Config
     teacher_pretrained: str | None
@@ -47,7 +47,7 @@ class DistillRequest:
     criterion: str = "l1_norm"
     require_plan: bool = False
     distill: DistillSettings = field(default_factory=DistillSettings)
-    teacher_engine: str = "auto"
+    teacher_backend: str = "auto"
     eval: bool = False
     resume: str | Path | None = None
     seed: int = 0

@@ -18,7 +18,7 @@ from slimdet.deploy.evaluate import score_detector
 from slimdet.deploy.infer import open_exported
 from slimdet.engine.device import select_device
 from slimdet.engine.evaluate import build_evaluator, run_inference
-from slimdet.inference import resolve_engine
+from slimdet.inference import resolve_backend
 from slimdet.metrics import EvalResult
 from slimdet.slim.assemble import build_trained_model
 from slimdet.slim.plan import PruningPlan
@@ -35,7 +35,7 @@ class CheckpointEvalResult:
     seconds: float
     summary: EvalResult
     bbox_json: str | None = None
-    engine: str = "dygraph"  # what ran the model: "inference" (Paddle Inference graph) or "dygraph"
+    backend: str = "dygraph"  # what ran the model: "inference" (Paddle Inference graph) or "dygraph"
     config_file: str = ""  # the file read: shows when ``-c NAME`` found a shipped config
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,7 +46,7 @@ class CheckpointEvalResult:
             "pruned": self.pruned,
             "images": self.images,
             "seconds": round(self.seconds, 3),
-            "engine": self.engine,
+            "backend": self.backend,
             "bbox_json": self.bbox_json,
             **self.summary.to_dict(),
         }
@@ -58,7 +58,7 @@ class ExportedEvalResult:
 
     config: str
     model_dir: str
-    engine: str  # paddle_inference | onnxruntime
+    backend: str  # paddle_inference | onnxruntime
     precision: str  # float32 | int8, as infer_cfg.yml says
     images: int
     seconds: float
@@ -68,7 +68,7 @@ class ExportedEvalResult:
         return {
             "config": self.config,
             "model_dir": self.model_dir,
-            "engine": self.engine,
+            "backend": self.backend,
             "precision": self.precision,
             "images": self.images,
             "seconds": round(self.seconds, 3),
@@ -85,7 +85,7 @@ class EvalRequest:
     weights: str | None = None  # None: the config's ``weights``
     plan: PruningPlan | None = None
     output_eval: Path | None = None  # also write the detections there as ``bbox.json`` (COCO result format)
-    engine: str = "auto"  # "inference", "dygraph" or "auto" (see ``inference.resolve_engine``)
+    backend: str = "auto"  # "inference", "dygraph" or "auto" (see ``inference.resolve_backend``)
 
     @classmethod
     def from_flags(
@@ -96,11 +96,11 @@ class EvalRequest:
         pruned_params: str | None = None,
         pruned_ratios: str | None = None,
         output_eval: str | Path | None = None,
-        engine: str = "auto",
+        backend: str = "auto",
     ) -> EvalRequest:
         """The request as ``slimdet eval`` gives it (the plan from raw flag strings, see ``PruningPlan.from_flags``)."""
         plan = PruningPlan.from_flags(pruned_params, pruned_ratios)
-        return cls(cfg, weights, plan, Path(output_eval) if output_eval is not None else None, engine)
+        return cls(cfg, weights, plan, Path(output_eval) if output_eval is not None else None, backend)
 
 
 def evaluate_checkpoint(
@@ -110,7 +110,7 @@ def evaluate_checkpoint(
     on_batch: Callable[[int, int], None] | None = None,
 ) -> CheckpointEvalResult:
     """Rebuild the checkpoint (pruned by its plan sidecar or the request's plan), run it over the EvalReader's
-    data and score it with the config's metric. ``engine`` "auto" is Paddle Inference on a CPU, unless the eval
+    data and score it with the config's metric. ``backend`` "auto" is Paddle Inference on a CPU, unless the eval
     set is too small for compiling to pay off, and dygraph on a GPU. ``on_batch(images_done, images_total)``
     reports progress; the detections are written atomically.
     """
@@ -118,12 +118,12 @@ def evaluate_checkpoint(
     data = cfg.to_dict()
     weights = request.weights or cfg.weights
     used_device = select_device(device, cfg.use_gpu)
-    resolve_engine(request.engine, used_device)  # an unknown engine is refused before anything is built
+    resolve_backend(request.backend, used_device)  # an unknown backend is refused before anything is built
     model, used_plan = build_trained_model(data, weights, request.plan)  # wrong weights fail before data is read
     loader = build_loader(data, "eval")
     evaluator = build_evaluator(data, loader.dataset)
     total, done = len(loader.dataset), 0
-    engine = resolve_engine(request.engine, used_device, images=total, input_size=eval_input_size(data))
+    backend = resolve_backend(request.backend, used_device, images=total, input_size=eval_input_size(data))
 
     def count(images: int) -> None:
         nonlocal done
@@ -133,7 +133,7 @@ def evaluate_checkpoint(
 
     started = time.perf_counter()
     with loader:
-        run_inference(model, loader, evaluator, engine=engine, on_batch=count)
+        run_inference(model, loader, evaluator, backend=backend, on_batch=count)
     seconds = time.perf_counter() - started
     bbox_json = None
     if output_eval is not None:
@@ -148,7 +148,7 @@ def evaluate_checkpoint(
         seconds=seconds,
         summary=evaluator.summary(),
         bbox_json=bbox_json,
-        engine=engine,
+        backend=backend,
     )
 
 
@@ -173,7 +173,7 @@ def evaluate_exported(
     return ExportedEvalResult(
         config=cfg.name,
         model_dir=str(model_dir),
-        engine=detector.name,
+        backend=detector.name,
         precision=infer_cfg.precision,
         images=len(dataset),
         seconds=time.perf_counter() - started,

@@ -1,5 +1,5 @@
 """``slimdet quantize``'s core: check the float export and the flags, calibrate and write the int8 folder, then
-score and time float against int8 per engine (the pieces are ``deploy.quantize``'s)."""
+score and time float against int8 per backend (the pieces are ``deploy.quantize``'s)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from slimdet.deploy.evaluate import check_classes, score_detector
 from slimdet.deploy.infer_cfg import FILE_NAME as INFER_CFG_FILE
 from slimdet.deploy.infer_cfg import InferConfig
 from slimdet.deploy.predictor import MODEL_FILE, ONNX_FILE, ONNX_INSTALL_HINT, PARAMS_FILE, Detector, import_onnx_tools
-from slimdet.deploy.quantize import ALGOS, EngineRow, QuantizeResult, compare_engine, write_int8
+from slimdet.deploy.quantize import ALGOS, BackendRow, QuantizeResult, compare_backend, write_int8
 from slimdet.engine.evaluate import build_evaluator
 from slimdet.errors import SlimdetError, WeightsError, did_you_mean
 from slimdet.runtime import cpu_threads
@@ -105,9 +105,9 @@ def quantize_export(
 
     stage(f"calibrating int8 ({algo})")
     files = write_int8(model_dir, infer_cfg, output_dir, feeds, algo, onnx=onnx)
-    rows: list[EngineRow] = []
-    for engine_onnx in (False, True) if onnx else (False,):
-        rows += compare_engine(model_dir, output_dir, onnx=engine_onnx, score=score, feed=feeds[0], threads=threads)
+    rows: list[BackendRow] = []
+    for backend_onnx in (False, True) if onnx else (False,):
+        rows += compare_backend(model_dir, output_dir, onnx=backend_onnx, score=score, feed=feeds[0], threads=threads)
     return QuantizeResult(
         model_dir=str(model_dir),
         out_dir=str(output_dir),

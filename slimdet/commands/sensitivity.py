@@ -161,7 +161,7 @@ def run_sensitivity(
         workers = min(workers, max(len(todo), 1))
         results: Iterator[tuple[str, float, float]]
         if workers > 1:
-            worker_spec = replace(spec, params=session.params, data_workers=0, engine=session.engine)
+            worker_spec = replace(spec, params=session.params, data_workers=0, backend=session.backend)
             session.close()
             session = None  # free the model and cached features before the workers build theirs
             results = run_in_workers(worker_spec, todo, workers)

@@ -54,7 +54,7 @@ from slimdet.engine.hooks import (
 from slimdet.engine.optim import build_optimizer
 from slimdet.engine.trainer import Step, Trainer, TrainingInterrupted, model_losses
 from slimdet.errors import SlimdetError
-from slimdet.inference import resolve_engine
+from slimdet.inference import resolve_backend
 from slimdet.modeling.build import build_model
 from slimdet.runtime import seed_everything
 from slimdet.slim.checks import training_problems
@@ -289,10 +289,10 @@ def build_hooks(
         evaluator = build_evaluator(data, eval_loader.dataset)
         # A CPU scores each snapshot through Paddle Inference, unless the eval set is too small to pay for compiling.
         images, size = len(eval_loader.dataset), eval_input_size(data)
-        engine = resolve_engine("auto", parts.device, images=images, input_size=size)
+        backend = resolve_backend("auto", parts.device, images=images, input_size=size)
         model = parts.model
         evaluation = EvalHook(
-            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator, engine=engine), best_dir=out_dir
+            cfg.snapshot_iter, lambda: run_inference(model, eval_loader, evaluator, backend=backend), best_dir=out_dir
         )
     if rank != 0:
         return TrainHooks([], saver, history, None)

@@ -40,7 +40,7 @@ class TrainingJob:
         teacher_config: str | Path | None = None,
         teacher_overrides: Sequence[str] = (),
         teacher_pretrained: str | None = None,
-        teacher_engine: str = "auto",
+        teacher_backend: str = "auto",
         require_plan: bool = False,
         distill_flags: Mapping[str, Any] | None = None,
         use_vdl: bool = False,
@@ -62,7 +62,7 @@ class TrainingJob:
         teacher_cfg = load_config(teacher_config, teacher_overrides, shared=overrides)
         request = DistillRequest.from_flags(
             teacher_cfg, distill_flags=distill_flags or {}, teacher_pretrained=teacher_pretrained,
-            teacher_engine=teacher_engine, require_plan=require_plan, **flags,
+            teacher_backend=teacher_backend, require_plan=require_plan, **flags,
         )  # fmt: skip
         return cls(student_cfg, flags, request)
 

@@ -27,7 +27,7 @@ ARCH = "YOLO"  # the legacy arch family key for every YOLOv3 variant
 MIN_SUBGRAPH_SIZE = 3  # TensorRT sub-graph threshold the legacy export used for YOLO
 DRAW_THRESHOLD = 0.5
 MODE = "paddle"  # plain Paddle Inference (no TensorRT); the 2.x deploy tools' name for it
-PRECISIONS = ("float32", "int8")  # int8: written by slimdet quantize; engines then load their int8 kernels
+PRECISIONS = ("float32", "int8")  # int8: written by slimdet quantize; backends then load their int8 kernels
 
 # Reader transform -> (deploy name, legacy defaults of the keys the deploy side reads).
 # Defaults are the legacy transform defaults, used only when the config leaves a key out.

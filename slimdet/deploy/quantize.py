@@ -18,7 +18,7 @@ A quantization-aware checkpoint (``train --quant-aware``) needs no calibration: 
 
 The pruning plan is already baked into the float graph, so pruned exports need nothing more. The int8
 folder is written into a temp folder renamed into place once complete (a failure leaves nothing behind);
-then both models of each engine are scored on the EvalReader's data and timed at batch 1, side by side.
+then both models of each backend are scored on the EvalReader's data and timed at batch 1, side by side.
 """
 
 from __future__ import annotations
@@ -56,18 +56,18 @@ PLAN_FILE = "model.plan.json"
 
 
 @dataclass(frozen=True)
-class EngineRow:
-    """One model on one engine: its score, size on disk and batch-1 latency."""
+class BackendRow:
+    """One model on one backend: its score, size on disk and batch-1 latency."""
 
-    engine: str  # paddle_inference | onnxruntime
+    backend: str  # paddle_inference | onnxruntime
     precision: str  # float32 | int8
     mean_ap: float  # the config's mAP, a fraction
-    size_bytes: int  # the files this engine loads
+    size_bytes: int  # the files this backend loads
     latency_ms: float  # median batch-1 run at the exported input size
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "engine": self.engine,
+            "backend": self.backend,
             "precision": self.precision,
             "mAP": self.mean_ap,
             "size_bytes": self.size_bytes,
@@ -87,17 +87,17 @@ class QuantizeResult:
     threads: int
     metric: str  # e.g. "VOC mAP(0.50, 11point)"
     eval_images: int
-    rows: tuple[EngineRow, ...]  # float then int8, per engine
+    rows: tuple[BackendRow, ...]  # float then int8, per backend
     files: Mapping[str, int]  # the int8 folder: file name -> bytes
     seconds: float
 
-    def pairs(self) -> list[tuple[EngineRow, EngineRow]]:
-        """(float, int8) per engine, in the order they were measured."""
+    def pairs(self) -> list[tuple[BackendRow, BackendRow]]:
+        """(float, int8) per backend, in the order they were measured."""
         return list(zip(self.rows[0::2], self.rows[1::2]))
 
     def slower_int8(self) -> list[str]:
         """Engines whose int8 model is not faster than their float model on this machine."""
-        return [int8.engine for float_row, int8 in self.pairs() if int8.latency_ms >= float_row.latency_ms]
+        return [int8.backend for float_row, int8 in self.pairs() if int8.latency_ms >= float_row.latency_ms]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,7 +111,7 @@ class QuantizeResult:
             "eval_images": self.eval_images,
             "rows": [row.to_dict() for row in self.rows],
             "int8_vs_float": {
-                int8.engine: {
+                int8.backend: {
                     "mAP_diff": int8.mean_ap - float_row.mean_ap,
                     "size": int8.size_bytes / float_row.size_bytes,
                     "latency": int8.latency_ms / float_row.latency_ms,
@@ -245,12 +245,12 @@ def quantize_onnx(float_onnx: Path, target: Path, feeds: Sequence[Feed], algo: s
         )
 
 
-def _engine_files(folder: Path, engine: str) -> int:
-    names = (ONNX_FILE,) if engine == OnnxPredictor.name else (MODEL_FILE, PARAMS_FILE)
+def _backend_files(folder: Path, backend: str) -> int:
+    names = (ONNX_FILE,) if backend == OnnxPredictor.name else (MODEL_FILE, PARAMS_FILE)
     return sum((folder / name).stat().st_size for name in names)
 
 
-def compare_engine(
+def compare_backend(
     float_dir: Path,
     int8_dir: Path,
     *,
@@ -258,8 +258,8 @@ def compare_engine(
     score: Callable[[Detector], float],
     feed: Feed,
     threads: int,
-) -> tuple[EngineRow, EngineRow]:
-    """Float and int8 model of one engine: mAP (``score``), size, and batch-1 latency timed side by side."""
+) -> tuple[BackendRow, BackendRow]:
+    """Float and int8 model of one backend: mAP (``score``), size, and batch-1 latency timed side by side."""
     if onnx:
         pair: list[Detector] = [
             OnnxPredictor(float_dir / ONNX_FILE, threads=threads),
@@ -269,11 +269,11 @@ def compare_engine(
         pair = [PaddlePredictor(float_dir, threads=threads), PaddlePredictor(int8_dir, threads=threads, int8=True)]
     latencies = median_latency_ms(pair, feed["image"], feed["im_size"])
     float_row, int8_row = (
-        EngineRow(
-            engine=detector.name,
+        BackendRow(
+            backend=detector.name,
             precision=precision,
             mean_ap=score(detector),
-            size_bytes=_engine_files(folder, detector.name),
+            size_bytes=_backend_files(folder, detector.name),
             latency_ms=latency,
         )
         for detector, precision, folder, latency in zip(pair, ("float32", "int8"), (float_dir, int8_dir), latencies)

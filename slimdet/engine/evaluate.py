@@ -2,7 +2,7 @@
 
 ``run_inference`` owns the loop, ``paddle.no_grad`` and the eval mode, and gives the model back in the
 mode it came in (a trainer evaluating mid-run keeps training afterwards; a frozen teacher stays frozen).
-It runs the model in dygraph or, with ``engine="inference"``, frozen into a Paddle Inference graph
+It runs the model in dygraph or, with ``backend="inference"``, frozen into a Paddle Inference graph
 (fused conv + BN, oneDNN: several times faster on a CPU, detections equal up to float rounding; see
 :mod:`slimdet.inference`). ``slimdet eval``'s core (rebuild a checkpoint, score it) is
 ``slimdet.commands.evaluate``.
@@ -41,9 +41,9 @@ class InferenceGraph(paddle.nn.Layer):
 Detect = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]  # (image, im_size) -> bbox, bbox_num
 
 
-def detector_for(model: paddle.nn.Layer, engine: str) -> Detect:
+def detector_for(model: paddle.nn.Layer, backend: str) -> Detect:
     """``model``'s eval forward on numpy batches: in dygraph, or compiled into a graph of its weights as now."""
-    if engine == "inference":
+    if backend == "inference":
         spec = [InputSpec([-1, 3, -1, -1], "float32", name="image"), InputSpec([-1, 2], "int32", name="im_size")]
         graph = CompiledGraph(InferenceGraph(model), spec)
 
@@ -65,16 +65,16 @@ def run_inference(
     loader: Iterable[Mapping[str, np.ndarray]],
     evaluator: Evaluator,
     *,
-    engine: str = "dygraph",
+    backend: str = "dygraph",
     on_batch: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """Feed every eval batch (``image``, ``im_size``, ground truth …) through ``model`` and ``evaluator``.
 
-    ``engine``: "dygraph" or "inference" (the model compiled once per call, from its current weights).
+    ``backend``: "dygraph" or "inference" (the model compiled once per call, from its current weights).
     ``on_batch(images_in_batch)`` is called after each batch (progress bars).
     """
     with inference_context(model):
-        detect = detector_for(model, engine)
+        detect = detector_for(model, backend)
         score(evaluator, ((batch, detect(batch["image"], batch["im_size"])) for batch in loader), on_step=on_batch)
     return evaluator.evaluate()
 

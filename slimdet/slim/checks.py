@@ -17,7 +17,7 @@ from slimdet.config.defaults import section_with_defaults
 from slimdet.config.geometry import HEAD_SECTION
 from slimdet.data.build import dataset_folder_problems
 from slimdet.errors import ConfigError, PlanError, SlimdetError, did_you_mean
-from slimdet.inference import ENGINES as TEACHER_ENGINES
+from slimdet.inference import BACKENDS as TEACHER_BACKENDS
 from slimdet.slim.distill_settings import DistillSettings
 from slimdet.slim.plan import PruningPlan, resolve_plan
 
@@ -32,7 +32,7 @@ def check_distillation(
     criterion: str = "l1_norm",
     saved_plan: PruningPlan | None = None,
     require_plan: bool = True,
-    teacher_engine: str = "auto",
+    teacher_backend: str = "auto",
     distill: DistillSettings = DistillSettings(),
     evaluate: bool = False,
 ) -> PruningPlan | None:
@@ -63,10 +63,10 @@ def check_distillation(
             )
     problems += training_problems(student, plan, evaluate=evaluate, weights="the student's pretrain_weights")
     problems += _teacher_weights_problems(teacher_pretrained)
-    if teacher_engine not in TEACHER_ENGINES:
+    if teacher_backend not in TEACHER_BACKENDS:
         problems.append(
-            f"unknown teacher engine '{teacher_engine}'{did_you_mean(teacher_engine, TEACHER_ENGINES)}: "
-            f"choose one of {', '.join(TEACHER_ENGINES)}"
+            f"unknown teacher backend '{teacher_backend}'{did_you_mean(teacher_backend, TEACHER_BACKENDS)}: "
+            f"choose one of {', '.join(TEACHER_BACKENDS)}"
         )
     problems += distill.problems()
     if problems:

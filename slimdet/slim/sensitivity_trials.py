@@ -14,9 +14,9 @@ bit for bit. Three things make a trial cheap without changing its result:
   beyond that they are streamed from the loader for every trial;
 * on a CPU a trial can score the pruned model through Paddle Inference (:mod:`slimdet.inference`): the
   pruned head (or whole model) is compiled afresh for each trial, a fixed cost of a few seconds, and then
-  runs several times faster than dygraph. ``engine="auto"`` times both ways on the base model during
+  runs several times faster than dygraph. ``backend="auto"`` times both ways on the base model during
   set-up and keeps the faster for the trials: dygraph on a handful of small images, inference on a real
-  eval set. The two agree up to float rounding in the fused kernels (same engine: bit for bit).
+  eval set. The two agree up to float rounding in the fused kernels (same backend: bit for bit).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class TrialSpec:
     cache_mb: float = DEFAULT_CACHE_MB
     device: str | None = None
     data_workers: int | None = None  # loader processes (None: the reader's worker_num)
-    engine: str = "auto"  # what scores each trial: "dygraph", "inference", or "auto" (the faster on the base model)
+    backend: str = "auto"  # what scores each trial: "dygraph", "inference", or "auto" (the faster on the base model)
 
 
 _HEAD_UNIT = re.compile(r"yolo_(block|output|transition)\.(\d+)\.(tip\.)?")
@@ -103,7 +103,7 @@ class EvalSet(Protocol):
     mode: str  # how trials run, for people
 
     def evaluate(
-        self, model: Any, evaluator: Any, engine: str = "dygraph", change: HeadChange | None = None
+        self, model: Any, evaluator: Any, backend: str = "dygraph", change: HeadChange | None = None
     ) -> dict[str, float]: ...
 
 
@@ -133,12 +133,12 @@ class StreamedImages:
         self.batches = batches
 
     def evaluate(
-        self, model: Any, evaluator: Any, engine: str = "dygraph", change: HeadChange | None = None
+        self, model: Any, evaluator: Any, backend: str = "dygraph", change: HeadChange | None = None
     ) -> dict[str, float]:
         """``change`` is not needed: a full forward recomputes everything."""
         from slimdet.engine.evaluate import run_inference
 
-        return run_inference(model, self.batches, evaluator, engine=engine)
+        return run_inference(model, self.batches, evaluator, backend=backend)
 
 
 class CachedImages(StreamedImages):
@@ -162,13 +162,13 @@ class CachedFeatures:
         self.items = items  # (features, im_size tensor, batch without its image, unpruned head levels)
 
     def evaluate(
-        self, model: Any, evaluator: Any, engine: str = "dygraph", change: HeadChange | None = None
+        self, model: Any, evaluator: Any, backend: str = "dygraph", change: HeadChange | None = None
     ) -> dict[str, float]:
         from slimdet.modeling.modes import inference_context
 
         evaluator.reset()
         with inference_context(model):
-            if engine == "inference":
+            if backend == "inference":
                 graph = _compile_head(model, self.items[0][0])
                 for features, im_size, batch, _ in self.items:
                     bbox, bbox_num = graph(*(f.numpy() for f in features), im_size.numpy())
@@ -280,7 +280,7 @@ class TrialSession:
         from slimdet.data import build_loader
         from slimdet.engine.device import select_device
         from slimdet.engine.evaluate import build_evaluator
-        from slimdet.inference import resolve_engine
+        from slimdet.inference import resolve_backend
         from slimdet.slim.assemble import build_trained_model
         from slimdet.slim.plan import PruningPlan
         from slimdet.slim.pruner import TracedPruner
@@ -298,7 +298,7 @@ class TrialSession:
         self.pruner = TracedPruner(self.model, criterion=widest.criterion)
         self.batches = FirstImages(loader, spec.eval_images)
         self.eval_set = prepare_eval_set(self.model, self.batches, head_only=self._head_only(), cache_mb=spec.cache_mb)
-        self.engine, self._base_map = self._pick_engine(resolve_engine(spec.engine, device), spec.engine == "auto")
+        self.backend, self._base_map = self._pick_backend(resolve_backend(spec.backend, device), spec.backend == "auto")
         self._levels_cached = isinstance(self.eval_set, CachedFeatures)
         self._fingerprint = weights_sha256(self.model)
         self.save_dir = str(Path(cfg.save_dir) / cfg.name)  # where the sensitivity file goes by default
@@ -332,11 +332,11 @@ class TrialSession:
         ratio = 0.5  # the group's members do not depend on the ratio
         return all(cut.name in head for name in self.params for cut in self.pruner.cuts({name: ratio})[name])
 
-    def _pick_engine(self, engine: str, measure: bool) -> tuple[str, float]:
-        """(engine for the trials, base mAP by it). ``measure`` (auto on a CPU): compiling costs a few seconds
+    def _pick_backend(self, backend: str, measure: bool) -> tuple[str, float]:
+        """(backend for the trials, base mAP by it). ``measure`` (auto on a CPU): compiling costs a few seconds
         per trial and pays off only on a large enough eval set, so the base model is scored in dygraph and,
-        unless that took less than a compile, through inference too; the faster engine runs the trials."""
-        candidates = ("dygraph", "inference") if measure and engine == "inference" else (engine,)
+        unless that took less than a compile, through inference too; the faster backend runs the trials."""
+        candidates = ("dygraph", "inference") if measure and backend == "inference" else (backend,)
         timed: dict[str, tuple[float, float]] = {}
         for candidate in candidates:
             started = time.perf_counter()
@@ -349,8 +349,8 @@ class TrialSession:
 
     @property
     def mode(self) -> str:
-        """How trials run, for people: what is recomputed, and by which engine."""
-        return f"{self.eval_set.mode}, {self.engine}"
+        """How trials run, for people: what is recomputed, and by which backend."""
+        return f"{self.eval_set.mode}, {self.backend}"
 
     def base_map(self) -> float:
         return self._base_map
@@ -359,7 +359,7 @@ class TrialSession:
         """mAP with ``param`` pruned by ``ratio``; the model is exactly as loaded again afterwards."""
         with self.pruner.pruned({param: ratio}) as cuts:
             change = HeadChange.of(cut.name for cut in cuts[param]) if self._levels_cached else None
-            return float(self.eval_set.evaluate(self.model, self.evaluator, self.engine, change)["mAP"])
+            return float(self.eval_set.evaluate(self.model, self.evaluator, self.backend, change)["mAP"])
 
     def close(self) -> None:
         """Stop the data loader's processes (streamed eval sets keep them)."""

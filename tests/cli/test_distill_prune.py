@@ -44,7 +44,7 @@ def trained(overfit_tiny, tmp_path_factory):
 def test_legacy_command_line_prunes_distills_and_reports_json(trained, overfit_tiny):
     _, report = trained
     assert report["iterations"] == STEPS and report["teacher_config"] == "teacher"
-    assert report["teacher_engine"] == "dygraph"  # auto: a few steps of 64 px images do not pay for compiling
+    assert report["teacher_backend"] == "dygraph"  # auto: a few steps of 64 px images do not pay for compiling
     assert report["teacher_overrides"] == [  # -o reached the teacher: its weights fit only with 3 classes
         "use_fine_grained_loss=true", f"pretrain_weights={overfit_tiny.weights}", f"max_iters={STEPS}",
         f"snapshot_iter={STEPS}", f"save_dir={Path(report['output_dir']).parent}", "num_classes=3",
@@ -113,7 +113,7 @@ def test_distill_prune_training_lifts_the_map_above_where_pruning_left_it(overfi
     PruningPlan.from_flags(PARAMS, RATIOS).prune(model)  # what distill-prune starts from: the trained weights, pruned
     loader = build_loader(data, "eval")  # scored in place, as training's evaluations are (pruning once, not twice)
     with loader:
-        before = run_inference(model, loader, build_evaluator(data, loader.dataset), engine="dygraph")
+        before = run_inference(model, loader, build_evaluator(data, loader.dataset), backend="dygraph")
     assert report["evals"][-1]["iteration"] == STEPS
     assert report["evals"][-1]["mAP"] > before["mAP"] + 0.02, (report["evals"], before)
 
@@ -173,13 +173,17 @@ def test_every_preflight_problem_is_one_line_before_any_weight_or_data_is_read(
 
 def test_the_opt_in_levers_run_end_to_end_and_log_the_feature_term(tiny_train_config, shapes_teacher_weights):
     # The compiled teacher is traced with its tips for --distill-feature.
-    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG, "--teacher-engine", "inference",
+    result = _run("distill-prune", "-c", tiny_train_config, "-t", TEACHER_CONFIG, "--teacher-backend", "inference",
                   "--teacher-pretrained", shapes_teacher_weights, "--pruned-params", PARAMS, "--pruned-ratios", RATIOS,
                   "--distill-feature", "50", "--distill-confidence", "0.5", "--quiet", "--json",
                   "-o", "max_iters=2", "snapshot_iter=2")  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert (report["distill_feature"], report["distill_confidence"], report["teacher_engine"]) == (50, 0.5, "inference")
+    assert (report["distill_feature"], report["distill_confidence"], report["teacher_backend"]) == (
+        50,
+        0.5,
+        "inference",
+    )
     losses = report["losses"]
     assert losses["distill_feature"] > 0
     parts = ("distill_reg", "distill_cls", "distill_obj", "distill_feature")

@@ -19,7 +19,7 @@ def test_eval_reproduces_the_map_recorded_in_training(overfit_tiny, tmp_path):
     report = json.loads(result.stdout)
     # Four 64 px images are too little work to pay for compiling a graph: both the trainer's snapshots and
     # eval ran the model in dygraph, so the very same detections and metrics.
-    assert report["engine"] == "dygraph"
+    assert report["backend"] == "dygraph"
     assert report["metrics"] == pytest.approx(overfit_tiny.metrics, abs=1e-9)
     assert report["metrics"]["mAP"] > 0.3  # a trained model: equal mAPs are not two zeros
     assert report["description"] == "mAP(0.50, 11point)"
@@ -33,7 +33,7 @@ def test_eval_reproduces_the_map_recorded_in_training(overfit_tiny, tmp_path):
 
     compiled = run("eval", "-c", config, "-w", weights, "--engine", "inference", "--json")
     assert compiled.exit_code == 0, compiled.output
-    assert json.loads(compiled.stdout)["engine"] == "inference"
+    assert json.loads(compiled.stdout)["backend"] == "inference"
     # fused kernels round differently: the same mAP within 0.1 point
     assert json.loads(compiled.stdout)["metrics"]["mAP"] == pytest.approx(report["metrics"]["mAP"], abs=1e-3)
 

@@ -64,7 +64,7 @@ def test_int8_export_scores_what_the_fake_quant_checkpoint_scored(quant_aware):
     the oneDNN kernels' rounding."""
     checkpoint, int8 = quant_aware["checkpoint"]["metrics"]["mAP"], quant_aware["int8"]["metrics"]["mAP"]
     assert checkpoint > 0.3 and int8 == pytest.approx(checkpoint, abs=0.05)
-    assert quant_aware["int8"]["precision"] == "int8" and quant_aware["int8"]["engine"] == "paddle_inference"
+    assert quant_aware["int8"]["precision"] == "int8" and quant_aware["int8"]["backend"] == "paddle_inference"
 
 
 def test_export_writes_the_quantize_folder_layout(quant_aware):

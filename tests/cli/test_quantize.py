@@ -15,7 +15,7 @@ from slimdet.cli import app
 from tests.cli.one_line import one_error_line
 
 # How far an int8 model's mAP may stray from its float model's on the overfit model's 4 images (one box of ~16
-# in the AP curve); measured: 0.01–0.05 with 4 calibration images, on both engines.
+# in the AP curve); measured: 0.01–0.05 with 4 calibration images, on both backends.
 INT8_TOLERANCE = 0.1
 
 
@@ -36,7 +36,7 @@ def float_export(overfit_tiny, tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def quantized(float_export) -> tuple[dict, Path]:
-    """(the --json report, the int8 folder) of one quantize run on 4 calibration images, both engines, by the
+    """(the --json report, the int8 folder) of one quantize run on 4 calibration images, both backends, by the
     installed entry point: what the int8 passes print below Python must not reach its stdout."""
     config, folder = float_export
     out = folder.parent.parent / "int8"
@@ -52,18 +52,18 @@ def test_json_compares_float_and_int8_per_engine(quantized):
     report, out = quantized
     assert report["out_dir"] == str(out) and report["calibration_images"] == 4 and report["algo"] == "avg"
     assert report["input_size"] == 64 and report["eval_images"] == 4
-    assert [(r["engine"], r["precision"]) for r in report["rows"]] == [
+    assert [(r["backend"], r["precision"]) for r in report["rows"]] == [
         ("paddle_inference", "float32"), ("paddle_inference", "int8"), ("onnxruntime", "float32"), ("onnxruntime", "int8"),
     ]  # fmt: skip
     for row in report["rows"]:
         assert 0.0 <= row["mAP"] <= 1.0 and row["latency_ms"] > 0
     float_map, int8_map = (
-        {r["engine"]: r["mAP"] for r in report["rows"] if r["precision"] == p} for p in ("float32", "int8")
+        {r["backend"]: r["mAP"] for r in report["rows"] if r["precision"] == p} for p in ("float32", "int8")
     )
-    for engine, value in float_map.items():
-        assert value > 0.3 and int8_map[engine] == pytest.approx(value, abs=INT8_TOLERANCE), engine
-    for engine, ratios in report["int8_vs_float"].items():
-        assert 0.2 < ratios["size"] < 0.3, engine  # int8 weights: about a quarter of float32 on disk
+    for backend, value in float_map.items():
+        assert value > 0.3 and int8_map[backend] == pytest.approx(value, abs=INT8_TOLERANCE), backend
+    for backend, ratios in report["int8_vs_float"].items():
+        assert 0.2 < ratios["size"] < 0.3, backend  # int8 weights: about a quarter of float32 on disk
     assert set(report["slower_int8"]) <= {"paddle_inference", "onnxruntime"}
 
 
@@ -86,15 +86,15 @@ def test_infer_draws_with_the_int8_model(quantized, synthetic_voc, tmp_path):
     assert Path(drawn["drawn"]).is_file() and drawn["detections"]
 
 
-@pytest.mark.parametrize("engine_flags, engine", [((), "paddle_inference"), (("--onnx",), "onnxruntime")])
-def test_eval_model_dir_scores_the_int8_model_as_quantize_reported(quantized, float_export, engine_flags, engine):
+@pytest.mark.parametrize("backend_flags, backend", [((), "paddle_inference"), (("--onnx",), "onnxruntime")])
+def test_eval_model_dir_scores_the_int8_model_as_quantize_reported(quantized, float_export, backend_flags, backend):
     report, out = quantized
     config, _ = float_export
-    result = run("eval", "--model-dir", out, "-c", config, *engine_flags, "--json")
+    result = run("eval", "--model-dir", out, "-c", config, *backend_flags, "--json")
     assert result.exit_code == 0, result.output
     scored = json.loads(result.stdout)
-    assert scored["engine"] == engine and scored["precision"] == "int8" and scored["images"] == 4
-    reported = next(r for r in report["rows"] if r["engine"] == engine and r["precision"] == "int8")
+    assert scored["backend"] == backend and scored["precision"] == "int8" and scored["images"] == 4
+    reported = next(r for r in report["rows"] if r["backend"] == backend and r["precision"] == "int8")
     assert scored["metrics"]["mAP"] == pytest.approx(reported["mAP"], abs=1e-9) and reported["mAP"] > 0.3
 
 

@@ -80,7 +80,7 @@ class Sigtermed:
 @pytest.fixture(scope="module")
 def sigtermed(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory) -> Sigtermed:
     config = write_tiny_train_config(tmp_path_factory.mktemp("sigtermed"))
-    teacher = ["-t", str(TEACHER_CONFIG), "--teacher_pretrained", str(shapes_teacher_weights), "--teacher-engine",
+    teacher = ["-t", str(TEACHER_CONFIG), "--teacher_pretrained", str(shapes_teacher_weights), "--teacher-backend",
                "dygraph"]  # fmt: skip  # the dygraph teacher: exact across a resume
     script = str(Path(sys.executable).with_name("slimdet"))
     command = [script, "train", "-c", str(config), *teacher, "--use_vdl", "-o", "max_iters=500", "snapshot_iter=1",
@@ -134,7 +134,7 @@ def test_train_with_a_teacher_and_no_pruning_flags_distills_the_unpruned_student
 
     report = sigtermed.resumed
     assert report["plan"] is None and report["pruning"] is None and report["final_plan"] is None
-    assert report["distill_weight"] == 1000.0 and report["teacher_engine"] == "dygraph"
+    assert report["distill_weight"] == 1000.0 and report["teacher_backend"] == "dygraph"
     assert not list(sigtermed.output.glob("*.plan.json"))  # nothing to rebuild: eval and export read the weights
     assert load_plan(sigtermed.output / "model_final") is None
     weights = read_weights(sigtermed.output / "model_final.pdparams")
@@ -231,7 +231,7 @@ def test_train_t_gives_every_distillation_flag_to_the_core_distill_prune_runs(ti
     assert result.exit_code == 0, result.output
     assert seen["distill"] == DistillSettings(weight=30.0, balance="legacy", temperature=2.0, confidence=0.5,
                                               feature=10.0, method="l2")  # fmt: skip
-    assert (seen["teacher"], seen["teacher_pretrained"], seen["teacher_engine"]) == (
+    assert (seen["teacher"], seen["teacher_pretrained"], seen["teacher_backend"]) == (
         "shapes_yolov3_r34",
         "t.pdparams",
         "dygraph",

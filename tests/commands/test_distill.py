@@ -64,7 +64,7 @@ def run(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory):
     picks for a run long enough to pay for it); also hands back the teacher it used and that teacher's outputs
     on ``PROBE`` as built."""
     config = write_tiny_train_config(tmp_path_factory.mktemp("distill_prune"))
-    return config, *run_keeping_teacher(config, shapes_teacher_weights, teacher_engine="inference", **FLAGS)
+    return config, *run_keeping_teacher(config, shapes_teacher_weights, teacher_backend="inference", **FLAGS)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def dygraph_teacher_run(run, shapes_teacher_weights, tmp_path_factory):
     config, *_ = run
     out = tmp_path_factory.mktemp("dygraph_teacher")
     overrides = [f"save_dir={out}", "snapshot_iter=1"]
-    return run_keeping_teacher(config, shapes_teacher_weights, overrides, teacher_engine="dygraph", **FLAGS)
+    return run_keeping_teacher(config, shapes_teacher_weights, overrides, teacher_backend="dygraph", **FLAGS)
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +119,8 @@ def test_losses_report_the_total_the_distill_loss_and_the_teachers_loss(run):
 
 def test_on_a_cpu_the_teacher_runs_compiled_and_dygraph_gives_the_same_losses(run, dygraph_run):
     _, compiled, teacher, _ = run
-    assert compiled.teacher_engine == "inference" and teacher.compiled
-    assert dygraph_run.teacher_engine == "dygraph"
+    assert compiled.teacher_backend == "inference" and teacher.compiled
+    assert dygraph_run.teacher_backend == "dygraph"
     # Same seed and data: only the teacher's kernels differ (fused oneDNN vs plain). The first step sees the
     # same student, so its loss agrees closely; later steps drift apart a little, as training amplifies the
     # ~1e-4 differences (and "teacher obj > 0" flips for logits near zero).
@@ -135,8 +135,8 @@ def test_on_a_cpu_the_teacher_runs_compiled_and_dygraph_gives_the_same_losses(ru
 
 def test_an_unknown_teacher_engine_is_refused(run, shapes_teacher_weights):
     config, *_ = run
-    with pytest.raises(SlimdetError, match="unknown teacher engine 'tensorrt'.*auto, inference, dygraph"):
-        run_distill_prune(config, shapes_teacher_weights, teacher_engine="tensorrt", **FLAGS)
+    with pytest.raises(SlimdetError, match="unknown teacher backend 'tensorrt'.*auto, inference, dygraph"):
+        run_distill_prune(config, shapes_teacher_weights, teacher_backend="tensorrt", **FLAGS)
 
 
 def test_teacher_weights_and_bn_statistics_are_bit_identical_after_the_run(dygraph_teacher_run, shapes_teacher_weights):
@@ -187,12 +187,12 @@ def test_ctrl_c_then_resume_from_the_folder_gives_the_same_losses_weights_and_mo
 
     monkeypatch.setattr(DistillStep, "__call__", ctrl_c_during_step_3)
     with pytest.raises(TrainingInterrupted) as stop:
-        run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], teacher_engine="dygraph", **FLAGS)
+        run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], teacher_backend="dygraph", **FLAGS)
     monkeypatch.undo()
     output = tmp_path / "tiny"
     assert (stop.value.iteration, stop.value.checkpoint) == (3, output / "3")  # not a snapshot step: Ctrl-C's own
 
-    resumed = run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], teacher_engine="dygraph",
+    resumed = run_distill_prune(config, shapes_teacher_weights, [f"save_dir={tmp_path}"], teacher_backend="dygraph",
                                 resume=output)  # fmt: skip
     assert (resumed.training.start_iter, resumed.training.iterations) == (3, STEPS)
     assert resumed.training.resumed_from == str(output / "3")  # the folder's latest complete checkpoint

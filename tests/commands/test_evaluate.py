@@ -9,11 +9,11 @@ from slimdet.config import load_config
 
 def test_float_export_scores_the_mAP_of_its_trained_checkpoint(overfit_tiny, tmp_path):
     weights = overfit_tiny.weights
-    dygraph = evaluate_checkpoint(EvalRequest(load_config(overfit_tiny.config), str(weights), engine="dygraph"))
+    dygraph = evaluate_checkpoint(EvalRequest(load_config(overfit_tiny.config), str(weights), backend="dygraph"))
     exported = export_checkpoint(overfit_tiny.config, [f"weights={weights}"], output_dir=tmp_path / "exported")
 
     scored = evaluate_exported(exported.out_dir, overfit_tiny.config, threads=1)
-    assert scored.engine == "paddle_inference" and scored.precision == "float32" and scored.images == dygraph.images
+    assert scored.backend == "paddle_inference" and scored.precision == "float32" and scored.images == dygraph.images
     assert sum(row.num_det for row in scored.summary.classes) > 0  # not a vacuous comparison of empty outputs
     assert scored.summary.metrics["mAP"] == pytest.approx(dygraph.summary.metrics["mAP"], abs=1e-3)  # 0.1 point
     assert dygraph.summary.metrics["mAP"] > 0.3  # the overfit model: equal mAPs are not two zeros

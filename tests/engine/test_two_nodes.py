@@ -122,7 +122,7 @@ def two_nodes(write_tiny_train_config, shapes_teacher_weights, tmp_path_factory)
     train_pair = _pair(root / "train_pair", train, [*short, "TrainReader.batch_size=2"])
     train_one = _one_process(root / "train_one", train, short)
 
-    teacher = ["-t", str(TEACHER_CONFIG), "--teacher_pretrained", str(shapes_teacher_weights), "--teacher-engine",
+    teacher = ["-t", str(TEACHER_CONFIG), "--teacher_pretrained", str(shapes_teacher_weights), "--teacher-backend",
                "dygraph"]  # fmt: skip  # exact across a resume
     distill = ["distill-prune", "-c", config, *teacher, *PLAN]
     distill_one = _one_process(root / "distill_one", distill, ["max_iters=4", "snapshot_iter=2"])

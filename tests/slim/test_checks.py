@@ -92,7 +92,7 @@ def test_every_problem_is_reported_at_once_each_with_its_fix(tmp_path):
             pruned_params=None,
             pruned_ratios=None,
             teacher_pretrained=str(tmp_path / "missing.pdparams"),
-            teacher_engine="tensorrt",
+            teacher_backend="tensorrt",
             distill=DistillSettings(weight=-1.0, balance="per-pixel", temperature=0.0, confidence=1.0, feature=-1.0),
         )
     clauses = str(err.value).split("; ")
@@ -101,7 +101,7 @@ def test_every_problem_is_reported_at_once_each_with_its_fix(tmp_path):
     assert "disagree on num_classes (20 vs 80)" in clauses[1]
     assert "--pruned_params is required" in clauses[2]
     assert "missing.pdparams' does not exist: check the path" in clauses[3]
-    assert "unknown teacher engine 'tensorrt': choose one of auto, inference, dygraph" in clauses[4]
+    assert "unknown teacher backend 'tensorrt': choose one of auto, inference, dygraph" in clauses[4]
     assert "--distill-weight must be 0 or above (legacy: 1000), got -1" in clauses[5]
     assert "unknown distill balance 'per-pixel': choose one of input-size, legacy" in clauses[6]
     assert "--distill-temperature must be above 0 (1: the legacy loss), got 0" in clauses[7]

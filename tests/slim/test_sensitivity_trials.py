@@ -78,11 +78,11 @@ def test_a_trial_recomputes_only_the_levels_its_cut_changes_and_gets_the_full_he
 def test_inference_trials_score_like_dygraph_up_to_float_rounding(session):
     from slimdet.engine.evaluate import run_inference
 
-    assert session.engine == "dygraph"  # auto: 8 tiny images score faster than a graph compiles
+    assert session.backend == "dygraph"  # auto: 8 tiny images score faster than a graph compiles
     with session.pruner.pruned({PARAMS[0]: 0.5}):
         dygraph = session.eval_set.evaluate(session.model, session.evaluator, "dygraph")["mAP"]
         head_graph = session.eval_set.evaluate(session.model, session.evaluator, "inference")["mAP"]
-        full_graph = run_inference(session.model, session.batches, session.evaluator, engine="inference")["mAP"]
+        full_graph = run_inference(session.model, session.batches, session.evaluator, backend="inference")["mAP"]
     assert dygraph > 0
     assert head_graph == pytest.approx(dygraph, abs=1e-3) and full_graph == pytest.approx(dygraph, abs=1e-3)
     session.check_restored()
