@@ -36,20 +36,21 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 # workers in collection order when told --no-loadscope-reorder (make test does), so these start first and the
 # short ones fill in around them: a long module started last would leave the other worker idle meanwhile.
 LONGEST_MODULES = (
-    "tests/engine/test_two_nodes.py",  # about 80 s (2026-12-08, busy machine)
+    "tests/engine/test_two_nodes.py",
     "tests/cli/test_train.py",
     "tests/engine/test_distributed.py",
     "tests/cli/test_distill_prune.py",  # training the shared overfit model (tests/conftest.py)
     "tests/cli/test_demo.py",
+    "tests/cli/test_quant_aware.py",
     "tests/cli/test_quantize.py",
-    "tests/cli/test_quant_aware.py",  # about 20 s besides the shared overfit model (2026-12-08, one thread)
-    "tests/commands/test_sensitivity.py",
     "tests/commands/test_distill.py",
-    "tests/cli/test_export.py",
+    "tests/commands/test_sensitivity.py",
+    "tests/test_notebook.py",
     "tests/deploy/test_export.py",
+    "tests/cli/test_export.py",
     "tests/cli/test_app.py",
-    "tests/test_notebook.py",  # 17–34 s on the same machine, by its load (2026-12-08)
-)  # 70, 66, 61, 60, 60, 49, 38, 31, 30, 27 s on a slow 2-core machine (2026-12-08)
+    "tests/commands/test_train.py",
+)  # 54, 44, 36, 27, 24, 20, 20, 20, 16, 14, 12, 10, 9, 8 s on an idle 2-core machine (870 tests, 2026-12-08)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
