@@ -359,11 +359,12 @@ def export(
     """``slimdet export``: the checkpoint named by the config's ``weights`` (``overrides=["weights=W"]``) as a
     Paddle Inference model in ``output_dir/<config name>/`` (+ ``model.onnx``). ``result.ok`` is False when the
     exported graph does not reproduce the checkpoint's detections (the command exits 1 then)."""
-    from slimdet.commands.export import export_checkpoint
+    from slimdet.commands.export import ExportRequest, export_checkpoint
 
+    request = ExportRequest.from_flags(config, overrides, pruned_params=pruned_params, pruned_ratios=pruned_ratios,
+                                       output_dir=output_dir, onnx=onnx)  # fmt: skip
     with _caller_state_kept():
-        return export_checkpoint(Path(config), overrides, pruned_params=pruned_params, pruned_ratios=pruned_ratios,
-                                 output_dir=Path(output_dir), onnx=onnx)  # fmt: skip
+        return export_checkpoint(request)
 
 
 def quantize(

@@ -47,7 +47,7 @@ from slimdet.commands.demo_configs import (
 from slimdet.commands.distill import train_distilled
 from slimdet.commands.distill_request import DistillRequest
 from slimdet.commands.evaluate import EvalRequest, evaluate_checkpoint
-from slimdet.commands.export import export_checkpoint
+from slimdet.commands.export import ExportRequest, export_checkpoint
 from slimdet.commands.infer import infer
 from slimdet.commands.sensitivity import run_sensitivity
 from slimdet.commands.sensitivity_ratios import choose_ratios
@@ -326,7 +326,7 @@ def _score(config: Path, weights: Path) -> dict[str, float]:
 
 
 def _export(config: Path, weights: Path, export_dir: Path) -> Any:
-    return export_checkpoint(config, [f"weights={weights}"], output_dir=export_dir)
+    return export_checkpoint(ExportRequest.from_flags(config, [f"weights={weights}"], output_dir=export_dir))
 
 
 def _infer(model_dir: Path, dataset: Path, count: int, out: Path) -> list[str]:

@@ -3,14 +3,15 @@
 import pytest
 
 from slimdet.commands.evaluate import EvalRequest, evaluate_checkpoint, evaluate_exported
-from slimdet.commands.export import export_checkpoint
+from slimdet.commands.export import ExportRequest, export_checkpoint
 from slimdet.config import load_config
 
 
 def test_float_export_scores_the_mAP_of_its_trained_checkpoint(overfit_tiny, tmp_path):
     weights = overfit_tiny.weights
     dygraph = evaluate_checkpoint(EvalRequest(load_config(overfit_tiny.config), str(weights), backend="dygraph"))
-    exported = export_checkpoint(overfit_tiny.config, [f"weights={weights}"], output_dir=tmp_path / "exported")
+    request = ExportRequest.from_flags(overfit_tiny.config, [f"weights={weights}"], output_dir=tmp_path / "exported")
+    exported = export_checkpoint(request)
 
     scored = evaluate_exported(exported.out_dir, overfit_tiny.config, threads=1)
     assert scored.backend == "paddle_inference" and scored.precision == "float32" and scored.images == dygraph.images
