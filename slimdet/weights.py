@@ -117,6 +117,7 @@ def load_weights(
     strict: bool,
     exclude: str | Sequence[str] | None = None,
     progress: Progress | None = None,
+    partial_load_hint: bool = True,
 ) -> LoadReport:
     """Copy the values of ``source`` into ``model`` by legacy name; return what matched and what did not.
 
@@ -125,7 +126,8 @@ def load_weights(
     in name and shape is loaded; names matching ``exclude`` (regexes applied with ``re.match``, as
     0.x's ``finetune_exclude_pretrained_params``) are skipped. Names in the source that the model does
     not have (optimizer ``*_velocity_0``, ``learning_rate_0``, another head) are reported as unexpected.
-    A load that matches nothing at all is an error either way: it is the wrong file.
+    A load that matches nothing at all is an error either way: it is the wrong file. ``partial_load_hint``: a
+    strict failure suggests loading the file as ``pretrain_weights`` (not where it already is one).
     """
     patterns = _compile(exclude)
     values = read_weights(source, progress=progress)
@@ -165,8 +167,8 @@ def load_weights(
             problems.append(f"{len(mismatched)} with another shape ({'; '.join(mismatch_details[:_SHOWN])})")
         raise WeightsError(
             f"{source} does not fit the model: {', '.join(problems)}; check that the config (backbone, "
-            "num_classes, pruning plan) is the one these weights were trained with, or load them as "
-            "pretrain_weights for a partial load"
+            "num_classes, pruning plan) is the one these weights were trained with"
+            + (", or load them as pretrain_weights for a partial load" if partial_load_hint else "")
         )
     from paddle.base.data_feeder import convert_dtype
 

@@ -257,7 +257,7 @@ def _load_pretrained(
     MobileNetV1-YOLOv3), paid by every fine-tune.
     """
     exclude = list(cfg.finetune_exclude_pretrained_params) or None
-    report = load_weights(model, cfg.pretrain_weights, strict=strict, exclude=exclude)
+    report = load_weights(model, cfg.pretrain_weights, strict=strict, exclude=exclude, partial_load_hint=not strict)
     if report.missing or report.shape_mismatched or report.excluded:
         model = build_model(data, geometry=geometry)
         report = load_weights(model, cfg.pretrain_weights, strict=False, exclude=exclude)
