@@ -403,14 +403,13 @@ def infer(
     """``slimdet infer``: detect objects in ``image`` or ``image_dir`` with an exported ``model_dir`` or a checkpoint
     (``config`` with ``overrides=["weights=W"]``); drawn copies go to ``output_dir`` (``result.images[i].drawn``).
     Unreadable files of ``image_dir`` are skipped (``result.skipped``, ``on_skip(skipped)``) unless ``strict``."""
+    from slimdet.commands.infer import InferRequest
     from slimdet.commands.infer import infer as infer_images
 
+    request = InferRequest.from_flags(model_dir=model_dir, config=config, overrides=overrides, image=image,
+                                      image_dir=image_dir, threshold=threshold, output_dir=output_dir, strict=strict)  # fmt: skip
     with _caller_state_kept():
-        return infer_images(
-            model_dir=_path(model_dir), config=_path(config), overrides=overrides, image=_path(image),
-            image_dir=_path(image_dir), threshold=threshold, output_dir=Path(output_dir), strict=strict,
-            on_skip=on_skip,
-        )  # fmt: skip
+        return infer_images(request, on_skip=on_skip)
 
 
 def synth_data(
@@ -483,7 +482,3 @@ def demo(
 
     with _caller_state_kept():
         return run_demo(out, fast=fast, on_stage=on_stage)
-
-
-def _path(value: PathLike | None) -> Path | None:
-    return Path(value) if value is not None else None

@@ -48,7 +48,7 @@ from slimdet.commands.distill import train_distilled
 from slimdet.commands.distill_request import DistillRequest
 from slimdet.commands.evaluate import EvalRequest, evaluate_checkpoint
 from slimdet.commands.export import ExportRequest, export_checkpoint
-from slimdet.commands.infer import infer
+from slimdet.commands.infer import InferRequest, infer
 from slimdet.commands.sensitivity import run_sensitivity
 from slimdet.commands.sensitivity_ratios import choose_ratios
 from slimdet.commands.train import TrainRequest, train_from_config
@@ -338,7 +338,10 @@ def _infer(model_dir: Path, dataset: Path, count: int, out: Path) -> list[str]:
     for line in (dataset / "test.txt").read_text().splitlines()[:count]:
         picture = dataset / line.split()[0]
         shutil.copy2(picture, images / picture.name)
-    result = infer(model_dir=model_dir, image_dir=images, threshold=DRAW_THRESHOLD, output_dir=out / "infer")
+    request = InferRequest.from_flags(
+        model_dir=model_dir, image_dir=images, threshold=DRAW_THRESHOLD, output_dir=out / "infer"
+    )
+    result = infer(request)
     (out / "infer" / "detections.json").write_text(json.dumps(result.to_dict(), indent=1))
     return [image.drawn for image in result.images]
 

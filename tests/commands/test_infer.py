@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from slimdet.commands.infer import infer
+from slimdet.api import infer  # the command's keywords; commands.infer takes its InferRequest
 from slimdet.deploy.draw import drawn_scale
 from slimdet.errors import DataError, SlimdetError, WeightsError
 
