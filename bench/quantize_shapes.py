@@ -102,7 +102,7 @@ def export_and_quantize(name: str, weights: str, size: int, overrides: list[str]
                         measure: bool):  # fmt: skip
     """Export ``weights`` at ``size`` px (with ONNX) into --out and quantize it: (float dir, int8 dir, the
     QuantizeResult when ``measure``, which scores both on the test images; else only the int8 folder)."""
-    from slimdet.commands.quantize import quantize_export
+    from slimdet.commands.quantize import QuantizeRequest, quantize_export
     from slimdet.config import load_config
     from slimdet.data import build_dataset
     from slimdet.deploy.calibration import calibration_feeds, calibration_images
@@ -117,8 +117,9 @@ def export_and_quantize(name: str, weights: str, size: int, overrides: list[str]
     labels = build_dataset(cfg, "eval").class_names
     export_model(model, with_input_size(cfg, size), plan, float_dir, label_list=labels, onnx=True)
     if measure:
-        result = quantize_export(float_dir, CONFIG, overrides, output_dir=int8_dir, calib_images=args.calib_images,
-                                 algo=args.algo, onnx=args.score_onnx, force=True)  # fmt: skip
+        request = QuantizeRequest.from_flags(float_dir, CONFIG, overrides, output_dir=int8_dir, force=True,
+                                             calib_images=args.calib_images, algo=args.algo, onnx=args.score_onnx)  # fmt: skip
+        result = quantize_export(request)
         return float_dir, int8_dir, result
     infer_cfg = InferConfig.read(float_dir)
     feeds = calibration_feeds(calibration_images(cfg, args.calib_images), infer_cfg)

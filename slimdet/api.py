@@ -381,11 +381,12 @@ def quantize(
 ) -> QuantizeResult:
     """``slimdet quantize``: int8 copies of the exported ``model_dir`` in ``output_dir``, calibrated on the config's
     training images and compared with the float model (mAP, size, latency). ``on_stage(description)`` as it goes."""
-    from slimdet.commands.quantize import quantize_export
+    from slimdet.commands.quantize import QuantizeRequest, quantize_export
 
+    request = QuantizeRequest.from_flags(model_dir, config, overrides, output_dir=output_dir, calib_images=calib_images,
+                                         algo=algo, onnx=onnx, force=force)  # fmt: skip
     with _caller_state_kept():
-        return quantize_export(Path(model_dir), Path(config), overrides, output_dir=Path(output_dir),
-                               calib_images=calib_images, algo=algo, onnx=onnx, force=force, on_stage=on_stage)  # fmt: skip
+        return quantize_export(request, on_stage=on_stage)
 
 
 def infer(

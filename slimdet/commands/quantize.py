@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from slimdet.config import load_config
+from slimdet.config import Config, load_config
 from slimdet.data import build_dataset
 from slimdet.deploy.calibration import DEFAULT_CALIBRATION_IMAGES, calibration_feeds, calibration_images
 from slimdet.deploy.evaluate import check_classes, score_detector
@@ -61,31 +62,54 @@ def _import_onnx_quantization() -> None:
         raise SlimdetError(f"ONNX int8 needs the onnx package: {ONNX_INSTALL_HINT}") from None
 
 
-def quantize_export(
-    model_dir: Path,
-    config: Path,
-    overrides: Sequence[str] = (),
-    *,
-    output_dir: Path,
-    calib_images: int = DEFAULT_CALIBRATION_IMAGES,
-    algo: str = "hist",
-    onnx: bool = False,
-    force: bool = False,
-    on_stage: Callable[[str], None] | None = None,
-) -> QuantizeResult:
+@dataclass(frozen=True)
+class QuantizeRequest:
+    """What ``slimdet quantize`` was asked, checked once: the float export (``model_dir``, its ``infer_cfg``), the
+    merged config whose TrainReader calibrates and EvalReader scores, the int8 folder, and the settings."""
+
+    model_dir: Path
+    infer_cfg: InferConfig
+    cfg: Config
+    output_dir: Path
+    calib_images: int = DEFAULT_CALIBRATION_IMAGES
+    algo: str = "hist"
+    onnx: bool = False
+
+    @classmethod
+    def from_flags(
+        cls,
+        model_dir: str | Path,
+        config: str | Path,
+        overrides: Sequence[str] = (),
+        *,
+        output_dir: str | Path,
+        calib_images: int = DEFAULT_CALIBRATION_IMAGES,
+        algo: str = "hist",
+        onnx: bool = False,
+        force: bool = False,
+    ) -> QuantizeRequest:
+        """The request as the command line gives it, every flag checked before the config is read: the algorithm,
+        the float folder, the output folder (``force`` replaces it), the ONNX tools when ``onnx``."""
+        algo = check_algo(algo)
+        model_dir, output_dir = Path(model_dir), Path(output_dir)
+        infer_cfg = read_float_export(model_dir, onnx=onnx)
+        _check_output(output_dir, model_dir, force)
+        if onnx:
+            _import_onnx_quantization()
+        cfg = load_config(config, overrides)
+        return cls(model_dir, infer_cfg, cfg, output_dir, calib_images, algo, onnx)
+
+
+def quantize_export(request: QuantizeRequest, *, on_stage: Callable[[str], None] | None = None) -> QuantizeResult:
     """``slimdet quantize``: int8 models of the float export ``model_dir`` in ``output_dir``, compared with it.
 
-    ``config`` (with ``overrides``) gives the TrainReader's images to calibrate on and the EvalReader's data
-    and metric to score with. ``on_stage(description)`` reports what runs now (progress display).
+    The config gives the TrainReader's images to calibrate on and the EvalReader's data and metric to score with.
+    ``on_stage(description)`` reports what runs now (progress display).
     """
     stage = on_stage or (lambda _: None)
-    algo = check_algo(algo)
-    model_dir, output_dir = Path(model_dir), Path(output_dir)
-    infer_cfg = read_float_export(model_dir, onnx=onnx)
-    _check_output(output_dir, model_dir, force)
-    if onnx:
-        _import_onnx_quantization()
-    data = load_config(config, overrides).to_dict()
+    model_dir, output_dir, infer_cfg = request.model_dir, request.output_dir, request.infer_cfg
+    algo, onnx, calib_images = request.algo, request.onnx, request.calib_images
+    data = request.cfg.to_dict()
     eval_dataset = build_dataset(data, "eval")
     check_classes(infer_cfg, eval_dataset)
     images = calibration_images(data, calib_images)
